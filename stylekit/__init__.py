@@ -1,0 +1,35 @@
+"""stylekit: StyleGAN inversion and editing toolkit.
+
+Public entry points are imported lazily so that ``import stylekit`` does no work (no torch import,
+no model loading, no downloads).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_generator": "stylekit.checkpoints.load",
+    "save_generator": "stylekit.checkpoints.canonical",
+    "Generator": "stylekit.networks.base",
+    "StylekitError": "stylekit.errors",
+    "CheckpointError": "stylekit.errors",
+    "UnsafeCheckpointError": "stylekit.errors",
+    "ModelNotFoundError": "stylekit.errors",
+    "OfflineError": "stylekit.errors",
+    "ImageInputError": "stylekit.errors",
+    "InvalidArgumentError": "stylekit.errors",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stylekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,1 @@
+"""Reading and writing generator checkpoints: NVIDIA pickles, rosinality ``.pt``, canonical safetensors."""

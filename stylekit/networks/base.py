@@ -1,0 +1,114 @@
+"""The one Generator interface that every architecture implements.
+
+A ``Generator`` is a ``torch.nn.Module`` with two submodules, as in NVIDIA's code:
+
+- ``G.mapping(z, c=None, truncation_psi=1.0, truncation_cutoff=None) -> ws [N, num_ws, w_dim]``
+- ``G.synthesis(ws, noise_mode='const', noise=None, styles=None, **arch_kwargs) -> img [N, 3, R, R]``
+  (float32, about [-1, 1]). ``noise_mode`` is ``'const'`` (the stored noise buffers), ``'random'``
+  or ``'none'``; ``noise`` is an explicit list of per-layer noise maps (see ``noise_shapes``) that
+  overrides ``noise_mode``. ``styles`` (StyleSpace S, see ``ws_to_styles``) replaces ``ws``.
+
+Plus the attributes ``arch``, ``config`` (JSON-able constructor kwargs), ``z_dim``, ``w_dim``,
+``c_dim``, ``num_ws``, ``img_resolution``, ``img_channels`` and the property ``w_avg [w_dim]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class StyleLayer:
+    """One StyleSpace layer: the affine map ``name`` turns ``ws[:, ws_index]`` into ``channels`` styles."""
+
+    name: str
+    ws_index: int
+    channels: int
+    kind: str  # 'conv' (modulates a convolution) or 'torgb' (modulates an output layer) or 'input'
+
+
+class Generator(torch.nn.Module):
+    """Base class: subclasses build ``self.mapping`` and ``self.synthesis`` in ``__init__``."""
+
+    arch: str = "unknown"
+
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = dict(config)
+
+    # --- sizes -------------------------------------------------------------------------------
+    @property
+    def z_dim(self) -> int:
+        return self.mapping.z_dim
+
+    @property
+    def c_dim(self) -> int:
+        return self.mapping.c_dim
+
+    @property
+    def w_dim(self) -> int:
+        return self.mapping.w_dim
+
+    @property
+    def num_ws(self) -> int:
+        return self.synthesis.num_ws
+
+    @property
+    def img_resolution(self) -> int:
+        return self.synthesis.img_resolution
+
+    @property
+    def img_channels(self) -> int:
+        return self.synthesis.img_channels
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """The tracked mean of W, ``[w_dim]`` (truncation pulls toward it)."""
+        return self.mapping.w_avg
+
+    @property
+    def device(self) -> torch.device:
+        return self.mapping.w_avg.device
+
+    # --- StyleSpace ----------------------------------------------------------------------------
+    @property
+    def style_layers(self) -> list[StyleLayer]:
+        """The StyleSpace layers in synthesis order."""
+        return self.synthesis.style_layers
+
+    def ws_to_styles(self, ws: torch.Tensor) -> list[torch.Tensor]:
+        """W+ ``[N, num_ws, w_dim]`` -> StyleSpace S: one ``[N, channels]`` tensor per style layer."""
+        return self.synthesis.ws_to_styles(ws)
+
+    def noise_shapes(self) -> list[tuple[str, tuple[int, int]]]:
+        """Per-layer noise maps the synthesis network takes: ``(layer name, (H, W))`` in order."""
+        return self.synthesis.noise_shapes()
+
+    # --- convenience ---------------------------------------------------------------------------
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str = "const", **synthesis_kwargs) -> torch.Tensor:
+        """``z [N, z_dim] -> img [N, img_channels, R, R]``."""
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, **synthesis_kwargs)
+
+    def describe(self) -> str:
+        """A human-readable summary of the architecture (used by ``python -m stylekit info``)."""
+        n_params = sum(p.numel() for p in self.parameters())
+        lines = [
+            f"architecture: {self.arch}",
+            f"resolution:   {self.img_resolution}x{self.img_resolution}, {self.img_channels} channels",
+            f"z_dim={self.z_dim} w_dim={self.w_dim} c_dim={self.c_dim} num_ws={self.num_ws}",
+            f"mapping layers: {self.mapping.num_layers}",
+            f"parameters:   {n_params:,}",
+            "style layers (StyleSpace):",
+        ]
+        for layer in self.style_layers:
+            lines.append(f"  {layer.name:<28} ws[{layer.ws_index:>2}] -> {layer.channels:>4} channels ({layer.kind})")
+        return "\n".join(lines)
+
+
+def check_noise_mode(noise_mode: str) -> None:
+    if noise_mode not in ("const", "random", "none"):
+        raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")

@@ -1,0 +1,156 @@
+"""Low-level operations shared by the generators, written in plain PyTorch.
+
+These are the *reference* forms (straightforward, easy to check against the papers); faster
+variants used on the hot path live next to the layers that need them.
+
+Conventions: activations are float32 tensors ``[N, C, H, W]``; FIR filters are float32 tensors
+``[fh, fw]`` (non-separable) or ``[fw]`` (separable, applied along both axes).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+_ACTIVATION_GAIN = {"linear": 1.0, "lrelu": math.sqrt(2.0)}
+
+
+def setup_filter(taps: Sequence[float] | torch.Tensor, *, normalize: bool = True,
+                 separable: bool = False, gain: float = 1.0, device=None) -> torch.Tensor:
+    """Make a FIR filter from 1-D taps (outer product unless ``separable``).
+
+    Returns ``[k]`` when separable else ``[k, k]``, normalised to sum to ``gain`` (per dimension
+    power: the 2-D filter sums to ``gain``).
+    """
+    f = torch.as_tensor(taps, dtype=torch.float32, device=device)
+    if f.ndim == 0:
+        f = f[None]
+    if f.ndim == 1 and not separable:
+        f = torch.outer(f, f)
+    if normalize:
+        f = f / f.sum()
+    if f.ndim == 2:
+        f = f * gain
+    else:
+        f = f * (gain ** 0.5)
+    return f
+
+
+def _parse_padding(padding) -> tuple[int, int, int, int]:
+    if isinstance(padding, int):
+        return padding, padding, padding, padding
+    padding = list(padding)
+    if len(padding) == 2:
+        px, py = padding
+        return px, px, py, py
+    px0, px1, py0, py1 = padding
+    return px0, px1, py0, py1
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, *, up: int | Sequence[int] = 1,
+              down: int | Sequence[int] = 1, padding=0, flip_filter: bool = False,
+              gain: float = 1.0) -> torch.Tensor:
+    """Upsample (zero insertion), pad, FIR-filter and downsample a batch of images.
+
+    Args:
+        x: ``[N, C, H, W]``.
+        f: ``[fh, fw]`` or separable ``[fw]`` filter, or None for identity.
+        up, down: integer factors, one or ``(x, y)``.
+        padding: ``p`` or ``(px, py)`` or ``(px0, px1, py0, py1)``; negative values crop.
+        flip_filter: False means true convolution (the filter is flipped), as in the NVIDIA op.
+        gain: overall scale of the output.
+
+    Returns: ``[N, C, H', W']`` with ``H' = (H * up_y + py0 + py1 - fh) // down_y + 1``.
+    """
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    upx, upy = (up, up) if isinstance(up, int) else up
+    downx, downy = (down, down) if isinstance(down, int) else down
+    px0, px1, py0, py1 = _parse_padding(padding)
+    n, c, h, w = x.shape
+
+    if upx > 1 or upy > 1:
+        x = x.reshape(n, c, h, 1, w, 1)
+        x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+        x = x.reshape(n, c, h * upy, w * upx)
+
+    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+
+    f = f.to(x.dtype) * (gain ** (f.ndim / 2))
+    if not flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    if f.ndim == 2:
+        x = F.conv2d(x, f[None, None].repeat(c, 1, 1, 1), groups=c)
+    else:
+        x = F.conv2d(x, f[None, None, None, :].repeat(c, 1, 1, 1), groups=c)
+        x = F.conv2d(x, f[None, None, :, None].repeat(c, 1, 1, 1), groups=c)
+
+    return x[:, :, ::downy, ::downx]
+
+
+def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, *, dim: int = 1, act: str = "linear",
+             alpha: float = 0.2, gain: float | None = None, clamp: float | None = None) -> torch.Tensor:
+    """Add a bias along ``dim``, apply ``linear`` or ``lrelu``, scale by ``gain`` and clamp.
+
+    ``gain`` defaults to the activation's standard gain (1 for linear, sqrt(2) for lrelu), as in
+    the NVIDIA ``bias_act`` op. ``clamp`` (if not None) clips the output to ``[-clamp, clamp]``.
+    """
+    if b is not None:
+        shape = [1] * x.ndim
+        shape[dim] = -1
+        x = x + b.reshape(shape)
+    if act == "lrelu":
+        x = F.leaky_relu(x, alpha)
+    elif act != "linear":
+        raise ValueError(f"unknown activation {act!r}")
+    if gain is None:
+        gain = _ACTIVATION_GAIN[act]
+    if gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each row of ``x`` to unit mean square along ``dim``."""
+    return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+class FullyConnectedLayer(torch.nn.Module):
+    """Equalised-learning-rate linear layer (NVIDIA naming: ``weight [out, in]``, ``bias [out]``)."""
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
+                 activation: str = "linear", lr_multiplier: float = 1.0, bias_init: float | Sequence[float] = 0.0):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.activation = activation
+        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        if bias:
+            init = torch.broadcast_to(torch.as_tensor(bias_init, dtype=torch.float32), [out_features])
+            self.bias = torch.nn.Parameter(init.clone() / lr_multiplier)
+        else:
+            self.bias = None
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, in] -> [N, out]``."""
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        x = x.matmul(w.t())
+        return bias_act(x, b, act=self.activation)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
