@@ -1,0 +1,7 @@
+"""``python -m stylekit``: see :mod:`stylekit.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""Command line: ``python -m stylekit {convert,info,generate,models} ...``.
+
+Parsing lives here; every command calls a plain library function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import InvalidArgumentError, StylekitError
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-3,10,12-13"`` -> ``[0, 1, 2, 3, 10, 12, 13]``."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                lo_i, hi_i = int(lo), int(hi)
+                if hi_i < lo_i:
+                    raise InvalidArgumentError(f"seed range {part!r} runs backwards; write it low-high.")
+                seeds.extend(range(lo_i, hi_i + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise InvalidArgumentError(f"cannot read seeds {text!r}: use numbers and ranges like 0-7,10.") from None
+    if not seeds:
+        raise InvalidArgumentError("no seeds given: use e.g. --seeds 0-7.")
+    if any(s < 0 or s >= 2**32 for s in seeds):
+        raise InvalidArgumentError("seeds must be between 0 and 2**32 - 1.")
+    return seeds
+
+
+def z_from_seeds(seeds, z_dim: int, device="cpu"):
+    """Latents as NVIDIA's ``gen_images.py`` draws them: ``RandomState(seed).randn(z_dim)`` -> ``[N, z_dim]``."""
+    import numpy as np
+    import torch
+
+    z = np.stack([np.random.RandomState(seed).randn(z_dim) for seed in seeds])
+    return torch.from_numpy(z).float().to(device)
+
+
+def generate_grid(model, seeds, *, psi: float = 1.0, noise_mode: str = "const", device="cpu", ncols=None,
+                  class_idx: int | None = None):
+    """Generate one image per seed and tile them; returns ``(grid_tensor [3, H', W'], images [N, 3, R, R])``."""
+    import torch
+
+    from .checkpoints.load import load_generator
+    from .images import make_grid
+
+    G = load_generator(model, device=device)
+    z = z_from_seeds(seeds, G.z_dim, device)
+    c = None
+    if G.c_dim > 0:
+        if class_idx is None or not 0 <= class_idx < G.c_dim:
+            raise InvalidArgumentError(f"this generator is conditional: pass --class between 0 and {G.c_dim - 1}.")
+        c = torch.zeros([len(seeds), G.c_dim], device=device)
+        c[:, class_idx] = 1
+    images = []
+    with torch.no_grad():
+        for i in range(0, len(seeds), 8):
+            ws = G.mapping(z[i:i + 8], None if c is None else c[i:i + 8], truncation_psi=psi)
+            images.append(G.synthesis(ws, noise_mode=noise_mode).cpu())
+    images = torch.cat(images)
+    return make_grid(images, ncols=ncols), images
+
+
+def _cmd_convert(args) -> int:
+    from .checkpoints.canonical import save_generator
+    from .checkpoints.load import load_generator
+
+    G = load_generator(args.input)
+    out = save_generator(G, args.output, extra_metadata={"converted_from": str(args.input)})
+    print(f"wrote {out} ({G.arch}, {G.img_resolution}x{G.img_resolution}, {sum(p.numel() for p in G.parameters()):,} parameters)")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from .checkpoints.load import load_generator
+
+    G = load_generator(args.file)
+    if args.json:
+        print(json.dumps({"arch": G.arch, "config": G.config, "num_ws": G.num_ws, "img_resolution": G.img_resolution,
+                          "z_dim": G.z_dim, "w_dim": G.w_dim, "c_dim": G.c_dim,
+                          "style_layers": [[s.name, s.ws_index, s.channels, s.kind] for s in G.style_layers]}, indent=2))
+    else:
+        print(G.describe())
+    return 0
+
+
+def _cmd_generate(args) -> int:
+    from .images import tensor_to_pil
+
+    if not 0.0 <= args.psi <= 2.0:
+        raise InvalidArgumentError(f"--psi {args.psi} is out of range; use a value between 0 and 2 (1 = no truncation).")
+    grid, _ = generate_grid(args.model, parse_seeds(args.seeds), psi=args.psi, noise_mode=args.noise_mode,
+                            device=args.device, ncols=args.cols, class_idx=args.class_idx)
+    tensor_to_pil(grid).save(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from .registry import list_models
+
+    for entry in list_models():
+        flag = "verified" if entry.verified else "UNVERIFIED"
+        print(f"{entry.name:<22} {entry.kind:<10} {entry.format:<12} {flag:<10} {entry.source}")
+        print(f"{'':<22} {entry.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stylekit", description="StyleGAN inversion and editing toolkit.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("convert", help="convert any supported checkpoint to canonical safetensors")
+    p.add_argument("input", help="a .pkl / .pt / .safetensors file, a registered name or hf://owner/repo/file")
+    p.add_argument("output", help="the .safetensors file to write")
+    p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("info", help="print a checkpoint's architecture")
+    p.add_argument("file", help="a checkpoint file, a registered name or hf://owner/repo/file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("generate", help="write a grid of generated images")
+    p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
+    p.add_argument("--seeds", default="0-7", help="e.g. 0-7 or 1,5,9")
+    p.add_argument("--psi", type=float, default=1.0, help="truncation psi (1 = none)")
+    p.add_argument("--noise-mode", default="const", choices=["const", "random", "none"])
+    p.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
+    p.add_argument("--cols", type=int, default=None, help="grid columns")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="grid.png", help="output PNG")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("models", help="list registered model names")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StylekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
