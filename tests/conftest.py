@@ -1,0 +1,53 @@
+"""Shared test helpers: where the conformance fixtures live, and small generators built on the fly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+os.environ.setdefault("STYLEKIT_OFFLINE", "1")  # tests never touch the network
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"conformance fixtures not found at {FIXTURES} (they live in ../shared/fixtures beside the project)")
+    return FIXTURES
+
+
+def tolerance_ok(ours, ref) -> tuple[bool, float, float]:
+    """The fixtures' bar: max|ours - ref| <= 1e-3 * max(1, std(ref)). Returns (ok, error, bound)."""
+    import numpy as np
+
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"shape {ours.shape} != reference {ref.shape}"
+    err = float(np.abs(ours - ref).max())
+    bound = 1e-3 * max(1.0, float(ref.std()))
+    return err <= bound, err, bound
+
+
+def tiny_stylegan2(seed: int = 0, **overrides):
+    """A random-weight StyleGAN2 at 16x16 with few channels (fast enough for any test)."""
+    import torch
+
+    from stylekit.networks.stylegan2 import StyleGAN2Generator
+
+    config = dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3,
+                  mapping_kwargs={"num_layers": 2}, channel_base=256, channel_max=32, conv_clamp=256)
+    config.update(overrides)
+    torch.manual_seed(seed)
+    G = StyleGAN2Generator(config)
+    with torch.no_grad():
+        for name, buf in G.named_buffers():
+            if name.endswith("noise_const") or name.endswith("w_avg"):
+                buf.copy_(torch.randn_like(buf) * 0.3)
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.1)
+    return G.eval().requires_grad_(False)
