@@ -154,3 +154,135 @@ class FullyConnectedLayer(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Fast variants (CPU hot path). Same results as the reference forms above up to float rounding.
+
+
+def separable_taps(f: torch.Tensor) -> list[float] | None:
+    """1-D taps ``u`` with ``outer(u, u) == f`` for a 2-D filter ``f [k, k]`` (or ``f`` itself if 1-D).
+
+    Returns None when ``f`` is not such a symmetric rank-1 filter (callers then use
+    :func:`upfirdn2d`). ``setup_filter([1, 3, 3, 1])`` gives ``[1/8, 3/8, 3/8, 1/8]``.
+    """
+    if f.ndim == 1:
+        return [float(t) for t in f.tolist()]
+    if f.ndim != 2 or f.shape[0] != f.shape[1]:
+        return None
+    total = float(f.sum())
+    if total <= 0:
+        return None
+    u = f.sum(dim=1) / math.sqrt(total)
+    if not torch.allclose(torch.outer(u, u), f, rtol=1e-5, atol=1e-7):
+        return None
+    return [float(t) for t in u.tolist()]
+
+
+def _fir1d_into(out: torch.Tensor | None, x: torch.Tensor, g: Sequence[float], dim: int, offset: int,
+                length: int, step: int = 1) -> torch.Tensor:
+    """``out[t] = sum_j g[j] * x[t + offset + j*step]`` along ``dim`` for ``t < length``; x is zero outside.
+
+    Accumulates with slices (no padded copy of ``x``). Returns a new tensor when ``out`` is None.
+    """
+    size = x.shape[dim]
+    terms = []
+    for j, gj in enumerate(g):
+        if gj == 0:
+            continue
+        shift = offset + j * step
+        lo = max(0, -shift)
+        hi = min(length, size - shift)
+        if hi > lo:
+            terms.append((gj, lo, hi, shift))
+    terms.sort(key=lambda t: -(t[2] - t[1]))  # start with a term that covers the widest range
+    shape = list(x.shape)
+    shape[dim] = length
+    if out is None:
+        if terms and terms[0][1] == 0 and terms[0][2] == length:
+            gj, lo, hi, shift = terms.pop(0)
+            out = x.narrow(dim, lo + shift, hi - lo) * gj
+        else:
+            out = x.new_zeros(shape)
+    elif terms and terms[0][1] == 0 and terms[0][2] == length:
+        gj, lo, hi, shift = terms.pop(0)
+        src = x.narrow(dim, lo + shift, hi - lo)
+        if torch.is_grad_enabled():
+            out.copy_(src * gj)
+        else:
+            torch.mul(src, gj, out=out)
+    else:
+        out.zero_()
+    for gj, lo, hi, shift in terms:
+        out.narrow(dim, lo, hi - lo).add_(x.narrow(dim, lo + shift, hi - lo), alpha=gj)
+    return out
+
+
+def fir2d_separable(x: torch.Tensor, taps: Sequence[float], *, padding: int | Sequence[int] = 0,
+                    gain: float = 1.0) -> torch.Tensor:
+    """``upfirdn2d(x, outer(taps, taps), padding=padding, gain=gain)`` (no resampling), computed separably.
+
+    Args:
+        x: ``[N, C, H, W]``.
+        taps: 1-D filter taps (true convolution, as ``upfirdn2d`` with ``flip_filter=False``).
+        padding: ``p``, ``(p0, p1)`` (same on both axes) or ``(px0, px1, py0, py1)``; negative crops.
+
+    Returns: ``[N, C, H + py0 + py1 - k + 1, W + px0 + px1 - k + 1]``.
+    """
+    if isinstance(padding, int):
+        padding = (padding, padding)
+    padding = list(padding)
+    if len(padding) == 2:
+        padding = padding * 2
+    px0, px1, py0, py1 = padding
+    k = len(taps)
+    g = [t * math.sqrt(gain) for t in reversed(list(taps))]
+    h, w = x.shape[-2:]
+    x = _fir1d_into(None, x, g, -1, -px0, w + px0 + px1 - k + 1)
+    return _fir1d_into(None, x, g, -2, -py0, h + py0 + py1 - k + 1)
+
+
+def _upsample1d(x: torch.Tensor, g: Sequence[float], dim: int, p0: int, p1: int) -> torch.Tensor:
+    """Zero-insertion x2 upsampling + correlation with ``g`` along ``dim`` (polyphase, no zeros stored)."""
+    size = x.shape[dim]
+    k = len(g)
+    total = 2 * size + p0 + p1 - k + 1
+    half = (total + 1) // 2
+    d = dim % x.ndim
+    shape = list(x.shape)
+    shape[d] = 2 * half
+    out = x.new_empty(shape)
+    phases = out.unflatten(d, (half, 2))
+    for r in range(2):
+        # output t = 2m + r takes g[i] * upsampled[t + i - p0]; nonzero when (r + i - p0) is even.
+        first = (p0 - r) % 2
+        taps = list(g[first::2])
+        offset = (r + first - p0) // 2
+        view = phases.select(d + 1, r)  # [..., half, ...] along axis d
+        length = (total - r + 1) // 2
+        if length < half:
+            view.narrow(d, length, half - length).zero_()
+            view = view.narrow(d, 0, length)
+        _fir1d_into(view, x, taps, d, offset, length)
+    return out.narrow(dim, 0, total)
+
+
+def upsample2d_separable(x: torch.Tensor, taps: Sequence[float]) -> torch.Tensor:
+    """Official ``upsample2d(x, outer(taps, taps))`` for even-length taps: ``[N, C, H, W] -> [N, C, 2H, 2W]``.
+
+    Polyphase: each output phase is a short FIR of the input, so no zero-inserted image is formed.
+    """
+    k = len(taps)
+    g = [t * 2.0 for t in reversed(list(taps))]  # gain 4 split over the two axes
+    p0, p1 = (k + 1) // 2, (k - 2) // 2
+    x = _upsample1d(x, g, -1, p0, p1)
+    return _upsample1d(x, g, -2, p0, p1)
+
+
+def lrelu_clamp_(x: torch.Tensor, alpha: float = 0.2, clamp: float | None = None) -> torch.Tensor:
+    """``clamp(leaky_relu(x, alpha), -clamp, clamp)``; in place unless autograd is recording."""
+    if torch.is_grad_enabled():
+        x = F.leaky_relu(x, alpha)
+        return x if clamp is None else x.clamp(-clamp, clamp)
+    x = F.leaky_relu_(x, alpha)
+    return x if clamp is None else x.clamp_(-clamp, clamp)

@@ -1,0 +1,598 @@
+"""The StyleGAN2 generator in plain PyTorch, number for number with NVIDIA's official code.
+
+Structure, parameter names and equations follow ``training/networks_stylegan2.py`` of NVlabs
+stylegan3 (identical to ``training/networks.py`` of stylegan2-ada-pytorch for the generator), so an
+official pickle's tensors load with ``load_state_dict(strict=True)``::
+
+    G = StyleGAN2Generator(record.init_kwargs)      # the official constructor kwargs
+    G.load_state_dict(record.tensors())             # synthesis.b4.const, synthesis.b8.conv0.weight, ...
+
+The synthesis network runs on two interchangeable code paths (``impl=``):
+
+- ``'reference'``: deliberately plain. Resampling is zero insertion + padding + a 2-D FIR
+  convolution (:func:`stylekit.networks.ops.upfirdn2d`); a modulated convolution is one grouped
+  convolution with per-sample weights, exactly as the official ``fused_modconv=True`` branch.
+- ``'fast'`` (default): the same maths arranged for CPU speed. See :func:`modulated_conv2d_fast`.
+  It agrees with the reference to about 1e-6 relative (float rounding only).
+
+StyleSpace (S) convention: the style of every layer, ToRGB included, is the raw output of that
+layer's affine map, ``affine(w)`` (``[N, in_channels]``, about 1 +- small). ToRGB's constant
+``weight_gain = 1/sqrt(in_channels)`` is *not* part of S; the ToRGB layer applies it when it uses
+the style. This is the convention of the StyleSpace paper (whose TF code keeps that gain on the
+convolution weight), so S values of ToRGB layers are comparable with those of conv layers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InvalidArgumentError
+from . import ops
+from .base import Generator, StyleLayer
+from .mapping import MappingNetwork
+
+_LRELU_GAIN = math.sqrt(2.0)
+_LRELU_ALPHA = 0.2
+_MAPPING_KEYS = ("num_layers", "embed_features", "layer_features", "lr_multiplier", "w_avg_beta")
+_IMPLS = ("fast", "reference")
+_NOISE_MODES = ("const", "random", "none")
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration
+
+
+def _normalize_config(config: dict) -> dict:
+    """Validate the official ``Generator`` kwargs and return a complete, JSON-able copy.
+
+    Accepts both the flat form of ``networks_stylegan2.py`` (synthesis kwargs next to ``z_dim``)
+    and the nested ``synthesis_kwargs={...}`` of stylegan2-ada-pytorch ``networks.py``. Keys that
+    do not change the network's maths (``num_fp16_res``, ``fp16_channels_last``,
+    ``fused_modconv_default``, ``epochs``, ...) are dropped.
+    """
+    if not isinstance(config, dict):
+        raise InvalidArgumentError(f"a StyleGAN2 config must be a dict of the official Generator kwargs, not "
+                                   f"{type(config).__name__}.")
+    flat = {k: v for k, v in config.items() if k != "synthesis_kwargs"}
+    nested = config.get("synthesis_kwargs")
+    if isinstance(nested, dict):
+        flat = {**nested, **flat}
+    for key in ("z_dim", "w_dim", "img_resolution"):
+        if key not in flat:
+            raise InvalidArgumentError(f"the StyleGAN2 config lacks {key!r}; pass the official Generator kwargs "
+                                       "(z_dim, c_dim, w_dim, img_resolution, ...).")
+
+    def as_int(key, value, minimum=0):
+        try:
+            out = int(value)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"StyleGAN2 config {key!r} must be an integer, got {value!r}.") from None
+        if out != value or out < minimum:
+            raise InvalidArgumentError(f"StyleGAN2 config {key!r} must be an integer >= {minimum}, got {value!r}.")
+        return out
+
+    out: dict = {
+        "z_dim": as_int("z_dim", flat["z_dim"]),
+        "c_dim": as_int("c_dim", flat.get("c_dim", 0)),
+        "w_dim": as_int("w_dim", flat["w_dim"], 1),
+        "img_resolution": as_int("img_resolution", flat["img_resolution"], 4),
+        "img_channels": as_int("img_channels", flat.get("img_channels", 3), 1),
+    }
+    res = out["img_resolution"]
+    if res & (res - 1):
+        raise InvalidArgumentError(f"img_resolution must be a power of two >= 4, got {res}.")
+
+    mapping_kwargs = dict(flat.get("mapping_kwargs") or {})
+    activation = mapping_kwargs.pop("activation", "lrelu")
+    if activation != "lrelu":
+        raise InvalidArgumentError(f"mapping activation {activation!r} is not supported (only 'lrelu').")
+    mapping = {}
+    for key in _MAPPING_KEYS:
+        value = mapping_kwargs.get(key)
+        if value is None:
+            continue
+        if key in ("lr_multiplier", "w_avg_beta"):
+            mapping[key] = float(value)
+        else:
+            mapping[key] = as_int(f"mapping_kwargs.{key}", value, 0)
+    out["mapping_kwargs"] = mapping
+
+    out["channel_base"] = as_int("channel_base", flat.get("channel_base", 32768), 1)
+    out["channel_max"] = as_int("channel_max", flat.get("channel_max", 512), 1)
+    out["num_fp16_res"] = as_int("num_fp16_res", flat.get("num_fp16_res", 0) or 0)
+    clamp = flat.get("conv_clamp", None)
+    out["conv_clamp"] = None if clamp is None else float(clamp)
+    arch = flat.get("architecture", "skip")
+    if arch == "resnet":
+        raise InvalidArgumentError("StyleGAN2 architecture 'resnet' is not supported by stylekit's generator "
+                                   "(only 'skip', used by all official StyleGAN2 models, and 'orig').")
+    if arch not in ("skip", "orig"):
+        raise InvalidArgumentError(f"unknown StyleGAN2 architecture {arch!r}; use 'skip' or 'orig'.")
+    out["architecture"] = arch
+    taps = flat.get("resample_filter", [1, 3, 3, 1])
+    try:
+        taps = [float(t) for t in taps]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"resample_filter must be a list of 1-D filter taps, got {taps!r}.") from None
+    if not taps or sum(taps) == 0:
+        raise InvalidArgumentError(f"resample_filter {taps!r} must be non-empty with a non-zero sum.")
+    out["resample_filter"] = [int(t) if t == int(t) else t for t in taps]
+    out["use_noise"] = bool(flat.get("use_noise", True))
+    for key, allowed in (("kernel_size", 3), ("activation", "lrelu")):
+        if key in flat and flat[key] != allowed:
+            raise InvalidArgumentError(f"StyleGAN2 {key}={flat[key]!r} is not supported (only {allowed!r}).")
+
+    channels = flat.get("channels")
+    if channels is not None:
+        if not isinstance(channels, dict):
+            raise InvalidArgumentError("config 'channels' must map resolution -> channels, e.g. {'4': 512, '8': 512}.")
+        table = {}
+        for key, value in channels.items():
+            r = as_int("channels key", int(key) if isinstance(key, str) and key.isdigit() else key, 4)
+            table[str(r)] = as_int(f"channels[{r}]", value, 1)
+        out["channels"] = table
+    return out
+
+
+def channel_table(config: dict) -> dict[int, int]:
+    """Channels per block resolution ``{4: C4, 8: C8, ..., R: CR}`` of a normalised config."""
+    resolutions = [2 ** i for i in range(2, int(math.log2(config["img_resolution"])) + 1)]
+    table = {r: min(config["channel_base"] // r, config["channel_max"]) for r in resolutions}
+    for key, value in (config.get("channels") or {}).items():
+        if int(key) in table:
+            table[int(key)] = int(value)
+    return table
+
+
+# ----------------------------------------------------------------------------------------------
+# Modulated convolution: reference and fast forms
+
+
+def modulated_conv2d_reference(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
+                               demodulate: bool = True, up: int = 1, padding: int = 0,
+                               resample_filter: torch.Tensor | None = None) -> torch.Tensor:
+    """Official ``modulated_conv2d`` (``fused_modconv=True``) as one grouped convolution.
+
+    Args:
+        x: ``[N, I, H, W]`` activations.
+        weight: ``[O, I, k, k]`` base weights.
+        styles: ``[N, I]`` modulation (already scaled by any weight gain).
+        demodulate: scale each output channel's per-sample weights to unit L2 norm (eps 1e-8).
+        up: 1, or 2 for the upsampling layer (zero insertion, ``resample_filter`` with gain 4, then
+            a true convolution of the weights on the upsampled grid, as NVIDIA's conv2d_resample).
+        padding: convolution padding w.r.t. the (upsampled) grid.
+
+    Returns: ``[N, O, H*up, W*up]`` (before noise, bias and activation).
+    """
+    n, in_ch, h, w_ = x.shape
+    out_ch, _, kh, kw = weight.shape
+    wgt = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)  # [N, O, I, k, k]
+    if demodulate:
+        dcoefs = (wgt.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
+        wgt = wgt * dcoefs.reshape(n, out_ch, 1, 1, 1)
+    x = x.reshape(1, n * in_ch, h, w_)
+    wgt = wgt.reshape(n * out_ch, in_ch, kh, kw)
+    if up > 1:
+        fh, fw = resample_filter.shape[-2], resample_filter.shape[-1]
+        pad = [padding + (fw + up - 1) // 2, padding + (fw - up) // 2,
+               padding + (fh + up - 1) // 2, padding + (fh - up) // 2]
+        x = ops.upfirdn2d(x, resample_filter, up=up, padding=pad, gain=up * up)
+        # conv2d_resample uses flip_weight=False for upsampling layers: a true convolution.
+        x = F.conv2d(x, wgt.flip([2, 3]), groups=n)
+    else:
+        x = F.conv2d(x, wgt, padding=padding, groups=n)
+    return x.reshape(n, out_ch, *x.shape[2:])
+
+
+def _demod_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """``rsqrt(sum_{i,k} (w[o,i,k] * s[n,i])^2 + 1e-8)`` as ``[N, O]``, via one small matmul."""
+    wsq = weight.square().sum(dim=[2, 3])  # [O, I]
+    return (styles.square() @ wsq.t() + 1e-8).rsqrt()
+
+
+def _conv_transpose_up2(x: torch.Tensor, weight_t: torch.Tensor, taps: list[float], groups: int = 1) -> torch.Tensor:
+    """Stride-2 transposed conv (``weight_t [I, O/groups, 3, 3]``) + separable FIR, as conv2d_resample's fast path."""
+    kh = weight_t.shape[-1]
+    y = F.conv_transpose2d(x, weight_t, stride=2, groups=groups)  # [N, O, 2H+k-2, 2W+k-2]
+    fw = len(taps)
+    p0 = (fw + 1) // 2 + (kh // 2) - (kh - 1)
+    p1 = (fw - 2) // 2 + (kh // 2) - (kh - 2)
+    return ops.fir2d_separable(y, taps, padding=(p0, p1), gain=4.0)
+
+
+def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
+                          demodulate: bool = True, up: int = 1, padding: int = 0,
+                          resample_taps: list[float] | None = None, resample_filter: torch.Tensor | None = None,
+                          out_gain: float = 1.0, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The same result as :func:`modulated_conv2d_reference` times ``out_gain`` (+ ``bias * out_gain``).
+
+    - Batch 1: modulate and demodulate the weights (one ``[O, I, k, k]`` tensor, cheap) and run one
+      ordinary convolution; ``out_gain`` and the bias are folded into the weights / conv bias.
+    - Batch > 1: modulate the activations instead (``x * s``), run one convolution with the shared
+      weights over the whole batch, then scale the output by the demodulation coefficients,
+      computed as ``rsqrt(s^2 @ sum_k w^2)`` without forming per-sample weights.
+    - Upsampling (``up=2``): a stride-2 transposed convolution followed by the separable 4-tap FIR
+      ``resample_taps`` (``ops.fir2d_separable``), instead of zero insertion + a 4x larger conv; a
+      non-separable filter falls back to ``ops.upfirdn2d``.
+
+    Returns: ``[N, O, H*up, W*up]``.
+    """
+    n = x.shape[0]
+    out_ch = weight.shape[0]
+    if n == 1:
+        s = styles.reshape(1, -1, 1, 1)
+        wgt = weight * s
+        scale = out_gain
+        if demodulate:
+            dco = _demod_coefficients(weight, styles).reshape(out_ch, 1, 1, 1)
+            wgt = wgt * (dco * out_gain)
+        elif out_gain != 1:
+            wgt = wgt * out_gain
+        b = None if bias is None else bias * scale
+        if up == 1:
+            return F.conv2d(x, wgt, b, padding=padding)
+        y = _up_conv(x, wgt, resample_taps, resample_filter, padding)
+        return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+    x = x * styles.reshape(n, -1, 1, 1).to(x.dtype)
+    if up == 1:
+        y = F.conv2d(x, weight, padding=padding)
+    else:
+        y = _up_conv(x, weight, resample_taps, resample_filter, padding)
+    if demodulate:
+        d = _demod_coefficients(weight, styles)
+        if out_gain != 1:
+            d = d * out_gain
+        y = y * d.reshape(n, out_ch, 1, 1)
+    elif out_gain != 1:
+        y = y * out_gain
+    if bias is not None:
+        y = y + (bias * out_gain).reshape(1, -1, 1, 1)
+    return y
+
+
+def _up_conv(x, wgt, taps, resample_filter, padding):
+    """Upsample x2 with the FIR and apply the true convolution ``wgt [O, I, k, k]`` on the fine grid."""
+    if taps is not None and wgt.shape[-1] == 3 and padding == 1 and len(taps) == 4:
+        return _conv_transpose_up2(x, wgt.transpose(0, 1), taps)
+    fh, fw = resample_filter.shape[-2], resample_filter.shape[-1]
+    pad = [padding + (fw + 1) // 2, padding + (fw - 2) // 2, padding + (fh + 1) // 2, padding + (fh - 2) // 2]
+    x = ops.upfirdn2d(x, resample_filter, up=2, padding=pad, gain=4)
+    return F.conv2d(x, wgt.flip([2, 3]))
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers (parameter names follow NVIDIA's)
+
+
+class SynthesisLayer(torch.nn.Module):
+    """Modulated 3x3 convolution + noise + bias + leaky ReLU (+ clamp), optionally upsampling x2.
+
+    Tensors: ``affine.weight [I, w_dim]``, ``affine.bias [I]`` (init 1), ``weight [O, I, 3, 3]``,
+    ``bias [O]``, ``noise_strength []``, buffers ``noise_const [R, R]`` and ``resample_filter [4, 4]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, w_dim: int, resolution: int, up: int = 1,
+                 use_noise: bool = True, resample_filter: Sequence[float] = (1, 3, 3, 1),
+                 conv_clamp: float | None = None, kernel_size: int = 3):
+        super().__init__()
+        self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
+        self.resolution = resolution
+        self.up = up
+        self.use_noise = use_noise
+        self.conv_clamp = conv_clamp
+        self.padding = kernel_size // 2
+        self.act_gain = _LRELU_GAIN
+        self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
+        self.affine = ops.FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = torch.nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn([resolution, resolution]))
+            self.noise_strength = torch.nn.Parameter(torch.zeros([]))
+        self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
+
+    def forward(self, x: torch.Tensor, styles: torch.Tensor, noise: torch.Tensor | None,
+                impl: str = "fast") -> torch.Tensor:
+        """``x [N, I, R/up, R/up]``, ``styles [N, I]``, ``noise`` unscaled ``[N|1, 1, R, R]`` or None.
+
+        Returns ``[N, O, R, R]``: ``clamp(lrelu(conv(x) + noise * noise_strength + bias) * sqrt(2))``.
+        """
+        if noise is not None:
+            noise = noise * self.noise_strength
+        if impl == "reference":
+            x = modulated_conv2d_reference(x, self.weight, styles, up=self.up, padding=self.padding,
+                                           resample_filter=self.resample_filter)
+            if noise is not None:
+                x = x + noise
+            return ops.bias_act(x, self.bias, act="lrelu", gain=self.act_gain, clamp=self.conv_clamp)
+
+        # Fast: lrelu(v) * g == lrelu(v * g) for g > 0, so the gain is folded into the conv output.
+        g = self.act_gain
+        taps = ops.separable_taps(self.resample_filter) if self.up > 1 else None
+        x = modulated_conv2d_fast(x, self.weight, styles, up=self.up, padding=self.padding,
+                                  resample_taps=taps, resample_filter=self.resample_filter,
+                                  out_gain=g, bias=self.bias)
+        if noise is not None:
+            x = x + noise * g if torch.is_grad_enabled() else x.add_(noise, alpha=g)
+        return ops.lrelu_clamp_(x, _LRELU_ALPHA, self.conv_clamp)
+
+    def extra_repr(self) -> str:
+        return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
+                f"resolution={self.resolution}, up={self.up}")
+
+
+class ToRGBLayer(torch.nn.Module):
+    """Modulated 1x1 convolution (no demodulation) + bias (+ clamp) producing the image branch."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, w_dim: int, conv_clamp: float | None = None):
+        super().__init__()
+        self.in_channels, self.out_channels, self.w_dim = in_channels, out_channels, w_dim
+        self.conv_clamp = conv_clamp
+        self.affine = ops.FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = torch.nn.Parameter(torch.randn([out_channels, in_channels, 1, 1]))
+        self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / math.sqrt(in_channels)
+
+    def forward(self, x: torch.Tensor, styles: torch.Tensor, impl: str = "fast") -> torch.Tensor:
+        """``x [N, I, H, W]``, ``styles [N, I]`` = ``affine(w)`` (without ``weight_gain``) -> ``[N, C, H, W]``."""
+        styles = styles * self.weight_gain
+        if impl == "reference":
+            x = modulated_conv2d_reference(x, self.weight, styles, demodulate=False)
+            return ops.bias_act(x, self.bias, clamp=self.conv_clamp)
+        n = x.shape[0]
+        wgt = self.weight[:, :, 0, 0].unsqueeze(0) * styles.unsqueeze(1)  # [N, C, I]
+        y = torch.matmul(wgt, x.reshape(n, x.shape[1], -1))  # [N, C, H*W]
+        y = y.reshape(n, -1, *x.shape[2:]) + self.bias.reshape(1, -1, 1, 1)
+        if self.conv_clamp is not None:
+            y = y.clamp_(-self.conv_clamp, self.conv_clamp)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}"
+
+
+class SynthesisBlock(torch.nn.Module):
+    """One resolution: ``const`` (first block) or ``conv0`` (x2 up), then ``conv1``, then ``torgb``."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, w_dim: int, resolution: int, img_channels: int,
+                 is_last: bool, architecture: str = "skip", resample_filter: Sequence[float] = (1, 3, 3, 1),
+                 conv_clamp: float | None = None, use_noise: bool = True):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.w_dim = w_dim
+        self.resolution = resolution
+        self.img_channels = img_channels
+        self.is_last = is_last
+        self.architecture = architecture
+        self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
+        self.num_conv = 0
+        self.num_torgb = 0
+        layer_kwargs = dict(w_dim=w_dim, resolution=resolution, use_noise=use_noise,
+                            resample_filter=resample_filter, conv_clamp=conv_clamp)
+        if in_channels == 0:
+            self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, **layer_kwargs)
+            self.num_conv += 1
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **layer_kwargs)
+        self.num_conv += 1
+        if is_last or architecture == "skip":
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
+            self.num_torgb += 1
+
+    def conv_layers(self) -> list[tuple[str, SynthesisLayer]]:
+        return [(name, getattr(self, name)) for name in ("conv0", "conv1") if hasattr(self, name)]
+
+    def upsample_image(self, img: torch.Tensor, impl: str) -> torch.Tensor:
+        """``[N, C, R/2, R/2] -> [N, C, R, R]`` with the block's FIR (official ``upsample2d``)."""
+        f = self.resample_filter
+        if impl != "reference":
+            taps = ops.separable_taps(f)
+            if taps is not None:
+                return ops.upsample2d_separable(img, taps)
+        fh, fw = f.shape
+        return ops.upfirdn2d(img, f, up=2, padding=[(fw + 1) // 2, (fw - 2) // 2, (fh + 1) // 2, (fh - 2) // 2],
+                             gain=4)
+
+
+# ----------------------------------------------------------------------------------------------
+# Synthesis network
+
+
+class SynthesisNetwork(torch.nn.Module):
+    """W+ (or StyleSpace S) -> image. Blocks ``b4, b8, ..., b{R}`` as in NVIDIA's code.
+
+    Attributes: ``num_ws``, ``w_dim``, ``img_resolution``, ``img_channels``, ``block_resolutions``,
+    ``style_layers`` (list of :class:`~stylekit.networks.base.StyleLayer`).
+    """
+
+    def __init__(self, *, w_dim: int, img_resolution: int, img_channels: int, channels: dict[int, int],
+                 architecture: str = "skip", resample_filter: Sequence[float] = (1, 3, 3, 1),
+                 conv_clamp: float | None = None, use_noise: bool = True):
+        super().__init__()
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.architecture = architecture
+        self.block_resolutions = [2 ** i for i in range(2, int(math.log2(img_resolution)) + 1)]
+        self.channels = dict(channels)
+        self.num_ws = 0
+        style_layers: list[StyleLayer] = []
+        for res in self.block_resolutions:
+            in_ch = channels[res // 2] if res > 4 else 0
+            block = SynthesisBlock(in_ch, channels[res], w_dim=w_dim, resolution=res, img_channels=img_channels,
+                                   is_last=(res == img_resolution), architecture=architecture,
+                                   resample_filter=resample_filter, conv_clamp=conv_clamp, use_noise=use_noise)
+            setattr(self, f"b{res}", block)
+            w_idx = self.num_ws
+            for i, (name, layer) in enumerate(block.conv_layers()):
+                style_layers.append(StyleLayer(f"b{res}.{name}", w_idx + i, layer.in_channels, "conv"))
+            if block.num_torgb:
+                style_layers.append(StyleLayer(f"b{res}.torgb", w_idx + block.num_conv, block.torgb.in_channels,
+                                               "torgb"))
+            self.num_ws += block.num_conv
+            if res == img_resolution:
+                self.num_ws += block.num_torgb
+        self.style_layers: list[StyleLayer] = style_layers
+
+    def blocks(self) -> list[SynthesisBlock]:
+        return [getattr(self, f"b{res}") for res in self.block_resolutions]
+
+    def _layer(self, name: str) -> torch.nn.Module:
+        block, layer = name.split(".")
+        return getattr(getattr(self, block), layer)
+
+    def noise_shapes(self) -> list[tuple[str, tuple[int, int]]]:
+        """``[(layer name, (H, W)), ...]``: the noise maps an explicit ``noise=`` list must give, in order."""
+        out = []
+        for block in self.blocks():
+            for name, layer in block.conv_layers():
+                if layer.use_noise:
+                    out.append((f"b{block.resolution}.{name}", (layer.resolution, layer.resolution)))
+        return out
+
+    def noise_buffers(self) -> list[torch.Tensor]:
+        """The stored ``noise_const`` buffers ``[H, W]`` in :meth:`noise_shapes` order."""
+        return [self._layer(name).noise_const for name, _ in self.noise_shapes()]
+
+    def ws_to_styles(self, ws: torch.Tensor) -> list[torch.Tensor]:
+        """W+ ``[N, num_ws, w_dim]`` -> StyleSpace S: ``affine(ws[:, ws_index])`` ``[N, channels]`` per style layer.
+
+        ToRGB styles exclude the layer's constant ``weight_gain`` (see the module docstring).
+        """
+        ws = self._check_ws(ws)
+        return [self._layer(sl.name).affine(ws[:, sl.ws_index]) for sl in self.style_layers]
+
+    def _check_ws(self, ws) -> torch.Tensor:
+        if not isinstance(ws, torch.Tensor) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            shape = tuple(ws.shape) if isinstance(ws, torch.Tensor) else type(ws).__name__
+            raise InvalidArgumentError(f"ws must be a W+ tensor of shape [N, {self.num_ws}, {self.w_dim}], got "
+                                       f"{shape}; broadcast a W code with w.unsqueeze(1).repeat(1, {self.num_ws}, 1).")
+        return ws.to(torch.float32)
+
+    def _check_styles(self, styles) -> list[torch.Tensor]:
+        if not isinstance(styles, (list, tuple)) or len(styles) != len(self.style_layers):
+            raise InvalidArgumentError(f"styles must be a list of {len(self.style_layers)} tensors [N, C] (one per "
+                                       "entry of synthesis.style_layers); get them from ws_to_styles(ws).")
+        n = None
+        out = []
+        for s, sl in zip(styles, self.style_layers):
+            if not isinstance(s, torch.Tensor) or s.ndim != 2 or s.shape[1] != sl.channels or (n is not None and s.shape[0] != n):
+                got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
+                raise InvalidArgumentError(f"style of layer {sl.name} must be [N, {sl.channels}] with the same N for "
+                                           f"every layer, got {got}.")
+            n = s.shape[0]
+            out.append(s.to(torch.float32))
+        return out
+
+    def _noise_maps(self, noise, noise_mode: str, n: int, device) -> list[torch.Tensor | None]:
+        shapes = self.noise_shapes()
+        if noise is not None:
+            if not isinstance(noise, (list, tuple)) or len(noise) != len(shapes):
+                raise InvalidArgumentError(f"noise must be a list of {len(shapes)} maps, one per entry of "
+                                           f"noise_shapes() (got {len(noise) if isinstance(noise, (list, tuple)) else type(noise).__name__}).")
+            out = []
+            for m, (name, (h, w)) in zip(noise, shapes):
+                if isinstance(m, torch.Tensor) and m.ndim == 2:
+                    m = m.reshape(1, 1, *m.shape)
+                if (not isinstance(m, torch.Tensor) or m.ndim != 4 or m.shape[1] != 1 or tuple(m.shape[2:]) != (h, w)
+                        or m.shape[0] not in (1, n)):
+                    got = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+                    raise InvalidArgumentError(f"noise map for {name} must be [{n} or 1, 1, {h}, {w}] or [{h}, {w}], "
+                                               f"got {got}.")
+                out.append(m.to(device=device, dtype=torch.float32))
+            return out
+        if noise_mode == "none":
+            return [None] * len(shapes)
+        if noise_mode == "const":
+            return [b.reshape(1, 1, *b.shape) for b in self.noise_buffers()]
+        return [torch.randn([n, 1, h, w], device=device) for _, (h, w) in shapes]
+
+    def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "const",
+                noise: Sequence[torch.Tensor] | None = None, styles: Sequence[torch.Tensor] | None = None,
+                impl: str = "fast", force_fp32: bool = True, fused_modconv=None, update_emas: bool = False) -> torch.Tensor:
+        """Synthesize images.
+
+        Args:
+            ws: W+ ``[N, num_ws, w_dim]``; ignored (may be None) when ``styles`` is given.
+            noise_mode: ``'const'`` (stored ``noise_const`` buffers), ``'random'`` (fresh N(0,1) maps
+                per sample) or ``'none'``.
+            noise: explicit unscaled noise maps, one per :meth:`noise_shapes` entry, each
+                ``[N or 1, 1, H, W]`` or ``[H, W]``; overrides ``noise_mode``; gradients flow into them.
+                (Each layer multiplies its map by its learned ``noise_strength``.)
+            styles: StyleSpace S (list of ``[N, C]``, see :meth:`ws_to_styles`) used instead of ``ws``.
+            impl: ``'fast'`` (default) or ``'reference'``.
+            force_fp32, fused_modconv, update_emas: accepted for compatibility with official call
+                sites; stylekit always computes in float32 with the fused-modconv maths.
+
+        Returns: ``[N, img_channels, R, R]`` float32, about [-1, 1].
+        """
+        del force_fp32, fused_modconv, update_emas
+        if impl not in _IMPLS:
+            raise InvalidArgumentError(f"impl must be one of {_IMPLS}, not {impl!r}.")
+        if noise_mode not in _NOISE_MODES:
+            raise InvalidArgumentError(f"noise_mode must be one of {_NOISE_MODES}, not {noise_mode!r}.")
+        if styles is None:
+            if ws is None:
+                raise InvalidArgumentError("pass ws [N, num_ws, w_dim] or styles (a list from ws_to_styles).")
+            styles = self.ws_to_styles(ws)
+        else:
+            styles = self._check_styles(styles)
+        n = styles[0].shape[0]
+        device = styles[0].device
+        noise_maps = iter(self._noise_maps(noise, noise_mode, n, device))
+        style_iter = iter(styles)
+
+        x = img = None
+        for block in self.blocks():
+            if block.in_channels == 0:
+                x = block.const.unsqueeze(0).expand(n, -1, -1, -1)
+                if impl == "reference":
+                    x = x.contiguous()
+            for _name, layer in block.conv_layers():
+                layer_noise = next(noise_maps) if layer.use_noise else None
+                x = layer(x, next(style_iter), layer_noise, impl=impl)
+            if img is not None:
+                img = block.upsample_image(img, impl)
+            if block.num_torgb:
+                y = block.torgb(x, next(style_iter), impl=impl)
+                img = y if img is None else img + y
+        return img
+
+    def extra_repr(self) -> str:
+        return (f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
+                f"img_channels={self.img_channels}, architecture={self.architecture}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Generator
+
+
+class StyleGAN2Generator(Generator):
+    """StyleGAN2 (config-e/f, StyleGAN2-ADA) generator: ``mapping`` z -> W+, ``synthesis`` W+ -> image.
+
+    ``config`` is exactly the official ``Generator`` constructor kwargs: ``z_dim, c_dim, w_dim,
+    img_resolution, img_channels=3, mapping_kwargs={num_layers, embed_features, layer_features,
+    lr_multiplier, w_avg_beta}, channel_base=32768, channel_max=512, num_fp16_res (ignored),
+    conv_clamp=None, architecture='skip'|'orig', resample_filter=[1,3,3,1], use_noise=True``, flat or
+    nested under ``synthesis_kwargs``; unknown keys that do not change the maths are ignored.
+    stylekit adds ``channels={'4': 512, '8': 512, ...}`` to override the channel formula per resolution.
+    ``self.config`` is the normalised, JSON-able form of it.
+    """
+
+    arch = "stylegan2"
+
+    def __init__(self, config: dict):
+        cfg = _normalize_config(config)
+        super().__init__(cfg)
+        table = channel_table(cfg)
+        self.synthesis = SynthesisNetwork(w_dim=cfg["w_dim"], img_resolution=cfg["img_resolution"],
+                                          img_channels=cfg["img_channels"], channels=table,
+                                          architecture=cfg["architecture"], resample_filter=cfg["resample_filter"],
+                                          conv_clamp=cfg["conv_clamp"], use_noise=cfg["use_noise"])
+        self.mapping = MappingNetwork(z_dim=cfg["z_dim"], c_dim=cfg["c_dim"], w_dim=cfg["w_dim"],
+                                      num_ws=self.synthesis.num_ws, **cfg["mapping_kwargs"])
