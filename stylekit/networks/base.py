@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import InvalidArgumentError
+
 
 @dataclass(frozen=True)
 class StyleLayer:
@@ -110,5 +112,6 @@ class Generator(torch.nn.Module):
 
 
 def check_noise_mode(noise_mode: str) -> None:
+    """Raise ``InvalidArgumentError`` unless ``noise_mode`` is one of the three supported modes."""
     if noise_mode not in ("const", "random", "none"):
-        raise ValueError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
+        raise InvalidArgumentError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")

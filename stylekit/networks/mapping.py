@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import InvalidArgumentError
 from .ops import FullyConnectedLayer, normalize_2nd_moment
 
 
@@ -54,7 +55,8 @@ class MappingNetwork(torch.nn.Module):
             x = normalize_2nd_moment(z.to(torch.float32))
         if self.c_dim > 0:
             if c is None:
-                raise ValueError(f"this generator is conditional: pass c with shape [N, {self.c_dim}]")
+                raise InvalidArgumentError(f"this generator is conditional: pass c with shape [N, {self.c_dim}] "
+                                           "(one-hot class labels).")
             y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1) if x is not None else y
         for idx in range(self.num_layers):
