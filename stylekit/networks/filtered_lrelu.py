@@ -1,0 +1,284 @@
+"""StyleGAN3's filtered leaky ReLU and its low-pass filter design, in plain PyTorch.
+
+An alias-free nonlinearity (Karras et al. 2021, "Alias-Free Generative Adversarial Networks",
+Sec. 3.2): to apply a pointwise nonlinearity to a band-limited signal without creating aliases,
+the signal is first upsampled (zero insertion + low-pass FIR filter), the leaky ReLU is applied
+at the higher rate, and the result is low-pass filtered and decimated again.
+
+For one channel the operation is, in order (matching NVIDIA's ``filtered_lrelu`` op):
+
+1. add the channel's bias ``b``;
+2. upsample by ``up`` (insert ``up - 1`` zeros after every sample);
+3. pad with zeros (``padding``; negative values crop);
+4. convolve with the upsampling filter ``fu`` scaled by ``up**2`` (keep the "valid" part);
+5. multiply by ``gain`` and apply leaky ReLU with negative ``slope`` (the two commute);
+6. clamp to ``[-clamp, clamp]``;
+7. convolve with the downsampling filter ``fd`` ("valid" part) and keep every ``down``-th sample.
+
+Filters are float32 tensors: ``[taps]`` for a separable filter (applied along x and then y),
+``[taps_y, taps_x]`` for a non-separable (e.g. radially symmetric) one, or ``None`` for identity.
+
+Two implementations:
+
+- ``impl='reference'`` runs the steps literally with :func:`stylekit.networks.ops.upfirdn2d`
+  (zero insertion followed by a full-rate convolution), exactly like NVIDIA's reference op.
+- ``impl='fast'`` computes the same numbers (up to float rounding) without wasted work: the
+  upsampling is a strided transposed convolution (no multiplications by inserted zeros), the
+  downsampling a strided convolution (no outputs that would be thrown away), separable filters
+  are applied as two 1-D passes, and everything runs in channels-last memory layout, which is
+  what PyTorch's CPU depthwise convolutions are fastest on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .ops import bias_act, upfirdn2d
+
+
+# ------------------------------------------------------------------------------------------------
+# Filter design
+# ------------------------------------------------------------------------------------------------
+
+def kaiser_beta(atten_db: float) -> float:
+    """Kaiser window shape parameter for a stopband attenuation of ``atten_db`` decibels."""
+    if atten_db > 50:
+        return 0.1102 * (atten_db - 8.7)
+    if atten_db > 21:
+        return 0.5842 * (atten_db - 21) ** 0.4 + 0.07886 * (atten_db - 21)
+    return 0.0
+
+
+def kaiser_atten(numtaps: int, width: float) -> float:
+    """Kaiser's estimate of the attenuation (dB) of a ``numtaps`` filter whose transition band is
+    ``width`` wide, in units of the Nyquist frequency (so 1 = the whole band)."""
+    return 2.285 * (numtaps - 1) * math.pi * width + 7.95
+
+
+def kaiser_lowpass(numtaps: int, cutoff: float, width: float, fs: float) -> np.ndarray:
+    """Kaiser-windowed sinc low-pass filter, as ``scipy.signal.firwin(numtaps, cutoff, width=width, fs=fs)``.
+
+    Args:
+        numtaps: filter length.
+        cutoff: -6 dB cutoff frequency, in the same units as ``fs`` (``0 < cutoff < fs / 2``).
+        width: width of the transition band, same units; it sets the Kaiser window's beta.
+        fs: sampling rate.
+
+    Returns: float64 ``[numtaps]``, symmetric, scaled to unit gain at DC (sums to 1).
+    """
+    nyquist = fs / 2
+    c = cutoff / nyquist
+    beta = kaiser_beta(kaiser_atten(numtaps, width / nyquist))
+    m = np.arange(numtaps, dtype=np.float64) - (numtaps - 1) / 2
+    h = c * np.sinc(c * m) * np.kaiser(numtaps, beta)
+    return h / h.sum()
+
+
+def jinc_lowpass(numtaps: int, cutoff: float, width: float, fs: float) -> np.ndarray:
+    """Radially symmetric low-pass filter: a jinc (the 2-D ideal disc low-pass) times a separable Kaiser window.
+
+    Same arguments as :func:`kaiser_lowpass`. Returns float64 ``[numtaps, numtaps]`` summing to 1.
+    """
+    x = (np.arange(numtaps, dtype=np.float64) - (numtaps - 1) / 2) / fs
+    r = np.hypot(*np.meshgrid(x, x))
+    # jinc: J1(2 pi c r) / (pi r); its limit at r = 0 is c (only reached for odd numtaps).
+    j1 = torch.special.bessel_j1(torch.from_numpy(2 * cutoff * np.pi * r)).numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(r > 0, j1 / (np.pi * r), cutoff)
+    beta = kaiser_beta(kaiser_atten(numtaps, width / (fs / 2)))
+    window = np.kaiser(numtaps, beta)
+    f = f * np.outer(window, window)
+    return f / f.sum()
+
+
+def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
+                          radial: bool = False) -> torch.Tensor | None:
+    """The low-pass filter of one StyleGAN3 layer (NVIDIA's ``SynthesisLayer.design_lowpass_filter``).
+
+    Returns None for ``numtaps == 1`` (identity), else float32 ``[numtaps]`` (separable Kaiser
+    filter) or, with ``radial``, ``[numtaps, numtaps]`` (jinc-based filter).
+    """
+    if numtaps < 1:
+        raise ValueError(f"numtaps must be at least 1, not {numtaps}")
+    if numtaps == 1:
+        return None
+    f = jinc_lowpass(numtaps, cutoff, width, fs) if radial else kaiser_lowpass(numtaps, cutoff, width, fs)
+    return torch.as_tensor(f, dtype=torch.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# The operation
+# ------------------------------------------------------------------------------------------------
+
+def _parse_padding(padding) -> tuple[int, int, int, int]:
+    """``p`` | ``(px, py)`` | ``(px0, px1, py0, py1)`` -> ``(px0, px1, py0, py1)``."""
+    if isinstance(padding, (int, np.integer)):
+        p = int(padding)
+        return p, p, p, p
+    padding = [int(p) for p in padding]
+    if len(padding) == 2:
+        return padding[0], padding[0], padding[1], padding[1]
+    if len(padding) != 4:
+        raise ValueError(f"padding must be an int, [x, y] or [x0, x1, y0, y1], not {padding}")
+    return tuple(padding)
+
+
+def _filter_size(f: torch.Tensor | None) -> tuple[int, int]:
+    """``(width, height)`` of a filter (a separable ``[k]`` filter is ``k`` by ``k``)."""
+    if f is None:
+        return 1, 1
+    return f.shape[-1], f.shape[0]
+
+
+def output_size(in_h: int, in_w: int, fu: torch.Tensor | None, fd: torch.Tensor | None,
+                up: int, down: int, padding) -> tuple[int, int]:
+    """``(out_h, out_w)`` of :func:`filtered_lrelu` for an ``[*, *, in_h, in_w]`` input."""
+    px0, px1, py0, py1 = _parse_padding(padding)
+    fu_w, fu_h = _filter_size(fu)
+    fd_w, fd_h = _filter_size(fd)
+    out_w = (in_w * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + (down - 1)) // down
+    out_h = (in_h * up + py0 + py1 - (fu_h - 1) - (fd_h - 1) + (down - 1)) // down
+    return out_h, out_w
+
+
+def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Tensor | None = None,
+                   b: torch.Tensor | None = None, *, up: int = 1, down: int = 1, padding=0,
+                   gain: float = math.sqrt(2), slope: float = 0.2, clamp: float | None = None,
+                   impl: str = "fast") -> torch.Tensor:
+    """Bias, upsample + filter, leaky ReLU with gain, clamp, filter + downsample (see the module doc).
+
+    Args:
+        x: ``[N, C, H, W]`` float tensor (any memory layout).
+        fu: upsampling filter ``[k]`` (separable), ``[kh, kw]`` or None (identity).
+        fd: downsampling filter ``[k]`` (separable), ``[kh, kw]`` or None (identity).
+        b: per-channel bias ``[C]`` or None.
+        up, down: integer up- and downsampling factors (>= 1).
+        padding: zero padding of the upsampled image before ``fu``: ``p``, ``[px, py]`` or
+            ``[px0, px1, py0, py1]``; negative values crop.
+        gain: scale applied with the activation (sqrt(2) keeps the signal's magnitude).
+        slope: slope of the leaky ReLU for negative inputs (1 = linear).
+        clamp: clamp the activated signal to ``[-clamp, clamp]``; None disables.
+        impl: ``'fast'`` (strided, separable, channels-last) or ``'reference'`` (literal ops).
+
+    Returns: ``[N, C, out_h, out_w]`` (see :func:`output_size`), same dtype as ``x``; the fast
+    path returns it in channels-last memory layout.
+    """
+    if x.ndim != 4:
+        raise ValueError(f"filtered_lrelu expects [N, C, H, W] input, got shape {list(x.shape)}")
+    if up < 1 or down < 1:
+        raise ValueError(f"up and down must be >= 1, got up={up}, down={down}")
+    if impl == "reference":
+        return _filtered_lrelu_reference(x, fu, fd, b, up=up, down=down, padding=padding,
+                                         gain=gain, slope=slope, clamp=clamp)
+    if impl != "fast":
+        raise ValueError(f"impl must be 'fast' or 'reference', not {impl!r}")
+    out_h, out_w = output_size(x.shape[2], x.shape[3], fu, fd, up, down, padding)
+    x = x.contiguous(memory_format=torch.channels_last)
+    if b is not None:
+        x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
+    x = upsample_fir(x, fu, up=up, padding=padding)
+    x = _activate(x, gain=gain, slope=slope, clamp=clamp)
+    x = downsample_fir(x, fd, down=down)
+    assert x.shape[2:] == (out_h, out_w), (x.shape, out_h, out_w)
+    return x
+
+
+def _filtered_lrelu_reference(x, fu, fd, b, *, up, down, padding, gain, slope, clamp) -> torch.Tensor:
+    """The literal sequence of operations with zero-insertion upsampling (NVIDIA's reference op)."""
+    x = bias_act(x, b)
+    x = upfirdn2d(x, fu, up=up, padding=_parse_padding(padding), gain=up ** 2)
+    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    x = upfirdn2d(x, fd, down=down)
+    return x
+
+
+def _activate(x: torch.Tensor, *, gain: float, slope: float, clamp: float | None) -> torch.Tensor:
+    """``clamp(leaky_relu(x, slope) * gain)``, in place when no gradient is being recorded."""
+    inplace = not (torch.is_grad_enabled() and x.requires_grad)
+    if slope != 1:
+        x = F.leaky_relu_(x, slope) if inplace else F.leaky_relu(x, slope)
+    if gain != 1:
+        x = x.mul_(gain) if inplace else x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp_(-clamp, clamp) if inplace else x.clamp(-clamp, clamp)
+    return x
+
+
+def _depthwise(f: torch.Tensor, channels: int, shape: tuple[int, int], dtype) -> torch.Tensor:
+    """One filter ``f`` repeated as a depthwise convolution weight ``[channels, 1, *shape]``."""
+    return f.to(dtype).reshape(1, 1, *shape).expand(channels, 1, *shape).contiguous()
+
+
+def _pad_or_crop(x: torch.Tensor, left: int, right: int, dim: int) -> torch.Tensor:
+    """Zero-pad (positive) or crop (negative) ``x`` along spatial ``dim`` (2 = y, 3 = x)."""
+    if left < 0 or right < 0:
+        n = x.shape[dim]
+        x = x.narrow(dim, max(-left, 0), n - max(-left, 0) - max(-right, 0))
+    if left > 0 or right > 0:
+        pads = [0, 0, 0, 0]
+        base = 0 if dim == 3 else 2
+        pads[base], pads[base + 1] = max(left, 0), max(right, 0)
+        x = F.pad(x, pads)
+    return x
+
+
+def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding) -> torch.Tensor:
+    """Steps 2-4: upsample by ``up``, pad, convolve with ``f * up**2`` (valid part).
+
+    Computed as a transposed convolution with stride ``up`` (which is exactly "insert zeros, then
+    convolve" without multiplying the zeros), followed by the padding/cropping the requested
+    ``padding`` implies. Args as in :func:`filtered_lrelu`; ``x`` is ``[N, C, H, W]``.
+
+    Returns: ``[N, C, H * up + py0 + py1 - kh + 1, W * up + px0 + px1 - kw + 1]``.
+    """
+    px0, px1, py0, py1 = _parse_padding(padding)
+    c = x.shape[1]
+    if f is None:
+        if up > 1:  # Rare (never in StyleGAN3): zero insertion without a filter, times up**2.
+            n, _, h, w = x.shape
+            x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
+            x = x * (up ** 2)
+        return _pad_or_crop(_pad_or_crop(x, px0, px1, dim=3), py0, py1, dim=2)
+
+    # The full transposed convolution of a length-n signal with a k-tap filter has (n - 1) * up + k
+    # samples; sample t of it is sample t - (k - 1) + p0 of the requested output. So the output is
+    # the full result padded by p0 - (k - 1) on the left and up + p1 - k on the right (negative:
+    # cropped). The common part of the two crops is done inside the transposed convolution.
+    kw, kh = _filter_size(f)
+    adjust = [px0 - (kw - 1), up + px1 - kw, py0 - (kh - 1), up + py1 - kh]
+    crop_x = min(max(0, -max(adjust[0], adjust[1])), kw - 1)
+    crop_y = min(max(0, -max(adjust[2], adjust[3])), kh - 1)
+    if f.ndim == 1:
+        wx = _depthwise(f * up, c, (1, kw), x.dtype)
+        wy = _depthwise(f * up, c, (kh, 1), x.dtype)
+        x = F.conv_transpose2d(x, wx, stride=(1, up), padding=(0, crop_x), groups=c)
+        x = F.conv_transpose2d(x, wy, stride=(up, 1), padding=(crop_y, 0), groups=c)
+    else:
+        w2 = _depthwise(f * (up ** 2), c, (kh, kw), x.dtype)
+        x = F.conv_transpose2d(x, w2, stride=up, padding=(crop_y, crop_x), groups=c)
+    x = _pad_or_crop(x, adjust[0] + crop_x, adjust[1] + crop_x, dim=3)
+    x = _pad_or_crop(x, adjust[2] + crop_y, adjust[3] + crop_y, dim=2)
+    return x
+
+
+def downsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, down: int) -> torch.Tensor:
+    """Step 7: convolve with ``f`` (valid part) and keep every ``down``-th sample.
+
+    A strided convolution: only the kept outputs are computed. ``x`` is ``[N, C, H, W]``; returns
+    ``[N, C, (H - kh) // down + 1, (W - kw) // down + 1]``.
+    """
+    if f is None:
+        return x[:, :, ::down, ::down] if down > 1 else x
+    c = x.shape[1]
+    kw, kh = _filter_size(f)
+    f = f.flip(list(range(f.ndim)))  # convolution, not correlation (StyleGAN3's filters are symmetric anyway)
+    if f.ndim == 1:
+        x = F.conv2d(x, _depthwise(f, c, (1, kw), x.dtype), stride=(1, down), groups=c)
+        x = F.conv2d(x, _depthwise(f, c, (kh, 1), x.dtype), stride=(down, 1), groups=c)
+    else:
+        x = F.conv2d(x, _depthwise(f, c, (kh, kw), x.dtype), stride=down, groups=c)
+    return x
