@@ -62,7 +62,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-from ..errors import CheckpointError, UnsafeCheckpointError
+from ..errors import CheckpointError, InvalidArgumentError, UnsafeCheckpointError
 
 ROSINALITY_LR_MLP = 0.01  # rosinality Generator(lr_mlp=0.01); not stored in checkpoints
 DEFAULT_BLUR_TAPS = (1, 3, 3, 1)
@@ -106,9 +106,10 @@ def read_torch_checkpoint(path: str | os.PathLike) -> object:
         message = str(exc)
         if "Weights only load failed" in message:
             found = re.search(r"GLOBAL ([\w.]+)", message)
-            what = f"the global {found.group(1)}" if found else "pickle content that is not tensors or plain containers"
+            what = (f"asks for the global {found.group(1)}" if found else
+                    "holds something other than tensors and plain containers")
             raise UnsafeCheckpointError(
-                f"{path}: refused to load: the pickle asks for {what}, and stylekit loads only tensors and plain "
+                f"{path}: refused to load: the pickle {what}, and stylekit loads only tensors and plain "
                 "containers from torch files (torch.load with weights_only=True; nothing from the file was "
                 "executed). If this is an NVIDIA .pkl, open it with stylekit.load_generator; otherwise re-save "
                 "the generator's state_dict() with torch.save in a trusted environment.") from exc
@@ -116,7 +117,7 @@ def read_torch_checkpoint(path: str | os.PathLike) -> object:
                               "expected a file written by torch.save.") from exc
     except (EOFError, RuntimeError, zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError,
             AttributeError, OSError, MemoryError) as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else "no detail"
         raise CheckpointError(f"{path}: not a readable torch checkpoint: it is truncated, corrupt or another "
                               f"format ({type(exc).__name__}: {detail[:200]}); download or save it again.") from exc
 
@@ -323,8 +324,8 @@ def check_shapes(state: dict, arch: dict, *, source: str = "<state dict>") -> No
 # Conversion
 
 
-def _filter_from_kernel(kernel, *, source: str, key: str):
-    """A stored blur kernel -> (normalised 2-D filter summing to 1, 1-D taps)."""
+def _taps_from_kernel(kernel, *, source: str, key: str):
+    """A stored separable blur kernel ``[k, k]`` -> its 1-D taps ``[k]`` (float64, summing to 1)."""
     import torch
 
     k = kernel.detach().to(torch.float64)
@@ -335,7 +336,7 @@ def _filter_from_kernel(kernel, *, source: str, key: str):
     taps = f.sum(dim=0)
     if not torch.allclose(torch.outer(f.sum(dim=1), taps), f, atol=1e-6):
         raise CheckpointError(f"{source}: {key} is not a separable blur kernel; stylekit's StyleGAN2 needs one.")
-    return f.to(torch.float32), taps
+    return taps
 
 
 def _latent_avg_vector(latent_avg, w_dim: int, *, source: str):
@@ -348,9 +349,10 @@ def _latent_avg_vector(latent_avg, w_dim: int, *, source: str):
     if la.ndim != 2 or la.shape[1] != w_dim:
         raise CheckpointError(f"{source}: latent_avg has shape {tuple(latent_avg.shape)}, expected [{w_dim}], "
                               f"[1, {w_dim}] or [num_ws, {w_dim}].")
-    if la.shape[0] > 1 and not torch.allclose(la, la[:1].expand_as(la), atol=1e-6):
-        warnings.warn(f"{source}: latent_avg holds {la.shape[0]} different rows; using their mean as w_avg.",
-                      stacklevel=3)
+    if torch.allclose(la, la[:1].expand_as(la), atol=1e-6):
+        return la[0].clone()  # [w_dim], or [num_ws, w_dim] with identical rows (e4e, pSp)
+    warnings.warn(f"{source}: latent_avg holds {la.shape[0]} different rows; using their mean as w_avg.",
+                  stacklevel=3)
     return la.mean(dim=0)
 
 
@@ -403,7 +405,7 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
     if not isinstance(state, dict):
         raise CheckpointError(f"{source}: expected a state dict, found {type(state).__name__}.")
     if not (isinstance(lr_mlp, (int, float)) and lr_mlp > 0):
-        raise CheckpointError(f"lr_mlp must be a positive number, got {lr_mlp!r}.")
+        raise InvalidArgumentError(f"lr_mlp must be a positive number (rosinality's default is 0.01), got {lr_mlp!r}.")
     arch = infer_architecture(state, source=source)
     check_shapes(state, arch, source=source)
 
@@ -411,9 +413,9 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
     num_blocks = len(channels) - 1
     blur_keys = [f"convs.{2 * k}.conv.blur.kernel" for k in range(num_blocks)]
     blur_keys += [f"to_rgbs.{k}.upsample.kernel" for k in range(num_blocks)]
-    filters = {key: _filter_from_kernel(state[key], source=source, key=key) for key in blur_keys if key in state}
     taps = None
-    for key, (_f, t) in filters.items():
+    for key in (k for k in blur_keys if k in state):
+        t = _taps_from_kernel(state[key], source=source, key=key)
         if taps is None:
             taps = t
         elif not torch.allclose(t, taps, atol=1e-6):
@@ -422,8 +424,8 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
     if taps is None:
         taps_list = list(DEFAULT_BLUR_TAPS)
     else:  # report the taps as small integers when they are ([1, 3, 3, 1] rather than [0.125, 0.375, ...])
-        smallest = float(taps[taps > 0].min())
-        ratios = [float(x) / smallest for x in taps]
+        positive = taps[taps > 0]
+        ratios = [float(x) / float(positive.min()) if positive.numel() else float(x) for x in taps]
         taps_list = [int(round(r)) for r in ratios] if all(abs(r - round(r)) < 1e-6 for r in ratios) else ratios
     from ..networks.ops import setup_filter
 
