@@ -1,0 +1,54 @@
+"""Latent editing: every classic StyleGAN editing technique as a plain function on :class:`~stylekit.latent.Latent`.
+
+Modules (one per technique; each gallery tab wraps one):
+
+- :mod:`~stylekit.edit.arithmetic`   interpolation (lerp / slerp), style mixing, analogies, truncation
+- :mod:`~stylekit.edit.interfacegan` supervised linear boundaries (Shen et al. 2020), conditional editing
+- :mod:`~stylekit.edit.ganspace`     PCA directions in W (Härkönen et al. 2020)
+- :mod:`~stylekit.edit.sefa`         closed-form factorization of the style affines (Shen & Zhou 2021)
+- :mod:`~stylekit.edit.stylespace`   single StyleSpace channels (Wu et al. 2021)
+- :mod:`~stylekit.edit.local`        part transfer with k-means on activations (Collins et al. 2020)
+- :mod:`~stylekit.edit.sg3_pose`     StyleGAN3 rotation / translation controls and a rotation direction
+
+Shared pieces: :class:`Direction` and :func:`edit` (any linear direction in W/W+, from any method
+or from a published ``.pt`` / ``.npy`` file), layer presets (:func:`layer_presets`) and the hook
+utility (:mod:`~stylekit.edit.hooks`).
+
+Names are imported lazily: ``import stylekit.edit`` does no work.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "Direction": "stylekit.edit.direction",
+    "edit": "stylekit.edit.direction",
+    "signed_distance": "stylekit.edit.direction",
+    "save_direction": "stylekit.edit.direction",
+    "load_direction": "stylekit.edit.direction",
+    "layer_presets": "stylekit.edit.layers",
+    "resolve_layers": "stylekit.edit.layers",
+    "ws_resolutions": "stylekit.edit.layers",
+    "describe_layers": "stylekit.edit.layers",
+    "lerp": "stylekit.edit.arithmetic",
+    "slerp": "stylekit.edit.arithmetic",
+    "interpolate": "stylekit.edit.arithmetic",
+    "interpolation_frames": "stylekit.edit.arithmetic",
+    "style_mix": "stylekit.edit.arithmetic",
+    "crossover": "stylekit.edit.arithmetic",
+    "mixing_grid": "stylekit.edit.arithmetic",
+    "analogy": "stylekit.edit.arithmetic",
+    "truncate": "stylekit.edit.arithmetic",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stylekit.edit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
