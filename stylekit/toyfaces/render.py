@@ -348,9 +348,9 @@ def _draw(a: dict[str, torch.Tensor], n: int, size: int, device) -> torch.Tensor
     img = _blend(img, _cover(d_hair_back, pw), _const(_INK, img))
     img = _blend(img, _cover(d_hair_back + lw, pw), hair_shaded)
 
-    # --- 4. ears: the near-side ear shows more, the far one tucks behind the face
+    # --- 4. ears: the ear away from the turn shows more, the other tucks behind the face
     for side in (-1.0, 1.0):
-        ex = side * (_FACE_RX + 0.005) + 0.045 * t_yaw
+        ex = side * (_FACE_RX + 0.005) - 0.045 * t_yaw
         d_ear = _ellipse(x - ex, y - 0.02, 0.075, 0.105)
         img = _blend(img, _cover(d_ear, pw), _const(_INK, img))
         img = _blend(img, _cover(d_ear + lw, pw), skin * 0.95)
@@ -420,15 +420,15 @@ def _draw(a: dict[str, torch.Tensor], n: int, size: int, device) -> torch.Tensor
         squash = 1.0 - 0.32 * side * t_yaw * (t_yaw * side > 0).to(f32)  # far eye narrows
         ex = x - (side * _EYE_X * torch.cos(yaw) + eye_shift)
         ey = y - _EYE_Y
-        rx, ry = 0.072 * squash, 0.058
+        rx, ry = 0.078 * squash, 0.064
         d_white = _ellipse(ex, ey, rx, ry)
         # open: white, iris, pupil, highlight, upper lid line
         img = _blend(img, eyes_open * _cover(d_white, pw), _const(_INK, img))
         img = _blend(img, eyes_open * _cover(d_white + lw * 0.7, pw), _const((0.98, 0.98, 0.98), img))
         ix = ex - 0.02 * t_yaw
-        d_iris = _intersect(_ellipse(ix, ey, 0.042 * squash, 0.044), d_white + lw * 0.7)
+        d_iris = _intersect(_ellipse(ix, ey, 0.046 * squash, 0.048), d_white + lw * 0.7)
         img = _blend(img, eyes_open * _cover(d_iris, pw), _const(_IRIS, img))
-        d_pupil = _ellipse(ix, ey, 0.022 * squash, 0.024)
+        d_pupil = _ellipse(ix, ey, 0.024 * squash, 0.026)
         img = _blend(img, eyes_open * _cover(d_pupil, pw), _const((0.03, 0.03, 0.03), img))
         d_hi = _circle(ix + 0.013, ey + 0.016, 0.011)
         img = _blend(img, eyes_open * 0.9 * _cover(d_hi, pw), _const((1.0, 1.0, 1.0), img))
@@ -448,7 +448,7 @@ def _draw(a: dict[str, torch.Tensor], n: int, size: int, device) -> torch.Tensor
         img = _blend(img, _cover(d_brow, pw), hair * 0.65)
 
     # --- 10. glasses
-    lens_r = 0.105
+    lens_r = 0.112
     centres = []
     for side in (-1.0, 1.0):
         squash = 1.0 - 0.32 * side * t_yaw * (t_yaw * side > 0).to(f32)
@@ -461,7 +461,7 @@ def _draw(a: dict[str, torch.Tensor], n: int, size: int, device) -> torch.Tensor
         img = _blend(img, glasses * _cover(d_ring * squash, pw), _const(_FRAME, img))
         # temple towards the ear
         tx0 = gcx + side * lens_r * squash
-        tx1 = side * (_FACE_RX + 0.03) + 0.045 * t_yaw
+        tx1 = side * (_FACE_RX + 0.03) - 0.045 * t_yaw
         d_temple = _segment(x, y, tx0, _EYE_Y - 0.03, tx1, _EYE_Y - 0.015, 0.016)
         d_temple = _intersect(d_temple, -d_lens)
         img = _blend(img, glasses * _cover(d_temple, pw), _const(_FRAME, img))
