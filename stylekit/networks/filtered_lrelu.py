@@ -78,6 +78,19 @@ def kaiser_lowpass(numtaps: int, cutoff: float, width: float, fs: float) -> np.n
     return h / h.sum()
 
 
+def bessel_j1(x: np.ndarray) -> np.ndarray:
+    """Bessel function of the first kind of order 1, float64, accurate to about 1e-15.
+
+    Uses Bessel's integral ``J1(x) = 1/(2 pi) * integral over [0, 2 pi) of cos(t - x sin t) dt``
+    with the trapezoidal rule, which for this smooth periodic integrand is exact except for
+    aliased terms ``J_{N-1}(x), J_{N+1}(x), ...``; with ``N > |x| + 64`` points they are below 1e-20.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = 64 + 2 * int(np.ceil(np.abs(x).max(initial=0.0)))
+    t = np.arange(n, dtype=np.float64) * (2 * np.pi / n)
+    return np.cos(t - x[..., None] * np.sin(t)).mean(axis=-1)
+
+
 def jinc_lowpass(numtaps: int, cutoff: float, width: float, fs: float) -> np.ndarray:
     """Radially symmetric low-pass filter: a jinc (the 2-D ideal disc low-pass) times a separable Kaiser window.
 
@@ -86,7 +99,7 @@ def jinc_lowpass(numtaps: int, cutoff: float, width: float, fs: float) -> np.nda
     x = (np.arange(numtaps, dtype=np.float64) - (numtaps - 1) / 2) / fs
     r = np.hypot(*np.meshgrid(x, x))
     # jinc: J1(2 pi c r) / (pi r); its limit at r = 0 is c (only reached for odd numtaps).
-    j1 = torch.special.bessel_j1(torch.from_numpy(2 * cutoff * np.pi * r)).numpy()
+    j1 = bessel_j1(2 * cutoff * np.pi * r)
     with np.errstate(divide="ignore", invalid="ignore"):
         f = np.where(r > 0, j1 / (np.pi * r), cutoff)
     beta = kaiser_beta(kaiser_atten(numtaps, width / (fs / 2)))
@@ -215,23 +228,49 @@ def _depthwise(f: torch.Tensor, channels: int, shape: tuple[int, int], dtype) ->
 
 def _pad_or_crop(x: torch.Tensor, left: int, right: int, dim: int) -> torch.Tensor:
     """Zero-pad (positive) or crop (negative) ``x`` along spatial ``dim`` (2 = y, 3 = x)."""
-    if left < 0 or right < 0:
-        n = x.shape[dim]
-        x = x.narrow(dim, max(-left, 0), n - max(-left, 0) - max(-right, 0))
     if left > 0 or right > 0:
         pads = [0, 0, 0, 0]
         base = 0 if dim == 3 else 2
         pads[base], pads[base + 1] = max(left, 0), max(right, 0)
         x = F.pad(x, pads)
+    if left < 0 or right < 0:
+        n = x.shape[dim]
+        x = x.narrow(dim, max(-left, 0), n - max(-left, 0) - max(-right, 0))
     return x
+
+
+def _upsample_plan(n: int, k: int, up: int, pad0: int, pad1: int) -> tuple[int, int, int, int, int, int]:
+    """How to compute one axis of :func:`upsample_fir` with a transposed convolution.
+
+    The requested output (upsample a length-``n`` signal by ``up``, pad by ``pad0``/``pad1``,
+    convolve with a ``k``-tap filter, keep the valid part) is the slice ``[k - 1 - pad0, n * up + pad1)``
+    of the *full* transposed convolution (length ``(n - 1) * up + k``, zero outside). Input samples
+    that cannot reach that slice are trimmed first; PyTorch's ``padding`` / ``output_padding``
+    crop ``crop`` samples on the left and ``crop - out_pad`` on the right; whatever remains is
+    ``extra_left`` / ``extra_right`` (pad if positive, crop if negative), usually zero.
+
+    Returns ``(i0, i1, crop, out_pad, extra_left, extra_right)``: use input samples ``[i0, i1)``.
+    """
+    start, end = k - 1 - pad0, n * up + pad1
+    i0 = min(max(0, (start - k) // up + 1), n - 1)  # first input sample that reaches output `start`
+    i1 = max(min(n, (end - 1) // up + 1), i0 + 1)  # one past the last one that reaches `end - 1`
+    start, end = start - i0 * up, end - i0 * up  # now relative to the trimmed input's full result
+    full = (i1 - i0 - 1) * up + k
+    left, right = start, full - end  # samples to crop (negative: to pad)
+    # Never crop more than wanted on either side; PyTorch needs crop <= k - 1, out_pad < up and
+    # at least one output sample.
+    crop = min(max(left, 0), max(right, 0) + up - 1, k - 1, (full - 1) // 2)
+    out_pad = max(0, crop - max(right, 0))
+    return i0, i1, crop, out_pad, crop - left, crop - out_pad - right
 
 
 def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding) -> torch.Tensor:
     """Steps 2-4: upsample by ``up``, pad, convolve with ``f * up**2`` (valid part).
 
     Computed as a transposed convolution with stride ``up`` (which is exactly "insert zeros, then
-    convolve" without multiplying the zeros), followed by the padding/cropping the requested
-    ``padding`` implies. Args as in :func:`filtered_lrelu`; ``x`` is ``[N, C, H, W]``.
+    convolve" without multiplying the zeros); the requested ``padding`` becomes trimming of the
+    input and the convolution's own cropping (see :func:`_upsample_plan`). Args as in
+    :func:`filtered_lrelu`; ``x`` is ``[N, C, H, W]``.
 
     Returns: ``[N, C, H * up + py0 + py1 - kh + 1, W * up + px0 + px1 - kw + 1]``.
     """
@@ -244,24 +283,21 @@ def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding) -
             x = x * (up ** 2)
         return _pad_or_crop(_pad_or_crop(x, px0, px1, dim=3), py0, py1, dim=2)
 
-    # The full transposed convolution of a length-n signal with a k-tap filter has (n - 1) * up + k
-    # samples; sample t of it is sample t - (k - 1) + p0 of the requested output. So the output is
-    # the full result padded by p0 - (k - 1) on the left and up + p1 - k on the right (negative:
-    # cropped). The common part of the two crops is done inside the transposed convolution.
     kw, kh = _filter_size(f)
-    adjust = [px0 - (kw - 1), up + px1 - kw, py0 - (kh - 1), up + py1 - kh]
-    crop_x = min(max(0, -max(adjust[0], adjust[1])), kw - 1)
-    crop_y = min(max(0, -max(adjust[2], adjust[3])), kh - 1)
+    x0, x1, crop_x, opad_x, extra_x0, extra_x1 = _upsample_plan(x.shape[3], kw, up, px0, px1)
+    y0, y1, crop_y, opad_y, extra_y0, extra_y1 = _upsample_plan(x.shape[2], kh, up, py0, py1)
+    x = x[:, :, y0:y1, x0:x1]
     if f.ndim == 1:
         wx = _depthwise(f * up, c, (1, kw), x.dtype)
         wy = _depthwise(f * up, c, (kh, 1), x.dtype)
-        x = F.conv_transpose2d(x, wx, stride=(1, up), padding=(0, crop_x), groups=c)
-        x = F.conv_transpose2d(x, wy, stride=(up, 1), padding=(crop_y, 0), groups=c)
+        x = F.conv_transpose2d(x, wx, stride=(1, up), padding=(0, crop_x), output_padding=(0, opad_x), groups=c)
+        x = F.conv_transpose2d(x, wy, stride=(up, 1), padding=(crop_y, 0), output_padding=(opad_y, 0), groups=c)
     else:
         w2 = _depthwise(f * (up ** 2), c, (kh, kw), x.dtype)
-        x = F.conv_transpose2d(x, w2, stride=up, padding=(crop_y, crop_x), groups=c)
-    x = _pad_or_crop(x, adjust[0] + crop_x, adjust[1] + crop_x, dim=3)
-    x = _pad_or_crop(x, adjust[2] + crop_y, adjust[3] + crop_y, dim=2)
+        x = F.conv_transpose2d(x, w2, stride=up, padding=(crop_y, crop_x), output_padding=(opad_y, opad_x),
+                               groups=c)
+    x = _pad_or_crop(x, extra_x0, extra_x1, dim=3)
+    x = _pad_or_crop(x, extra_y0, extra_y1, dim=2)
     return x
 
 
