@@ -1,0 +1,436 @@
+"""CLIP models for text-guided editing and zero-shot labelling, all through open_clip.
+
+``load_clip(name, pretrained)`` returns a :class:`ClipModel` around an ``open_clip`` model:
+
+- ``load_clip("ViT-B-32", "openai")`` (or any name in ``open_clip.list_models()`` with one of its
+  pretrained tags, or a path to a weights file): the weights come from the Hugging Face Hub through
+  :mod:`stylekit.hub` (its cache, ``STYLEKIT_HUB_MIRROR``, ``STYLEKIT_OFFLINE``), or, for the few
+  tags that only have a URL, through open_clip's own downloader into ``~/.cache/clip``.
+- ``load_clip("hf-hub:owner/repo")``: an open_clip repository on the Hub (``open_clip_config.json``
+  plus weights).
+- ``load_clip("toyfaces")`` (the default): the small CLIP of the offline toyfaces world. Its
+  architecture is an open_clip config registered with ``open_clip.add_model_config`` and it is
+  created with ``open_clip.create_model`` exactly like a real model, with weights read from the
+  safetensors file shipped in the package (see ``stylekit/toyfaces/weights/clip.md``).
+
+The wrapper adds what stylekit needs on top of open_clip: a differentiable image preprocessing
+from generator output (``[N, 3, H, W]`` in ``[-1, 1]``) that never leaves the autograd graph,
+prompt validation with stylekit errors, prompt templates, and two-prompt zero-shot scores.
+
+Nothing here runs at import time; open_clip itself is imported on the first ``load_clip`` call.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import CheckpointError, InvalidArgumentError, ModelNotFoundError, OfflineError
+from .hub import HubFile, fetch, offline_requested
+
+__all__ = ["ClipModel", "load_clip", "list_clip_models", "DEFAULT_TEMPLATES", "TOYFACES_CLIP"]
+
+#: The name of the offline toyfaces CLIP in :func:`load_clip`.
+TOYFACES_CLIP = "toyfaces"
+
+#: Prompt templates averaged by :meth:`ClipModel.text_embedding` when none are given (the toyfaces
+#: CLIP was trained with captions wrapped in these, so they suit it as well as real CLIPs).
+DEFAULT_TEMPLATES: tuple[str, ...] = (
+    "{}",
+    "a photo of {}.",
+    "a picture of {}.",
+    "an image of {}.",
+    "a drawing of {}.",
+)
+
+_HF_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+                    "open_clip_pytorch_model.bin")
+
+
+class ClipModel:
+    """An open_clip model with stylekit's differentiable preprocessing and prompt helpers.
+
+    Attributes:
+        model: the ``open_clip`` model (eval mode, parameters frozen).
+        tokenizer: the matching open_clip tokenizer.
+        name: the name it was loaded under (``"toyfaces"``, ``"ViT-B-32"``, ...).
+        pretrained: the pretrained tag or weights path.
+        templates: default prompt templates for :meth:`text_embedding`.
+
+    ``freeze=True`` (the default) puts the model in eval mode with frozen parameters; gradients
+    still flow to input images.
+    """
+
+    def __init__(self, model: torch.nn.Module, tokenizer, *, name: str, pretrained: str | None,
+                 templates: Sequence[str] = DEFAULT_TEMPLATES, freeze: bool = True):
+        from open_clip.model import get_model_preprocess_cfg
+
+        # freeze=False leaves mode and requires_grad alone (the training loop wraps its live model).
+        self.model = model.eval().requires_grad_(False) if freeze else model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.pretrained = pretrained
+        self.templates = tuple(templates)
+        cfg = get_model_preprocess_cfg(model)
+        size = cfg.get("size", getattr(model.visual, "image_size", 224))
+        self.image_size: tuple[int, int] = (size, size) if isinstance(size, int) else tuple(size)
+        self.context_length: int = int(getattr(model, "context_length", None)
+                                       or getattr(tokenizer, "context_length", 77))
+        self._mean = torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073)),
+                                  dtype=torch.float32).view(1, 3, 1, 1)
+        self._std = torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711)),
+                                 dtype=torch.float32).view(1, 3, 1, 1)
+
+    # -- basic properties ---------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def embed_dim(self) -> int:
+        """Size D of the joint embedding space."""
+        proj = getattr(self.model, "text_projection", None)
+        if isinstance(proj, torch.Tensor):
+            return int(proj.shape[-1])
+        with torch.no_grad():
+            return int(self.encode_text(["a"]).shape[-1])
+
+    @property
+    def logit_scale(self) -> float:
+        """The model's learned temperature ``exp(logit_scale)`` (100 for OpenAI's CLIPs)."""
+        return float(self.model.logit_scale.detach().exp().clamp(max=100.0))
+
+    def to(self, device) -> "ClipModel":
+        """Move the model to ``device`` (in place) and return self."""
+        self.model.to(torch.device(device))
+        return self
+
+    def __repr__(self) -> str:
+        return (f"ClipModel(name={self.name!r}, pretrained={self.pretrained!r}, image_size={self.image_size}, "
+                f"context_length={self.context_length}, device={self.device})")
+
+    # -- text ---------------------------------------------------------------------------------
+
+    def _token_count(self, text: str) -> int:
+        """Tokens the prompt needs including start/end markers (before any truncation)."""
+        tok = self.tokenizer
+        if hasattr(tok, "encode") and hasattr(tok, "sot_token_id"):   # open_clip SimpleTokenizer
+            return len(tok.encode(text)) + 2
+        inner = getattr(tok, "tokenizer", None)                        # HFTokenizer and friends
+        if inner is not None and callable(inner):
+            return len(inner(text)["input_ids"])
+        return int((tok([text]) != 0).sum())  # pragma: no cover - unknown tokenizer kind
+
+    def validate_prompts(self, prompts: str | Iterable[str]) -> list[str]:
+        """Check prompts and return them as a list.
+
+        Raises:
+            InvalidArgumentError: a prompt that is not a string, is empty or whitespace-only, or needs
+                more tokens than the model's context length.
+        """
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        prompts = list(prompts)
+        if not prompts:
+            raise InvalidArgumentError("No prompt given: pass at least one text prompt.")
+        for p in prompts:
+            if not isinstance(p, str):
+                raise InvalidArgumentError(f"Prompts must be strings, got {type(p).__name__}.")
+            if not p.strip():
+                raise InvalidArgumentError(
+                    "The prompt is empty (or only whitespace); describe the image in a few words, "
+                    "e.g. 'a face with glasses'.")
+            n = self._token_count(p)
+            if n > self.context_length:
+                raise InvalidArgumentError(
+                    f"The prompt {p[:60]!r}{'...' if len(p) > 60 else ''} needs {n} tokens but CLIP "
+                    f"model {self.name!r} reads at most {self.context_length} (including start and end "
+                    "markers); shorten it.")
+        return prompts
+
+    def tokenize(self, prompts: str | Iterable[str]) -> torch.Tensor:
+        """Validated prompts -> token ids ``[N, context_length]`` (long, on the model's device)."""
+        prompts = self.validate_prompts(prompts)
+        return self.tokenizer(prompts).to(self.device)
+
+    def encode_text(self, prompts: str | Iterable[str]) -> torch.Tensor:
+        """Prompts -> L2-normalised text embeddings ``[N, D]`` (float32)."""
+        tokens = self.tokenize(prompts)
+        return F.normalize(self.model.encode_text(tokens).float(), dim=-1)
+
+    def text_embedding(self, prompt: str, templates: Sequence[str] | None = None) -> torch.Tensor:
+        """One prompt put in each template (``"{}"`` marks where), embedded and averaged.
+
+        Returns the L2-normalised mean of the normalised template embeddings, shape ``[D]``
+        (the prompt ensembling of the CLIP paper). ``templates=None`` uses :attr:`templates`.
+        """
+        self.validate_prompts(prompt)
+        templates = self.templates if templates is None else tuple(templates)
+        if not templates or any("{}" not in t for t in templates):
+            raise InvalidArgumentError("Every prompt template must contain '{}' where the prompt goes.")
+        emb = self.encode_text([t.format(prompt) for t in templates])
+        return F.normalize(emb.mean(dim=0), dim=-1)
+
+    # -- images -------------------------------------------------------------------------------
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Generator output -> the model's input, differentiably.
+
+        ``images`` ``[N, 3, H, W]`` in ``[-1, 1]`` is resized so its shorter side matches the model
+        input (bicubic with antialiasing when shrinking, bilinear when enlarging), centre-cropped to
+        the model's ``image_size``, mapped to ``[0, 1]`` and normalised with the model's mean/std.
+        Only torch operations are used, so gradients flow back to ``images``.
+        """
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise InvalidArgumentError(f"CLIP needs images as a tensor [N, 3, H, W] in [-1, 1], got {shape}.")
+        x = images.float()
+        th, tw = self.image_size
+        h, w = x.shape[-2:]
+        if (h, w) != (th, tw):
+            scale = max(th / h, tw / w)
+            nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
+            if (nh, nw) != (h, w):
+                if scale < 1:
+                    x = F.interpolate(x, size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)
+                else:
+                    x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
+            top, left = (nh - th) // 2, (nw - tw) // 2
+            x = x[:, :, top:top + th, left:left + tw]
+        x = (x + 1.0) * 0.5
+        mean, std = self._mean.to(x.device), self._std.to(x.device)
+        return (x - mean) / std
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Images ``[N, 3, H, W]`` in ``[-1, 1]`` -> L2-normalised embeddings ``[N, D]`` (differentiable)."""
+        x = self.preprocess(images.to(self.device))
+        return F.normalize(self.model.encode_image(x).float(), dim=-1)
+
+    # -- scores -------------------------------------------------------------------------------
+
+    def similarity(self, images: torch.Tensor, prompt: str | torch.Tensor,
+                   templates: Sequence[str] | None = None) -> torch.Tensor:
+        """Cosine similarity ``[N]`` between each image and a prompt (or a given text embedding ``[D]``).
+
+        Differentiable in ``images``: ``1 - similarity`` is StyleCLIP's CLIP loss.
+        """
+        text = prompt if isinstance(prompt, torch.Tensor) else self.text_embedding(prompt, templates)
+        return self.encode_image(images) @ text.to(self.device).float()
+
+    def zero_shot_scores(self, images: torch.Tensor, positive_prompt: str, neutral_prompt: str,
+                         templates: Sequence[str] | None = None) -> torch.Tensor:
+        """Probability ``[N]`` (in ``[0, 1]``) that ``positive_prompt`` rather than ``neutral_prompt`` applies.
+
+        A softmax over the two prompts' cosine similarities scaled by the model's logit scale, each
+        prompt ensembled over ``templates`` (default :attr:`templates`).
+        """
+        pos = self.text_embedding(positive_prompt, templates)
+        neu = self.text_embedding(neutral_prompt, templates)
+        feats = self.encode_image(images)
+        logits = self.logit_scale * feats @ torch.stack([pos, neu], dim=1)
+        return logits.softmax(dim=-1)[:, 0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+
+def list_clip_models() -> list[str]:
+    """Names :func:`load_clip` accepts besides paths and ``hf-hub:`` ids: toyfaces + open_clip's."""
+    import open_clip
+
+    return [TOYFACES_CLIP] + [m for m in open_clip.list_models()]
+
+
+def _unknown_model(name: str) -> ModelNotFoundError:
+    import open_clip
+
+    known = [m for m in open_clip.list_models() if open_clip.list_pretrained_tags_by_model(m)]
+    some = [TOYFACES_CLIP] + [m for m in ("ViT-B-32", "ViT-B-16", "ViT-L-14", "RN50") if m in known]
+    return ModelNotFoundError(
+        f"Unknown CLIP model {name!r}. Valid names include {', '.join(some)} "
+        f"(open_clip knows {len(known)} architectures with pretrained weights: see "
+        "stylekit.clip_backend.list_clip_models()), or use 'hf-hub:owner/repo' for an open_clip repository "
+        "on the Hugging Face Hub.")
+
+
+def _offline_error(name: str, tag: str, what: str, how: str) -> OfflineError:
+    return OfflineError(
+        f"The weights of CLIP model {name!r} (pretrained={tag!r}) are not available offline: {what}. {how} "
+        "Or use load_clip('toyfaces'), which ships inside the package.")
+
+
+def _fetch_first(files: Sequence[HubFile], *, name: str, tag: str, cache_dir) -> Path:
+    """Fetch the first of ``files`` that exists (cache or Hub); OfflineError if none can be had."""
+    offline_exc: OfflineError | None = None
+    missing: list[str] = []
+    for hub_file in files:
+        try:
+            return fetch(hub_file, cache_dir=cache_dir)
+        except OfflineError as exc:
+            offline_exc = offline_exc or exc
+        except ModelNotFoundError:
+            missing.append(hub_file.filename)
+    if offline_exc is not None:
+        first = files[0]
+        raise _offline_error(
+            name, tag, f"{first.repo_id}/{first.filename} is not in the Hugging Face cache and cannot be "
+            f"downloaded now{' (STYLEKIT_OFFLINE / HF_HUB_OFFLINE is set)' if offline_requested() else ''}",
+            f"On a connected machine run `hf download {first.repo_id} {first.filename}` and copy the Hub cache "
+            f"(HF_HOME) here, or put the file at $STYLEKIT_HUB_MIRROR/{first.repo_id}/{first.filename}, or pass "
+            "its path as `pretrained`.") from offline_exc
+    raise ModelNotFoundError(
+        f"The Hugging Face Hub repository {files[0].repo_id} has none of {', '.join(missing)} for CLIP model "
+        f"{name!r}; check the name or pass a weights file path as `pretrained`.")
+
+
+def _resolve_tag(name: str, tag: str, cache_dir) -> tuple[str, dict]:
+    """A pretrained tag of a built-in open_clip model -> (local weights path, tag config)."""
+    import open_clip
+    from open_clip.pretrained import download_pretrained_from_url
+
+    cfg = open_clip.get_pretrained_cfg(name, tag)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        raise ModelNotFoundError(
+            f"CLIP model {name!r} has no pretrained tag {tag!r}. Its tags are: "
+            f"{', '.join(tags) if tags else '(none)'}; or pass a path to a weights file.")
+    if cfg.get("file"):
+        return cfg["file"], cfg
+    hf_hub = cfg.get("hf_hub", "")
+    if hf_hub:
+        if hf_hub.endswith("/"):  # open_clip's convention: a repo id whose default weights file is meant
+            repo_id, filenames = hf_hub.rstrip("/"), ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
+        else:
+            repo_id, filename = os.path.split(hf_hub)
+            stem, ext = os.path.splitext(filename)
+            filenames = ([stem + ".safetensors"] if ext in (".bin", ".pth") else []) + [filename]
+        path = _fetch_first([HubFile(repo_id, f) for f in filenames], name=name, tag=tag, cache_dir=cache_dir)
+        return str(path), cfg
+    url = cfg.get("url", "")
+    if not url:
+        raise ModelNotFoundError(f"open_clip lists no download location for {name!r} / {tag!r}; "
+                                 "pass a weights file path as `pretrained`.")
+    clip_cache = Path(cache_dir or os.path.expanduser("~/.cache/clip"))
+    target = clip_cache / os.path.basename(url)
+    if offline_requested() and not target.is_file():
+        raise _offline_error(name, tag, f"{target} does not exist and STYLEKIT_OFFLINE / HF_HUB_OFFLINE is set",
+                             f"Download {url} on a connected machine and put it at {target}, or pass its path "
+                             "as `pretrained`.")
+    try:
+        return download_pretrained_from_url(url, cache_dir=str(clip_cache)), cfg
+    except OSError as exc:
+        raise _offline_error(name, tag, f"downloading {url} failed ({exc})",
+                             f"Download it on a connected machine and put it at {target}, or pass its path "
+                             "as `pretrained`.") from exc
+
+
+def _default_tag(name: str) -> str:
+    import open_clip
+
+    tags = open_clip.list_pretrained_tags_by_model(name)
+    if not tags:
+        raise ModelNotFoundError(
+            f"open_clip has no pretrained weights for {name!r}; pass a path to a weights file as `pretrained`.")
+    return "openai" if "openai" in tags else tags[0]
+
+
+def _create(open_clip_name: str, weights: str | None, device, **kwargs) -> torch.nn.Module:
+    import open_clip
+
+    try:
+        return open_clip.create_model(open_clip_name, pretrained=weights, device=torch.device(device),
+                                      require_pretrained=weights is not None, **kwargs)
+    except (RuntimeError, ValueError, KeyError, OSError) as exc:
+        raise CheckpointError(
+            f"open_clip could not build {open_clip_name!r} from {weights!r}: {exc}. Check that the weights file "
+            "belongs to this architecture and is complete.") from exc
+
+
+def _load_toyfaces(pretrained: str | os.PathLike | None, device) -> ClipModel:
+    import open_clip
+
+    from .toyfaces.clip_model import OPEN_CLIP_NAME, register_toyfaces_clip, shipped_weights_path
+
+    register_toyfaces_clip()
+    weights = Path(pretrained) if pretrained is not None else shipped_weights_path()
+    if not weights.is_file():
+        raise CheckpointError(
+            f"The toyfaces CLIP weights {weights} are missing. Reinstall stylekit, or train them with "
+            "`python -m stylekit.toyfaces.train_clip --out stylekit/toyfaces/weights/clip.safetensors`.")
+    model = _create(OPEN_CLIP_NAME, str(weights), device)
+    tokenizer = open_clip.get_tokenizer(OPEN_CLIP_NAME)
+    return ClipModel(model, tokenizer, name=TOYFACES_CLIP, pretrained=str(weights))
+
+
+def _load_hf_hub(name: str, device, cache_dir) -> ClipModel:
+    import open_clip
+
+    repo_id = name[len("hf-hub:"):].strip("/")
+    if repo_id.count("/") != 1:
+        raise ModelNotFoundError(f"{name!r} should look like 'hf-hub:owner/repo'.")
+    config = _fetch_first([HubFile(repo_id, "open_clip_config.json")], name=name, tag="hub", cache_dir=cache_dir)
+    _fetch_first([HubFile(repo_id, f) for f in _HF_WEIGHT_NAMES], name=name, tag="hub", cache_dir=cache_dir)
+    local = "local-dir:" + str(config.parent)
+    try:
+        model = open_clip.create_model(local, device=torch.device(device))
+        tokenizer = open_clip.get_tokenizer(local)
+    except (RuntimeError, ValueError, KeyError, OSError) as exc:
+        raise CheckpointError(f"open_clip could not build {name!r}: {exc}.") from exc
+    return ClipModel(model, tokenizer, name=name, pretrained=str(config.parent))
+
+
+def load_clip(name: str = TOYFACES_CLIP, pretrained: str | os.PathLike | None = None, device="cpu", *,
+              cache_dir: str | os.PathLike | None = None) -> ClipModel:
+    """Load a CLIP model by name.
+
+    Args:
+        name: ``"toyfaces"`` (default, shipped in the package), an open_clip architecture such as
+            ``"ViT-B-32"`` (see :func:`list_clip_models`), or ``"hf-hub:owner/repo"``.
+        pretrained: for open_clip architectures, a pretrained tag (``"openai"``, ``"laion2b_s34b_b79k"``;
+            ``None`` picks ``"openai"`` when it exists, else the first tag open_clip lists) or a path to a
+            weights file; for ``"toyfaces"``, ``None`` (the shipped weights) or a path to other weights.
+        device: torch device for the model.
+        cache_dir: Hugging Face cache folder (default: the usual ``HF_HOME`` cache).
+
+    Raises:
+        ModelNotFoundError: unknown name or tag (the message lists valid ones).
+        OfflineError: the weights must be downloaded but stylekit is offline (``STYLEKIT_OFFLINE`` /
+            ``HF_HUB_OFFLINE``) or the download fails; the message says how to supply them.
+        CheckpointError: the weights do not fit the architecture or cannot be read.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ModelNotFoundError(f"A CLIP model name must be a non-empty string, got {name!r}.")
+    name = name.strip()
+    if name in (TOYFACES_CLIP, "toyfaces-clip"):
+        return _load_toyfaces(pretrained, device)
+    if name.startswith("hf-hub:"):
+        return _load_hf_hub(name, device, cache_dir)
+
+    import open_clip
+
+    arch = name.replace("/", "-")
+    if arch not in open_clip.list_models():
+        raise _unknown_model(name)
+    kwargs: dict = {}
+    if pretrained is not None and Path(pretrained).is_file():
+        weights, tag = str(pretrained), str(pretrained)
+    else:
+        tag = _default_tag(arch) if pretrained is None else str(pretrained)
+        weights, tag_cfg = _resolve_tag(arch, tag, cache_dir)
+        # open_clip applies a tag's preprocessing and activation only when it downloads the tag
+        # itself; we download, so pass them on (QuickGELU matters for OpenAI's weights).
+        kwargs["force_quick_gelu"] = bool(tag_cfg.get("quick_gelu", False))
+        from open_clip.transform import PreprocessCfg
+
+        keys = set(asdict(PreprocessCfg()).keys()) - {"size"}
+        kwargs["force_preprocess_cfg"] = {k: v for k, v in tag_cfg.items() if k in keys}
+    model = _create(arch, weights, device, **kwargs)
+    tokenizer = open_clip.get_tokenizer(arch)
+    return ClipModel(model, tokenizer, name=name, pretrained=tag)

@@ -1,0 +1,512 @@
+"""The toyfaces CLIP: an open_clip architecture of our own, and the contrastive loop that trains it.
+
+Architecture (``weights/toyfaces-clip.json``, registered with ``open_clip.add_model_config`` so
+that ``open_clip.create_model("toyfaces-clip", pretrained=<safetensors>)`` builds it like any real
+CLIP):
+
+- image tower: open_clip's ``ModifiedResNet`` (the CLIP ResNet: 3-conv stem, anti-aliased
+  bottlenecks, attention pooling) at 64x64 input, width 16, one bottleneck per stage;
+- text tower: a 3-layer causal transformer of width 64 (4 heads) over open_clip's default BPE
+  tokenizer, context length 48; embedding size 128.
+
+Training (:func:`train_clip`) is plain CLIP on an endless stream of renders:
+
+- every step renders ``fresh_per_step`` new faces with random attributes and fills the rest of
+  the batch from a ring buffer of recent renders; every image gets a *fresh* caption from
+  :func:`stylekit.toyfaces.captions.caption` (new template and synonyms each time), half of them
+  wrapped in a generic template ("a photo of {}." ...) and a fresh augmentation (small affine
+  jitter, colour jitter, blur by down/up-sampling, pixel noise) so that it also reads GAN samples;
+- the loss is the symmetric InfoNCE of CLIP with a learned temperature, plus one *hard negative*
+  caption per image (NegCLIP): the caption of the same face with one random binary attribute
+  flipped, drawn with the same random choices, added to the image->text candidates;
+- AdamW, linear warm-up then cosine decay, one CPU thread (``threads``); a checkpoint every ``checkpoint_every``
+  steps lets an interrupted run resume.
+
+:func:`zero_shot_accuracy` is the evaluation reported in ``weights/clip.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stylekit.errors import CheckpointError, InvalidArgumentError
+from stylekit.progress import no_progress
+
+__all__ = [
+    "OPEN_CLIP_NAME", "MODEL_CONFIG", "TrainConfig", "shipped_config_path", "shipped_weights_path",
+    "register_toyfaces_clip", "create_untrained", "augment", "train_clip", "zero_shot_accuracy",
+    "save_clip_weights", "NEGATED_PROMPTS",
+]
+
+#: The name the architecture is registered under in open_clip.
+OPEN_CLIP_NAME = "toyfaces-clip"
+
+_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: The open_clip model config (also written to ``weights/toyfaces-clip.json``, which is what
+#: :func:`register_toyfaces_clip` registers).
+MODEL_CONFIG: dict = {
+    "embed_dim": 128,
+    "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 32},
+    "text_cfg": {"context_length": 48, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 3},
+}
+
+#: Prompts that name the *absence* of each binary attribute in the captions' own words (used for
+#: the second, "positive vs negated" zero-shot evaluation; red hair has no negated wording in the
+#: captions, so its neutral prompt is kept).
+NEGATED_PROMPTS: dict[str, str] = {
+    "red_hair": "a face",
+    "mouth_open": "a face with a closed mouth",
+    "eyes_open": "a face with closed eyes",
+    "glasses": "a face without glasses",
+    "beard": "a clean-shaven face",
+}
+
+
+def shipped_config_path() -> Path:
+    """``stylekit/toyfaces/weights/toyfaces-clip.json``: the open_clip config of the toyfaces CLIP."""
+    return _WEIGHTS_DIR / f"{OPEN_CLIP_NAME}.json"
+
+
+def shipped_weights_path() -> Path:
+    """``stylekit/toyfaces/weights/clip.safetensors``: the trained weights shipped in the package."""
+    return _WEIGHTS_DIR / "clip.safetensors"
+
+
+def register_toyfaces_clip() -> str:
+    """Register the toyfaces CLIP config with open_clip (idempotent) and return its open_clip name."""
+    import open_clip
+
+    if OPEN_CLIP_NAME not in open_clip.list_models():
+        path = shipped_config_path()
+        if not path.is_file():
+            raise CheckpointError(
+                f"The toyfaces CLIP config {path} is missing; reinstall stylekit (it ships with the package).")
+        open_clip.add_model_config(path)
+        if OPEN_CLIP_NAME not in open_clip.list_models():
+            raise CheckpointError(f"open_clip did not accept the toyfaces CLIP config {path}.")
+    return OPEN_CLIP_NAME
+
+
+def create_untrained(device="cpu", seed: int = 0) -> torch.nn.Module:
+    """A randomly initialised toyfaces CLIP built by ``open_clip.create_model`` (for training)."""
+    import logging
+
+    import open_clip
+
+    register_toyfaces_clip()
+    torch.manual_seed(seed)
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # open_clip warns that no pretrained weights were loaded: intended
+    try:
+        return open_clip.create_model(OPEN_CLIP_NAME, device=torch.device(device))
+    finally:
+        logger.setLevel(level)
+
+
+# ----------------------------------------------------------------------------------------------
+# Augmentation
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, *, strength: float = 1.0) -> torch.Tensor:
+    """Random photometric/geometric jitter that mimics imperfect GAN samples.
+
+    Args:
+        images: ``[N, 3, H, W]`` in ``[-1, 1]``.
+        generator: torch CPU generator for the random parameters.
+        strength: scales every jitter range (0 disables augmentation).
+
+    Returns:
+        ``[N, 3, H, W]`` in ``[-1, 1]``: per image a small affine jitter (scale 0.92-1.08, rotation
+        +-6 degrees, shift +-5%), brightness/contrast/saturation jitter, with probability 0.3 a blur
+        by down-sampling to 50-75% and back, and with probability 0.5 Gaussian pixel noise.
+    """
+    if strength <= 0:
+        return images
+    n, _, h, w = images.shape
+    dev = images.device
+
+    def u(lo, hi, *shape):
+        return (torch.rand(n, *shape, generator=generator) * (hi - lo) + lo).to(dev)
+
+    s = strength
+    scale = 1.0 + u(-0.08, 0.08) * s
+    angle = u(-6.0, 6.0) * s * math.pi / 180.0
+    shift = u(-0.05, 0.05, 2) * 2.0 * s
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    x = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    x = (x + 1.0) * 0.5
+    gray = x.mean(dim=1, keepdim=True)
+    x = gray + (x - gray) * (1.0 + u(-0.2, 0.2, 1, 1, 1) * s)                       # saturation
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = mean + (x - mean) * (1.0 + u(-0.2, 0.2, 1, 1, 1) * s) + u(-0.08, 0.08, 1, 1, 1) * s  # contrast, brightness
+
+    blur = (torch.rand(n, generator=generator) < 0.3 * min(s, 1.0)).to(dev)
+    if bool(blur.any()):
+        factor = float(torch.empty(1).uniform_(0.5, 0.75, generator=generator))
+        small = F.interpolate(x, size=(max(4, round(h * factor)), max(4, round(w * factor))),
+                              mode="bilinear", align_corners=False, antialias=True)
+        blurred = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
+        x = torch.where(blur.view(n, 1, 1, 1), blurred, x)
+    noisy = (torch.rand(n, 1, 1, 1, generator=generator) < 0.5).to(dev)
+    sigma = u(0.0, 0.04, 1, 1, 1) * s
+    x = x + torch.where(noisy, sigma, torch.zeros_like(sigma)) * torch.randn(x.shape, generator=generator).to(dev)
+    return (x.clamp(0.0, 1.0) * 2.0 - 1.0).contiguous()
+
+
+# ----------------------------------------------------------------------------------------------
+# Data: attributes, captions, hard negatives
+
+
+def _one(attrs: dict[str, np.ndarray], i: int) -> dict[str, float]:
+    return {k: float(v[i]) for k, v in attrs.items()}
+
+
+def _captions_with_negatives(attrs: list[dict[str, float]], rng: np.random.Generator,
+                             template_prob: float, templates: Sequence[str]) -> tuple[list[str], list[str | None]]:
+    """A fresh caption per face, and the caption of the same face with one binary attribute flipped.
+
+    Both captions of a face use the same random choices (same child seed, same template), so they
+    differ only where the flipped attribute changes the words. When they come out identical (the
+    caption did not mention the attribute) the negative is ``None``.
+    """
+    from .attributes import BINARY_ATTRIBUTES
+    from .captions import caption
+
+    positives: list[str] = []
+    negatives: list[str | None] = []
+    for a in attrs:
+        child = int(rng.integers(0, 2**62))
+        flip = BINARY_ATTRIBUTES[int(rng.integers(len(BINARY_ATTRIBUTES)))]
+        template = templates[int(rng.integers(len(templates)))] if rng.random() < template_prob else "{}"
+        pos = template.format(caption(a, np.random.default_rng(child)))
+        flipped = dict(a)
+        flipped[flip] = 1.0 - (1.0 if a[flip] >= 0.5 else 0.0)
+        neg = template.format(caption(flipped, np.random.default_rng(child)))
+        positives.append(pos)
+        negatives.append(None if neg == pos else neg)
+    return positives, negatives
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`train_clip` (all recorded in the weights' metadata)."""
+
+    steps: int = 400                 # optimiser steps
+    batch_size: int = 128            # images (and captions) per step
+    fresh_per_step: int = 32         # new renders per step; the rest come from the ring buffer
+    buffer_size: int = 2048          # ring buffer of recent renders (re-captioned, re-augmented)
+    lr: float = 2e-3                 # peak AdamW learning rate
+    weight_decay: float = 0.05       # on matrices and convolution kernels only
+    warmup: int = 40                 # linear warm-up steps
+    hard_negatives: bool = True      # add one attribute-flipped caption per image (NegCLIP)
+    template_prob: float = 0.5       # chance a caption is wrapped in a generic template
+    augment_strength: float = 1.0    # see augment(); 0 disables
+    size: int = 64                   # render size (the model's input size)
+    seed: int = 0
+    threads: int = 1                 # torch.set_num_threads (1 is ~6x faster than 2 on a busy 2-core box)
+    checkpoint_every: int = 25
+    eval_every: int = 100            # quick held-out zero-shot check (0: never)
+    eval_per_class: int = 40
+    templates: tuple = field(default=("a photo of {}.", "a picture of {}.", "an image of {}.", "a drawing of {}."))
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim < 2 or "token_embedding" in name or "positional_embedding" in name or "logit_scale" in name:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+
+def _render(attrs: dict[str, np.ndarray], size: int, seeds: np.ndarray) -> torch.Tensor:
+    from .render import render_batch
+
+    return render_batch(attrs, size=size, seeds=seeds)
+
+
+class _RingBuffer:
+    """Recent renders (float16 ``[capacity, 3, S, S]``) with their attributes."""
+
+    def __init__(self, capacity: int, size: int):
+        self.images = torch.zeros(capacity, 3, size, size, dtype=torch.float16)
+        self.attrs: list[dict[str, float] | None] = [None] * capacity
+        self.count = 0
+        self.head = 0
+
+    def add(self, images: torch.Tensor, attrs: list[dict[str, float]]) -> None:
+        cap = self.images.shape[0]
+        for k in range(images.shape[0]):
+            self.images[self.head] = images[k].to(torch.float16)
+            self.attrs[self.head] = attrs[k]
+            self.head = (self.head + 1) % cap
+            self.count = min(self.count + 1, cap)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, list[dict[str, float]]]:
+        idx = rng.integers(0, self.count, size=n)
+        return self.images[torch.from_numpy(idx)].float(), [self.attrs[i] for i in idx]
+
+
+def _fresh(n: int, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    from .attributes import sample_attributes
+
+    attrs = sample_attributes(n, rng=rng)
+    seeds = rng.integers(0, 2**31 - 1, size=n)
+    return _render(attrs, size, seeds), [_one(attrs, i) for i in range(n)]
+
+
+def _clip_loss(img: torch.Tensor, txt: torch.Tensor, neg: torch.Tensor | None, neg_valid: torch.Tensor | None,
+               scale: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Symmetric InfoNCE; ``neg`` ``[M, D]`` are extra text candidates for the image->text direction."""
+    n = img.shape[0]
+    target = torch.arange(n)
+    logits_t = scale * txt @ img.T                       # [N text, N images]
+    cand = txt if neg is None else torch.cat([txt, neg], 0)
+    logits_i = scale * img @ cand.T                      # [N images, N (+M) texts]
+    if neg is not None and neg_valid is not None:
+        mask = torch.cat([torch.ones(n, dtype=torch.bool), neg_valid])
+        logits_i = logits_i.masked_fill(~mask[None, :], float("-inf"))
+    loss = 0.5 * (F.cross_entropy(logits_i, target) + F.cross_entropy(logits_t, target))
+    acc = float((logits_i.argmax(1) == target).float().mean())
+    return loss, acc
+
+
+def save_clip_weights(model: torch.nn.Module, path: str | os.PathLike, *, metadata: dict | None = None,
+                      dtype: torch.dtype = torch.float16) -> Path:
+    """Write the model's state dict as safetensors (floats as ``dtype``) with the config in the metadata.
+
+    The keys are open_clip's, so ``open_clip.create_model("toyfaces-clip", pretrained=path)`` loads it.
+    """
+    from safetensors.torch import save_file
+
+    state = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
+             for k, v in model.state_dict().items()}
+    meta = {"format": "stylekit-toyfaces-clip", "open_clip_name": OPEN_CLIP_NAME,
+            "open_clip_config": json.dumps(MODEL_CONFIG)}
+    for k, v in (metadata or {}).items():
+        meta[k] = v if isinstance(v, str) else json.dumps(v)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
+               checkpoint: str | os.PathLike | None = None, resume: bool = True,
+               progress: Callable[..., None] = no_progress, log: Callable[[str], None] | None = None) -> dict:
+    """Train the toyfaces CLIP from scratch and write its weights to ``out`` (safetensors, float16).
+
+    Args:
+        out: destination ``.safetensors`` file.
+        config: hyper-parameters (default :class:`TrainConfig`).
+        checkpoint: training state file (default ``out`` + ``.ckpt.pt``), written every
+            ``config.checkpoint_every`` steps; with ``resume`` an existing one is continued.
+        progress: stylekit progress callback ``(step, total, message, **metrics)``.
+        log: optional line logger (e.g. ``print``).
+
+    Returns:
+        a summary dict: steps, seconds, final loss, held-out zero-shot accuracies of the last check.
+    """
+    from .captions import attribute_prompts  # noqa: F401  (fail early if the world is incomplete)
+    from stylekit.clip_backend import ClipModel
+
+    import open_clip
+
+    cfg = config or TrainConfig()
+    if cfg.steps < 1 or cfg.batch_size < 2 or not 1 <= cfg.fresh_per_step <= cfg.batch_size:
+        raise InvalidArgumentError("train_clip needs steps >= 1, batch_size >= 2 and 1 <= fresh_per_step <= batch_size.")
+    log = log or (lambda s: None)
+    out = Path(out)
+    ckpt_path = Path(checkpoint) if checkpoint is not None else out.with_name(out.name + ".ckpt.pt")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        model = create_untrained(seed=cfg.seed)
+        model.train()
+        tokenizer = open_clip.get_tokenizer(OPEN_CLIP_NAME)
+        helper = ClipModel(model, tokenizer, name="toyfaces", pretrained=None, freeze=False)
+        opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        rng = np.random.default_rng(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        start, elapsed, history = 0, 0.0, []
+        if resume and ckpt_path.is_file():
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            if state.get("config") != _config_dict(cfg):
+                raise InvalidArgumentError(
+                    f"The checkpoint {ckpt_path} was made with other settings; delete it or pass resume=False.")
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            rng.bit_generator.state = state["numpy_rng"]
+            gen.set_state(state["torch_rng"])
+            start, elapsed, history = state["step"], state["elapsed"], state["history"]
+            log(f"resumed from {ckpt_path} at step {start} ({elapsed:.0f} s so far)")
+
+        buffer = _RingBuffer(cfg.buffer_size, cfg.size)
+        t_fill = time.time()
+        while buffer.count < min(cfg.buffer_size, max(cfg.batch_size * 4, 256)):
+            imgs, attrs = _fresh(min(128, cfg.buffer_size - buffer.count), rng, cfg.size)
+            buffer.add(imgs, attrs)
+        log(f"filled buffer with {buffer.count} renders in {time.time() - t_fill:.1f} s")
+
+        t0 = time.time() - elapsed
+        loss_ema, acc_ema, last_eval = None, None, {}
+        for step in range(start, cfg.steps):
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(step, cfg)
+            new_imgs, new_attrs = _fresh(cfg.fresh_per_step, rng, cfg.size)
+            old_imgs, old_attrs = buffer.sample(cfg.batch_size - cfg.fresh_per_step, rng)
+            buffer.add(new_imgs, new_attrs)
+            images = torch.cat([new_imgs, old_imgs], 0)
+            attrs = new_attrs + old_attrs
+            images = augment(images, gen, strength=cfg.augment_strength)
+            pos, negs = _captions_with_negatives(attrs, rng, cfg.template_prob, cfg.templates)
+
+            img = F.normalize(model.encode_image(helper.preprocess(images)), dim=-1)
+            if cfg.hard_negatives:
+                valid = torch.tensor([n is not None for n in negs])
+                texts = pos + [n if n is not None else p for n, p in zip(negs, pos)]
+                txt_all = F.normalize(model.encode_text(tokenizer(texts)), dim=-1)
+                txt, neg = txt_all[: len(pos)], txt_all[len(pos):]
+            else:
+                valid, neg = None, None
+                txt = F.normalize(model.encode_text(tokenizer(pos)), dim=-1)
+            scale = model.logit_scale.exp().clamp(max=100.0)
+            loss, acc = _clip_loss(img, txt, neg, valid, scale)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0.0, math.log(100.0))
+
+            lv = float(loss.detach())
+            loss_ema = lv if loss_ema is None else 0.95 * loss_ema + 0.05 * lv
+            acc_ema = acc if acc_ema is None else 0.95 * acc_ema + 0.05 * acc
+            done = step + 1
+            if done % 10 == 0 or done == cfg.steps:
+                el = time.time() - t0
+                log(f"step {done}/{cfg.steps} loss {loss_ema:.3f} i2t-acc {acc_ema:.3f} scale {float(scale.detach()):.1f} "
+                    f"lr {_lr_at(step, cfg):.2e} {el:.0f}s ({el / max(1, done - start if start else done):.2f} s/step)")
+            if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+                model.eval()
+                with torch.no_grad():
+                    last_eval = zero_shot_accuracy(helper, per_class=cfg.eval_per_class, seed=10_000 + done)
+                model.train()
+                history.append({"step": done, "loss": round(loss_ema, 4), **{k: round(v, 4) for k, v in last_eval.items()}})
+                log(f"step {done} held-out zero-shot: " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
+            progress(done, cfg.steps, "training toyfaces CLIP", loss=loss_ema)
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                _save_checkpoint(ckpt_path, model, opt, rng, gen, done, time.time() - t0, history, cfg)
+
+        seconds = time.time() - t0
+        model.eval()
+        summary = {"steps": cfg.steps, "seconds": round(seconds, 1), "final_loss": round(loss_ema or float("nan"), 4),
+                   "images_seen": cfg.steps * cfg.batch_size, "unique_renders": cfg.steps * cfg.fresh_per_step + buffer.count,
+                   "history": history}
+        save_clip_weights(model, out, metadata={"train_config": _config_dict(cfg), "summary": summary})
+        log(f"wrote {out} after {seconds:.0f} s")
+        return summary
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _config_dict(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    d["templates"] = list(d["templates"])
+    return d
+
+
+def _save_checkpoint(path: Path, model, opt, rng, gen, step, elapsed, history, cfg) -> None:
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "numpy_rng": rng.bit_generator.state,
+             "torch_rng": gen.get_state(), "step": step, "elapsed": elapsed, "history": history,
+             "config": _config_dict(cfg)}
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def zero_shot_accuracy(clip, *, per_class: int = 200, seed: int = 1234, prompts: str = "neutral",
+                       attributes: Sequence[str] | None = None, size: int = 64, batch: int = 100,
+                       augment_strength: float = 0.0) -> dict[str, float]:
+    """Held-out zero-shot accuracy of a CLIP on fresh, balanced renders, per binary attribute.
+
+    For each binary attribute ``a``: ``per_class`` faces with ``a = 1`` and ``per_class`` with
+    ``a = 0`` (every other attribute drawn from the usual prior, with a seed stream that training
+    never uses), rendered at ``size``. A face is labelled positive when
+    ``clip.zero_shot_scores(images, positive, other) > 0.5`` (i.e. the positive prompt is the more
+    similar of the two, each averaged over ``clip.templates``). Accuracy is the fraction labelled
+    correctly over the balanced ``2 * per_class`` faces (chance = 0.5).
+
+    Args:
+        clip: a :class:`stylekit.clip_backend.ClipModel`.
+        prompts: ``"neutral"``: positive vs neutral prompt of ``attribute_prompts()``
+            (``"a face with glasses"`` vs ``"a face"``); ``"negated"``: positive vs
+            :data:`NEGATED_PROMPTS` (``"a face without glasses"``).
+        augment_strength: apply :func:`augment` to the renders first (robustness check).
+
+    Returns:
+        dict attribute -> accuracy in ``[0, 1]``.
+    """
+    from .attributes import BINARY_ATTRIBUTES, sample_attributes
+    from .captions import attribute_prompts
+
+    if prompts not in ("neutral", "negated"):
+        raise InvalidArgumentError("prompts must be 'neutral' or 'negated'.")
+    pairs = attribute_prompts()
+    names = list(attributes) if attributes is not None else list(BINARY_ATTRIBUTES)
+    out: dict[str, float] = {}
+    gen = torch.Generator().manual_seed(seed)
+    for k, name in enumerate(names):
+        pos, neutral = pairs[name]
+        other = neutral if prompts == "neutral" else NEGATED_PROMPTS[name]
+        attrs = sample_attributes(2 * per_class, rng=np.random.default_rng([seed, k, 7]))
+        labels = np.zeros(2 * per_class, dtype=np.float32)
+        labels[:per_class] = 1.0
+        attrs[name] = labels.copy()
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, 2 * per_class, batch):
+                part = {a: v[i:i + batch] for a, v in attrs.items()}
+                imgs = _render(part, size, np.arange(i, i + len(part[name])) + 1_000_000 * (k + 1))
+                if augment_strength > 0:
+                    imgs = augment(imgs, gen, strength=augment_strength)
+                scores = clip.zero_shot_scores(imgs, pos, other).cpu().numpy()
+                correct += int(((scores > 0.5) == (part[name] >= 0.5)).sum())
+        out[name] = correct / (2 * per_class)
+    return out
