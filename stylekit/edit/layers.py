@@ -33,7 +33,7 @@ from ..errors import InvalidArgumentError
 PRESETS = ("coarse", "middle", "fine")
 
 __all__ = ["PRESETS", "style_layer_resolutions", "ws_resolutions", "layer_presets", "resolve_layers",
-           "resolve_style_layer", "check_strength", "describe_layers"]
+           "resolve_style_layer", "check_strength", "describe_layers", "layers_for_direction"]
 
 
 def _module(G, name: str):
@@ -173,6 +173,27 @@ def resolve_layers(G, layers, *, num_ws: int | None = None) -> tuple[int, ...]:
     if not out:
         raise InvalidArgumentError(f"the layer choice is empty; {valid}.")
     return tuple(sorted(out))
+
+
+def layers_for_direction(G, layers) -> tuple[int, ...] | None:
+    """Rows to store on a Direction: None stays None; with ``G`` anything :func:`resolve_layers`
+    accepts; without ``G`` only explicit indices (a preset name needs the generator)."""
+    if layers is None:
+        return None
+    if G is not None:
+        return resolve_layers(G, layers)
+    if isinstance(layers, (str, slice)):
+        raise InvalidArgumentError(f"the layer choice {layers!r} needs the generator; pass G=... as well.")
+    if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
+        layers = [layers]
+    out = []
+    for i in layers:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0:
+            raise InvalidArgumentError(f"layer index {i!r} is not a non-negative integer.")
+        out.append(int(i))
+    if not out:
+        raise InvalidArgumentError("the layer choice is empty.")
+    return tuple(sorted(set(out)))
 
 
 def resolve_style_layer(G, layer) -> int:
