@@ -1,0 +1,99 @@
+"""Inversion: put any image into a StyleGAN's latent space.
+
+``stylekit.invert(G, image, method=...)`` is the one entry point:
+
+- ``'optimize'``: Image2StyleGAN in W or W+ (NVIDIA projector schedule), Image2StyleGAN++ noise
+  stage, masks for inpainting / crossover, Gram style loss (:mod:`.optimize`).
+- ``'encoder'``: one pass of an e4e / pSp encoder (:mod:`.encoder`).
+- ``'restyle'``: ReStyle's iterative refinement with a 6-channel encoder (:mod:`.restyle`).
+- ``'pti'``: pivotal tuning: a pivot latent, then a fine-tuned copy of the generator (:mod:`.pti`).
+
+Every method returns an :class:`~stylekit.invert.result.InversionResult`. Nothing is imported
+until it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+METHODS = ("optimize", "encoder", "restyle", "pti")
+
+_LAZY = {
+    "InversionResult": "stylekit.invert.result",
+    "project": "stylekit.invert.optimize",
+    "crossover": "stylekit.invert.optimize",
+    "encode": "stylekit.invert.encoder",
+    "load_encoder": "stylekit.invert.encoder",
+    "restyle": "stylekit.invert.restyle",
+    "pivotal_tuning": "stylekit.invert.pti",
+    "apply_delta": "stylekit.invert.pti",
+    "align_face": "stylekit.invert.align",
+}
+
+__all__ = ["invert", "METHODS", *sorted(_LAZY)]
+
+
+def invert(G, image, *, method: str = "optimize", space: str = "w+", steps: int | None = None, progress=None,
+           **options):
+    """Invert ``image`` into generator ``G``; returns an :class:`InversionResult`.
+
+    Args:
+        G: a stylekit Generator (see :func:`stylekit.load_generator`).
+        image: a path, bytes, PIL image, numpy array, file object, or a tensor ``[1, 3, H, W]`` in
+            ``[-1, 1]``; it is resampled to ``G.img_resolution``.
+        method: ``'optimize'``, ``'encoder'``, ``'restyle'`` or ``'pti'``.
+        space: ``'w'`` or ``'w+'`` for ``'optimize'`` (and the pivot of ``'pti'``, default there
+            ``'w'``); encoders always produce W+. ``result.latent`` is W+ ``[1, num_ws, w_dim]`` in any case.
+        steps: iterations of the method (optimisation steps, ReStyle iterations, PTI tuning steps);
+            None picks the method's default.
+        progress: ``callback(step, total, message, **metrics)``; raise ``stylekit.progress.Cancelled``
+            in it to stop.
+        **options: the chosen method's options: see :func:`stylekit.invert.optimize.project`,
+            :func:`stylekit.invert.encoder.encode`, :func:`stylekit.invert.restyle.restyle`,
+            :func:`stylekit.invert.pti.pivotal_tuning`.
+    """
+    from ..errors import InvalidArgumentError
+
+    if method not in METHODS:
+        raise InvalidArgumentError(f"method must be one of {METHODS}, not {method!r}.")
+    if method == "optimize":
+        from .optimize import DEFAULT_STEPS, project
+
+        return project(G, image, space=space, steps=DEFAULT_STEPS if steps is None else steps, progress=progress,
+                       **options)
+    if method == "encoder":
+        from .encoder import encode
+
+        if steps is not None:
+            raise InvalidArgumentError("method='encoder' is a single forward pass and takes no steps; use "
+                                       "method='restyle' for iterative refinement.")
+        _only_w_plus(space, method)
+        return encode(G, image, progress=progress, **options)
+    if method == "restyle":
+        from .restyle import DEFAULT_ITERATIONS, restyle
+
+        _only_w_plus(space, method)
+        return restyle(G, image, iterations=DEFAULT_ITERATIONS if steps is None else steps, progress=progress,
+                       **options)
+    from .pti import DEFAULT_TUNING_STEPS, pivotal_tuning
+
+    pivot_space = options.pop("pivot_space", "w" if space == "w+" and "pivot_space" not in options else space)
+    return pivotal_tuning(G, image, steps=DEFAULT_TUNING_STEPS if steps is None else steps, pivot_space=pivot_space,
+                          progress=progress, **options)
+
+
+def _only_w_plus(space: str, method: str) -> None:
+    from ..errors import InvalidArgumentError
+
+    if space != "w+":
+        raise InvalidArgumentError(f"method={method!r} predicts W+ codes; pass space='w+' (or use method='optimize' "
+                                   "for a W-space inversion).")
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stylekit.invert' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

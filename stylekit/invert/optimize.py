@@ -1,0 +1,224 @@
+"""Inversion by optimisation: Image2StyleGAN (W / W+) and Image2StyleGAN++ (noise maps, masks, style).
+
+Stage 1 (Image2StyleGAN, Abdal et al. 2019) searches a latent that reconstructs the target::
+
+    w  <- w_avg (or a given latent), one code ([1, 1, w_dim], space 'w') or one per layer (W+)
+    for t in 0 .. steps-1:                                  # schedule of NVIDIA's projector.py
+        lr    = lr0 * cos_ramp(min(1, (1 - t/T) / 0.25)) * min(1, (t/T) / 0.05)
+        sigma = w_std * 0.05 * max(0, 1 - (t/T) / 0.75)^2  # latent noise, gone after 75 % of the steps
+        img   = G.synthesis(w + sigma * randn, noise = G's stored maps)
+        loss  = pixel_weight * MSE(img, x; M_m) + perceptual_weight * P(M_p * img, M_p * x)
+                (+ style_weight * Gram(M_s * img, M_s * y))
+        Adam step on w
+
+with ``cos_ramp(r) = 0.5 - 0.5 cos(pi r)``. Stage 2 (Image2StyleGAN++, Abdal et al. 2020) keeps the
+latent fixed and optimises the per-layer noise maps with the same loss plus NVIDIA's noise
+regulariser (squared lag-1 auto-correlation over a pyramid), so the maps recover detail without
+turning into a copy of the image; the best maps seen are kept, so stage 2 never makes it worse.
+
+Masks (1 = use the pixel) make the same loop do inpainting (pixel and perceptual masks cover the
+known region) and crossover (:func:`crossover`: pixels of image A inside the mask, of B outside).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from ..errors import InvalidArgumentError
+from ..progress import Cancelled  # noqa: F401 (re-exported for callers that catch it here)
+from ._inputs import (as_w_plus, check_positive, check_steps, frozen, progress_or_default, target_tensor,
+                      w_statistics)
+from .losses import ReconstructionLoss, build_perceptual, noise_regularization, prepare_mask
+from .result import InversionResult
+
+DEFAULT_STEPS = 500
+
+
+def learning_rate(t: float, lr: float, *, rampdown: float = 0.25, rampup: float = 0.05) -> float:
+    """NVIDIA projector's schedule at progress ``t`` in ``[0, 1]``: linear ramp-up, cosine ramp-down."""
+    ramp = min(1.0, (1.0 - t) / rampdown) if rampdown > 0 else 1.0
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    if rampup > 0:
+        ramp *= min(1.0, t / rampup)
+    return lr * ramp
+
+
+def latent_noise_scale(t: float, w_std: float, *, initial: float = 0.05, ramp_length: float = 0.75) -> float:
+    """Std of the noise added to the latent at progress ``t``: ``w_std * initial * max(0, 1 - t/ramp)^2``."""
+    if ramp_length <= 0:
+        return 0.0
+    return w_std * initial * max(0.0, 1.0 - t / ramp_length) ** 2
+
+
+def project(G, image, *, space: str = "w+", steps: int = DEFAULT_STEPS, noise_steps: int = 0,
+            init_latent=None, lr: float = 0.1, noise_lr: float = 0.1,
+            pixel_weight: float = 1.0, perceptual_weight: float = 1.0, style_weight: float = 0.0,
+            mask=None, pixel_mask=None, perceptual_mask=None, style_image=None, style_mask=None,
+            perceptual: str = "auto", initial_noise_factor: float = 0.05, noise_ramp_length: float = 0.75,
+            lr_rampdown_length: float = 0.25, lr_rampup_length: float = 0.05,
+            regularize_noise_weight: float = 1e5, seed: int = 0, progress=None, device=None) -> InversionResult:
+    """Invert ``image`` into ``G`` by optimisation (Image2StyleGAN, plus Image2StyleGAN++ options).
+
+    Args:
+        G: a :class:`stylekit.networks.base.Generator` (left unchanged).
+        image: anything :func:`stylekit.images.image_to_tensor` accepts, or a tensor ``[1, 3, H, W]``
+            in ``[-1, 1]``; resampled to ``G.img_resolution``.
+        space: ``'w'`` (one code broadcast to every layer) or ``'w+'`` (one code per layer).
+        steps: latent optimisation steps (1..20000).
+        noise_steps: Image2StyleGAN++ noise-map optimisation steps after the latent stage (0 = off).
+        init_latent: start here (W ``[1, w_dim]`` or W+ ``[1, num_ws, w_dim]``) instead of ``w_avg``.
+            For ``space='w'`` a W+ start is averaged over layers.
+        lr, noise_lr: peak Adam learning rates of the two stages.
+        pixel_weight, perceptual_weight, style_weight: weights of MSE, perceptual and Gram terms.
+        mask: shorthand for ``pixel_mask = perceptual_mask = mask`` (inpainting: 1 where the image is
+            known, 0 where it should be filled in). ``[H, W]`` array/tensor/PIL image in ``[0, 1]``.
+        pixel_mask, perceptual_mask: per-term masks (override ``mask``).
+        style_image, style_mask: target and mask of the Gram loss (``style_image`` defaults to
+            ``image``); the style term is active when ``style_weight > 0``.
+        perceptual: ``'auto'``, ``'lpips-vgg'``, ``'toyfaces'``, ``'random-cnn'`` or ``'none'``
+            (see :mod:`stylekit.invert.losses`); the one used is recorded in ``result.perceptual``.
+        initial_noise_factor, noise_ramp_length: latent-noise schedule (NVIDIA: 0.05, 0.75).
+        lr_rampdown_length, lr_rampup_length: learning-rate schedule (NVIDIA: 0.25, 0.05).
+        regularize_noise_weight: weight of the noise regulariser in stage 2 (NVIDIA: 1e5).
+        seed: seeds the latent noise (results are deterministic for a given seed).
+        progress: ``callback(step, total, message, **metrics)``; may raise ``Cancelled``.
+        device: where to compute (default: the generator's device).
+
+    Returns: :class:`InversionResult` with ``latent [1, num_ws, w_dim]``, ``image [1, 3, R, R]``,
+    ``noise`` (when ``noise_steps > 0``) and one ``loss_history`` entry per step.
+    """
+    start = time.perf_counter()
+    if space not in ("w", "w+"):
+        raise InvalidArgumentError(f"space must be 'w' or 'w+' for optimisation, not {space!r}.")
+    steps = check_steps(steps, "steps")
+    noise_steps = check_steps(noise_steps, "noise_steps", allow_zero=True)
+    for name, value in (("lr", lr), ("noise_lr", noise_lr)):
+        check_positive(value, name, allow_zero=False)
+    for name, value in (("pixel_weight", pixel_weight), ("perceptual_weight", perceptual_weight),
+                        ("style_weight", style_weight), ("regularize_noise_weight", regularize_noise_weight),
+                        ("initial_noise_factor", initial_noise_factor)):
+        check_positive(value, name)
+    progress = progress_or_default(progress)
+    device = torch.device(device) if device is not None else G.w_avg.device
+    if device != G.w_avg.device:
+        raise InvalidArgumentError(f"the generator is on {G.w_avg.device} but device={device}; move it with G.to(device).")
+
+    target = target_tensor(G, image, device=device)
+    res = G.img_resolution
+    if mask is not None:
+        pixel_mask = mask if pixel_mask is None else pixel_mask
+        perceptual_mask = mask if perceptual_mask is None else perceptual_mask
+    pmask = None if pixel_mask is None else prepare_mask(pixel_mask, res, device=device, name="pixel_mask")
+    qmask = None if perceptual_mask is None else prepare_mask(perceptual_mask, res, device=device, name="perceptual_mask")
+    smask = None if style_mask is None else prepare_mask(style_mask, res, device=device, name="style_mask")
+    style_target = None if style_image is None else target_tensor(G, style_image, device=device)
+
+    need_features = perceptual_weight > 0 or style_weight > 0
+    extractor, perceptual_name = build_perceptual(perceptual if need_features else "none", device=device)
+    objective = ReconstructionLoss(target, extractor=extractor, pixel_weight=pixel_weight,
+                                   perceptual_weight=perceptual_weight, style_weight=style_weight,
+                                   pixel_mask=pmask, perceptual_mask=qmask, style_target=style_target,
+                                   style_mask=smask)
+
+    with frozen(G):
+        w_avg, w_std = w_statistics(G)
+        if init_latent is None:
+            start_plus = w_avg.to(device).reshape(1, 1, -1).repeat(1, G.num_ws, 1)
+        else:
+            start_plus = as_w_plus(G, init_latent)
+        w_opt = (start_plus.mean(dim=1, keepdim=True) if space == "w" else start_plus).clone().requires_grad_(True)
+        const_noise = [b.detach().reshape(1, 1, *b.shape).clone() for b in G.synthesis.noise_buffers()] \
+            if hasattr(G.synthesis, "noise_buffers") else None
+
+        def synth(w, noise_maps=None):
+            ws = w.expand(1, G.num_ws, -1) if w.shape[1] == 1 else w
+            if noise_maps is not None:
+                return G.synthesis(ws, noise=noise_maps)
+            return G.synthesis(ws, noise_mode="const")
+
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        optimizer = torch.optim.Adam([w_opt], betas=(0.9, 0.999), lr=lr)
+        history: list[dict] = []
+        total = steps + noise_steps
+        for step in range(steps):
+            t = step / steps
+            step_lr = learning_rate(t, lr, rampdown=lr_rampdown_length, rampup=lr_rampup_length)
+            for group in optimizer.param_groups:
+                group["lr"] = step_lr
+            sigma = latent_noise_scale(t, w_std, initial=initial_noise_factor, ramp_length=noise_ramp_length)
+            w_in = w_opt + torch.randn(w_opt.shape, generator=gen).to(device) * sigma if sigma > 0 else w_opt
+            loss, terms = objective(synth(w_in))
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            optimizer.step()
+            record = {"step": step, "stage": "latent", "loss": float(loss.detach().sum()), "lr": step_lr, "w_noise": sigma}
+            record.update({k: float(v.detach().sum()) for k, v in terms.items()})
+            history.append(record)
+            progress(step + 1, total, "latent", loss=record["loss"])
+
+        latent_plus = (w_opt.detach().expand(1, G.num_ws, -1) if space == "w" else w_opt.detach()).clone()
+        noise_out = None
+        with torch.no_grad():
+            image_out = synth(latent_plus)
+            final_loss = latent_loss = float(objective(image_out)[0])
+        if noise_steps > 0:
+            if not const_noise:
+                raise InvalidArgumentError("this generator has no noise inputs, so noise_steps must be 0.")
+            noise_out, image_out, final_loss = _optimize_noise(
+                synth, latent_plus, const_noise, objective, noise_steps, noise_lr, regularize_noise_weight,
+                lr_rampdown_length, lr_rampup_length, history, progress, steps, total, final_loss)
+
+    return InversionResult(latent=latent_plus, image=image_out.detach(), target=target, method="optimize", space=space,
+                           loss_history=history, perceptual=perceptual_name, seconds=time.perf_counter() - start,
+                           noise=noise_out, extra={"final_loss": final_loss, "latent_loss": latent_loss, "w_std": w_std})
+
+
+def _optimize_noise(synth, latent_plus, const_noise, objective, noise_steps, noise_lr, reg_weight, rampdown, rampup,
+                    history, progress, offset, total, latent_loss):
+    """Image2StyleGAN++ stage 2: optimise the noise maps with the latent fixed; keep the best maps."""
+    noise_maps = [n.clone().requires_grad_(True) for n in const_noise]
+    optimizer = torch.optim.Adam(noise_maps, betas=(0.9, 0.999), lr=noise_lr)
+    best_loss, best_maps = latent_loss, None
+    for step in range(noise_steps):
+        t = step / noise_steps
+        step_lr = learning_rate(t, noise_lr, rampdown=rampdown, rampup=rampup)
+        for group in optimizer.param_groups:
+            group["lr"] = step_lr
+        img = synth(latent_plus, noise_maps)
+        loss, terms = objective(img)
+        # the loss of the maps *before* this update: keep them if they are the best so far
+        if float(loss.detach().sum()) < best_loss:
+            best_loss, best_maps = float(loss.detach().sum()), [n.detach().clone() for n in noise_maps]
+        reg = noise_regularization(noise_maps)
+        optimizer.zero_grad(set_to_none=True)
+        (loss.sum() + reg_weight * reg).backward()
+        optimizer.step()
+        record = {"step": offset + step, "stage": "noise", "loss": float(loss.detach().sum()), "lr": step_lr, "noise_reg": float(reg.detach())}
+        record.update({k: float(v.detach().sum()) for k, v in terms.items()})
+        history.append(record)
+        progress(offset + step + 1, total, "noise", loss=record["loss"])
+    with torch.no_grad():
+        last_loss = float(objective(synth(latent_plus, noise_maps))[0])
+        if last_loss < best_loss:
+            best_loss, best_maps = last_loss, [n.detach().clone() for n in noise_maps]
+        if best_maps is None:  # never beat the latent stage: keep the generator's own maps
+            best_maps = [n.detach().clone() for n in const_noise]
+        image = synth(latent_plus, best_maps)
+    return best_maps, image, best_loss
+
+
+def crossover(G, image_a, image_b, mask, **options) -> InversionResult:
+    """Image2StyleGAN++ crossover: one latent whose image shows ``image_a`` inside ``mask`` and ``image_b`` outside.
+
+    The target is the composite ``mask * A + (1 - mask) * B``; the generator turns the seam into a
+    plausible image. ``options`` are :func:`project` options (``space``, ``steps``, ``noise_steps``...).
+    """
+    a = target_tensor(G, image_a)
+    b = target_tensor(G, image_b)
+    m = prepare_mask(mask, G.img_resolution, device=a.device)
+    result = project(G, m * a + (1 - m) * b, **options)
+    result.extra["crossover_mask"] = m
+    return result
