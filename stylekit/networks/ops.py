@@ -218,30 +218,6 @@ def _fir1d_into(out: torch.Tensor | None, x: torch.Tensor, g: Sequence[float], d
     return out
 
 
-def fir2d_separable(x: torch.Tensor, taps: Sequence[float], *, padding: int | Sequence[int] = 0,
-                    gain: float = 1.0) -> torch.Tensor:
-    """``upfirdn2d(x, outer(taps, taps), padding=padding, gain=gain)`` (no resampling), computed separably.
-
-    Args:
-        x: ``[N, C, H, W]``.
-        taps: 1-D filter taps (true convolution, as ``upfirdn2d`` with ``flip_filter=False``).
-        padding: ``p``, ``(p0, p1)`` (same on both axes) or ``(px0, px1, py0, py1)``; negative crops.
-
-    Returns: ``[N, C, H + py0 + py1 - k + 1, W + px0 + px1 - k + 1]``.
-    """
-    if isinstance(padding, int):
-        padding = (padding, padding)
-    padding = list(padding)
-    if len(padding) == 2:
-        padding = padding * 2
-    px0, px1, py0, py1 = padding
-    k = len(taps)
-    g = [t * math.sqrt(gain) for t in reversed(list(taps))]
-    h, w = x.shape[-2:]
-    x = _fir1d_into(None, x, g, -1, -px0, w + px0 + px1 - k + 1)
-    return _fir1d_into(None, x, g, -2, -py0, h + py0 + py1 - k + 1)
-
-
 def _upsample1d(x: torch.Tensor, g: Sequence[float], dim: int, p0: int, p1: int) -> torch.Tensor:
     """Zero-insertion x2 upsampling + correlation with ``g`` along ``dim`` (polyphase, no zeros stored)."""
     size = x.shape[dim]
@@ -286,3 +262,21 @@ def lrelu_clamp_(x: torch.Tensor, alpha: float = 0.2, clamp: float | None = None
         return x if clamp is None else x.clamp(-clamp, clamp)
     x = F.leaky_relu_(x, alpha)
     return x if clamp is None else x.clamp_(-clamp, clamp)
+
+
+def fir2d_depthwise(x: torch.Tensor, f: torch.Tensor, *, padding: int | Sequence[int] = 0, gain: float = 1.0,
+                    bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``upfirdn2d(x, f, padding=padding, gain=gain)`` (no resampling) + optional per-channel ``bias [C]``.
+
+    One depthwise convolution (fast with oneDNN on channels_last input); the bias rides along
+    for free. ``f`` is a 2-D ``[fh, fw]`` filter; asymmetric or negative padding is applied first.
+    """
+    c = x.shape[1]
+    px0, px1, py0, py1 = _parse_padding(padding)
+    if f.ndim == 1:
+        f = torch.outer(f, f)
+    k = (f.to(x.dtype) * gain).flip([0, 1]).reshape(1, 1, *f.shape).repeat(c, 1, 1, 1)
+    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        return F.conv2d(x, k, bias, padding=(py0, px0), groups=c)
+    x = F.pad(x, [px0, px1, py0, py1])
+    return F.conv2d(x, k, bias, groups=c)

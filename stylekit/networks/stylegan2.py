@@ -194,75 +194,60 @@ def _demod_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Ten
     return (styles.square() @ wsq.t() + 1e-8).rsqrt()
 
 
-def _conv_transpose_up2(x: torch.Tensor, weight_t: torch.Tensor, taps: list[float], groups: int = 1) -> torch.Tensor:
-    """Stride-2 transposed conv (``weight_t [I, O/groups, 3, 3]``) + separable FIR, as conv2d_resample's fast path."""
-    kh = weight_t.shape[-1]
-    y = F.conv_transpose2d(x, weight_t, stride=2, groups=groups)  # [N, O, 2H+k-2, 2W+k-2]
-    fw = len(taps)
-    p0 = (fw + 1) // 2 + (kh // 2) - (kh - 1)
-    p1 = (fw - 2) // 2 + (kh // 2) - (kh - 2)
-    return ops.fir2d_separable(y, taps, padding=(p0, p1), gain=4.0)
+def _up_conv_fast(x: torch.Tensor, weight: torch.Tensor, resample_filter: torch.Tensor, padding: int,
+                  bias: torch.Tensor | None) -> torch.Tensor:
+    """x2 upsampling + true convolution with ``weight [O, I, k, k]`` on the fine grid (+ ``bias [O]``).
+
+    As the official conv2d_resample fast path: a stride-2 transposed convolution, then the FIR
+    (gain 4) as one depthwise convolution that also adds the bias.
+    """
+    kh, kw = weight.shape[-2:]
+    fh, fw = resample_filter.shape[-2:]
+    y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)  # [N, O, 2H + k - 2, 2W + k - 2]
+    pad = [padding + (fw + 1) // 2 - (kw - 1), padding + (fw - 2) // 2 - (kw - 2),
+           padding + (fh + 1) // 2 - (kh - 1), padding + (fh - 2) // 2 - (kh - 2)]
+    return ops.fir2d_depthwise(y, resample_filter, padding=pad, gain=4.0, bias=bias)
 
 
-def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
-                          demodulate: bool = True, up: int = 1, padding: int = 0,
-                          resample_taps: list[float] | None = None, resample_filter: torch.Tensor | None = None,
-                          out_gain: float = 1.0, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """The same result as :func:`modulated_conv2d_reference` times ``out_gain`` (+ ``bias * out_gain``).
+def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, up: int = 1,
+                          padding: int = 0, resample_filter: torch.Tensor | None = None, out_gain: float = 1.0,
+                          bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``out_gain * (modulated_conv2d_reference(x, weight, styles, up=up, ...) + bias)``, demodulated.
 
-    - Batch 1: modulate and demodulate the weights (one ``[O, I, k, k]`` tensor, cheap) and run one
-      ordinary convolution; ``out_gain`` and the bias are folded into the weights / conv bias.
-    - Batch > 1: modulate the activations instead (``x * s``), run one convolution with the shared
-      weights over the whole batch, then scale the output by the demodulation coefficients,
-      computed as ``rsqrt(s^2 @ sum_k w^2)`` without forming per-sample weights.
-    - Upsampling (``up=2``): a stride-2 transposed convolution followed by the separable 4-tap FIR
-      ``resample_taps`` (``ops.fir2d_separable``), instead of zero insertion + a 4x larger conv; a
-      non-separable filter falls back to ``ops.upfirdn2d``.
+    - Demodulation coefficients are ``rsqrt(s^2 @ sum_k w^2 + 1e-8)`` (one small matmul, no
+      per-sample weight tensor); ``out_gain`` is folded into them.
+    - Batch 1: modulate and demodulate the weights (one ``[O, I, k, k]`` tensor) and run one
+      ordinary convolution with the bias folded into it.
+    - Batch > 1: modulate the activations (``x * s``), run one convolution with the shared weights
+      over the whole batch, then scale by the coefficients and add the bias in one ``addcmul``.
+    - ``up=2``: see :func:`_up_conv_fast` (transposed conv + depthwise FIR, no zero-inserted tensor).
 
-    Returns: ``[N, O, H*up, W*up]``.
+    Works for any memory format; channels_last input is fastest on CPU (oneDNN). Returns
+    ``[N, O, H*up, W*up]``.
     """
     n = x.shape[0]
     out_ch = weight.shape[0]
+    d = _demod_coefficients(weight, styles)
+    if out_gain != 1:
+        d = d * out_gain
+    b = None if bias is None else bias * out_gain
     if n == 1:
-        s = styles.reshape(1, -1, 1, 1)
-        wgt = weight * s
-        scale = out_gain
-        if demodulate:
-            dco = _demod_coefficients(weight, styles).reshape(out_ch, 1, 1, 1)
-            wgt = wgt * (dco * out_gain)
-        elif out_gain != 1:
-            wgt = wgt * out_gain
-        b = None if bias is None else bias * scale
+        wgt = weight * (styles.reshape(1, -1, 1, 1) * d.reshape(-1, 1, 1, 1))
         if up == 1:
             return F.conv2d(x, wgt, b, padding=padding)
-        y = _up_conv(x, wgt, resample_taps, resample_filter, padding)
-        return y if b is None else y + b.reshape(1, -1, 1, 1)
-
+        return _up_conv_fast(x, wgt, resample_filter, padding, b)
     x = x * styles.reshape(n, -1, 1, 1).to(x.dtype)
     if up == 1:
         y = F.conv2d(x, weight, padding=padding)
     else:
-        y = _up_conv(x, weight, resample_taps, resample_filter, padding)
-    if demodulate:
-        d = _demod_coefficients(weight, styles)
-        if out_gain != 1:
-            d = d * out_gain
-        y = y * d.reshape(n, out_ch, 1, 1)
-    elif out_gain != 1:
-        y = y * out_gain
-    if bias is not None:
-        y = y + (bias * out_gain).reshape(1, -1, 1, 1)
-    return y
-
-
-def _up_conv(x, wgt, taps, resample_filter, padding):
-    """Upsample x2 with the FIR and apply the true convolution ``wgt [O, I, k, k]`` on the fine grid."""
-    if taps is not None and wgt.shape[-1] == 3 and padding == 1 and len(taps) == 4:
-        return _conv_transpose_up2(x, wgt.transpose(0, 1), taps)
-    fh, fw = resample_filter.shape[-2], resample_filter.shape[-1]
-    pad = [padding + (fw + 1) // 2, padding + (fw - 2) // 2, padding + (fh + 1) // 2, padding + (fh - 2) // 2]
-    x = ops.upfirdn2d(x, resample_filter, up=2, padding=pad, gain=4)
-    return F.conv2d(x, wgt.flip([2, 3]))
+        y = _up_conv_fast(x, weight, resample_filter, padding, None)
+    d = d.reshape(n, out_ch, 1, 1)
+    if b is None:
+        return y.mul_(d) if not torch.is_grad_enabled() else y * d
+    b = b.reshape(1, out_ch, 1, 1)
+    if torch.is_grad_enabled():
+        return torch.addcmul(b, y, d)
+    return torch.addcmul(b, y, d, out=y)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,12 +297,11 @@ class SynthesisLayer(torch.nn.Module):
 
         # Fast: lrelu(v) * g == lrelu(v * g) for g > 0, so the gain is folded into the conv output.
         g = self.act_gain
-        taps = ops.separable_taps(self.resample_filter) if self.up > 1 else None
         x = modulated_conv2d_fast(x, self.weight, styles, up=self.up, padding=self.padding,
-                                  resample_taps=taps, resample_filter=self.resample_filter,
-                                  out_gain=g, bias=self.bias)
+                                  resample_filter=self.resample_filter, out_gain=g, bias=self.bias)
         if noise is not None:
-            x = x + noise * g if torch.is_grad_enabled() else x.add_(noise, alpha=g)
+            noise = noise * g
+            x = x + noise if torch.is_grad_enabled() else x.add_(noise)
         return ops.lrelu_clamp_(x, _LRELU_ALPHA, self.conv_clamp)
 
     def extra_repr(self) -> str:
@@ -343,12 +327,13 @@ class ToRGBLayer(torch.nn.Module):
         if impl == "reference":
             x = modulated_conv2d_reference(x, self.weight, styles, demodulate=False)
             return ops.bias_act(x, self.bias, clamp=self.conv_clamp)
-        n = x.shape[0]
-        wgt = self.weight[:, :, 0, 0].unsqueeze(0) * styles.unsqueeze(1)  # [N, C, I]
-        y = torch.matmul(wgt, x.reshape(n, x.shape[1], -1))  # [N, C, H*W]
-        y = y.reshape(n, -1, *x.shape[2:]) + self.bias.reshape(1, -1, 1, 1)
+        # [N, H, W, I] @ [N, I, C]: a view (no copy) when x is channels_last.
+        n, _, h, w_ = x.shape
+        wgt = (self.weight[:, :, 0, 0].unsqueeze(0) * styles.unsqueeze(1)).transpose(1, 2)  # [N, I, C]
+        y = torch.matmul(x.permute(0, 2, 3, 1).reshape(n, h * w_, -1), wgt) + self.bias
+        y = y.reshape(n, h, w_, -1).permute(0, 3, 1, 2)  # [N, C, H, W], channels_last memory
         if self.conv_clamp is not None:
-            y = y.clamp_(-self.conv_clamp, self.conv_clamp)
+            y = y.clamp(-self.conv_clamp, self.conv_clamp)
         return y
 
     def extra_repr(self) -> str:
@@ -551,8 +536,7 @@ class SynthesisNetwork(torch.nn.Module):
         for block in self.blocks():
             if block.in_channels == 0:
                 x = block.const.unsqueeze(0).expand(n, -1, -1, -1)
-                if impl == "reference":
-                    x = x.contiguous()
+                x = x.contiguous(memory_format=torch.channels_last if impl == "fast" else torch.contiguous_format)
             for _name, layer in block.conv_layers():
                 layer_noise = next(noise_maps) if layer.use_noise else None
                 x = layer(x, next(style_iter), layer_noise, impl=impl)
@@ -561,7 +545,7 @@ class SynthesisNetwork(torch.nn.Module):
             if block.num_torgb:
                 y = block.torgb(x, next(style_iter), impl=impl)
                 img = y if img is None else img + y
-        return img
+        return img.contiguous()
 
     def extra_repr(self) -> str:
         return (f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
