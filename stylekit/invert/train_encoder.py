@@ -1,0 +1,378 @@
+"""Train a pSp / e4e encoder (or a ReStyle encoder) for a generator.
+
+The loop follows e4e's training (Tov et al. 2021), sized for a CPU::
+
+    x      = a batch of training images: toyfaces renders, generator samples, or both ('mix')
+    codes  = E(x)                                     (offsets from latent_avg, [N, num_ws, w_dim])
+    y      = G.synthesis(latent_avg + codes)          (G frozen, stored noise)
+    loss   = pixel_weight * MSE(y, x) + perceptual_weight * P(y, x)
+           + delta_weight * mean_i ||code_i - code_0||          (e4e delta regularisation)
+           + w_disc_weight * softplus(-D(w rows))                 (e4e latent discriminator; off by default)
+
+e4e's progressive training is available: with ``progressive_every > 0`` only the base code is
+trained until ``progressive_start``, then one more layer offset every ``progressive_every``
+iterations. With ``restyle=True`` the encoder takes 6 channels and every batch runs
+``restyle_iterations`` ReStyle steps from ``latent_avg``, each with its own loss and backward pass,
+the previous reconstruction detached (as in ReStyle's coach).
+
+Checkpoints (``checkpoint.pt``: plain tensors and dicts, readable with ``weights_only=True``) are
+written every ``snapshot_every`` iterations, so an interrupted run resumes where it stopped; the
+exported encoder (``encoder.safetensors``) is written at every snapshot too.
+
+CLI::
+
+    python -m stylekit.invert.train_encoder --generator toyfaces --out runs/e4e-toyfaces \
+        --iterations 20000 --batch 16 [--restyle] [--export stylekit/toyfaces/weights/encoder.safetensors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InvalidArgumentError
+from ..progress import no_progress
+from ._inputs import check_steps
+from .encoder import TOYFACES_CONFIG, LatentEncoder, delta_regularization, normalize_config, save_encoder
+from .losses import build_perceptual, reconstruction_loss
+from .result import psnr
+
+
+@dataclass
+class TrainConfig:
+    """Options of :func:`train_encoder` (all have CPU-friendly defaults)."""
+
+    iterations: int = 20000
+    batch: int = 16
+    lr: float = 5e-4
+    lr_rampdown: float = 0.3          # cosine decay over the last 30 % of iterations
+    data: str = "mix"                 # 'renders', 'samples' or 'mix'
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.8
+    perceptual: str = "auto"
+    delta_weight: float = 2e-4
+    w_disc_weight: float = 0.0        # e4e's latent discriminator (0 = off)
+    w_disc_lr: float = 2e-5
+    w_disc_r1: float = 10.0
+    progressive_start: int = 0
+    progressive_every: int = 0        # 0 = every offset active from the start
+    restyle: bool = False
+    restyle_iterations: int = 3
+    snapshot_every: int = 500
+    log_every: int = 50
+    eval_images: int = 64
+    seed: int = 0
+    half_export: bool = True
+    encoder_config: dict = field(default_factory=lambda: dict(TOYFACES_CONFIG))
+
+
+class LatentDiscriminator(torch.nn.Module):
+    """e4e's ``LatentCodesDiscriminator``: 4 x (Linear + LeakyReLU 0.2) then Linear -> 1 logit per W code."""
+
+    def __init__(self, w_dim: int, layers: int = 4):
+        super().__init__()
+        mods = []
+        for _ in range(layers):
+            mods += [torch.nn.Linear(w_dim, w_dim), torch.nn.LeakyReLU(0.2)]
+        mods.append(torch.nn.Linear(w_dim, 1))
+        self.net = torch.nn.Sequential(*mods)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return self.net(w)
+
+
+def training_batch(G, kind: str, n: int, gen: torch.Generator, *, step: int = 0) -> torch.Tensor:
+    """``n`` training images ``[n, 3, R, R]`` in ``[-1, 1]``: toyfaces renders, generator samples, or half each."""
+    if kind == "mix":
+        half = n // 2
+        return torch.cat([training_batch(G, "renders", half, gen, step=step),
+                          training_batch(G, "samples", n - half, gen, step=step)])
+    device = G.w_avg.device
+    if kind == "renders":
+        from ..toyfaces.attributes import sample_attributes
+        from ..toyfaces.render import render_batch
+
+        seed = int(torch.randint(0, 2 ** 31 - 1, [1], generator=gen))
+        attrs = sample_attributes(n, seed=seed)
+        return render_batch(attrs, size=G.img_resolution).to(device).float()
+    if kind == "samples":
+        z = torch.randn([n, G.z_dim], generator=gen).to(device)
+        c = torch.zeros([n, G.c_dim], device=device) if G.c_dim else None
+        with torch.no_grad():
+            return G.synthesis(G.mapping(z, c), noise_mode="const")
+    raise InvalidArgumentError(f"data must be 'renders', 'samples' or 'mix', not {kind!r}.")
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    t = step / max(1, cfg.iterations)
+    if cfg.lr_rampdown <= 0 or t < 1 - cfg.lr_rampdown:
+        return cfg.lr
+    r = (t - (1 - cfg.lr_rampdown)) / cfg.lr_rampdown
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * r)))
+
+
+def _stage_at(step: int, cfg: TrainConfig, num_ws: int) -> int:
+    if cfg.progressive_every <= 0:
+        return num_ws - 1
+    if step < cfg.progressive_start:
+        return 0
+    return min(num_ws - 1, 1 + (step - cfg.progressive_start) // cfg.progressive_every)
+
+
+def evaluate(G, enc: LatentEncoder, images: torch.Tensor, *, restyle_iterations: int = 0) -> dict:
+    """Mean PSNR (dB) and MSE of the encoder's reconstructions of ``images`` (one pass, or ReStyle steps)."""
+    was_training = enc.training
+    enc.eval()
+    with torch.no_grad():
+        if restyle_iterations:
+            from .restyle import restyle_steps
+
+            _, recon, _ = restyle_steps(G, enc, images, restyle_iterations)
+        else:
+            recon = G.synthesis(enc(images), noise_mode="const")
+    enc.train(was_training)
+    psnrs = [psnr(recon[i:i + 1], images[i:i + 1]) for i in range(images.shape[0])]
+    return {"psnr": float(sum(psnrs) / len(psnrs)), "mse": float((recon - images).square().mean())}
+
+
+def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | Path | None = None,
+                  resume: bool = True, progress=None, log=print) -> LatentEncoder:
+    """Train an encoder for ``G``; writes ``checkpoint.pt``, ``encoder.safetensors`` and ``log.jsonl`` in ``out_dir``.
+
+    Args:
+        G: the frozen generator (its ``num_ws``/``w_dim`` override the encoder config's).
+        out_dir: run folder (created); an existing ``checkpoint.pt`` there is resumed when ``resume``.
+        cfg: :class:`TrainConfig`.
+        export: also copy the exported encoder to this path at every snapshot.
+        progress: ``callback(step, total, message, **metrics)``; may raise ``Cancelled``.
+
+    Returns: the trained :class:`LatentEncoder` (eval mode).
+    """
+    cfg = cfg or TrainConfig()
+    check_steps(cfg.iterations, "iterations")
+    if cfg.data not in ("renders", "samples", "mix"):
+        raise InvalidArgumentError(f"data must be 'renders', 'samples' or 'mix', not {cfg.data!r}.")
+    progress = progress or no_progress
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = G.w_avg.device
+    G = G.eval().requires_grad_(False)
+
+    enc_cfg = dict(cfg.encoder_config)
+    enc_cfg.update(num_ws=G.num_ws, w_dim=G.w_dim, in_channels=6 if cfg.restyle else 3)
+    enc_cfg = normalize_config(enc_cfg)
+    cfg.encoder_config = enc_cfg
+    torch.manual_seed(cfg.seed)
+    enc = LatentEncoder(enc_cfg, G.w_avg.detach().cpu(),
+                        info={"trained_by": "stylekit.invert.train_encoder", "restyle": cfg.restyle}).to(device)
+    enc.train()
+    optimizer = torch.optim.Adam(enc.encoder.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    disc = disc_opt = None
+    if cfg.w_disc_weight > 0:
+        disc = LatentDiscriminator(G.w_dim).to(device)
+        disc_opt = torch.optim.Adam(disc.parameters(), lr=cfg.w_disc_lr, betas=(0.9, 0.999))
+    extractor, perceptual_name = build_perceptual(cfg.perceptual if cfg.perceptual_weight > 0 else "none",
+                                                  device=device)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
+    eval_gen = torch.Generator(device="cpu").manual_seed(10_000 + cfg.seed)
+    eval_images = training_batch(G, "renders" if cfg.data != "samples" else "samples", cfg.eval_images, eval_gen)
+
+    start_step = 0
+    ckpt_path = out_dir / "checkpoint.pt"
+    if resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        enc.load_state_dict(state["encoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        if disc is not None and "disc" in state:
+            disc.load_state_dict(state["disc"])
+            disc_opt.load_state_dict(state["disc_optimizer"])
+        gen.set_state(state["rng"])
+        start_step = int(state["step"])
+        log(f"resumed from {ckpt_path} at iteration {start_step}")
+    (out_dir / "config.json").write_text(json.dumps({**asdict(cfg), "perceptual_used": perceptual_name}, indent=2))
+    log(f"encoder: {sum(p.numel() for p in enc.parameters()):,} params, restyle={cfg.restyle}, data={cfg.data}, "
+        f"perceptual={perceptual_name}")
+
+    def snapshot(step: int, metrics: dict) -> None:
+        state = {"encoder": enc.state_dict(), "optimizer": optimizer.state_dict(), "rng": gen.get_state(),
+                 "step": torch.tensor(step)}
+        if disc is not None:
+            state["disc"], state["disc_optimizer"] = disc.state_dict(), disc_opt.state_dict()
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(ckpt_path)
+        enc.eval()
+        meta = {"iterations": step, "eval_psnr": f"{metrics.get('psnr', float('nan')):.3f}",
+                "perceptual": perceptual_name}
+        save_encoder(enc, out_dir / "encoder.safetensors", metadata=meta, half=cfg.half_export)
+        if export is not None:
+            save_encoder(enc, export, metadata=meta, half=cfg.half_export)
+        enc.train()
+
+    log_file = (out_dir / "log.jsonl").open("a")
+    t0 = time.perf_counter()
+    running: dict[str, float] = {}
+    step = start_step
+    try:
+        for step in range(start_step, cfg.iterations):
+            lr = _lr_at(step, cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            stage = _stage_at(step, cfg, G.num_ws)
+            enc.encoder.progressive_stage = stage
+            x = training_batch(G, cfg.data, cfg.batch, gen, step=step)
+            parts = _train_step(G, enc, x, cfg, extractor, optimizer, disc, disc_opt, stage)
+            for k, v in parts.items():
+                running[k] = running.get(k, 0.0) + v
+            progress(step + 1, cfg.iterations, "encoder", **parts)
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.iterations:
+                avg = {k: v / cfg.log_every for k, v in running.items()}
+                running.clear()
+                record = {"iteration": done, "lr": lr, "stage": stage, "sec": round(time.perf_counter() - t0, 1), **avg}
+                if done % cfg.snapshot_every == 0 or done == cfg.iterations:
+                    record.update({f"eval_{k}": v for k, v in evaluate(
+                        G, enc, eval_images, restyle_iterations=cfg.restyle_iterations if cfg.restyle else 0).items()})
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+                log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+                if done % cfg.snapshot_every == 0 or done == cfg.iterations:
+                    snapshot(done, {"psnr": record.get("eval_psnr", float("nan"))})
+    finally:
+        log_file.close()
+    enc.encoder.progressive_stage = G.num_ws - 1
+    return enc.eval()
+
+
+def _train_step(G, enc, x, cfg: TrainConfig, extractor, optimizer, disc, disc_opt, stage: int) -> dict:
+    parts: dict[str, float] = {}
+    if cfg.restyle:
+        n = x.shape[0]
+        latent = enc.latent_avg.reshape(1, 1, -1).expand(n, G.num_ws, -1)
+        with torch.no_grad():
+            y = G.synthesis(latent, noise_mode="const")
+        for it in range(cfg.restyle_iterations):
+            codes = enc.encoder(torch.cat([x, y], dim=1))
+            latent_new = latent + codes
+            y_new = G.synthesis(latent_new, noise_mode="const")
+            loss, terms = reconstruction_loss(y_new, x, extractor=extractor, pixel_weight=cfg.pixel_weight,
+                                              perceptual_weight=cfg.perceptual_weight)
+            loss = loss.mean()
+            if cfg.delta_weight > 0:
+                dreg = delta_regularization(codes, stage)
+                loss = loss + cfg.delta_weight * dreg
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            latent, y = latent_new.detach(), y_new.detach()
+            if it == cfg.restyle_iterations - 1:
+                parts["loss"] = float(loss.detach())
+                parts.update({k: float(v.detach().mean()) for k, v in terms.items()})
+        return parts
+
+    codes = enc.encoder(x)
+    ws = codes + enc.latent_avg.reshape(1, 1, -1)
+    y = G.synthesis(ws, noise_mode="const")
+    loss, terms = reconstruction_loss(y, x, extractor=extractor, pixel_weight=cfg.pixel_weight,
+                                      perceptual_weight=cfg.perceptual_weight)
+    loss = loss.mean()
+    parts.update({k: float(v.detach().mean()) for k, v in terms.items()})
+    if cfg.delta_weight > 0:
+        dreg = delta_regularization(codes, stage)
+        loss = loss + cfg.delta_weight * dreg
+        parts["delta"] = float(dreg.detach())
+    if disc is not None:
+        fake_rows = ws[:, :stage + 1].reshape(-1, G.w_dim)
+        adv = F.softplus(-disc(fake_rows)).mean()
+        loss = loss + cfg.w_disc_weight * adv
+        parts["w_adv"] = float(adv.detach())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    parts["loss"] = float(loss.detach())
+    if disc is not None:
+        parts["w_disc"] = _disc_step(G, disc, disc_opt, ws.detach()[:, :stage + 1].reshape(-1, G.w_dim), cfg)
+    return parts
+
+
+def _disc_step(G, disc, disc_opt, fake_rows, cfg: TrainConfig) -> float:
+    """One latent-discriminator update: logistic loss on mapping samples vs encoder codes, plus R1 on reals."""
+    n = fake_rows.shape[0]
+    z = torch.randn([n, G.z_dim], device=fake_rows.device)
+    with torch.no_grad():
+        real = G.mapping(z, torch.zeros([n, G.c_dim], device=z.device) if G.c_dim else None)[:, 0]
+    real.requires_grad_(True)
+    real_logits = disc(real)
+    loss = F.softplus(-real_logits).mean() + F.softplus(disc(fake_rows)).mean()
+    if cfg.w_disc_r1 > 0:
+        grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+        loss = loss + cfg.w_disc_r1 / 2 * grad.square().sum(dim=1).mean()
+    disc_opt.zero_grad(set_to_none=True)
+    loss.backward()
+    disc_opt.step()
+    return float(loss.detach())
+
+
+# ----------------------------------------------------------------------------------------------
+# CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(prog="python -m stylekit.invert.train_encoder",
+                                description="Train an e4e (or ReStyle) encoder for a StyleGAN generator.")
+    p.add_argument("--generator", default="toyfaces", help="registered name or checkpoint path (default: toyfaces)")
+    p.add_argument("--out", required=True, help="run folder (checkpoint.pt, encoder.safetensors, log.jsonl)")
+    p.add_argument("--export", default=None, help="also write the exported encoder here at every snapshot")
+    p.add_argument("--preset", choices=("toyfaces", "ffhq"), default="toyfaces", help="encoder size")
+    for name in ("iterations", "batch", "restyle_iterations", "snapshot_every", "log_every", "progressive_start",
+                 "progressive_every", "seed", "eval_images"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
+    for name in ("lr", "lr_rampdown", "pixel_weight", "perceptual_weight", "delta_weight", "w_disc_weight"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
+    p.add_argument("--data", choices=("renders", "samples", "mix"), default=defaults.data)
+    p.add_argument("--perceptual", default=defaults.perceptual)
+    p.add_argument("--restyle", action="store_true", help="train a ReStyle encoder (6 input channels)")
+    p.add_argument("--full-precision", action="store_true", help="export float32 weights (default float16)")
+    p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def main(argv=None) -> int:
+    from ..checkpoints.load import load_generator
+    from ..errors import StylekitError
+    from .encoder import FFHQ_CONFIG
+
+    args = build_parser().parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    cfg = TrainConfig(iterations=args.iterations, batch=args.batch, lr=args.lr, lr_rampdown=args.lr_rampdown,
+                      data=args.data, pixel_weight=args.pixel_weight, perceptual_weight=args.perceptual_weight,
+                      perceptual=args.perceptual, delta_weight=args.delta_weight, w_disc_weight=args.w_disc_weight,
+                      progressive_start=args.progressive_start, progressive_every=args.progressive_every,
+                      restyle=args.restyle, restyle_iterations=args.restyle_iterations,
+                      snapshot_every=args.snapshot_every, log_every=args.log_every, eval_images=args.eval_images,
+                      seed=args.seed, half_export=not args.full_precision,
+                      encoder_config=dict(FFHQ_CONFIG if args.preset == "ffhq" else TOYFACES_CONFIG))
+    try:
+        G = load_generator(args.generator, device=args.device)
+        train_encoder(G, args.out, cfg, export=args.export, resume=not args.no_resume,
+                      log=lambda s: print(s, flush=True))
+    except StylekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
