@@ -264,29 +264,36 @@ class LPIPSVGG(PerceptualExtractor):
 
 
 class ToyfacesFeatures(PerceptualExtractor):
-    """Feature maps of the shipped toyfaces attribute predictor (``predictor.features(images)``)."""
+    """The toyfaces attribute predictor as a perceptual network.
+
+    Its conv trunk's block outputs (spatial maps, used like LPIPS's VGG layers and by the Gram
+    loss) plus its penultimate feature vector (``predictor.features``); inputs are resized to the
+    predictor's 64x64 by the predictor itself.
+    """
 
     name = "toyfaces"
 
     def __init__(self, predictor):
         super().__init__()
         self.predictor = predictor
-        for p in getattr(predictor, "parameters", lambda: [])():
+        for p in predictor.parameters():
             p.requires_grad_(False)
-        if hasattr(predictor, "eval"):
-            predictor.eval()
-        self.input_size = int(getattr(predictor, "input_size", None) or getattr(predictor, "image_size", None) or 64)
+        predictor.eval()
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if x.shape[-1] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
-                              antialias=x.shape[-1] > self.input_size)
-        out = self.predictor.features(x)
-        if isinstance(out, torch.Tensor):
-            return [out]
-        if isinstance(out, dict):
-            return list(out.values())
-        return list(out)
+        pred = self.predictor
+        trunk = getattr(pred, "trunk", None)
+        if not isinstance(trunk, torch.nn.Sequential) or not hasattr(pred, "_prepare") or not hasattr(pred, "fc"):
+            out = pred.features(x)
+            return [out] if isinstance(out, torch.Tensor) else list(out)
+        h = pred._prepare(x)
+        maps = []
+        for block in trunk:
+            h = block(h)
+            if h.ndim == 4:
+                maps.append(h)
+        vector = F.silu(pred.fc(h.flatten(1)))
+        return maps + [vector]
 
 
 def find_vgg16_weights() -> Path | None:
