@@ -196,3 +196,21 @@ def test_learning_rate_schedule():
     assert learning_rate(0.5, 0.1) == pytest.approx(0.1)
     assert learning_rate(0.9, 0.1) < 0.1
     assert learning_rate(0.999, 0.1) < 1e-3
+
+
+def test_toyfaces_predictor_as_perceptual_features():
+    from stylekit.invert.losses import ToyfacesFeatures
+    from stylekit.toyfaces.predictor import AttributePredictor
+
+    torch.manual_seed(0)
+    ext = ToyfacesFeatures(AttributePredictor().eval())
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    feats = ext.features(x)
+    assert sum(f.ndim == 4 for f in feats) >= 4 and feats[-1].ndim == 2  # trunk maps + the feature vector
+    assert torch.all(ext.distance(x, x) == 0)
+    assert torch.all(ext.distance(x, x.flip(-1)) > 0)
+    mask = torch.ones(1, 1, 16, 16)
+    mask[..., 8:] = 0
+    y = x.clone()
+    y[..., 8:] = 0.7
+    assert torch.allclose(ext.distance(x, y, mask), torch.zeros(2), atol=1e-6)
