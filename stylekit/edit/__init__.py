@@ -42,10 +42,17 @@ _LAZY = {
     "truncate": "stylekit.edit.arithmetic",
 }
 
-__all__ = sorted(_LAZY)
+_SUBMODULES = ("arithmetic", "direction", "ganspace", "hooks", "interfacegan", "layers", "local", "sefa",
+               "sg3_pose", "stylespace")
+
+__all__ = sorted(_LAZY) + list(_SUBMODULES)
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"stylekit.edit.{name}")
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'stylekit.edit' has no attribute {name!r}")
