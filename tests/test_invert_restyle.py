@@ -94,3 +94,17 @@ def test_restyle_bad_inputs(G, restyle_encoder):
 def test_cli_reports_errors(tmp_path, capsys):
     assert main(["--generator", str(tmp_path / "missing.pkl"), "--out", str(tmp_path / "run"), "--iterations", "1"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_restyle_initialised_from_e4e_starts_equal_to_it(G):
+    from stylekit.invert.restyle import restyle_steps
+    from stylekit.invert.train_encoder import init_from
+
+    torch.manual_seed(4)
+    e4e = LatentEncoder({**TINY, "num_ws": G.num_ws, "w_dim": G.w_dim}, G.w_avg).eval()
+    rs = LatentEncoder({**TINY, "num_ws": G.num_ws, "w_dim": G.w_dim, "in_channels": 6}, G.w_avg).eval()
+    assert init_from(rs, e4e) == []
+    x = training_batch(G, "samples", 2, torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        latent, _, _ = restyle_steps(G, rs, x, 1)
+        assert torch.allclose(latent, e4e(x), atol=1e-5)

@@ -60,7 +60,7 @@ FFHQ_CONFIG = {
 
 #: The small encoder shipped for the toyfaces generator (64x64, 10 x 128 W+).
 TOYFACES_CONFIG = {
-    "mode": "e4e", "in_channels": 3, "input_size": 64, "stem_channels": 32,
+    "mode": "e4e", "in_channels": 3, "input_size": 64, "stem_channels": 16,
     "stages": [[32, 1], [64, 2], [96, 2], [128, 2]], "se": True, "se_reduction": 8,
     "num_ws": 10, "w_dim": 128, "head_channels": 64, "coarse_ind": 4, "middle_ind": 8,
 }

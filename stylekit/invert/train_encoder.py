@@ -143,8 +143,37 @@ def evaluate(G, enc: LatentEncoder, images: torch.Tensor, *, restyle_iterations:
     return {"psnr": float(sum(psnrs) / len(psnrs)), "mse": float((recon - images).square().mean())}
 
 
+def init_from(enc: LatentEncoder, source) -> list[str]:
+    """Copy the weights of another encoder (file, name or :class:`LatentEncoder`) into ``enc``.
+
+    Tensors of the same name and shape are copied; a 3-channel stem copied into a 6-channel (ReStyle)
+    encoder fills the target-image channels and zeroes the reconstruction channels, so the first
+    ReStyle step starts out equal to the e4e pass. Returns the names that were not copied.
+    """
+    from .encoder import load_encoder
+
+    src = load_encoder(source).state_dict()
+    dst = enc.state_dict()
+    skipped = []
+    with torch.no_grad():
+        for name, value in dst.items():
+            if name == "latent_avg":
+                continue
+            other = src.get(name)
+            if other is None:
+                skipped.append(name)
+            elif other.shape == value.shape:
+                value.copy_(other)
+            elif name == "encoder.stem.conv.weight" and other.shape[1] * 2 == value.shape[1]:
+                value.zero_()
+                value[:, :other.shape[1]].copy_(other)
+            else:
+                skipped.append(name)
+    return skipped
+
+
 def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | Path | None = None,
-                  resume: bool = True, progress=None, log=print) -> LatentEncoder:
+                  resume: bool = True, init=None, progress=None, log=print) -> LatentEncoder:
     """Train an encoder for ``G``; writes ``checkpoint.pt``, ``encoder.safetensors`` and ``log.jsonl`` in ``out_dir``.
 
     Args:
@@ -152,6 +181,7 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
         out_dir: run folder (created); an existing ``checkpoint.pt`` there is resumed when ``resume``.
         cfg: :class:`TrainConfig`.
         export: also copy the exported encoder to this path at every snapshot.
+        init: start from this encoder's weights (see :func:`init_from`) unless a checkpoint is resumed.
         progress: ``callback(step, total, message, **metrics)``; may raise ``Cancelled``.
 
     Returns: the trained :class:`LatentEncoder` (eval mode).
@@ -197,6 +227,9 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
         gen.set_state(state["rng"])
         start_step = int(state["step"])
         log(f"resumed from {ckpt_path} at iteration {start_step}")
+    elif init is not None:
+        skipped = init_from(enc, init)
+        log(f"initialised from {init}" + (f" ({len(skipped)} tensors kept fresh)" if skipped else ""))
     (out_dir / "config.json").write_text(json.dumps({**asdict(cfg), "perceptual_used": perceptual_name}, indent=2))
     log(f"encoder: {sum(p.numel() for p in enc.parameters()):,} params, restyle={cfg.restyle}, data={cfg.data}, "
         f"perceptual={perceptual_name}")
@@ -343,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restyle", action="store_true", help="train a ReStyle encoder (6 input channels)")
     p.add_argument("--full-precision", action="store_true", help="export float32 weights (default float16)")
     p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--init", default=None, help="start from this encoder's weights (file or registered name)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--device", default="cpu")
     return p
@@ -366,7 +400,7 @@ def main(argv=None) -> int:
                       encoder_config=dict(FFHQ_CONFIG if args.preset == "ffhq" else TOYFACES_CONFIG))
     try:
         G = load_generator(args.generator, device=args.device)
-        train_encoder(G, args.out, cfg, export=args.export, resume=not args.no_resume,
+        train_encoder(G, args.out, cfg, export=args.export, resume=not args.no_resume, init=args.init,
                       log=lambda s: print(s, flush=True))
     except StylekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
