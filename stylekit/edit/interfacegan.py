@@ -84,7 +84,7 @@ def _codes(latents, per_layer):
         per_layer = not is_w
     if not per_layer and not is_w:
         raise InvalidArgumentError("these W+ codes differ per layer; fit one boundary per layer with per_layer=True.")
-    x = x.detach().to(torch.float64)
+    x = x.detach().cpu().to(torch.float64)  # fitting is small: always on the CPU, in float64
     if not per_layer:
         x = x[:, :1]
     return x, per_layer

@@ -225,7 +225,7 @@ def find_parts(G, *, n_parts: int = 8, layer: str | None = None, n_samples: int 
             f = _crop(module, out_acts[layer], "output").float()
             out_acts.clear()
             onehot = _assign(f, centroids)  # [B, K, h, w]
-            area += onehot.mean(dim=(2, 3)).sum(0).double()
+            area += onehot.mean(dim=(2, 3)).sum(0).double().cpu()
             for sl in spatial:
                 x = _crop(G.synthesis.get_submodule(sl.name), acts[sl.name], "input").float()
                 u = F.interpolate(onehot, size=x.shape[-2:], mode="area") if onehot.shape[-2:] != x.shape[-2:] else onehot

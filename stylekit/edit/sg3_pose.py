@@ -165,8 +165,9 @@ def fit_pose_directions(G, *, n_samples: int = 4000, seed: int = 0, psi: float =
         raise InvalidArgumentError(f"n_samples must be an integer > w_dim + 1 = {G.w_dim + 1}, got {n_samples!r}.")
     t0 = time.perf_counter()
     rows = layers_for_direction(G, layers)
-    w = Latent.sample(G, int(n_samples), seed=seed, psi=psi).tensor[:, 0].to(torch.float64)
-    t = _input_params(G, w.float()).to(torch.float64)
+    w = Latent.sample(G, int(n_samples), seed=seed, psi=psi).tensor[:, 0]
+    t = _input_params(G, w).cpu().to(torch.float64)
+    w = w.cpu().to(torch.float64)
     mean_dir = t[:, :2].mean(0)
     base = math.atan2(float(mean_dir[1]), float(mean_dir[0]))
     angle = torch.atan2(t[:, 1], t[:, 0]) - base
