@@ -179,34 +179,21 @@ def separable_taps(f: torch.Tensor) -> list[float] | None:
     return [float(t) for t in u.tolist()]
 
 
-def _fir1d_into(out: torch.Tensor | None, x: torch.Tensor, g: Sequence[float], dim: int, offset: int,
-                length: int, step: int = 1) -> torch.Tensor:
-    """``out[t] = sum_j g[j] * x[t + offset + j*step]`` along ``dim`` for ``t < length``; x is zero outside.
+def _fir1d_into(out: torch.Tensor, x: torch.Tensor, g: Sequence[float], dim: int, offset: int) -> torch.Tensor:
+    """``out[t] = sum_j g[j] * x[t + offset + j]`` along ``dim``, with ``x`` zero outside its range.
 
-    Accumulates with slices (no padded copy of ``x``). Returns a new tensor when ``out`` is None.
+    Writes into ``out`` (any strided view) with shifted slices; no padded copy of ``x`` is made.
     """
-    size = x.shape[dim]
+    size, length = x.shape[dim], out.shape[dim]
     terms = []
     for j, gj in enumerate(g):
-        if gj == 0:
-            continue
-        shift = offset + j * step
-        lo = max(0, -shift)
-        hi = min(length, size - shift)
-        if hi > lo:
-            terms.append((gj, lo, hi, shift))
-    terms.sort(key=lambda t: -(t[2] - t[1]))  # start with a term that covers the widest range
-    shape = list(x.shape)
-    shape[dim] = length
-    if out is None:
-        if terms and terms[0][1] == 0 and terms[0][2] == length:
-            gj, lo, hi, shift = terms.pop(0)
-            out = x.narrow(dim, lo + shift, hi - lo) * gj
-        else:
-            out = x.new_zeros(shape)
-    elif terms and terms[0][1] == 0 and terms[0][2] == length:
+        lo, hi = max(0, -(offset + j)), min(length, size - (offset + j))
+        if gj != 0 and hi > lo:
+            terms.append((gj, lo, hi, offset + j))
+    terms.sort(key=lambda t: t[1] - t[2])  # widest first
+    if terms and terms[0][1] == 0 and terms[0][2] == length:
         gj, lo, hi, shift = terms.pop(0)
-        src = x.narrow(dim, lo + shift, hi - lo)
+        src = x.narrow(dim, shift, length)
         if torch.is_grad_enabled():
             out.copy_(src * gj)
         else:
@@ -239,12 +226,12 @@ def _upsample1d(x: torch.Tensor, g: Sequence[float], dim: int, p0: int, p1: int)
         if length < half:
             view.narrow(d, length, half - length).zero_()
             view = view.narrow(d, 0, length)
-        _fir1d_into(view, x, taps, d, offset, length)
+        _fir1d_into(view, x, taps, d, offset)
     return out.narrow(dim, 0, total)
 
 
 def upsample2d_separable(x: torch.Tensor, taps: Sequence[float]) -> torch.Tensor:
-    """Official ``upsample2d(x, outer(taps, taps))`` for even-length taps: ``[N, C, H, W] -> [N, C, 2H, 2W]``.
+    """Official ``upsample2d(x, outer(taps, taps))`` (x2, gain 4): ``[N, C, H, W] -> [N, C, 2H, 2W]``.
 
     Polyphase: each output phase is a short FIR of the input, so no zero-inserted image is formed.
     """
