@@ -22,6 +22,7 @@ from typing import Callable
 BENCHMARKS: dict[str, str] = {
     "generator": "stylekit.bench.generator",
     "editing": "stylekit.bench.editing",
+    "inversion": "stylekit.bench.inversion",
 }
 
 

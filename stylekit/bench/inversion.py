@@ -1,0 +1,246 @@
+"""Inversion benchmark: quality, speed and memory of every inversion method; writes JSON.
+
+    python -m stylekit.bench inversion [--json out.json] [--generator toyfaces] [--quick]
+
+Measured (keys of the JSON):
+
+- ``self_psnr_optimize_wplus``: mean PSNR (dB) of W+ optimisation on the generator's own samples
+  (stored noise), the sanity bar (>= 30 dB).
+- ``renders_psnr_<method>`` for ``optimize_w``, ``optimize_wplus``, ``encoder``, ``restyle``,
+  ``pti``: mean PSNR on held-out toyfaces renders (attributes drawn with a seed no training run
+  uses); plus ``renders_mse_*``, ``renders_perceptual_*`` (distance under the perceptual extractor
+  named in ``perceptual``), ``renders_attr_error_*`` (mean absolute difference of the toyfaces
+  attribute predictor's unit-scale outputs between target and reconstruction, when the predictor
+  is installed) and ``seconds_per_image_*``.
+- ``pti_delta_bytes``: mean size of PTI's float16 weight delta.
+- ``encoder_images_per_s``: the shipped toyfaces encoder's CPU throughput (batch 32).
+- ``ffhq_encoder_cpu_s`` / ``ffhq_encoder_peak_mb``: one 256x256 forward of the official-size e4e
+  encoder (random weights, same compute), run in a fresh subprocess so the peak resident memory
+  (VmHWM) is its own.
+- ``bar_*``: 1/0 for each target (self PSNR >= 30 dB; PTI and W+ beat the encoder on renders;
+  ReStyle beats one encoder pass; encoder >= 20 images/s), so a regression is visible in the JSON.
+- ``perceptual_lpips_vgg`` / ``perceptual_toyfaces`` / ``perceptual_random_cnn``: 1 for the
+  perceptual loss that was used (the JSON holds numbers only; the names are printed to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def _mean(values):
+    values = list(values)
+    return float(sum(values) / len(values)) if values else float("nan")
+
+
+def held_out_renders(n: int, size: int, seed: int = 987_654) -> torch.Tensor:
+    """``n`` toyfaces renders ``[n, 3, size, size]`` from a seed no training run uses."""
+    from ..toyfaces.attributes import sample_attributes
+    from ..toyfaces.render import render_batch
+
+    return render_batch(sample_attributes(n, seed=seed), size=size).float()
+
+
+def generator_samples(G, n: int, seed: int = 4242) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn([n, G.z_dim], generator=gen)
+    with torch.no_grad():
+        return G.synthesis(G.mapping(z), noise_mode="const")
+
+
+def _attr_predictor():
+    try:
+        from ..toyfaces.predictor import load_predictor
+
+        return load_predictor()
+    except Exception:  # noqa: BLE001 - the predictor is optional here; the JSON says it was missing
+        return None
+
+
+def _score(results, targets, extractor, predictor) -> dict:
+    from ..invert.result import psnr
+
+    recon = torch.cat([r.image for r in results])
+    out = {"psnr": _mean(psnr(r.image, t[None]) for r, t in zip(results, targets)),
+           "mse": float((recon - targets).square().mean()),
+           "seconds_per_image": _mean(r.seconds for r in results)}
+    with torch.no_grad():
+        if extractor is not None:
+            out["perceptual"] = float(extractor.distance(recon, targets).mean())
+        if predictor is not None:
+            out["attr_error"] = float((predictor.predict_unit(recon) - predictor.predict_unit(targets)).abs().mean())
+    return out
+
+
+def ffhq_encoder_measure() -> dict:
+    """Build the official-size e4e encoder and time one 256x256 forward (run this in a fresh process)."""
+    from ..invert.encoder import FFHQ_CONFIG, StyleEncoder
+
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    enc = StyleEncoder(FFHQ_CONFIG).eval()
+    build_s = time.perf_counter() - t0
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        enc(x)  # warm-up
+        t0 = time.perf_counter()
+        enc(x)
+        forward_s = time.perf_counter() - t0
+    peak_kb = 0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak_kb = int(line.split()[1])
+    except OSError:
+        import resource
+
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"ffhq_encoder_cpu_s": forward_s, "ffhq_encoder_build_s": build_s, "ffhq_encoder_peak_mb": peak_kb / 1024,
+            "ffhq_encoder_params": sum(p.numel() for p in enc.parameters())}
+
+
+def encoder_throughput(enc, size: int, batch: int = 32, repeats: int = 3) -> float:
+    x = torch.rand(batch, 3, size, size) * 2 - 1
+    with torch.no_grad():
+        enc(x)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            enc(x)
+    return batch * repeats / (time.perf_counter() - t0)
+
+
+def run(args) -> dict:
+    from ..checkpoints.load import load_generator
+    from ..invert import invert
+    from ..invert.encoder import load_encoder
+    from ..invert.losses import build_perceptual
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    G = load_generator(args.generator)
+    res = G.img_resolution
+    extractor, perceptual_name = build_perceptual(args.perceptual)
+    predictor = _attr_predictor()
+    if args.quick:
+        args.steps, args.pti_steps, args.pivot_steps, args.n_samples, args.n_renders = 20, 10, 20, 2, 2
+    report: dict = {"resolution": res, "attribute_predictor": predictor is not None,
+                    "threads": torch.get_num_threads(), "steps_optimize": args.steps, "steps_pti": args.pti_steps,
+                    "pivot_steps": args.pivot_steps, "restyle_iterations": args.restyle_iterations,
+                    "n_samples": args.n_samples, "n_renders": args.n_renders}
+    for kind in ("lpips-vgg", "toyfaces", "random-cnn"):
+        report["perceptual_" + kind.replace("-", "_")] = int(perceptual_name == kind)
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    log(f"generator {args.generator}, perceptual loss {perceptual_name}, torch {torch.__version__}, "
+        f"python {platform.python_version()}, {torch.get_num_threads()} thread(s)")
+
+    # 1. the generator's own samples: W+ optimisation must reconstruct them
+    samples = generator_samples(G, args.n_samples)
+    opt_self = [invert(G, s[None], method="optimize", space="w+", steps=args.steps, perceptual=args.perceptual,
+                       seed=i) for i, s in enumerate(samples)]
+    report["self_psnr_optimize_wplus"] = _score(opt_self, samples, None, None)["psnr"]
+    log(f"self W+ PSNR {report['self_psnr_optimize_wplus']:.2f} dB")
+
+    # 2. held-out renders: every method
+    renders = held_out_renders(args.n_renders, res)
+    methods: dict[str, list] = {}
+    methods["optimize_wplus"] = [invert(G, t[None], space="w+", steps=args.steps, perceptual=args.perceptual, seed=i)
+                                 for i, t in enumerate(renders)]
+    methods["optimize_w"] = [invert(G, t[None], space="w", steps=args.steps, perceptual=args.perceptual, seed=i)
+                             for i, t in enumerate(renders)]
+    enc = restyle_enc = None
+    try:
+        enc = load_encoder(args.encoder)
+        methods["encoder"] = [invert(G, t[None], method="encoder", encoder=enc) for t in renders]
+    except Exception as exc:  # noqa: BLE001 - reported, and the encoder metrics are left out
+        log(f"encoder skipped: {type(exc).__name__}: {exc}")
+    try:
+        restyle_enc = load_encoder(args.restyle_encoder)
+        methods["restyle"] = [invert(G, t[None], method="restyle", encoder=restyle_enc, steps=args.restyle_iterations)
+                              for t in renders]
+    except Exception as exc:  # noqa: BLE001
+        log(f"restyle skipped: {type(exc).__name__}: {exc}")
+    methods["pti"] = [invert(G, t[None], method="pti", steps=args.pti_steps, pivot_steps=args.pivot_steps,
+                             perceptual=args.perceptual, seed=i) for i, t in enumerate(renders)]
+    report["pti_delta_bytes"] = _mean(r.generator_delta_bytes for r in methods["pti"])
+    report["pti_pivot_psnr"] = _mean(r.extra["pivot_psnr"] for r in methods["pti"])
+    for name, results in methods.items():
+        for key, value in _score(results, renders, extractor, predictor).items():
+            report[f"renders_{key}_{name}" if key != "seconds_per_image" else f"seconds_per_image_{name}"] = value
+        log(f"{name}: PSNR {report[f'renders_psnr_{name}']:.2f} dB, {report[f'seconds_per_image_{name}']:.2f} s/image")
+
+    # 3. speed and memory
+    if enc is not None:
+        report["encoder_images_per_s"] = encoder_throughput(enc, res)
+        path = _encoder_file(args.encoder)
+        if path is not None:
+            report["encoder_bytes"] = Path(path).stat().st_size
+    if not args.skip_ffhq:
+        cmd = [sys.executable, "-c", "import json; from stylekit.bench.inversion import ffhq_encoder_measure as m; "
+               "print(json.dumps(m()))"]
+        env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if out.returncode == 0:
+            report.update(json.loads(out.stdout.strip().splitlines()[-1]))
+        else:
+            log("official-size encoder measurement failed: " + out.stderr.strip()[-500:])
+
+    # 4. the bars
+    bars = {"self_psnr_optimize_wplus>=30": report["self_psnr_optimize_wplus"] >= 30.0}
+    if "renders_psnr_encoder" in report:
+        bars["pti>encoder"] = report["renders_psnr_pti"] > report["renders_psnr_encoder"]
+        bars["optimize_wplus>encoder"] = report["renders_psnr_optimize_wplus"] > report["renders_psnr_encoder"]
+        bars["encoder_images_per_s>=20"] = report["encoder_images_per_s"] >= 20.0
+    if "renders_psnr_restyle" in report and "renders_psnr_encoder" in report:
+        bars["restyle>encoder"] = report["renders_psnr_restyle"] > report["renders_psnr_encoder"]
+    for name, ok in bars.items():
+        log(f"bar {name}: {'PASS' if ok else 'FAIL'}")
+    report.update({"bar_" + name.replace(">=", "_ge_").replace(">", "_gt_"): int(ok) for name, ok in bars.items()})
+    return report
+
+
+def _encoder_file(spec):
+    try:
+        from ..invert.encoder import _resolve_encoder_path
+
+        return _resolve_encoder_path(spec)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator", default="toyfaces")
+    p.add_argument("--encoder", default="e4e-toyfaces")
+    p.add_argument("--restyle-encoder", default="restyle-toyfaces")
+    p.add_argument("--perceptual", default="auto")
+    p.add_argument("--steps", type=int, default=300, help="optimisation steps (W, W+)")
+    p.add_argument("--pti-steps", type=int, default=100)
+    p.add_argument("--pivot-steps", type=int, default=200)
+    p.add_argument("--restyle-iterations", type=int, default=5)
+    p.add_argument("--n-samples", type=int, default=4)
+    p.add_argument("--n-renders", type=int, default=6)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--skip-ffhq", action="store_true", help="skip the official-size encoder measurement (~1.7 GB RAM)")
+    p.add_argument("--quick", action="store_true", help="tiny settings, for a smoke run")
+
+
+def main(argv=None) -> int:
+    """Standalone entry point (``python -m stylekit.bench.inversion``); same as ``python -m stylekit.bench inversion``."""
+    from .__main__ import main as dispatch
+
+    return dispatch(["inversion", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
