@@ -108,3 +108,15 @@ def test_restyle_initialised_from_e4e_starts_equal_to_it(G):
     with torch.no_grad():
         latent, _, _ = restyle_steps(G, rs, x, 1)
         assert torch.allclose(latent, e4e(x), atol=1e-5)
+
+
+def test_latent_regression_pretraining_needs_no_generator_gradient(G, tmp_path):
+    cfg = TrainConfig(iterations=30, batch=8, lr=2e-3, data="samples", pixel_weight=0.0, perceptual_weight=0.0,
+                      latent_weight=1.0, snapshot_every=30, log_every=10, eval_images=8,
+                      encoder_config=dict(TINY), seed=2)
+    train_encoder(G, tmp_path, cfg, resume=False, log=lambda s: None)
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert "mse" not in records[0] and records[-1]["latent"] < records[0]["latent"]
+    with pytest.raises(InvalidArgumentError, match="nothing to train"):
+        train_encoder(G, tmp_path / "b", TrainConfig(iterations=2, data="renders", pixel_weight=0.0,
+                                                     perceptual_weight=0.0, latent_weight=1.0), log=lambda s: None)

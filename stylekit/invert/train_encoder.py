@@ -8,6 +8,12 @@ The loop follows e4e's training (Tov et al. 2021), sized for a CPU::
     loss   = pixel_weight * MSE(y, x) + perceptual_weight * P(y, x)
            + delta_weight * mean_i ||code_i - code_0||          (e4e delta regularisation)
            + w_disc_weight * softplus(-D(w rows))                 (e4e latent discriminator; off by default)
+           + latent_weight * MSE(latent_avg + codes, w_true)       (generator samples only; off by default)
+
+The last term is a supervised shortcut that e4e does not have: for the generator's own samples the
+true code is known, so the encoder can regress it directly. With ``pixel_weight = perceptual_weight
+= 0`` and ``data='samples'`` no gradient flows through the generator at all, which makes CPU
+pre-training several times cheaper; fine-tune with the image losses afterwards.
 
 e4e's progressive training is available: with ``progressive_every > 0`` only the base code is
 trained until ``progressive_start``, then one more layer offset every ``progressive_every``
@@ -60,6 +66,7 @@ class TrainConfig:
     perceptual: str = "auto"
     delta_weight: float = 2e-4
     w_disc_weight: float = 0.0        # e4e's latent discriminator (0 = off)
+    latent_weight: float = 0.0        # supervised W regression on generator samples (0 = off)
     w_disc_lr: float = 2e-5
     w_disc_r1: float = 10.0
     progressive_start: int = 0
@@ -89,12 +96,20 @@ class LatentDiscriminator(torch.nn.Module):
         return self.net(w)
 
 
-def training_batch(G, kind: str, n: int, gen: torch.Generator, *, step: int = 0) -> torch.Tensor:
-    """``n`` training images ``[n, 3, R, R]`` in ``[-1, 1]``: toyfaces renders, generator samples, or half each."""
+def training_batch(G, kind: str, n: int, gen: torch.Generator, *, step: int = 0,
+                   with_latents: bool = False):
+    """``n`` training images ``[n, 3, R, R]`` in ``[-1, 1]``: toyfaces renders, generator samples, or half each.
+
+    With ``with_latents`` returns ``(images, ws)`` where ``ws [n, num_ws, w_dim]`` holds the true W+
+    of generator samples and NaN for renders.
+    """
     if kind == "mix":
         half = n // 2
-        return torch.cat([training_batch(G, "renders", half, gen, step=step),
-                          training_batch(G, "samples", n - half, gen, step=step)])
+        a = training_batch(G, "renders", half, gen, step=step, with_latents=with_latents)
+        b = training_batch(G, "samples", n - half, gen, step=step, with_latents=with_latents)
+        if with_latents:
+            return torch.cat([a[0], b[0]]), torch.cat([a[1], b[1]])
+        return torch.cat([a, b])
     device = G.w_avg.device
     if kind == "renders":
         from ..toyfaces.attributes import sample_attributes
@@ -102,12 +117,17 @@ def training_batch(G, kind: str, n: int, gen: torch.Generator, *, step: int = 0)
 
         seed = int(torch.randint(0, 2 ** 31 - 1, [1], generator=gen))
         attrs = sample_attributes(n, seed=seed)
-        return render_batch(attrs, size=G.img_resolution).to(device).float()
+        images = render_batch(attrs, size=G.img_resolution).to(device).float()
+        if with_latents:
+            return images, torch.full([n, G.num_ws, G.w_dim], float("nan"), device=device)
+        return images
     if kind == "samples":
         z = torch.randn([n, G.z_dim], generator=gen).to(device)
         c = torch.zeros([n, G.c_dim], device=device) if G.c_dim else None
         with torch.no_grad():
-            return G.synthesis(G.mapping(z, c), noise_mode="const")
+            ws = G.mapping(z, c)
+            images = G.synthesis(ws, noise_mode="const")
+        return (images, ws) if with_latents else images
     raise InvalidArgumentError(f"data must be 'renders', 'samples' or 'mix', not {kind!r}.")
 
 
@@ -190,6 +210,9 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
     check_steps(cfg.iterations, "iterations")
     if cfg.data not in ("renders", "samples", "mix"):
         raise InvalidArgumentError(f"data must be 'renders', 'samples' or 'mix', not {cfg.data!r}.")
+    if cfg.pixel_weight <= 0 and cfg.perceptual_weight <= 0 and (cfg.latent_weight <= 0 or cfg.data == "renders"):
+        raise InvalidArgumentError("nothing to train on: give pixel_weight or perceptual_weight > 0, or latent_weight "
+                                   "> 0 with data='samples' or 'mix' (renders have no true latent).")
     progress = progress or no_progress
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -261,8 +284,8 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
                 group["lr"] = lr
             stage = _stage_at(step, cfg, G.num_ws)
             enc.encoder.progressive_stage = stage
-            x = training_batch(G, cfg.data, cfg.batch, gen, step=step)
-            parts = _train_step(G, enc, x, cfg, extractor, optimizer, disc, disc_opt, stage)
+            x, w_true = training_batch(G, cfg.data, cfg.batch, gen, step=step, with_latents=True)
+            parts = _train_step(G, enc, x, cfg, extractor, optimizer, disc, disc_opt, stage, w_true)
             for k, v in parts.items():
                 running[k] = running.get(k, 0.0) + v
             progress(step + 1, cfg.iterations, "encoder", **parts)
@@ -285,9 +308,23 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
     return enc.eval()
 
 
-def _train_step(G, enc, x, cfg: TrainConfig, extractor, optimizer, disc, disc_opt, stage: int) -> dict:
+def _latent_term(ws: torch.Tensor, w_true: torch.Tensor | None) -> torch.Tensor | None:
+    """Mean squared error to the true W+ over the samples that have one (rows of ``w_true`` not NaN)."""
+    if w_true is None:
+        return None
+    known = ~torch.isnan(w_true[:, 0, 0])
+    if not bool(known.any()):
+        return None
+    return (ws[known] - w_true[known]).square().mean()
+
+
+def _train_step(G, enc, x, cfg: TrainConfig, extractor, optimizer, disc, disc_opt, stage: int,
+                w_true: torch.Tensor | None = None) -> dict:
     parts: dict[str, float] = {}
+    image_terms = cfg.pixel_weight > 0 or cfg.perceptual_weight > 0
     if cfg.restyle:
+        if not image_terms:
+            raise InvalidArgumentError("ReStyle training needs an image loss (pixel_weight or perceptual_weight > 0).")
         n = x.shape[0]
         latent = enc.latent_avg.reshape(1, 1, -1).expand(n, G.num_ws, -1)
         with torch.no_grad():
@@ -313,11 +350,18 @@ def _train_step(G, enc, x, cfg: TrainConfig, extractor, optimizer, disc, disc_op
 
     codes = enc.encoder(x)
     ws = codes + enc.latent_avg.reshape(1, 1, -1)
-    y = G.synthesis(ws, noise_mode="const")
-    loss, terms = reconstruction_loss(y, x, extractor=extractor, pixel_weight=cfg.pixel_weight,
-                                      perceptual_weight=cfg.perceptual_weight)
-    loss = loss.mean()
-    parts.update({k: float(v.detach().mean()) for k, v in terms.items()})
+    loss = codes.new_zeros([])
+    if image_terms:
+        y = G.synthesis(ws, noise_mode="const")
+        rec, terms = reconstruction_loss(y, x, extractor=extractor, pixel_weight=cfg.pixel_weight,
+                                         perceptual_weight=cfg.perceptual_weight)
+        loss = loss + rec.mean()
+        parts.update({k: float(v.detach().mean()) for k, v in terms.items()})
+    if cfg.latent_weight > 0:
+        lat = _latent_term(ws, w_true)
+        if lat is not None:
+            loss = loss + cfg.latent_weight * lat
+            parts["latent"] = float(lat.detach())
     if cfg.delta_weight > 0:
         dreg = delta_regularization(codes, stage)
         loss = loss + cfg.delta_weight * dreg
@@ -369,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("iterations", "batch", "restyle_iterations", "snapshot_every", "log_every", "progressive_start",
                  "progressive_every", "seed", "eval_images"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    for name in ("lr", "lr_rampdown", "pixel_weight", "perceptual_weight", "delta_weight", "w_disc_weight"):
+    for name in ("lr", "lr_rampdown", "pixel_weight", "perceptual_weight", "delta_weight", "w_disc_weight",
+                 "latent_weight"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
     p.add_argument("--data", choices=("renders", "samples", "mix"), default=defaults.data)
     p.add_argument("--perceptual", default=defaults.perceptual)
@@ -393,6 +438,7 @@ def main(argv=None) -> int:
     cfg = TrainConfig(iterations=args.iterations, batch=args.batch, lr=args.lr, lr_rampdown=args.lr_rampdown,
                       data=args.data, pixel_weight=args.pixel_weight, perceptual_weight=args.perceptual_weight,
                       perceptual=args.perceptual, delta_weight=args.delta_weight, w_disc_weight=args.w_disc_weight,
+                      latent_weight=args.latent_weight,
                       progressive_start=args.progressive_start, progressive_every=args.progressive_every,
                       restyle=args.restyle, restyle_iterations=args.restyle_iterations,
                       snapshot_every=args.snapshot_every, log_every=args.log_every, eval_images=args.eval_images,

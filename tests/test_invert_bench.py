@@ -1,0 +1,31 @@
+"""The inversion benchmark runs end to end on a tiny generator and reports flat numbers (no timing checks)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from conftest import tiny_stylegan2
+
+
+def test_inversion_bench_smoke(tmp_path):
+    from stylekit.bench import BENCHMARKS
+    from stylekit.bench import inversion
+    from stylekit.bench.__main__ import flatten_metrics
+    from stylekit.checkpoints.canonical import save_generator
+
+    assert BENCHMARKS["inversion"] == "stylekit.bench.inversion"
+    path = tmp_path / "tiny.safetensors"
+    save_generator(tiny_stylegan2(), path)
+    parser = argparse.ArgumentParser()
+    inversion.add_arguments(parser)
+    args = parser.parse_args(["--generator", str(path), "--quick", "--skip-ffhq", "--perceptual", "none",
+                              "--encoder", str(tmp_path / "none.safetensors"),
+                              "--restyle-encoder", str(tmp_path / "none.safetensors")])
+    args.steps, args.pti_steps, args.pivot_steps, args.n_samples, args.n_renders = 5, 3, 5, 1, 1
+    metrics = flatten_metrics(inversion.run(args))
+    for key in ("self_psnr_optimize_wplus", "renders_psnr_optimize_wplus", "renders_psnr_optimize_w",
+                "renders_psnr_pti", "pti_delta_bytes", "seconds_per_image_pti", "bar_self_psnr_optimize_wplus_ge_30"):
+        assert key in metrics and math.isfinite(metrics[key])
+    assert metrics["pti_delta_bytes"] > 0
+    assert "renders_psnr_encoder" not in metrics  # no encoder file: its metrics are left out, not invented
