@@ -27,6 +27,8 @@ __all__ = sorted(_LAZY) + ["__version__"]
 
 
 def __getattr__(name: str):
+    if name == "invert":  # the inversion package is callable: stylekit.invert(G, image, method=...)
+        return importlib.import_module("stylekit.invert")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'stylekit' has no attribute {name!r}")

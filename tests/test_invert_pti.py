@@ -69,3 +69,16 @@ def test_pti_with_given_pivot_and_bad_inputs(G):
         pivotal_tuning(G, _photo(), steps=5, pivot="guess")
     with pytest.raises(InvalidArgumentError):
         pivotal_tuning(G, _photo(), steps=5, pivot_latent=w, lr=0)
+
+
+def test_result_as_latent_and_callable_package(G, pti_result):
+    import stylekit
+
+    res, _ = pti_result
+    lat = res.latent_obj
+    assert lat.space == "w" and lat.generator is res.generator
+    with torch.no_grad():
+        assert torch.allclose(lat.render(G), res.image, atol=1e-5)  # renders with the tuned generator
+    quick = stylekit.invert(G, _photo(), steps=3, perceptual="none")
+    assert quick.method == "optimize" and quick.latent_obj.space == "w+"
+    assert callable(stylekit.invert) and hasattr(stylekit.invert, "project")

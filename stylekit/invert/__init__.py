@@ -9,12 +9,15 @@
 - ``'pti'``: pivotal tuning: a pivot latent, then a fine-tuned copy of the generator (:mod:`.pti`).
 
 Every method returns an :class:`~stylekit.invert.result.InversionResult`. Nothing is imported
-until it is used.
+until it is used. The package itself is callable, so ``stylekit.invert(G, image, ...)`` and
+``stylekit.invert.invert(G, image, ...)`` are the same call.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 METHODS = ("optimize", "encoder", "restyle", "pti")
 
@@ -97,3 +100,13 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+class _CallablePackage(types.ModuleType):
+    """Lets ``stylekit.invert(...)`` call :func:`invert` while ``stylekit.invert.<module>`` stays a package."""
+
+    def __call__(self, G, image, **kwargs):
+        return invert(G, image, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

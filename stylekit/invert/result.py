@@ -57,7 +57,7 @@ class InversionResult:
 
     @property
     def latent_obj(self):
-        """The result as a :class:`stylekit.latent.Latent` (space ``'w+'``, with noise and tuned generator)."""
+        """The result as a :class:`stylekit.latent.Latent` (``'w'`` or ``'w+'``, with noise and tuned generator)."""
         from ..latent import Latent  # noqa: PLC0415 (lazy: keeps import light)
 
         kwargs = {}
@@ -65,7 +65,7 @@ class InversionResult:
             kwargs["noise"] = self.noise
         if self.generator is not None:
             kwargs["generator"] = self.generator
-        return Latent("w+", self.latent, **kwargs)
+        return Latent("w" if self.space == "w" else "w+", self.latent, **kwargs)
 
     def render(self, G=None) -> torch.Tensor:
         """Re-synthesize the reconstruction ``[1, 3, R, R]`` (with the tuned generator when there is one)."""
