@@ -127,6 +127,12 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
 # The operation
 # ------------------------------------------------------------------------------------------------
 
+#: Target size in bytes of the upsampled intermediate the fast path holds at a time: it works in
+#: strips of output rows, at least ``MIN_STRIP_ROWS`` each so that the strips' overlap stays small.
+STRIP_BYTES = 64 * 2 ** 20
+MIN_STRIP_ROWS = 8
+
+
 def _parse_padding(padding) -> tuple[int, int, int, int]:
     """``p`` | ``(px, py)`` | ``(px0, px1, py0, py1)`` -> ``(px0, px1, py0, py1)``."""
     if isinstance(padding, (int, np.integer)):
@@ -193,11 +199,27 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     x = x.contiguous(memory_format=torch.channels_last)
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
-    x = upsample_fir(x, fu, up=up, padding=padding)
-    x = _activate(x, gain=gain, slope=slope, clamp=clamp)
-    x = downsample_fir(x, fd, down=down)
-    assert x.shape[2:] == (out_h, out_w), (x.shape, out_h, out_w)
-    return x
+    px0, px1, py0, py1 = _parse_padding(padding)
+    tmp_w = x.shape[3] * up + px0 + px1 - _filter_size(fu)[0] + 1
+    tmp_h = x.shape[2] * up + py0 + py1 - _filter_size(fu)[1] + 1
+    fd_h = _filter_size(fd)[1]
+
+    # Work in strips of output rows so that the upsampled intermediate (up**2 times the input)
+    # is never held whole: less memory, and each strip is still warm in cache when it is
+    # activated and filtered down. Strips overlap by the downsampling filter's support.
+    row_bytes = x.shape[0] * x.shape[1] * tmp_w * x.element_size()
+    strip = max(MIN_STRIP_ROWS, (STRIP_BYTES // max(row_bytes, 1) - fd_h) // down + 1)  # output rows per strip
+    pieces = []
+    for o0 in range(0, out_h, strip):
+        o1 = min(out_h, o0 + strip)
+        t0, t1 = o0 * down, (o1 - 1) * down + fd_h  # intermediate rows this strip needs
+        # gain > 0 commutes with the leaky ReLU, so it rides along in the upsampling filter.
+        y = upsample_fir(x, fu, up=up, padding=(px0, px1, py0 - t0, py1 - (tmp_h - t1)), gain=gain)
+        y = _activate(y, gain=1.0, slope=slope, clamp=clamp)
+        pieces.append(downsample_fir(y, fd, down=down))
+    y = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=2)
+    assert y.shape[2:] == (out_h, out_w), (y.shape, out_h, out_w)
+    return y
 
 
 def _filtered_lrelu_reference(x, fu, fd, b, *, up, down, padding, gain, slope, clamp) -> torch.Tensor:
@@ -264,8 +286,8 @@ def _upsample_plan(n: int, k: int, up: int, pad0: int, pad1: int) -> tuple[int, 
     return i0, i1, crop, out_pad, crop - left, crop - out_pad - right
 
 
-def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding) -> torch.Tensor:
-    """Steps 2-4: upsample by ``up``, pad, convolve with ``f * up**2`` (valid part).
+def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding, gain: float = 1.0) -> torch.Tensor:
+    """Steps 2-4: upsample by ``up``, pad, convolve with ``f * up**2`` (valid part), times ``gain``.
 
     Computed as a transposed convolution with stride ``up`` (which is exactly "insert zeros, then
     convolve" without multiplying the zeros); the requested ``padding`` becomes trimming of the
@@ -280,7 +302,8 @@ def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding) -
         if up > 1:  # Rare (never in StyleGAN3): zero insertion without a filter, times up**2.
             n, _, h, w = x.shape
             x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
-            x = x * (up ** 2)
+        if up > 1 or gain != 1:
+            x = x * (gain * up ** 2)
         return _pad_or_crop(_pad_or_crop(x, px0, px1, dim=3), py0, py1, dim=2)
 
     kw, kh = _filter_size(f)
@@ -288,12 +311,12 @@ def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding) -
     y0, y1, crop_y, opad_y, extra_y0, extra_y1 = _upsample_plan(x.shape[2], kh, up, py0, py1)
     x = x[:, :, y0:y1, x0:x1]
     if f.ndim == 1:
-        wx = _depthwise(f * up, c, (1, kw), x.dtype)
+        wx = _depthwise(f * (up * gain), c, (1, kw), x.dtype)
         wy = _depthwise(f * up, c, (kh, 1), x.dtype)
         x = F.conv_transpose2d(x, wx, stride=(1, up), padding=(0, crop_x), output_padding=(0, opad_x), groups=c)
         x = F.conv_transpose2d(x, wy, stride=(up, 1), padding=(crop_y, 0), output_padding=(opad_y, 0), groups=c)
     else:
-        w2 = _depthwise(f * (up ** 2), c, (kh, kw), x.dtype)
+        w2 = _depthwise(f * (gain * up ** 2), c, (kh, kw), x.dtype)
         x = F.conv_transpose2d(x, w2, stride=up, padding=(crop_y, crop_x), output_padding=(opad_y, opad_x),
                                groups=c)
     x = _pad_or_crop(x, extra_x0, extra_x1, dim=3)
