@@ -323,8 +323,6 @@ def _train_step(G, enc, x, cfg: TrainConfig, extractor, optimizer, disc, disc_op
     parts: dict[str, float] = {}
     image_terms = cfg.pixel_weight > 0 or cfg.perceptual_weight > 0
     if cfg.restyle:
-        if not image_terms:
-            raise InvalidArgumentError("ReStyle training needs an image loss (pixel_weight or perceptual_weight > 0).")
         n = x.shape[0]
         latent = enc.latent_avg.reshape(1, 1, -1).expand(n, G.num_ws, -1)
         with torch.no_grad():
@@ -332,13 +330,22 @@ def _train_step(G, enc, x, cfg: TrainConfig, extractor, optimizer, disc, disc_op
         for it in range(cfg.restyle_iterations):
             codes = enc.encoder(torch.cat([x, y], dim=1))
             latent_new = latent + codes
-            y_new = G.synthesis(latent_new, noise_mode="const")
-            loss, terms = reconstruction_loss(y_new, x, extractor=extractor, pixel_weight=cfg.pixel_weight,
-                                              perceptual_weight=cfg.perceptual_weight)
-            loss = loss.mean()
+            loss = codes.new_zeros([])
+            terms = {}
+            if image_terms:
+                y_new = G.synthesis(latent_new, noise_mode="const")
+                rec, terms = reconstruction_loss(y_new, x, extractor=extractor, pixel_weight=cfg.pixel_weight,
+                                                 perceptual_weight=cfg.perceptual_weight)
+                loss = loss + rec.mean()
+            else:
+                with torch.no_grad():
+                    y_new = G.synthesis(latent_new, noise_mode="const")
+            lat = _latent_term(latent_new, w_true) if cfg.latent_weight > 0 else None
+            if lat is not None:
+                loss = loss + cfg.latent_weight * lat
+                terms = {**terms, "latent": lat}
             if cfg.delta_weight > 0:
-                dreg = delta_regularization(codes, stage)
-                loss = loss + cfg.delta_weight * dreg
+                loss = loss + cfg.delta_weight * delta_regularization(codes, stage)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
