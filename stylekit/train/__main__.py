@@ -74,8 +74,8 @@ def main(argv=None) -> int:
 
     s = sub.add_parser("supervised", help="toyfaces pretraining: regress G(z) onto renders of z's attributes")
     _add_common(s)
-    s.add_argument("--lr", type=float, default=0.002)
-    s.add_argument("--mapping-lr-scale", type=float, default=10.0, help="mapping network lr = lr * this")
+    s.add_argument("--lr", type=float, default=0.005)
+    s.add_argument("--mapping-lr-scale", type=float, default=100.0, help="mapping network lr = lr * this")
     s.add_argument("--lr-rampdown-kimg", type=float, default=0.0)
     s.add_argument("--l1", type=float, default=1.0)
     s.add_argument("--multiscale", type=float, default=1.0)

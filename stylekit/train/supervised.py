@@ -131,8 +131,8 @@ class SupervisedConfig:
     kimg: float = 100.0
     seed: int = 0
     # generator
-    z_dim: int = 64
-    w_dim: int = 64
+    z_dim: int = 32
+    w_dim: int = 128
     map_layers: int = 4
     channel_base: int = 4096
     channel_max: int = 128
@@ -140,8 +140,8 @@ class SupervisedConfig:
     conv_clamp: float | None = None
     init: str | None = None
     # optimisation
-    lr: float = 0.002
-    mapping_lr_scale: float = 10.0     # the mapping network's lr is lr * this (its weights already carry lr_multiplier 0.01)
+    lr: float = 0.005
+    mapping_lr_scale: float = 100.0    # the mapping network's lr is lr * this (its weights carry lr_multiplier 0.01)
     betas: tuple = (0.9, 0.99)
     lr_rampdown_kimg: float = 0.0     # cosine-decay the lr to 10% over the last this many kimg
     noise_mode: str = "random"         # noise inputs while training ('random' teaches G to ignore them)
@@ -226,20 +226,15 @@ class ReconstructionLoss(torch.nn.Module):
 
 
 def _load_predictor_for_loss(device):
-    """The toyfaces predictor as a frozen feature extractor, or None when it is not available."""
+    """The toyfaces predictor as a frozen feature extractor, or None when its weights are not there."""
+    from ..errors import CheckpointError
+    from ..toyfaces.predictor import load_predictor
+
     try:
-        from ..toyfaces.predictor import load_predictor
-    except ImportError:
-        return None
-    try:
-        predictor = load_predictor(device=device) if "device" in load_predictor.__code__.co_varnames else load_predictor()
-    except Exception as exc:  # noqa: BLE001 - a missing/unbuilt predictor must not stop pretraining
+        return load_predictor(device=device)
+    except CheckpointError as exc:
         print(f"note: toyfaces predictor unavailable ({exc}); training without the perceptual term", flush=True)
         return None
-    for module in (predictor, getattr(predictor, "net", None), getattr(predictor, "model", None)):
-        if isinstance(module, torch.nn.Module):
-            module.eval().requires_grad_(False)
-    return predictor
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,0 +1,330 @@
+"""Tests of stylekit.train: the adversarial loop, the supervised recipe, data, metrics, discriminator.
+
+Everything runs at 16x16 with a few channels so each test takes seconds on one CPU core.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from stylekit.errors import CheckpointError, InvalidArgumentError
+
+TINY_CHANNELS = {"4": 16, "8": 16, "16": 8}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# ------------------------------------------------------------------------------------------------
+# Discriminator
+
+
+def test_discriminator_shapes_and_downsampling():
+    from stylekit.train.discriminator import Conv2dLayer, Discriminator, MinibatchStdLayer
+
+    torch.manual_seed(0)
+    D = Discriminator(img_resolution=16, channels=TINY_CHANNELS)
+    logits = D(torch.randn(6, 3, 16, 16))
+    assert logits.shape == (6, 1) and torch.isfinite(logits).all()
+    assert {"b16.fromrgb.weight", "b16.conv0.weight", "b16.conv1.weight", "b16.skip.weight", "b8.conv0.weight",
+            "b4.conv.weight", "b4.fc.weight", "b4.out.weight"} <= set(D.state_dict())
+    # 3x3 and 1x1 downsampling layers halve the size exactly
+    for k in (1, 3):
+        conv = Conv2dLayer(2, 5, k, down=2)
+        assert conv(torch.randn(2, 2, 8, 8)).shape == (2, 5, 4, 4)
+    # a constant image stays constant away from the borders after FIR downsampling (the filter sums to 1)
+    conv = Conv2dLayer(1, 1, 1, down=2, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    y = conv(torch.ones(1, 1, 16, 16))
+    assert torch.allclose(y[:, :, 1:-1, 1:-1], torch.ones_like(y[:, :, 1:-1, 1:-1]), atol=1e-6)
+    # minibatch stddev: one extra channel, zero for identical samples, positive otherwise
+    mb = MinibatchStdLayer(group_size=4)
+    same = mb(torch.ones(4, 3, 2, 2))
+    assert same.shape == (4, 4, 2, 2) and same[:, 3].abs().max() < 1e-3
+    assert mb(torch.randn(4, 3, 2, 2))[:, 3].min() > 0.1
+    with pytest.raises(InvalidArgumentError):
+        Discriminator(img_resolution=24)
+    with pytest.raises(InvalidArgumentError):
+        D(torch.randn(2, 3, 32, 32))
+
+
+# ------------------------------------------------------------------------------------------------
+# Adversarial loop
+
+
+def _tiny_gan_config(tmp_path, **overrides):
+    from stylekit.train.loop import GanConfig
+
+    cfg = dict(data="toyfaces", out=str(tmp_path / "run"), resolution=16, batch=4, kimg=0.008, seed=3,
+               z_dim=16, w_dim=16, map_layers=2, g_channels=TINY_CHANNELS, d_channels=TINY_CHANNELS,
+               pl_weight=2.0, r1_gamma=1.0, snapshot_kimg=0.008, log_kimg=0.004, grid_size=4)
+    cfg.update(overrides)
+    return GanConfig(**cfg)
+
+
+def test_gan_two_iterations_checkpoint_and_resume(tmp_path):
+    from stylekit.checkpoints.load import load_generator_file
+    from stylekit.train.loop import load_checkpoint, train_gan
+
+    cfg = _tiny_gan_config(tmp_path)
+    first = train_gan(cfg, echo=False)
+    run = tmp_path / "run"
+    assert first["kimg"] == pytest.approx(0.008)
+    ckpt1 = load_checkpoint(run / "checkpoint-latest.pt", kind="gan")
+    assert ckpt1["cur_nimg"] == 8  # two iterations of batch 4
+    assert set(ckpt1["nets"]) == {"G", "D", "G_ema"} and set(ckpt1["optims"]) == {"G", "D"}
+    assert (run / "samples-000000.png").is_file() and (run / "log.txt").is_file()
+    G_final = load_generator_file(run / "generator.safetensors")
+    assert G_final.img_resolution == 16 and G_final.z_dim == 16
+
+    # resume and continue two more iterations: the counter advances and every network moves
+    cfg2 = _tiny_gan_config(tmp_path, kimg=0.016)
+    second = train_gan(cfg2, resume=str(run), echo=False)
+    assert second["kimg"] == pytest.approx(0.016)
+    ckpt2 = load_checkpoint(run / "checkpoint-latest.pt", kind="gan")
+    assert ckpt2["cur_nimg"] == 16
+    for net in ("G", "D", "G_ema"):
+        changed = [k for k, v in ckpt1["nets"][net].items()
+                   if v.is_floating_point() and not torch.equal(v, ckpt2["nets"][net][k])]
+        assert changed, f"{net} did not change after resuming"
+    assert "resumed from" in (run / "log.txt").read_text()
+    # the optimiser state carried over (Adam step counts keep increasing)
+    steps1 = max(float(s["step"]) for s in ckpt1["optims"]["D"]["state"].values())
+    steps2 = max(float(s["step"]) for s in ckpt2["optims"]["D"]["state"].values())
+    assert steps2 > steps1
+
+
+def test_gan_resume_rejects_foreign_checkpoint(tmp_path):
+    from stylekit.train.loop import load_checkpoint
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"kind": "supervised"}, bad)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(bad, kind="gan")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "missing", kind="gan")
+
+
+def test_lazy_regularisation_adam_correction():
+    from stylekit.train.loop import lazy_reg_adam
+
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    opt = lazy_reg_adam(p, 0.002, (0.0, 0.99), 16)
+    group = opt.param_groups[0]
+    assert group["lr"] == pytest.approx(0.002 * 16 / 17)
+    assert group["betas"][1] == pytest.approx(0.99 ** (16 / 17))
+    assert lazy_reg_adam(p, 0.002, (0.0, 0.99), None).param_groups[0]["lr"] == pytest.approx(0.002)
+
+
+def test_ema_update_half_life():
+    from stylekit.train.loop import ema_update
+
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        a.weight.fill_(1.0)
+        b.weight.fill_(0.0)
+    ema_update(b, a, 0.5)  # beta = 0.5: halfway
+    assert torch.allclose(b.weight, torch.full_like(b.weight, 0.5))
+
+
+# ------------------------------------------------------------------------------------------------
+# Supervised recipe
+
+
+def test_z_to_attributes_matches_sampler_priors():
+    from stylekit.toyfaces.attributes import ATTRIBUTES, attribute_priors
+    from stylekit.train.supervised import z_to_attributes, z_to_unit
+
+    n = 40000
+    z = np.random.default_rng(0).standard_normal((n, 64))
+    attrs = z_to_attributes(z)
+    priors = attribute_priors()
+    for spec in ATTRIBUTES:
+        v = attrs[spec.name]
+        assert v.shape == (n,)
+        if spec.kind == "binary":
+            p = priors[spec.name]
+            assert set(np.unique(v)) <= {0.0, 1.0}
+            assert abs(v.mean() - p) < 4 * math.sqrt(p * (1 - p) / n), spec.name
+        else:
+            u = np.sort((v - spec.low) / (spec.high - spec.low))
+            ks = np.max(np.abs(u - (np.arange(1, n + 1) - 0.5) / n))
+            assert ks < 1.63 / math.sqrt(n) + 1e-3, (spec.name, ks)  # KS test at the 1% level
+            assert v.min() >= spec.low and v.max() <= spec.high
+    # independent coordinates: tiny correlations between the uniforms
+    u = z_to_unit(z)
+    corr = np.corrcoef(u, rowvar=False) - np.eye(u.shape[1])
+    assert np.abs(corr).max() < 0.03
+    # deterministic, scale-free (the mapping network normalises z), and the free dims do not matter
+    assert np.array_equal(z_to_unit(z[:10]), z_to_unit(z[:10]))
+    assert np.allclose(z_to_unit(3.0 * z[:10]), z_to_unit(z[:10]))
+    z_free = z[:10].copy()
+    z_free[:, len(ATTRIBUTES):] = z_free[:, len(ATTRIBUTES):][:, ::-1]  # permute free dims: same norm
+    assert np.allclose(z_to_unit(z_free), z_to_unit(z[:10]))
+    with pytest.raises(InvalidArgumentError):
+        z_to_attributes(np.zeros((2, 4)))
+
+
+def test_sphere_marginal_cdf_matches_beta():
+    scipy_special = pytest.importorskip("scipy.special")
+    from stylekit.train.supervised import _sphere_marginal_table
+
+    d = 64
+    t, cdf = _sphere_marginal_table(d)
+    probe = np.linspace(-0.6, 0.6, 13)
+    expected = scipy_special.betainc((d - 1) / 2, (d - 1) / 2, (probe + 1) / 2)
+    assert np.allclose(np.interp(probe, t, cdf), expected, atol=1e-6)
+
+
+def test_supervised_recipe_reduces_loss(tmp_path):
+    from stylekit.checkpoints.load import load_generator_file
+    from stylekit.train.supervised import SupervisedConfig, train_supervised
+
+    losses = []
+
+    def progress(step, total, message="", **metrics):
+        losses.append(metrics["loss"])
+
+    cfg = SupervisedConfig(out=str(tmp_path / "sup"), resolution=16, batch=8, kimg=0.16, seed=1, z_dim=16, w_dim=16,
+                           map_layers=2, g_channels=TINY_CHANNELS, lr=0.01, percep_weight=0.0,
+                           snapshot_kimg=0.08, log_kimg=0.008, grid_size=4)
+    result = train_supervised(cfg, progress=progress, echo=False, predictor=None)
+    assert len(losses) == 20
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    assert (tmp_path / "sup" / "targets.png").is_file()
+    G = load_generator_file(result["generator"])
+    assert G.img_resolution == 16
+    # w_avg was tracked during training
+    assert G.w_avg.abs().sum() > 0
+
+    # resume extends the run from its checkpoint
+    cfg.kimg = 0.176
+    more = train_supervised(cfg, resume=str(tmp_path / "sup"), echo=False, predictor=None)
+    assert more["kimg"] == pytest.approx(0.176)
+
+
+def test_reconstruction_loss_parts():
+    from stylekit.train.supervised import ReconstructionLoss
+
+    class FakePredictor:
+        def features(self, images):
+            return images.mean(dim=[2, 3])
+
+    x = torch.zeros(2, 3, 32, 32)
+    y = torch.full((2, 3, 32, 32), 0.5)
+    total, parts = ReconstructionLoss(percep_weight=1.0, predictor=FakePredictor())(x, y)
+    assert parts["l1"] == pytest.approx(0.5) and parts["ms"] == pytest.approx(0.5)
+    assert parts["percep"] == pytest.approx(0.5)
+    assert float(total) == pytest.approx(1.5)
+    total0, _ = ReconstructionLoss(predictor=None)(y, y)
+    assert float(total0) == 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+# Metrics
+
+
+def test_frechet_distance_identical_and_shifted():
+    from stylekit.train.metrics import frechet_distance
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((500, 8)) @ rng.standard_normal((8, 8))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(torch.from_numpy(a), torch.from_numpy(a.copy())) == pytest.approx(0.0, abs=1e-6)
+    shifted = a + 2.0
+    assert frechet_distance(a, shifted) == pytest.approx(4.0 * 8, rel=1e-6)  # same covariance: |dmu|^2
+    b = rng.standard_normal((500, 8)) * 3.0
+    fd = frechet_distance(a, b)
+    assert fd > 0
+    # agrees with the textbook formula computed with a general matrix square root
+    linalg = pytest.importorskip("scipy.linalg")
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    ref = np.square(a.mean(0) - b.mean(0)).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb).real)
+    assert fd == pytest.approx(ref, rel=1e-6)
+    # singular covariances (fewer samples than features) stay finite
+    assert np.isfinite(frechet_distance(rng.standard_normal((5, 20)), rng.standard_normal((5, 20))))
+    with pytest.raises(InvalidArgumentError):
+        frechet_distance(a, b[:, :4])
+
+
+# ------------------------------------------------------------------------------------------------
+# Data
+
+
+def test_image_folder_dataset(tmp_path):
+    from PIL import Image
+
+    from stylekit.train.data import ImageFolderDataset, make_source
+
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(folder / "a.png")
+    Image.new("RGBA", (20, 20), (0, 0, 255, 0)).save(folder / "sub" / "b.png")  # transparent -> white
+    Image.new("L", (64, 64), 0).save(folder / "c.jpg")
+    (folder / "notes.txt").write_text("not an image")
+
+    ds = ImageFolderDataset(folder, 16)
+    assert len(ds) == 3
+    items = [ds[i] for i in range(3)]
+    for x in items:
+        assert x.shape == (3, 16, 16) and x.dtype == torch.float32
+        assert x.min() >= -1 and x.max() <= 1
+    by_name = dict(zip([p.name for p in ds.files], items))
+    assert torch.allclose(by_name["a.png"][:, 8, 8], torch.tensor([1.0, -1.0, -1.0]), atol=0.02)
+    assert torch.allclose(by_name["b.png"], torch.ones(3, 16, 16), atol=0.02)
+    assert torch.allclose(by_name["c.jpg"], -torch.ones(3, 16, 16), atol=0.05)
+
+    mirrored = ImageFolderDataset(folder, 16, mirror=True)
+    assert len(mirrored) == 6
+    assert torch.equal(mirrored[3], mirrored[0].flip(-1))
+    batch = make_source(str(folder), 16).batch(5, np.random.default_rng(0))
+    assert batch.shape == (5, 3, 16, 16)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InvalidArgumentError):
+        ImageFolderDataset(empty, 16)
+    with pytest.raises(InvalidArgumentError):
+        ImageFolderDataset(tmp_path / "nope", 16)
+
+
+def test_gan_trains_from_image_folder(tmp_path):
+    from PIL import Image
+
+    from stylekit.train.loop import train_gan
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    cfg = _tiny_gan_config(tmp_path, data=str(folder), pl_weight=0.0, mirror=True)
+    result = train_gan(cfg, echo=False)
+    assert result["kimg"] == pytest.approx(0.008)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"] == str(folder)
+
+
+def test_toyfaces_source_batches():
+    from stylekit.train.data import ToyfacesSource
+
+    x = ToyfacesSource(16).batch(3, np.random.default_rng(0))
+    assert x.shape == (3, 3, 16, 16) and x.min() >= -1 and x.max() <= 1
+
+
+def test_cli_parses_channels():
+    from stylekit.train.__main__ import parse_channels
+
+    assert parse_channels("4:128,8:64") == {"4": 128, "8": 64}
+    assert parse_channels(None) is None
