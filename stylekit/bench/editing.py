@@ -46,6 +46,7 @@ DEFAULT_MODEL = "toyfaces"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="generator to edit (default: toyfaces)")
+    parser.add_argument("--predictor", default=None, help="predictor weights file (default: the shipped one)")
     parser.add_argument("--n-test", type=int, default=200, help="test codes per edit (default 200)")
     parser.add_argument("--n-fit", type=int, default=2000, help="labelled codes for InterFaceGAN/StyleSpace")
     parser.add_argument("--keep-fraction", type=float, default=0.25, help="InterFaceGAN: top/bottom share kept")
@@ -114,7 +115,7 @@ def run(args) -> dict[str, float]:
     from stylekit.toyfaces.predictor import load_predictor
 
     G = stylekit.load_generator(args.model, device=args.device)
-    predictor = load_predictor(args.device)
+    predictor = load_predictor(args.device, path=args.predictor)
     clip = None
     if not args.no_clip:
         try:
