@@ -25,8 +25,10 @@ Two implementations:
 - ``impl='fast'`` computes the same numbers (up to float rounding) without wasted work: the
   upsampling is a strided transposed convolution (no multiplications by inserted zeros), the
   downsampling a strided convolution (no outputs that would be thrown away), separable filters
-  are applied as two 1-D passes, and everything runs in channels-last memory layout, which is
-  what PyTorch's CPU depthwise convolutions are fastest on.
+  are applied as two 1-D passes, the gain rides in the upsampling filter, everything runs in
+  channels-last memory layout (what PyTorch's CPU depthwise convolutions are fastest on), and
+  the work is done in strips of output rows (see ``STRIP_BYTES``) so that the ``up**2``-times
+  larger intermediate is never held whole.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
 
 #: Target size in bytes of the upsampled intermediate the fast path holds at a time: it works in
 #: strips of output rows, at least ``MIN_STRIP_ROWS`` each so that the strips' overlap stays small.
-STRIP_BYTES = 64 * 2 ** 20
+STRIP_BYTES = 32 * 2 ** 20
 MIN_STRIP_ROWS = 8
 
 
@@ -313,8 +315,16 @@ def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding, g
     if f.ndim == 1:
         wx = _depthwise(f * (up * gain), c, (1, kw), x.dtype)
         wy = _depthwise(f * up, c, (kh, 1), x.dtype)
-        x = F.conv_transpose2d(x, wx, stride=(1, up), padding=(0, crop_x), output_padding=(0, opad_x), groups=c)
-        x = F.conv_transpose2d(x, wy, stride=(up, 1), padding=(crop_y, 0), output_padding=(opad_y, 0), groups=c)
+
+        def horizontal(t):
+            return F.conv_transpose2d(t, wx, stride=(1, up), padding=(0, crop_x), output_padding=(0, opad_x), groups=c)
+
+        def vertical(t):
+            return F.conv_transpose2d(t, wy, stride=(up, 1), padding=(crop_y, 0), output_padding=(opad_y, 0), groups=c)
+
+        # Either order gives the same result. On CPU the vertical pass costs more per output sample,
+        # so for large factors it runs first, on the signal before it is widened.
+        x = horizontal(vertical(x)) if up > 2 else vertical(horizontal(x))
     else:
         w2 = _depthwise(f * (gain * up ** 2), c, (kh, kw), x.dtype)
         x = F.conv_transpose2d(x, w2, stride=up, padding=(crop_y, crop_x), output_padding=(opad_y, opad_x),

@@ -234,16 +234,16 @@ class SynthesisLayer(torch.nn.Module):
                                           padding=self.conv_kernel - 1, input_gain=input_gain)
             return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(x.dtype), **flrelu)
 
-        # Fast path: modulate the activations instead of the weights (one convolution for the whole
-        # batch), then demodulate and add the bias in one fused multiply-add.
+        # Fast path: fold style, demodulation and input gain into one kernel per sample and let the
+        # convolution add the bias, so that no extra pass over the activations is needed.
         weight, styles = _prenormalize(self.weight, styles, demodulate)
-        x = x * (styles * input_gain).to(x.dtype).reshape(*styles.shape, 1, 1)
-        x = F.conv2d(x, weight.to(x.dtype), padding=self.conv_kernel - 1)
-        bias = self.bias.to(x.dtype).reshape(1, -1, 1, 1)
+        n = styles.shape[0]
+        kernels = weight.unsqueeze(0) * (styles * input_gain).reshape(n, 1, -1, 1, 1)  # [N, O, I, k, k]
         if demodulate:
-            x = torch.addcmul(bias, x, _demodulation(weight, styles).to(x.dtype).reshape(*x.shape[:2], 1, 1))
-        else:
-            x = x + bias
+            kernels = kernels * _demodulation(weight, styles).reshape(n, -1, 1, 1, 1)
+        bias = self.bias.to(x.dtype)
+        outputs = [F.conv2d(x[i:i + 1], kernels[i].to(x.dtype), bias, padding=self.conv_kernel - 1) for i in range(n)]
+        x = outputs[0] if n == 1 else torch.cat(outputs)
         return filtered_lrelu(x, self.up_filter, self.down_filter, None, **flrelu)
 
     def extra_repr(self) -> str:
@@ -396,9 +396,10 @@ class SynthesisNetwork(torch.nn.Module):
             rotate: rotation of the image content in degrees (the official ``gen_images.py --rotate``).
             translate: ``(x, y)`` shift of the image content in units of the image width (the
                 official ``gen_images.py --translate``).
-            impl: ``'fast'`` (default) or ``'reference'`` (the official reference ops written out
-                literally: grouped modulated convolution, zero-insertion upsampling). Same numbers up
-                to float rounding.
+            impl: ``'fast'`` (default: per-sample folded kernels, strided/separable filtering in
+                strips, see :mod:`stylekit.networks.filtered_lrelu`) or ``'reference'`` (the official
+                reference ops written out literally: grouped modulated convolution, zero-insertion
+                upsampling; slow). Same numbers up to float rounding.
             update_emas: training only: update the layers' ``magnitude_ema`` from this batch.
 
         Returns: ``[N, img_channels, img_resolution, img_resolution]`` float32, about [-1, 1].
