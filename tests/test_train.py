@@ -328,3 +328,33 @@ def test_cli_parses_channels():
 
     assert parse_channels("4:128,8:64") == {"4": 128, "8": 64}
     assert parse_channels(None) is None
+
+
+class _RendererAsGenerator(torch.nn.Module):
+    """A stand-in 'generator' whose samples are toyfaces renders of z's attributes (or a flat grey)."""
+
+    def __init__(self, grey: bool = False):
+        super().__init__()
+        self.z_dim, self.c_dim, self.img_resolution, self.grey = 32, 0, 64, grey
+
+    def mapping(self, z, c, truncation_psi=1.0):
+        return z[:, None, :]
+
+    def synthesis(self, ws, noise_mode="const"):
+        from stylekit.train.supervised import render_targets
+
+        img = render_targets(ws[:, 0], self.img_resolution)
+        return torch.zeros_like(img) if self.grey else img
+
+
+def test_toyfaces_fd_separates_renders_from_junk():
+    from stylekit.toyfaces.predictor import default_weights_path
+    from stylekit.train.metrics import toyfaces_fd
+
+    if not default_weights_path().is_file():
+        pytest.skip("the toyfaces predictor weights are not built yet (python -m stylekit.toyfaces.train_predictor)")
+    good = toyfaces_fd(_RendererAsGenerator(), n=200)
+    bad = toyfaces_fd(_RendererAsGenerator(grey=True), n=200)
+    assert good["fd_floor"] > 0 and good["n"] == 200
+    assert good["fd_samples"] < 2.0 * good["fd_floor"]  # renders through the z map look like renders
+    assert bad["fd_samples"] > 20 * bad["fd_floor"]
