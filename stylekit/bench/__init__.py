@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "generator": "stylekit.bench.generator",
     "editing": "stylekit.bench.editing",
     "inversion": "stylekit.bench.inversion",
+    "text": "stylekit.bench.text",
 }
 
 

@@ -1,0 +1,331 @@
+"""Text-guided editing on toyfaces with its CLIP: StyleCLIP's three methods, judged by the attribute predictor.
+
+Prompts (``PROMPTS``): "smiling", "with glasses", "with a beard", "with long hair", "red hair", each
+turned into a target sentence ("a face with glasses") and the neutral "a face", and tied to the
+toyfaces attribute it names. For every prompt, ``--n-test`` random codes that do *not* show the
+attribute (predictor: probability < 0.5; smile <= 0.15, the captions' "smiling" threshold; hair
+length < 0.7, the captions' "long") are edited and judged:
+
+- ``<method>_success_<prompt>``: fraction of edited codes that show the attribute;
+- ``<method>_leakage_<prompt>``: mean absolute change of the other binary attributes' probabilities
+  (as ``bench editing``); ``<method>_min_success`` / ``<method>_mean_leakage`` summarise.
+
+Methods: ``global`` (global directions, ``--alpha``/``--beta``, one relevance table for all prompts),
+``optimize`` (latent optimisation, ``--opt-steps``, the test codes batched in one run per prompt),
+``mapper`` (one mapper trained per prompt for ``--mapper-steps``, then applied).
+
+Relevance preprocessing (``--n-images`` codes, all S channels):
+
+- ``relevance_toyfaces_s``: the default (jacobian) computation of the whole table;
+- the one-channel-at-a-time reference (as StyleCLIP) on ``--reference-channels`` channels drawn at
+  random from all layers, with the same codes and statistics; its time per channel is exact
+  (every channel costs the same ``2 * n_images`` renders), so ``relevance_reference_s`` is that time
+  times the number of channels; ``relevance_speedup`` = reference / jacobian;
+  ``relevance_mean_cosine`` / ``relevance_min_cosine``: agreement of the vectors on those channels;
+  the vectorised finite differences (``'difference'``) are timed on the same channels
+  (``relevance_difference_speedup``, ``relevance_difference_max_error``).
+- ``relevance_ffhq_estimate_s``: a random-weight FFHQ-1024 config-f StyleGAN2 (9088 S channels) with a
+  random-weight open_clip ViT-B-32 (224 px, D = 512): one forward pass and ``--ffhq-dims`` CLIP
+  dimensions of backward are timed and extrapolated to all 512 dimensions and ``--ffhq-images``
+  codes (StyleCLIP: 100); ``relevance_ffhq_reference_estimate_s`` extrapolates one timed
+  ``2``-image render + embedding per (channel, code) for the reference. ``ffhq_clip_224_s``: the
+  CLIP forward at 224 px per image (part of both).
+
+Times: ``global_edit_s`` (text pair -> S edit -> rendered image, one code, table in memory),
+``global_edit_with_load_s`` (the same including reading the relevance file), ``optimize_s_per_image``,
+``mapper_train_s`` (mean per prompt), ``mapper_edit_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+#: prompt -> (toyfaces attribute, target text, neutral text)
+PROMPTS: dict[str, tuple[str, str, str]] = {
+    "smiling": ("smile", "a smiling face", "a face"),
+    "with glasses": ("glasses", "a face with glasses", "a face"),
+    "with a beard": ("beard", "a face with a beard", "a face"),
+    "with long hair": ("hair_length", "a face with long hair", "a face"),
+    "red hair": ("red_hair", "a face with red hair", "a face"),
+}
+#: attribute -> value above which the attribute counts as shown (predictor units)
+THRESHOLDS = {"smile": 0.15, "hair_length": 0.7}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="toyfaces", help="generator (default: the shipped toyfaces)")
+    parser.add_argument("--clip", default="toyfaces", help="CLIP name (default: the shipped toyfaces CLIP)")
+    parser.add_argument("--clip-weights", default=None, help="other weights for the toyfaces CLIP (a path)")
+    parser.add_argument("--n-test", type=int, default=50, help="codes edited per prompt and method (default 50)")
+    parser.add_argument("--n-opt", type=int, default=16, help="codes for latent optimisation per prompt (default 16)")
+    parser.add_argument("--n-images", type=int, default=32, help="codes for the relevance vectors (default 32)")
+    parser.add_argument("--reference-channels", type=int, default=64, help="channels the reference computes")
+    parser.add_argument("--alpha", type=float, default=4.0, help="global direction strength (default 4)")
+    parser.add_argument("--beta", type=float, default=0.1, help="global direction threshold (default 0.1)")
+    parser.add_argument("--opt-steps", type=int, default=60, help="latent optimisation steps (default 60)")
+    parser.add_argument("--opt-l2", type=float, default=0.008, help="latent optimisation L2 weight")
+    parser.add_argument("--mapper-steps", type=int, default=150, help="mapper training steps (default 150)")
+    parser.add_argument("--prompts", default=None, help="comma-separated subset of the prompts")
+    parser.add_argument("--no-ffhq", action="store_true", help="skip the FFHQ-1024 estimate")
+    parser.add_argument("--no-mapper", action="store_true", help="skip the latent mapper")
+    parser.add_argument("--no-optimize", action="store_true", help="skip latent optimisation")
+    parser.add_argument("--ffhq-dims", type=int, default=4, help="CLIP dimensions timed for the FFHQ estimate")
+    parser.add_argument("--ffhq-images", type=int, default=100, help="codes assumed for the FFHQ estimate")
+    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--psi", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+
+
+def _log(msg: str) -> None:
+    print(f"[bench text] {msg}", file=sys.stderr, flush=True)
+
+
+def _present(pred: dict, attr: str) -> torch.Tensor:
+    return pred[attr] > THRESHOLDS.get(attr, 0.5)
+
+
+class _Judge:
+    def __init__(self, G, predictor, binary, batch_size=50):
+        self.G, self.predictor, self.binary, self.batch_size = G, predictor, list(binary), batch_size
+
+    @torch.no_grad()
+    def __call__(self, latent) -> dict[str, torch.Tensor]:
+        out: dict[str, list] = {}
+        for i in range(0, latent.batch_size, self.batch_size):
+            pred = self.predictor.predict(latent.select(slice(i, i + self.batch_size)).render(self.G))
+            for k, v in pred.items():
+                out.setdefault(k, []).append(v.float().cpu())
+        return {k: torch.cat(v) for k, v in out.items()}
+
+
+def _scores(p0, p1, attr, binary):
+    success = _present(p1, attr).float().mean().item()
+    others = [b for b in binary if b != attr]
+    leakage = sum((p1[b] - p0[b]).abs().mean().item() for b in others) / max(len(others), 1)
+    return success, leakage
+
+
+def _test_codes(G, judge, attr, n, *, seed, psi):
+    """``n`` codes (W) without the attribute, and their predictions."""
+    from stylekit.latent import Latent
+
+    pool = Latent.sample(G, max(4 * n, 200), seed=seed, psi=psi)
+    p = judge(pool)
+    idx = torch.nonzero(~_present(p, attr)).flatten()[:n].tolist()
+    if len(idx) < n:
+        _log(f"only {len(idx)} of {pool.batch_size} codes lack {attr}; using those")
+    return pool.select(idx), {k: v[idx] for k, v in p.items()}
+
+
+def _summarise(metrics, method, results):
+    for prompt, (success, leakage) in results.items():
+        key = prompt.replace(" ", "_")
+        metrics[f"{method}_success_{key}"] = success
+        metrics[f"{method}_leakage_{key}"] = leakage
+    metrics[f"{method}_min_success"] = min(r[0] for r in results.values())
+    metrics[f"{method}_mean_success"] = sum(r[0] for r in results.values()) / len(results)
+    metrics[f"{method}_mean_leakage"] = sum(r[1] for r in results.values()) / len(results)
+
+
+def relevance_metrics(G, clip, *, n_images, reference_channels, seed=0, psi=1.0, progress=None):
+    """Time the jacobian table and the reference on sampled channels; return (table, metrics)."""
+    from stylekit.progress import no_progress
+    from stylekit.text.global_directions import _layout, compute_relevance
+
+    progress = progress or no_progress
+    m: dict[str, float] = {}
+    table = compute_relevance(G, clip, method="jacobian", n_images=n_images, seed=seed, psi=psi, progress=progress)
+    m["relevance_toyfaces_s"] = table.meta["seconds"]
+    layout = _layout(G)
+    rng = random.Random(seed)
+    chans = sorted(rng.sample(layout, min(reference_channels, len(layout))))
+    ref = compute_relevance(G, clip, method="reference", n_images=n_images, seed=seed, psi=psi, stats=table.stats,
+                            channels=chans, progress=progress)
+    diff = compute_relevance(G, clip, method="difference", n_images=n_images, seed=seed, psi=psi, stats=table.stats,
+                             channels=chans, progress=progress)
+    per_channel = ref.meta["seconds"] / len(chans)
+    m["relevance_reference_s"] = per_channel * len(layout)
+    m["relevance_reference_timed_channels"] = len(chans)
+    m["relevance_difference_s"] = diff.meta["seconds"] / len(chans) * len(layout)
+    m["relevance_speedup"] = m["relevance_reference_s"] / m["relevance_toyfaces_s"]
+    m["relevance_difference_speedup"] = m["relevance_reference_s"] / m["relevance_difference_s"]
+    a, r, d = table.vectors(chans), ref.vectors(chans), diff.vectors(chans)
+    cos = (a * r).sum(1)
+    m["relevance_mean_cosine"] = float(cos.mean())
+    m["relevance_min_cosine"] = float(cos.min())
+    m["relevance_difference_max_error"] = float((d - r).abs().max())
+    m["relevance_channels"] = len(layout)
+    m["relevance_n_images"] = n_images
+    return table, m
+
+
+def ffhq_estimate(*, dims=4, n_images=100, seed=0) -> dict[str, float]:
+    """Extrapolated relevance time for a random-weight FFHQ-1024 config-f StyleGAN2 + random ViT-B-32 (224 px)."""
+    import logging
+
+    import open_clip
+
+    from stylekit.bench.generator import network_config
+    from stylekit.clip_backend import ClipModel
+    from stylekit.latent import Latent
+    from stylekit.networks.stylegan2 import StyleGAN2Generator
+    from stylekit.text.global_directions import _embed
+
+    torch.manual_seed(seed)
+    G = StyleGAN2Generator(network_config("sg2", 1024)).eval().requires_grad_(False)
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        model = open_clip.create_model("ViT-B-32")
+    finally:
+        logging.getLogger().setLevel(level)
+    clip = ClipModel(model, open_clip.get_tokenizer("ViT-B-32"), name="ViT-B-32", pretrained=None)
+    channels = sum(sl.channels for sl in G.style_layers)
+    D = clip.embed_dim
+    styles = [s.detach() for s in Latent.sample(G, 2, seed=seed).to_styles(G).tensor]
+    m: dict[str, float] = {"ffhq_channels": channels, "ffhq_clip_dim": D, "ffhq_images_assumed": n_images}
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        img = G.synthesis(None, styles=styles)
+        m["ffhq_render_s"] = (time.perf_counter() - t0) / 2
+        t0 = time.perf_counter()
+        clip.encode_image(img)
+        m["ffhq_clip_224_s"] = (time.perf_counter() - t0) / 2
+    one = [s[:1].clone().requires_grad_(True) for s in styles]
+    t0 = time.perf_counter()
+    with torch.enable_grad():
+        e = _embed(G, clip, one, "const")
+        t_fwd = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # ``dims`` of the D vector-Jacobian products, batched as compute_relevance does them
+        grads = torch.autograd.grad(e, one, grad_outputs=torch.eye(D)[:dims].unsqueeze(1), retain_graph=True,
+                                    is_grads_batched=True, allow_unused=True)
+        t_vjp = (time.perf_counter() - t0) / dims
+    del grads, e
+    m["ffhq_forward_with_graph_s"] = t_fwd
+    m["ffhq_vjp_s"] = t_vjp
+    m["relevance_ffhq_estimate_s"] = n_images * (t_fwd + D * t_vjp)
+    m["relevance_ffhq_reference_estimate_s"] = n_images * channels * 2 * (m["ffhq_render_s"] + m["ffhq_clip_224_s"])
+    m["relevance_ffhq_estimate_speedup"] = m["relevance_ffhq_reference_estimate_s"] / m["relevance_ffhq_estimate_s"]
+    return m
+
+
+def run(args) -> dict[str, float]:
+    import stylekit
+    from stylekit.bench import time_calls
+    from stylekit.clip_backend import load_clip
+    from stylekit.toyfaces.attributes import BINARY_ATTRIBUTES
+    from stylekit.toyfaces.predictor import load_predictor
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        args.n_test, args.n_opt, args.n_images, args.reference_channels = 12, 4, 4, 16
+        args.opt_steps, args.mapper_steps, args.ffhq_dims = 20, 20, 1
+    prompts = list(PROMPTS)
+    if args.prompts:
+        prompts = [p.strip() for p in args.prompts.split(",") if p.strip()]
+        unknown = [p for p in prompts if p not in PROMPTS]
+        if unknown:
+            raise SystemExit(f"unknown prompts {unknown}; choose from {', '.join(PROMPTS)}")
+    G = stylekit.load_generator(args.model)
+    clip = load_clip(args.clip, args.clip_weights) if args.clip_weights else load_clip(args.clip)
+    predictor = load_predictor()
+    binary = list(BINARY_ATTRIBUTES)
+    judge = _Judge(G, predictor, binary)
+    metrics: dict[str, float] = {}
+
+    # --- relevance ------------------------------------------------------------------------------
+    table, rel = relevance_metrics(G, clip, n_images=args.n_images, reference_channels=args.reference_channels,
+                                   seed=args.seed, psi=args.psi)
+    metrics.update(rel)
+    _log(f"relevance: {rel['relevance_toyfaces_s']:.1f}s, speedup {rel['relevance_speedup']:.1f}x, "
+         f"cosine {rel['relevance_mean_cosine']:.3f}")
+
+    from stylekit.latent import Latent
+    from stylekit.text import apply_mapper, global_edit, load_relevance, optimize_latent, save_relevance, train_mapper
+
+    tests = {p: _test_codes(G, judge, PROMPTS[p][0], args.n_test, seed=args.seed + 10 + i, psi=args.psi)
+             for i, p in enumerate(prompts)}
+
+    # --- global directions ----------------------------------------------------------------------
+    res = {}
+    for p in prompts:
+        attr, target, neutral = PROMPTS[p]
+        lat, p0 = tests[p]
+        try:
+            edited = global_edit(G, lat, table, target, neutral, clip=clip, alpha=args.alpha, beta=args.beta)
+            res[p] = _scores(p0, judge(edited), attr, binary)
+        except stylekit.InvalidArgumentError as exc:  # no channel passes beta: the edit does nothing
+            _log(f"global {p}: {exc}")
+            res[p] = (_present(p0, attr).float().mean().item(), 0.0)
+        _log(f"global {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f}")
+    _summarise(metrics, "global", res)
+    one = Latent.sample(G, 1, seed=args.seed + 99, psi=args.psi)
+    attr, target, neutral = PROMPTS[prompts[0]]
+
+    def edit_once():
+        with torch.no_grad():
+            global_edit(G, one, table, target, neutral, clip=clip, alpha=args.alpha, beta=args.beta).render(G)
+
+    metrics["global_edit_s"] = time_calls(edit_once, repeats=3, budget_s=10)["wall_s"]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_relevance(table, Path(tmp) / "relevance.safetensors")
+        metrics["relevance_file_mb"] = path.stat().st_size / 1e6
+        t0 = time.perf_counter()
+        loaded = load_relevance(path, G=G, clip=clip)
+        with torch.no_grad():
+            global_edit(G, one, loaded, target, neutral, clip=clip, alpha=args.alpha, beta=args.beta).render(G)
+        metrics["global_edit_with_load_s"] = time.perf_counter() - t0
+    metrics["global_alpha"], metrics["global_beta"] = args.alpha, args.beta
+
+    # --- latent optimisation --------------------------------------------------------------------
+    if not args.no_optimize:
+        res, secs = {}, []
+        for p in prompts:
+            attr, target, _ = PROMPTS[p]
+            lat, p0 = tests[p]
+            lat, p0 = lat.select(slice(0, args.n_opt)), {k: v[:args.n_opt] for k, v in p0.items()}
+            out = optimize_latent(G, lat, target, clip=clip, steps=args.opt_steps, l2_weight=args.opt_l2)
+            secs.append(out.seconds / lat.batch_size)
+            res[p] = _scores(p0, judge(out.latent), attr, binary)
+            _log(f"optimize {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} ({out.seconds:.1f}s)")
+        _summarise(metrics, "optimize", res)
+        metrics["optimize_s_per_image"] = sum(secs) / len(secs)
+        metrics["optimize_steps"] = args.opt_steps
+
+    # --- latent mapper --------------------------------------------------------------------------
+    if not args.no_mapper:
+        res, train_s, edit_s = {}, [], []
+        for i, p in enumerate(prompts):
+            attr, target, _ = PROMPTS[p]
+            lat, p0 = tests[p]
+            t0 = time.perf_counter()
+            mapper, _ = train_mapper(G, target, clip=clip, steps=args.mapper_steps, seed=args.seed + i, psi=args.psi)
+            train_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            edited = apply_mapper(mapper, lat, G=G)
+            edit_s.append((time.perf_counter() - t0) / lat.batch_size)
+            res[p] = _scores(p0, judge(edited), attr, binary)
+            _log(f"mapper {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} (train {train_s[-1]:.1f}s)")
+        _summarise(metrics, "mapper", res)
+        metrics["mapper_train_s"] = sum(train_s) / len(train_s)
+        metrics["mapper_edit_s"] = sum(edit_s) / len(edit_s)
+        metrics["mapper_steps"] = args.mapper_steps
+
+    # --- FFHQ-1024 estimate ---------------------------------------------------------------------
+    if not args.no_ffhq:
+        metrics.update(ffhq_estimate(dims=args.ffhq_dims, n_images=args.ffhq_images, seed=args.seed))
+        _log(f"FFHQ estimate: {metrics['relevance_ffhq_estimate_s'] / 3600:.1f} h "
+             f"(reference {metrics['relevance_ffhq_reference_estimate_s'] / 3600:.1f} h)")
+    metrics.update({"n_test": args.n_test, "n_prompts": len(prompts)})
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(float(v))}

@@ -1,0 +1,133 @@
+"""StyleCLIP latent optimisation: move a W+ code toward a text prompt, per image.
+
+For a start code ``w_s`` (``N`` codes, any space but S) and a target text embedding ``t``::
+
+    w <- w_s (W+, [N, num_ws, w_dim])
+    for step in 0 .. steps-1:             # lr: linear ramp-up over 5 %, cosine ramp-down over the last 25 %
+        img  = G.synthesis(w)
+        loss = (1 - cos(CLIP(img), t))                       # D_CLIP, StyleCLIP eq. 1
+             + l2_weight * ||w - w_s||^2                      # stay near the start (sum over W+)
+             + perceptual_weight * P(img, G.synthesis(w_s))   # optional identity / perceptual term
+        Adam step on w
+
+Each code's loss is independent of the others (the batch is just a batch), so ``N`` images are
+edited in one run. The StyleCLIP defaults are ``lr=0.1`` and ``l2_weight=0.008`` (for W+ of
+18x512); ``l2_weight`` here is applied to the squared distance summed over W+ divided by
+``num_ws * w_dim / (18 * 512)`` so that the same value suits generators of other sizes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+from ..edit.direction import as_latent
+from ..errors import InvalidArgumentError
+from ..invert._inputs import check_positive, check_steps
+from ..invert.optimize import learning_rate
+from ..latent import Latent
+from ..progress import no_progress
+from .prompts import resolve_clip, text_target
+
+__all__ = ["TextOptimizeResult", "optimize_latent"]
+
+
+@dataclass(eq=False)
+class TextOptimizeResult:
+    """What :func:`optimize_latent` returns.
+
+    latent: the edited codes, space ``'w+'`` (noise maps / tuned generator of the start are kept).
+    history: per step, the batch mean of ``'loss'``, ``'clip'`` (``1 - cos``), ``'l2'`` and
+        ``'perceptual'`` (0 when unused).
+    similarity: final cosine similarity ``[N]`` of each edited image with the target text.
+    seconds: wall-clock time of the loop.
+    """
+
+    latent: Latent
+    history: dict[str, list[float]] = field(default_factory=dict)
+    similarity: torch.Tensor | None = None
+    seconds: float = 0.0
+
+
+def _start_wplus(G, latent) -> Latent:
+    lat = as_latent(latent, G)
+    if lat.space == "s":
+        raise InvalidArgumentError("latent optimisation works in W+, but this latent is in StyleSpace S; pass the W/W+ "
+                                   "code it came from (or use stylekit.text.global_edit, which edits S).")
+    return lat.to_wplus(G)
+
+
+def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr: float = 0.1,
+                    l2_weight: float = 0.008, perceptual_weight: float = 0.0, extractor=None,
+                    templates: Sequence[str] | None = None, noise_mode: str = "const",
+                    progress=no_progress) -> TextOptimizeResult:
+    """Edit codes toward a text prompt by optimising W+ (StyleCLIP's latent optimisation).
+
+    Args:
+        G: the generator.
+        latent: the start codes (a :class:`Latent` in z/w/w+ or a W+ tensor), ``N`` of them.
+        prompt: the target text (``"a face with glasses"``), or a text embedding ``[D]``.
+        clip: a :class:`ClipModel` or a CLIP name (default ``"toyfaces"``).
+        steps: optimisation steps (StyleCLIP uses 100-300).
+        lr: Adam's peak learning rate (NVIDIA projector's ramp schedule).
+        l2_weight: weight of the squared W+ distance to the start (see the module docstring for scaling).
+        perceptual_weight: weight of ``extractor.distance(img, start_img)`` (0 = off).
+        extractor: a :class:`stylekit.invert.losses.PerceptualExtractor` (e.g. ``ToyfacesFeatures`` or
+            ``LPIPSVGG``); required when ``perceptual_weight > 0``.
+        templates: prompt templates for the text embedding (default: the model's).
+        noise_mode: noise used when the latent carries no noise maps.
+        progress: ``callback(step, total, message, **metrics)``; it may raise ``Cancelled``.
+
+    Returns: a :class:`TextOptimizeResult`.
+    """
+    steps = check_steps(steps)
+    lr = check_positive(lr, "lr", allow_zero=False)
+    l2_weight = check_positive(l2_weight, "l2_weight")
+    perceptual_weight = check_positive(perceptual_weight, "perceptual_weight")
+    if perceptual_weight > 0 and extractor is None:
+        raise InvalidArgumentError("perceptual_weight > 0 needs an extractor, e.g. "
+                                   "stylekit.invert.losses.ToyfacesFeatures(load_predictor()) or build_perceptual('lpips').")
+    clip = resolve_clip(clip, device=G.device)
+    target = text_target(clip, prompt, templates)
+    start = _start_wplus(G, latent)
+    renderer = start.generator if start.generator is not None else G
+    kwargs = {"noise": start.noise} if start.noise is not None else {}
+    w_start = start.tensor.detach().to(G.device).float()
+    l2_scale = (18 * 512) / float(w_start.shape[1] * w_start.shape[2])
+    start_feats = None
+    if perceptual_weight > 0:
+        with torch.no_grad():
+            start_feats = extractor.prepare(renderer.synthesis(w_start, noise_mode=noise_mode, **kwargs))
+    w = w_start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
+    history: dict[str, list[float]] = {"loss": [], "clip": [], "l2": [], "perceptual": []}
+    t0 = time.perf_counter()
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step / steps, lr)
+        with torch.enable_grad():
+            img = renderer.synthesis(w, noise_mode=noise_mode, **kwargs)
+            clip_loss = 1.0 - clip.encode_image(img) @ target            # [N]
+            l2 = (w - w_start).square().sum(dim=(1, 2)) * l2_scale       # [N]
+            loss = clip_loss + l2_weight * l2
+            perc = torch.zeros_like(loss)
+            if start_feats is not None:
+                perc = extractor.compare(extractor.prepare(img), start_feats).reshape(-1).expand_as(loss)
+                loss = loss + perceptual_weight * perc
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+        opt.step()
+        for key, value in (("loss", loss), ("clip", clip_loss), ("l2", l2), ("perceptual", perc)):
+            history[key].append(float(value.detach().mean()))
+        if not math.isfinite(history["loss"][-1]):
+            raise InvalidArgumentError(f"the loss became {history['loss'][-1]} at step {step}; lower lr (now {lr}).")
+        progress(step + 1, steps, "text optimisation", loss=history["loss"][-1], clip=history["clip"][-1])
+    seconds = time.perf_counter() - t0
+    w_final = w.detach()
+    with torch.no_grad():
+        sim = clip.encode_image(renderer.synthesis(w_final, noise_mode=noise_mode, **kwargs)) @ target
+    return TextOptimizeResult(start.replace(space="w+", tensor=w_final), history, sim.cpu(), seconds)

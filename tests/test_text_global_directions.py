@@ -1,0 +1,191 @@
+"""Global directions: relevance vectors (three methods agree), the relevance file and its keys, S edits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import tiny_stylegan2
+from stylekit.errors import CheckpointError, InvalidArgumentError
+from stylekit.latent import Latent
+from stylekit.text import (compute_relevance, generator_fingerprint, global_direction, global_edit, load_relevance,
+                           relevance_for, save_relevance, text_direction)
+from stylekit.text import global_directions as gd
+
+
+def make_clip(name="toyfaces", seed=0):
+    import open_clip
+
+    from stylekit.clip_backend import ClipModel
+    from stylekit.toyfaces.clip_model import OPEN_CLIP_NAME, create_untrained
+
+    return ClipModel(create_untrained(seed=seed), open_clip.get_tokenizer(OPEN_CLIP_NAME), name=name, pretrained=None)
+
+
+@pytest.fixture(scope="module")
+def G():
+    torch.set_num_threads(1)
+    return tiny_stylegan2(seed=0)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return make_clip()
+
+
+@pytest.fixture(scope="module")
+def table(G, clip):
+    return compute_relevance(G, clip, n_images=3, batch_size=3, stats_samples=200)
+
+
+SOME = [(0, 0), (0, 5), (1, 3), (2, 7), (4, 1), (6, 2), (7, 0)]
+
+
+def test_table_layout_and_unit_rows(G, clip, table):
+    assert [tuple(r.shape) for r in table.relevance] == [(sl.channels, clip.embed_dim) for sl in G.style_layers]
+    norms = table.flat().norm(dim=1)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-4)
+    assert table.layer_kinds == tuple(sl.kind for sl in G.style_layers)
+    assert table.fingerprint == generator_fingerprint(G) and table.clip_name == "toyfaces"
+    assert table.meta["method"] == "jacobian" and table.meta["channels_computed"] == table.num_channels
+
+
+def test_vectorised_difference_equals_reference(G, clip, table):
+    kwargs = dict(n_images=3, stats=table.stats, channels=SOME)
+    ref = compute_relevance(G, clip, method="reference", batch_size=2, **kwargs)
+    diff = compute_relevance(G, clip, method="difference", batch_size=5, block_size=3, **kwargs)
+    assert torch.allclose(diff.vectors(SOME), ref.vectors(SOME), atol=1e-4)
+    assert float(ref.vectors(SOME).norm(dim=1).min()) > 0.99
+    # channels that were not asked for stay zero
+    assert float(ref.relevance[3].abs().sum()) == 0.0
+
+
+def test_jacobian_is_the_limit_of_small_differences(G, clip, table):
+    small = compute_relevance(G, clip, method="difference", n_images=3, sigmas=0.01, stats=table.stats,
+                              channels=SOME, block_size=4)
+    cos = (small.vectors(SOME) * table.vectors(SOME)).sum(1)
+    assert float(cos.min()) > 0.98, cos
+
+
+def test_channel_subset_gives_the_same_rows(G, clip, table):
+    sub = compute_relevance(G, clip, n_images=3, batch_size=2, stats=table.stats, channels=SOME[::2])
+    assert torch.allclose(sub.vectors(SOME[::2]), table.vectors(SOME[::2]), atol=1e-4)
+    assert sub.meta["channels_computed"] == len(SOME[::2])
+
+
+def test_vjp_per_dimension_fallback_matches_batched(G, clip):
+    styles = [s.detach() for s in Latent.sample(G, 2, seed=3).to_styles(G).tensor]
+    chunk = [s.clone().requires_grad_(True) for s in styles]
+    e = gd._embed(G, clip, chunk, "const")
+    batched = gd._vjp_all(e, chunk, 7)
+    one = torch.autograd.grad(e[:, 5].sum(), chunk, retain_graph=True)
+    assert torch.allclose(batched[:, 5], torch.cat(one, dim=1), atol=1e-5)
+
+
+def test_fingerprint_tracks_weights(G):
+    other = tiny_stylegan2(seed=0)
+    assert generator_fingerprint(other) == generator_fingerprint(G)
+    fp = generator_fingerprint(other)
+    with torch.no_grad():
+        next(iter(other.parameters())).add_(1e-3)
+    assert generator_fingerprint(other) != fp
+    assert generator_fingerprint(tiny_stylegan2(seed=1)) != generator_fingerprint(G)
+
+
+def test_file_roundtrip_and_refusals(G, clip, table, tmp_path):
+    path = save_relevance(table, tmp_path / "rel.safetensors")
+    back = load_relevance(path, G=G, clip=clip)
+    assert torch.equal(back.flat(), table.flat())
+    assert all(torch.equal(a, b) for a, b in zip(back.stats.std, table.stats.std))
+    assert back.meta["n_images"] == 3
+    with pytest.raises(CheckpointError, match="another generator"):
+        load_relevance(path, G=tiny_stylegan2(seed=1))
+    with pytest.raises(CheckpointError, match="CLIP 'toyfaces', not 'other-clip'"):
+        load_relevance(path, clip=make_clip("other-clip"))
+    with pytest.raises(CheckpointError, match="no such relevance file"):
+        load_relevance(tmp_path / "missing.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(CheckpointError, match="not a stylekit relevance file"):
+        load_relevance(tmp_path / "other.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors at all")
+    with pytest.raises(CheckpointError):
+        load_relevance(tmp_path / "junk.safetensors")
+
+
+def test_relevance_for_computes_once_then_reads_the_cache(G, clip, table, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_compute(G_, clip_, **kwargs):
+        calls.append(kwargs)
+        return table
+
+    monkeypatch.setattr(gd, "compute_relevance", fake_compute)
+    first = relevance_for(G, clip, cache_dir=tmp_path, n_images=3)
+    second = relevance_for(G, clip, cache_dir=tmp_path)
+    assert len(calls) == 1 and calls[0] == {"n_images": 3}
+    assert torch.equal(second.flat(), first.flat())
+    assert len(list(tmp_path.glob("relevance-*-toyfaces.safetensors"))) == 1
+    relevance_for(G, clip, cache_dir=tmp_path, recompute=True)
+    assert len(calls) == 2
+
+
+def _planted(table, clip, layer, channel, sign=1.0):
+    """A copy of ``table`` whose rows are random except one row that is (+/-) the text direction."""
+    dt = text_direction(clip, "a face with glasses", "a face").cpu()
+    gen = torch.Generator().manual_seed(0)
+    rel = [F.normalize(torch.randn(r.shape, generator=gen), dim=1) for r in table.relevance]
+    rel = [r - (r @ dt).unsqueeze(1) * dt.unsqueeze(0) for r in rel]   # orthogonal to dt: relevance 0
+    rel[layer][channel] = sign * dt
+    return gd.RelevanceTable(rel, table.stats, table.fingerprint, table.clip_name, table.layer_kinds, {})
+
+
+def test_global_edit_moves_only_relevant_channels(G, clip, table):
+    planted = _planted(table, clip, 2, 5, sign=-1.0)
+    lat = Latent.sample(G, 3, seed=7)
+    direction = global_direction(planted, "a face with glasses", "a face", clip=clip, beta=0.1)
+    assert direction.n_channels == 1
+    edited = global_edit(G, lat, planted, "a face with glasses", "a face", clip=clip, alpha=2.5, beta=0.1)
+    assert edited.space == "s"
+    before = lat.to_styles(G).tensor
+    for li, (a, b) in enumerate(zip(before, edited.tensor)):
+        change = b - a
+        if li == 2:
+            expected = -2.5 * table.stats.std[2][5]
+            assert torch.allclose(change[:, 5], expected.expand(3), atol=1e-5)
+            change[:, 5] = 0
+        assert float(change.abs().max()) < 1e-6
+    assert edited.render(G).shape == (3, 3, 16, 16)
+
+
+def test_kinds_and_beta(G, clip, table):
+    torgb = next(i for i, sl in enumerate(G.style_layers) if sl.kind == "torgb")
+    planted = _planted(table, clip, torgb, 0)
+    assert global_direction(planted, "a face with glasses", "a face", clip=clip).n_channels == 1
+    with pytest.raises(InvalidArgumentError, match="lower beta"):
+        global_direction(planted, "a face with glasses", "a face", clip=clip, kinds=("conv",), beta=0.5)
+    with pytest.raises(InvalidArgumentError, match="largest is"):
+        global_direction(table, "a face with glasses", "a face", clip=clip, beta=1.01)
+    with pytest.raises(InvalidArgumentError, match="kinds"):
+        global_direction(table, "a face with glasses", "a face", clip=clip, kinds=("nope",))
+
+
+def test_global_edit_refuses_other_generator_and_clip(G, clip, table):
+    G2 = tiny_stylegan2(seed=1)
+    with pytest.raises(CheckpointError, match="another generator"):
+        global_edit(G2, Latent.sample(G2, 1), table, "a face with glasses", "a face", clip=clip)
+    with pytest.raises(CheckpointError, match="text directions of one CLIP"):
+        global_direction(table, "a face with glasses", "a face", clip=make_clip("ViT-B-32"))
+
+
+def test_compute_relevance_argument_checks(G, clip):
+    with pytest.raises(InvalidArgumentError, match="unknown relevance method"):
+        compute_relevance(G, clip, method="fast")
+    with pytest.raises(InvalidArgumentError, match="n_images"):
+        compute_relevance(G, clip, n_images=0)
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        compute_relevance(G, clip, n_images=1, channels=[(0, 10_000)])
+    with pytest.raises(InvalidArgumentError, match="sigmas"):
+        compute_relevance(G, clip, n_images=1, sigmas=-1.0)

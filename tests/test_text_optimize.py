@@ -1,0 +1,99 @@
+"""StyleCLIP latent optimisation: moves toward the text, stays near the start, reports progress."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import tiny_stylegan2
+from stylekit.errors import InvalidArgumentError
+from stylekit.latent import Latent
+from stylekit.progress import Cancelled
+from stylekit.text import optimize_latent
+
+
+def make_clip(name="toyfaces", seed=0):
+    import open_clip
+
+    from stylekit.clip_backend import ClipModel
+    from stylekit.toyfaces.clip_model import OPEN_CLIP_NAME, create_untrained
+
+    return ClipModel(create_untrained(seed=seed), open_clip.get_tokenizer(OPEN_CLIP_NAME), name=name, pretrained=None)
+
+
+@pytest.fixture(scope="module")
+def G():
+    torch.set_num_threads(1)
+    return tiny_stylegan2(seed=0)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return make_clip()
+
+
+PROMPT = "a face with glasses"
+
+
+def _similarity(G, clip, lat):
+    with torch.no_grad():
+        return clip.similarity(lat.render(G), PROMPT)
+
+
+def test_moves_every_code_toward_the_prompt(G, clip):
+    start = Latent.sample(G, 3, seed=1)
+    out = optimize_latent(G, start, PROMPT, clip=clip, steps=25, lr=0.1, l2_weight=0.0)
+    assert out.latent.space == "w+" and out.latent.tensor.shape == (3, G.num_ws, G.w_dim)
+    assert set(out.history) == {"loss", "clip", "l2", "perceptual"} and len(out.history["clip"]) == 25
+    before, after = _similarity(G, clip, start), _similarity(G, clip, out.latent)
+    assert torch.all(after > before + 1e-3), (before, after)
+    assert torch.allclose(out.similarity, after, atol=1e-5)
+    assert out.history["clip"][-1] < out.history["clip"][0]
+
+
+def test_l2_keeps_the_edit_near_the_start(G, clip):
+    start = Latent.sample(G, 2, seed=2)
+    free = optimize_latent(G, start, PROMPT, clip=clip, steps=15, l2_weight=0.0)
+    tied = optimize_latent(G, start, PROMPT, clip=clip, steps=15, l2_weight=50.0)
+    dist = lambda r: float((r.latent.tensor - start.tensor).norm())  # noqa: E731
+    assert dist(tied) < 0.5 * dist(free)
+    assert tied.history["l2"][-1] > 0
+
+
+def test_perceptual_term_and_start_noise_kept(G, clip):
+    from stylekit.invert.losses import RandomCNNFeatures
+
+    start = Latent.sample(G, 1, seed=3, space="w+")
+    noise = [torch.zeros(1, 1, h, w) for _, (h, w) in G.noise_shapes()]
+    start = start.replace(noise=noise)
+    out = optimize_latent(G, start, PROMPT, clip=clip, steps=5, perceptual_weight=1.0, extractor=RandomCNNFeatures())
+    assert out.history["perceptual"][0] == pytest.approx(0.0, abs=1e-6)   # the first step renders the start
+    assert max(out.history["perceptual"]) > 0
+    assert out.latent.noise is noise
+
+
+def test_progress_and_cancel(G, clip):
+    seen = []
+
+    def progress(step, total, message="", **metrics):
+        seen.append((step, total, set(metrics)))
+        if step == 3:
+            raise Cancelled("stop")
+
+    with pytest.raises(Cancelled):
+        optimize_latent(G, Latent.sample(G, 1), PROMPT, clip=clip, steps=10, progress=progress)
+    assert [s[0] for s in seen] == [1, 2, 3] and seen[0][1] == 10 and {"loss", "clip"} <= seen[0][2]
+
+
+def test_argument_errors(G, clip):
+    lat = Latent.sample(G, 1)
+    with pytest.raises(InvalidArgumentError, match="StyleSpace"):
+        optimize_latent(G, lat.to_styles(G), PROMPT, clip=clip, steps=1)
+    with pytest.raises(InvalidArgumentError, match="extractor"):
+        optimize_latent(G, lat, PROMPT, clip=clip, steps=1, perceptual_weight=1.0)
+    with pytest.raises(InvalidArgumentError, match="steps"):
+        optimize_latent(G, lat, PROMPT, clip=clip, steps=0)
+    with pytest.raises(InvalidArgumentError, match="another model"):
+        optimize_latent(G, Latent.sample(tiny_stylegan2(w_dim=8, z_dim=8), 1), PROMPT, clip=clip, steps=1)
+    with pytest.raises(InvalidArgumentError, match=r"\[128\]"):
+        optimize_latent(G, lat, torch.zeros(5), clip=clip, steps=1)
