@@ -9,11 +9,12 @@ from stylekit.cli import parse_seeds, z_from_seeds
 from stylekit.errors import InvalidArgumentError
 from stylekit.images import make_grid, tensor_to_pil
 
-from .common import get_generator, teaching_note, user_errors
+from .common import SharedUI, describe, get_generator, number, render_pil, seed_list, teaching_note, user_errors
 
 NOTE = """**Generate.** A StyleGAN maps a random vector *z* through an 8-layer MLP to *w*, and *w* steers
 every layer of the synthesis network. *Truncation* (psi < 1) pulls *w* toward the average face: less
-variety, fewer artefacts. *Noise* adds per-pixel detail (hair strands, pores); 'const' keeps it fixed."""
+variety, fewer artefacts. *Noise* adds per-pixel detail (hair strands, pores); 'const' keeps it fixed.
+*Use the first seed* makes that sample the session's current latent, to mix, morph or edit in the other tabs."""
 
 MAX_SEEDS = 16
 
@@ -38,8 +39,21 @@ def generate(model: str, seeds: str, psi: float, noise_mode: str):
     return tensor_to_pil(make_grid(images, ncols=min(len(seed_list), 8)))
 
 
-def build(model: gr.Dropdown) -> None:
+@user_errors
+def use_first_seed(model: str, seeds: str, psi: float):
+    """Returns ``(latent, current image, description)``: the first seed's W code becomes the session latent."""
+    from stylekit.latent import Latent
+
+    first = seed_list(seeds, max_count=MAX_SEEDS)[0]
+    psi = number(psi, "truncation psi", 0.0, 1.5)
+    G = get_generator(model)
+    latent = Latent.from_seed(G, first, psi=psi)
+    return latent, render_pil(G, latent), describe(latent, f"Generate (seed {first}, psi {psi:g})")
+
+
+def build(ui: SharedUI) -> None:
     """Add the tab's widgets inside the current ``gr.Tab``."""
+    model = ui.model
     teaching_note(NOTE)
     with gr.Row():
         seeds = gr.Textbox(value="0-7", label="Seeds (e.g. 0-7 or 1,5,9)")
@@ -47,4 +61,6 @@ def build(model: gr.Dropdown) -> None:
         noise_mode = gr.Radio(["const", "random", "none"], value="const", label="Noise")
     button = gr.Button("Generate", variant="primary", elem_id="generate-button")
     output = gr.Image(label="Samples", type="pil", elem_id="generate-output")
+    use = gr.Button("Use the first seed", elem_id="generate-use")
     button.click(generate, [model, seeds, psi, noise_mode], output, api_name="generate")
+    use.click(use_first_seed, [model, seeds, psi], ui.use_outputs, api_name="generate_use")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import threading
 import subprocess
 import sys
 import time
@@ -12,6 +13,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "demos" / "examples"
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+ENCODER = ROOT / "stylekit" / "toyfaces" / "weights" / "encoder.safetensors"
+RESTYLE = ROOT / "stylekit" / "toyfaces" / "weights" / "restyle_encoder.safetensors"
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -62,14 +67,292 @@ def test_generate_endpoint_and_bad_input(server):
     assert img.size[0] > 128 and img.size[1] >= 128
     with pytest.raises(Exception, match="seeds"):
         client.predict("toyfaces", "banana", 0.7, "const", api_name="/generate")
-    with pytest.raises(Exception, match="psi"):
+    with pytest.raises(Exception, match="psi|maximum value 1.5"):  # Gradio checks slider ranges itself
         client.predict("toyfaces", "0", 7.0, "const", api_name="/generate")
     # the server is still up and answering
     assert Image.open(client.predict("toyfaces", "5", 1.0, "none", api_name="/generate")).size[1] >= 128
 
 
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _client(url):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def _image(path):
+    from PIL import Image
+
+    img = Image.open(path)
+    img.load()
+    return img.convert("RGB")
+
+
+def _pixels(path):
+    import numpy as np
+
+    return np.asarray(_image(path), dtype=np.float32)
+
+
+def _example(name="toyface-beard.png"):
+    from gradio_client import handle_file
+
+    return handle_file(str(EXAMPLES / name))
+
+
+def _editor_value(tmp_path, box=(8, 8, 40, 40), size=64):
+    """An ImageEditor payload: an example face as background and one layer with a painted square."""
+    from gradio_client import handle_file
+    from PIL import Image, ImageDraw
+
+    background = tmp_path / "canvas.png"
+    Image.open(EXAMPLES / "toyface-neutral.png").resize((size, size)).save(background)
+    layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).rectangle(box, fill=(255, 0, 0, 255))
+    layer_path = tmp_path / "layer.png"
+    layer.save(layer_path)
+    return {"background": handle_file(str(background)), "layers": [handle_file(str(layer_path))],
+            "composite": handle_file(str(background)), "id": None}
+
+
+def _wide(path, factor=3):
+    """True when the image at ``path`` is a row of about ``factor`` square panels."""
+    w, h = _image(path).size
+    return h >= 128 and abs(w / h - factor) < 0.2
+
+
+# ----------------------------------------------------------------------------------------------
+# every endpoint, through gradio_client
+
+
+def test_model_info_and_current_latent(server):
+    c = _client(server)
+    assert "64x64" in c.predict("toyfaces", api_name="/model_info")
+    image, info = c.predict("toyfaces", "3", 0.7, api_name="/generate_use")
+    assert _image(image).size == (256, 256) and "seed 3" in info
+    image, info = c.predict(api_name="/clear_latent")
+    assert image is None and "none yet" in info
+
+
+def test_style_mixing_endpoints(server):
+    c = _client(server)
+    grid = _image(c.predict("toyfaces", "1-2", "10-12", "middle", 0.7, False, api_name="/style_mix"))
+    # a blank corner plus 3 columns, a header row plus 2 rows of 128 px tiles
+    assert grid.size[0] > 4 * 128 and 3 * 128 < grid.size[1] < 4 * 128
+    image, info = c.predict("toyfaces", api_name="/style_mix_use")
+    assert "Style mixing" in info and "W+" in info
+    # with the current latent as the first row, the grid still has the same shape
+    assert _image(c.predict("toyfaces", "1", "10", "coarse", 0.7, True, api_name="/style_mix")).size[1] > 256
+
+
+def test_invert_endpoints(server):
+    c = _client(server)
+    comparison, psnr, loss, = c.predict("toyfaces", _example(), "optimize", "w+", 5, api_name="/invert")
+    assert _wide(comparison, 2) and "PSNR" in psnr and "5 steps" in psnr
+    assert len(loss["data"]) == 5 and loss["columns"][:2] == ["step", "loss"]
+    image, info = c.predict("toyfaces", api_name="/invert_use")
+    assert "from Invert" in info and "W+" in info
+    comparison, psnr, loss = c.predict("toyfaces", _example(), "pti", "w", 2, api_name="/invert")
+    assert "generator tuned" in psnr and _wide(comparison, 2)
+    status = c.predict("toyfaces", api_name="/invert_methods")
+    for method, weights in (("encoder", ENCODER), ("restyle", RESTYLE)):
+        if weights.is_file():
+            assert "PSNR" in c.predict("toyfaces", _example(), method, "w+", 2, api_name="/invert")[1]
+        else:
+            assert "not available" in status and method in status
+            with pytest.raises(Exception, match="not installed"):
+                c.predict("toyfaces", _example(), method, "w+", 2, api_name="/invert")
+    assert "Stopping" in c.predict(api_name="/invert_stop")
+
+
+def test_invert_can_be_stopped(server):
+    from gradio_client import Client  # noqa: F401
+
+    c = _client(server)
+    job = c.submit("toyfaces", _example(), "optimize", "w+", 1000, api_name="/invert")
+    deadline = time.time() + 120
+    while not job.done() and time.time() < deadline:
+        c.predict(api_name="/invert_stop")  # repeat: the flag is cleared when the inversion starts
+        time.sleep(0.5)
+    with pytest.raises(Exception, match="stopped at step"):
+        job.result()
+    assert "PSNR" in c.predict("toyfaces", _example(), "optimize", "w", 2, api_name="/invert")[1]
+
+
+def test_edit_endpoints(server):
+    c = _client(server)
+    image, info = c.predict("toyfaces", "glasses", 3.0, "all", api_name="/edit_interfacegan")
+    assert _wide(image, 2) and "glasses" in info and "->" in info
+    image, info = c.predict("toyfaces", 1, 2.0, "coarse", api_name="/edit_ganspace")
+    assert _wide(image, 2) and "PC1" in info
+    image, info = c.predict("toyfaces", 0, 5.0, "coarse", api_name="/edit_sefa")
+    assert _wide(image, 2) and "SeFa direction 0" in info
+    before_after = _pixels(image)
+    half = before_after.shape[1] // 2
+    assert abs(before_after[:, :half] - before_after[:, half:]).mean() > 1  # the edit changed the picture
+    image, info = c.predict("toyfaces", api_name="/edit_use")
+    assert "from Edit" in info
+
+
+def test_stylespace_endpoints(server):
+    c = _client(server)
+    table, layer, channel, amount = c.predict("toyfaces", "smile", 4, api_name="/stylespace_find")
+    assert len(table.strip().splitlines()) == 5 and layer in table and amount in (5.0, -5.0)
+    image, info = c.predict("toyfaces", layer, channel, amount, api_name="/stylespace_edit")
+    assert _wide(image, 2) and f"channel {int(channel)}" in info
+    assert "S latent" in c.predict("toyfaces", api_name="/stylespace_use")[1]
+    # an S latent cannot go back to W: the W edits say so and the server keeps going
+    with pytest.raises(Exception, match="StyleSpace"):
+        c.predict("toyfaces", 0, 1.0, "all", api_name="/edit_ganspace")
+    assert c.predict("toyfaces", api_name="/stylespace_layers")
+
+
+def test_local_edit_endpoints(server, tmp_path):
+    c = _client(server)
+    current, parts = c.predict("toyfaces", api_name="/local_parts")
+    assert _image(current).size == _image(parts).size == (256, 256)
+    image, info = c.predict("toyfaces", 9, 2, 1.0, api_name="/local_transfer")
+    assert _wide(image, 3) and "Part 2" in info
+    assert "S latent" in c.predict("toyfaces", api_name="/local_use")[1]
+    c.predict(api_name="/clear_latent")
+    canvas = c.predict("toyfaces", api_name="/local_canvas")
+    assert canvas["background"] and _image(canvas["background"]).size == (256, 256)
+    for mode in ("crossover", "inpainting"):
+        image, info = c.predict("toyfaces", _editor_value(tmp_path), mode, 7, 4, api_name="/local_crossover")
+        assert _wide(image, 4) and mode.capitalize() in info
+    assert "W+ latent" in c.predict("toyfaces", api_name="/local_use")[1]
+
+
+def test_morph_and_analogy_endpoints(server):
+    from PIL import Image
+
+    c = _client(server)
+    frames, gif = c.predict("toyfaces", 11, 5, "lerp", api_name="/morph")
+    assert len(frames) == 5 and all(_image(f["image"]).size == (256, 256) for f in frames)
+    with Image.open(gif) as anim:
+        assert anim.format == "GIF" and anim.n_frames == 8  # there and back: 5 + 3
+    assert "frame 4" in c.predict("toyfaces", 4, api_name="/morph_use")[1]
+    assert len(c.predict("toyfaces", 11, 3, "slerp", api_name="/morph")[0]) == 3
+    image, info = c.predict("toyfaces", "seeds", 3, 4, 1.0, "middle", api_name="/analogy")
+    assert _wide(image, 4) and "middle" in info
+    image, info = c.predict("toyfaces", "example: neutral -> smiling", 0, 0, 1.0, "all", api_name="/analogy")
+    assert _wide(image, 4)
+    assert "Analogy" in c.predict("toyfaces", api_name="/analogy_use")[1]
+
+
+def test_stylegan3_tab(server):
+    c = _client(server)
+    status = c.predict("toyfaces", api_name="/sg3_status")
+    assert "Not available" in status[0]
+    with pytest.raises(Exception, match="StyleGAN3"):
+        c.predict("toyfaces", 30, 0, 0, api_name="/sg3_pose")
+    sg3 = FIXTURES / "nvidia" / "sg3t_small.pkl"
+    if not sg3.is_file():
+        pytest.skip(f"no StyleGAN3 fixture at {sg3}")
+    status = c.predict(str(sg3), api_name="/sg3_status")
+    assert "is a StyleGAN3" in status[0]
+    image, info = c.predict(str(sg3), 45, 0.1, 0, api_name="/sg3_pose")
+    assert _wide(image, 2) and "+45 degrees" in info
+
+
+# ----------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_bad_inputs_give_readable_errors_and_the_server_stays_up(server, tmp_path):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    c = _client(server)
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 10)
+    huge = tmp_path / "huge.png"
+    Image.new("L", (7000, 7000)).save(huge)  # 49 Mpx compresses to a small file
+    cases = [
+        (("toyfaces", handle_file(str(corrupt)), "optimize", "w+", 5), "/invert", "corrupt|not an image"),
+        (("toyfaces", handle_file(str(huge)), "optimize", "w+", 5), "/invert", "pixels"),
+        (("toyfaces", None, "optimize", "w+", 5), "/invert", "no image given"),
+        (("toyfaces", _example(), "optimize", "w+", 0), "/invert", "steps must be|minimum value 1"),
+        (("toyfaces", _example(), "encoder", "w", 1), "/invert", "w\\+"),
+        (("toyfaces", "", 0.7, "const"), "/generate", "seeds"),
+        (("toyfaces", " , ", 0.7, False), "/generate_use", "no seeds"),
+        (("toyfaces", "1", "", "coarse", 0.7, False), "/style_mix", "no column seeds"),
+        (("toyfaces", "1", "2", "toes", 0.7, False), "/style_mix", "layer group|not in the list of choices"),
+        (("toyfaces", "glasses", 1e6, "all"), "/edit_interfacegan", "strength must be between|maximum value 10"),
+        (("toyfaces", "wings", 1.0, "all"), "/edit_interfacegan", "attribute|not in the list of choices"),
+        (("toyfaces", 99, 1.0, "all"), "/edit_ganspace", "component must be between|maximum value 19"),
+        (("toyfaces", 2.5, 1.0, "all"), "/edit_sefa", "whole number"),
+        (("toyfaces", "b16.conv0", 100000, 1.0), "/stylespace_edit", "channel must be between"),
+        (("toyfaces", 7, 2, 5.0), "/local_transfer", "strength must be between|maximum value 2"),
+        (("toyfaces", {"background": None, "layers": [], "composite": None, "id": None}, "crossover", 7, 5),
+         "/local_crossover", "canvas is empty"),
+        (("toyfaces", 11, 1, "lerp"), "/morph", "number of frames|minimum value 2"),
+        (("toyfaces", 3, 2.5), "/morph_use", "nothing to use yet"),
+        (("toyfaces",), "/edit_use", "nothing to use yet"),
+        (("no-such-model", "1", 0.7, "const"), "/generate", "Unknown model"),
+        (("toyfaces", 400, 0, 0), "/sg3_pose", "rotation must be between|maximum value 180"),
+    ]
+    for args, api, message in cases:
+        with pytest.raises(Exception, match=message):
+            c.predict(*args, api_name=api)
+    # a canvas with nothing painted
+    value = _editor_value(tmp_path)
+    value["layers"] = []
+    with pytest.raises(Exception, match="no mask painted"):
+        c.predict("toyfaces", value, "inpainting", 7, 5, api_name="/local_crossover")
+    assert _image(c.predict("toyfaces", "5", 1.0, "none", api_name="/generate")).size[1] >= 128
+
+
+def test_two_clients_keep_separate_state(server):
+    a, b = _client(server), _client(server)
+    seeds = {"a": 3, "b": 5}
+    results: dict = {}
+
+    def pick(name, client):
+        results[name] = client.predict("toyfaces", str(seeds[name]), 0.7, api_name="/generate_use")
+
+    threads = [threading.Thread(target=pick, args=item) for item in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert "seed 3" in results["a"][1] and "seed 5" in results["b"][1]
+    # each client's morph starts from its own current latent
+    first = {name: c.predict("toyfaces", 11, 2, "lerp", api_name="/morph")[0][0]["image"]
+             for name, c in (("a", a), ("b", b))}
+    for name, other in (("a", "b"), ("b", "a")):
+        own = abs(_pixels(first[name]) - _pixels(results[name][0])).mean()
+        theirs = abs(_pixels(first[name]) - _pixels(results[other][0])).mean()
+        assert own < 3 < theirs, (name, own, theirs)
+
+
+# ----------------------------------------------------------------------------------------------
+# a real browser
+
+
+def _wait_image(page, selector, timeout=90_000):
+    page.locator(f"{selector} img").first.wait_for(state="visible", timeout=timeout)
+
+
+def _no_error_toast(page):
+    page.wait_for_timeout(300)
+    errors = page.locator(".toast-body.error")
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def _set_number(page, elem_id, value):
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
 @pytest.mark.browser
-def test_browser_generate_tab(server):
+def test_browser_every_tab(server):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
@@ -78,12 +361,89 @@ def test_browser_generate_tab(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(server, wait_until="networkidle")
+        page.goto(server, wait_until="load")
+        page.locator("#model-picker").wait_for(state="visible", timeout=60_000)
+
+        def shot(name):
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
         page.get_by_role("tab", name="Generate").click()
         page.locator("#generate-button").click()
-        page.locator("#generate-output img").wait_for(state="visible", timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / "generate.png"), full_page=True)
-        assert page.locator(".toast-body.error").count() == 0
+        _wait_image(page, "#generate-output")
+        page.locator("#generate-use").click()
+        _wait_image(page, "#current-image")
+        _no_error_toast(page)
+        shot("generate")
+
+        page.get_by_role("tab", name="Style mixing").click()
+        page.locator("#mixing-button").click()
+        _wait_image(page, "#mixing-output")
+        _no_error_toast(page)
+        shot("style_mixing")
+
+        page.get_by_role("tab", name="Invert").click()
+        page.get_by_text("Examples").first.wait_for()
+        page.locator(".gallery-item, [data-testid='examples'] img, table.examples-table img, .example img"
+                     ).first.click()
+        _wait_image(page, "#invert-input")
+        _set_number(page, "invert-steps", 8)
+        page.locator("#invert-button").click()
+        _wait_image(page, "#invert-output")
+        page.locator("#invert-psnr").get_by_text("PSNR").wait_for()
+        page.locator("#invert-use").click()
+        page.locator("#current-info").get_by_text("from Invert").wait_for()
+        _no_error_toast(page)
+        shot("invert")
+
+        page.get_by_role("tab", name="Edit", exact=True).click()
+        page.locator("#edit-ifg-button").click()
+        _wait_image(page, "#edit-output")
+        page.locator("#edit-info").get_by_text("glasses").wait_for(timeout=90_000)
+        _no_error_toast(page)
+        shot("edit")
+
+        page.get_by_role("tab", name="StyleSpace").click()
+        page.locator("#stylespace-button").click()
+        _wait_image(page, "#stylespace-output")
+        _no_error_toast(page)
+        shot("stylespace")
+
+        page.get_by_role("tab", name="Local edits").click()
+        page.locator("#local-parts-button").click()
+        _wait_image(page, "#local-parts")
+        page.locator("#local-transfer-button").click()
+        _wait_image(page, "#local-transfer-output")
+        page.locator("#local-load").click()
+        canvas = page.locator("#local-editor canvas").first
+        canvas.wait_for(state="visible")
+        page.wait_for_timeout(3000)  # let the loaded background reach the canvas before painting
+        box = canvas.bounding_box()
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(cx - 30, cy - 10)
+        page.mouse.down()
+        for dx in range(-30, 31, 5):
+            page.mouse.move(cx + dx, cy + dx / 3)
+        page.mouse.up()
+        _set_number(page, "local-steps", 5)
+        page.locator("#local-run").click()
+        _wait_image(page, "#local-crossover-output")
+        _no_error_toast(page)
+        shot("local_edits")
+
+        page.get_by_role("tab", name="Morph").click()
+        page.locator("#morph-button").click()
+        _wait_image(page, "#morph-gallery")
+        _wait_image(page, "#morph-gif")
+        page.locator("#analogy-button").click()
+        _wait_image(page, "#analogy-output")
+        _no_error_toast(page)
+        shot("morph")
+
+        page.get_by_role("tab", name="StyleGAN3 pose").click()
+        page.locator("#sg3-status").get_by_text("Not available").wait_for()
+        assert page.locator("#sg3-button").is_disabled()
+        _no_error_toast(page)
+        shot("stylegan3_pose")
         browser.close()
 
 

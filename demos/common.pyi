@@ -1,0 +1,297 @@
+"""Helpers shared by the tabs: the model picker, cached generators and fits, the session latent,
+image display, per-session cancellation, and error conversion.
+
+Every tab's ``build(ui)`` receives a :class:`SharedUI`: the model picker, the session's current
+latent (``gr.State`` holding a :class:`stylekit.latent.Latent` or None) and the header widgets
+that show it. A tab keeps its own last result in its own ``gr.State``; its "Use this result"
+button copies that into the session latent (see :func:`use_result`), so an inversion made in one
+tab can be edited in the next. ``gr.State`` is per browser session (and per ``gradio_client``
+session), so two users never see each other's latent.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from dataclasses import dataclass
+
+import gradio as gr
+
+from stylekit import registry
+from stylekit.errors import InvalidArgumentError, StylekitError
+
+DEFAULT_MODEL = "toyfaces"
+DEFAULT_SEED = 0
+DEFAULT_PSI = 0.7
+DISPLAY_SIZE = 256  # small generators are shown enlarged (nearest neighbour) so pixels stay honest
+_LOCK = threading.Lock()
+_FIT_LOCK = threading.Lock()
+
+
+def model_choices() -> list[str]:
+    """Registered generator names for the picker (the offline default first)."""
+    names = [e.name for e in registry.list_models("generator")]
+    return [DEFAULT_MODEL] + [n for n in names if n != DEFAULT_MODEL]
+
+
+@functools.lru_cache(maxsize=4)
+def _load(name: str, device: str):
+    import stylekit
+
+    return stylekit.load_generator(name, device=device)
+
+
+def get_generator(name: str, device: str = "cpu"):
+    """Load (once) and return the generator called ``name`` (a registered name, a file path or an
+    ``hf://`` address); stylekit errors become ``gr.Error``."""
+    if not isinstance(name, str) or not name.strip():
+        raise gr.Error("Pick a model first (toyfaces works offline).")
+    with _LOCK:
+        try:
+            return _load(name.strip(), device)
+        except StylekitError as exc:
+            raise gr.Error(str(exc)) from exc
+
+
+def cached_fit(key: tuple, compute):
+    """Return ``compute()`` for ``key``, computing it once per process (per-model fits: PCA,
+    boundaries, style statistics, parts). Fits are deterministic, so every session may share them."""
+    with _FIT_LOCK:
+        if key in _FITS:
+            return _FITS[key]
+    value = compute()
+    with _FIT_LOCK:
+        return _FITS.setdefault(key, value)
+
+
+_FITS: dict = {}
+
+
+def user_errors(fn):
+    """Decorator: turn stylekit's errors raised by a callback into readable ``gr.Error`` toasts."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StylekitError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    return wrapper
+
+
+def teaching_note(markdown: str) -> gr.Markdown:
+    """A short explanation shown at the top of a tab."""
+    return gr.Markdown(markdown, elem_classes=["teaching-note"])
+
+
+# ----------------------------------------------------------------------------------------------
+# checks of widget values (the API accepts anything, so every callback validates its inputs)
+
+
+def number(value, name: str, lo: float, hi: float) -> float:
+    """``value`` as a float in ``[lo, hi]``, else InvalidArgumentError naming the knob and its range."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name} must be a number between {lo:g} and {hi:g}, got {value!r}.") from None
+    if not math.isfinite(x) or not lo <= x <= hi:
+        raise InvalidArgumentError(f"{name} must be between {lo:g} and {hi:g}, got {value!r}.")
+    return x
+
+
+def integer(value, name: str, lo: int, hi: int) -> int:
+    """``value`` as an int in ``[lo, hi]`` (whole floats such as 3.0 are accepted)."""
+    x = number(value, name, lo, hi)
+    if x != int(x):
+        raise InvalidArgumentError(f"{name} must be a whole number between {lo} and {hi}, got {value!r}.")
+    return int(x)
+
+
+def choice(value, name: str, options) -> str:
+    if value not in options:
+        raise InvalidArgumentError(f"{name} must be one of {', '.join(map(str, options))}, got {value!r}.")
+    return value
+
+
+def seed_list(text, name: str = "seeds", *, max_count: int = 8) -> list[int]:
+    """Seeds from ``'0-3'``, ``'1,5,9'`` or a number (at most ``max_count``)."""
+    from stylekit.cli import parse_seeds
+
+    text = "" if text is None else str(text).strip()
+    if not text.strip(", "):
+        raise InvalidArgumentError(f"no {name} given; write e.g. 0-3 or 1,5,9.")
+    seeds = parse_seeds(text)
+    if len(seeds) > max_count:
+        raise InvalidArgumentError(f"at most {max_count} {name} at a time, got {len(seeds)}.")
+    return seeds
+
+
+def one_seed(value, name: str = "seed") -> int:
+    return integer(value, name, 0, 2 ** 32 - 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# the session latent
+
+
+@dataclass
+class SharedUI:
+    """What every tab may read or update: the model picker, the session latent and its display."""
+
+    model: gr.Dropdown
+    latent: gr.State
+    current_image: gr.Image
+    current_info: gr.Markdown
+
+    @property
+    def use_outputs(self) -> list:
+        """Outputs of a "Use this result" button: the latent state, its picture and its description."""
+        return [self.latent, self.current_image, self.current_info]
+
+
+def default_latent(G):
+    from stylekit.latent import Latent
+
+    return Latent.from_seed(G, DEFAULT_SEED, psi=DEFAULT_PSI)
+
+
+def current_latent(G, latent):
+    """The session latent, or the default (seed 0, psi 0.7) when none was chosen yet; checked against ``G``."""
+    if latent is None:
+        return default_latent(G)
+    latent.check_compatible(latent.generator if latent.generator is not None else G)
+    return latent
+
+
+def describe(latent, source: str) -> str:
+    return f"**Current latent:** {latent.describe()} - from {source}."
+
+
+EMPTY_INFO = (f"**Current latent:** none yet; tabs start from seed {DEFAULT_SEED} (psi {DEFAULT_PSI}). Press a "
+              "tab's *Use this result* button to carry its result to the other tabs.")
+
+
+def use_result(model: str, result, source: str):
+    """Make a tab's last result the session latent. Returns ``(latent, image, description)``."""
+    if result is None:
+        raise InvalidArgumentError(f"nothing to use yet: run the {source} tab's main action first.")
+    G = get_generator(model)
+    latent = current_latent(G, result)
+    return latent, render_pil(G, latent), describe(latent, source)
+
+
+# ----------------------------------------------------------------------------------------------
+# images
+
+
+def enlarge(images, size: int = DISPLAY_SIZE):
+    """``[N, 3, R, R]`` -> the same, enlarged to ``size`` with nearest neighbour when ``R < size``."""
+    import torch
+
+    if images.shape[-1] < size:
+        images = torch.nn.functional.interpolate(images.float(), size=size, mode="nearest")
+    return images
+
+
+def to_pil(images, size: int = DISPLAY_SIZE):
+    """``[1, 3, R, R]`` in ``[-1, 1]`` -> one PIL image (enlarged for display)."""
+    from stylekit.images import tensor_to_pil
+
+    return tensor_to_pil(enlarge(images[:1], size))
+
+
+def to_pils(images, size: int = DISPLAY_SIZE) -> list:
+    from stylekit.images import tensor_to_pil
+
+    out = tensor_to_pil(enlarge(images, size))
+    return out if isinstance(out, list) else [out]
+
+
+def row(*images, size: int = DISPLAY_SIZE):
+    """Several ``[1, 3, R, R]`` images side by side as one PIL image."""
+    import torch
+
+    from stylekit.images import make_grid, tensor_to_pil
+
+    batch = torch.cat([enlarge(x[:1].detach().float().cpu(), size) for x in images])
+    return tensor_to_pil(make_grid(batch, ncols=len(images)))
+
+
+def render(G, latent, **kwargs):
+    """``[N, 3, R, R]`` images of a latent (no gradients)."""
+    import torch
+
+    with torch.no_grad():
+        return latent.render(G, **kwargs)
+
+
+def render_pil(G, latent):
+    return to_pil(render(G, latent))
+
+from gradio.events import Dependency
+
+class PhotoInput(gr.Image):
+    """A ``gr.Image`` (``type='filepath'``) that hands the uploaded file to stylekit unopened.
+
+    ``stylekit.images`` is the one place that decodes pictures (EXIF orientation, odd modes, the size
+    guard), so a corrupt, truncated or huge upload gets stylekit's readable message instead of a
+    generic preprocessing failure inside Gradio. The browser side is the ordinary image widget.
+    """
+
+    def get_block_name(self) -> str:
+        return "image"  # render with gr.Image's front-end component
+
+    def preprocess(self, payload):
+        return None if payload is None else payload.path
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def image_path(value, name: str = "image") -> str:
+    """A file path from an image widget's value (``type='filepath'``); readable error when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise InvalidArgumentError(f"no {name} given: upload one, take one with the webcam, or click an example.")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# long operations: progress and cancellation per browser session
+
+
+_CANCEL: dict[str, threading.Event] = {}
+
+
+def session_key(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "no-session"
+
+
+def cancel_flag(request: gr.Request | None) -> threading.Event:
+    """This session's stop flag (cleared when a long operation starts)."""
+    key = session_key(request)
+    with _LOCK:
+        return _CANCEL.setdefault(key, threading.Event())
+
+
+def request_stop(request: gr.Request | None = None) -> str:
+    """Ask this session's running optimisation to stop after its current step."""
+    cancel_flag(request).set()
+    return "Stopping after the current step..."
+
+
+def progress_callback(progress: gr.Progress, flag: threading.Event, what: str):
+    """A stylekit progress callback that drives ``gr.Progress`` and stops when ``flag`` is set."""
+    from stylekit.progress import Cancelled
+
+    def callback(step: int, total: int, message: str = "", **metrics) -> None:
+        if flag.is_set():
+            raise Cancelled(f"{what} stopped at step {step} of {total}; nothing was changed. Run it again to restart.")
+        loss = metrics.get("loss")
+        desc = f"{what}: {message} step {step}/{total}" + (f", loss {loss:.4f}" if loss is not None else "")
+        progress((step, total), desc=desc)
+
+    return callback

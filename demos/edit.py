@@ -1,0 +1,182 @@
+"""Edit tab: move the current latent along InterFaceGAN, GANSpace or SeFa directions with sliders."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from stylekit.errors import InvalidArgumentError
+
+from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, render, row,
+                     teaching_note, use_result, user_errors)
+
+NOTE = """**Linear edits in W.** Many attributes change along a straight line in W, so an edit is
+*w' = w + strength x direction*, applied to all layers or only the coarse / middle / fine rows.
+- **InterFaceGAN** (Shen et al. 2020, supervised): sample codes, label their images with an attribute
+  classifier (here the toyfaces attribute predictor), fit a linear SVM; its unit normal is the direction and
+  *strength* is the distance moved in W. The predicted attribute before and after is shown.
+- **GANSpace** (Härkönen et al. 2020, unsupervised): PCA of many W samples; the first components are the
+  main axes of variation (pose, hair, lighting). *Amount* is in standard deviations of the component.
+- **SeFa** (Shen & Zhou 2021, closed form): eigenvectors of A^T A, where A stacks the style layers'
+  affine weights: the directions the chosen layers react to most. No sampling at all.
+Fits are computed once per model on first use and cached; moving a slider re-renders only."""
+
+LAYERS = ("all", "coarse", "middle", "fine")
+PCA_COMPONENTS = 20
+SEFA_DIRECTIONS = 10
+IFG_SAMPLES = 600
+
+
+def _attributes() -> tuple[str, ...]:
+    from stylekit.toyfaces.attributes import ATTRIBUTE_NAMES
+
+    return ATTRIBUTE_NAMES
+
+
+def predictor():
+    from stylekit.toyfaces.predictor import load_predictor
+
+    return cached_fit(("predictor",), lambda: load_predictor("cpu"))
+
+
+def _layers(G, layers: str):
+    from stylekit.edit import layer_presets
+
+    layers = choice(layers, "layers", LAYERS)
+    if layers == "all":
+        return None
+    rows = layer_presets(G)[layers]
+    if not rows:
+        raise InvalidArgumentError(f"this {G.img_resolution}px generator has no {layers} layers; pick another group.")
+    return rows
+
+
+def boundary(model: str, G, attribute: str):
+    """The InterFaceGAN boundary of ``attribute`` for ``model`` (fitted once, then cached)."""
+    from stylekit.edit import interfacegan
+
+    if model != "toyfaces":
+        raise InvalidArgumentError("InterFaceGAN boundaries are fitted here with the toyfaces attribute predictor, so "
+                                   "they exist for the toyfaces model only; use GANSpace or SeFa with this model.")
+    attribute = choice(attribute, "attribute", _attributes())
+
+    def fit():
+        scorer = interfacegan.predictor_scorer(attribute, predictor=predictor())
+        return interfacegan.find_boundary(G, scorer, n=IFG_SAMPLES, keep_fraction=0.25, name=attribute)
+
+    return cached_fit((model, "interfacegan", attribute), fit)
+
+
+def pca(model: str, G):
+    from stylekit.edit import ganspace
+
+    return cached_fit((model, "ganspace"), lambda: ganspace.fit_pca(G, n_samples=10000,
+                                                                     n_components=PCA_COMPONENTS))
+
+
+def sefa(model: str, G, layers: str):
+    from stylekit.edit import sefa as sefa_mod
+
+    return cached_fit((model, "sefa", layers), lambda: sefa_mod.sefa(G, layers=layers, k=SEFA_DIRECTIONS))
+
+
+def _predicted(images, attribute: str) -> float:
+    import torch
+
+    with torch.no_grad():
+        return float(predictor().predict(images)[attribute][0])
+
+
+@user_errors
+def edit_interfacegan(model: str, attribute: str, strength, layers: str, latent):
+    """Returns ``(before | after image, text with the predicted attribute before/after, edited latent)``."""
+    from stylekit.edit import edit
+
+    G = get_generator(model)
+    strength = number(strength, "strength", -10, 10)
+    rows = _layers(G, layers)
+    base = current_latent(G, latent)
+    direction = boundary(model, G, attribute)
+    out = edit(base, direction, strength, layers=rows, G=G)
+    before, after = render(G, base), render(G, out)
+    info = (f"**{attribute}** (predicted): {_predicted(before, attribute):.2f} -> {_predicted(after, attribute):.2f} "
+            f"after moving {strength:+g} in W on {layers} layers (boundary accuracy "
+            f"{direction.meta.get('train_accuracy', direction.meta.get('accuracy', float('nan'))):.2f}).")
+    return row(before, after), info, out
+
+
+@user_errors
+def edit_ganspace(model: str, component, amount, layers: str, latent):
+    """Returns ``(before | after image, text, edited latent)``; ``amount`` in standard deviations."""
+    from stylekit.edit import ganspace
+
+    G = get_generator(model)
+    index = integer(component, "component", 0, PCA_COMPONENTS - 1)
+    amount = number(amount, "amount", -10, 10)
+    rows = _layers(G, layers)
+    base = current_latent(G, latent)
+    comps = pca(model, G)
+    out = ganspace.edit_components(base, comps, {index: amount}, layers=rows, G=G)
+    ratio = comps.explained_variance_ratio
+    share = f" ({100 * float(ratio[index]):.1f}% of the variance of W)" if ratio is not None else ""
+    info = f"**PC{index}**{share}: moved {amount:+g} standard deviations on {layers} layers."
+    return row(render(G, base), render(G, out)), info, out
+
+
+@user_errors
+def edit_sefa(model: str, index, strength, layers: str, latent):
+    """Returns ``(before | after image, text, edited latent)``; the direction edits the rows it was factorised on."""
+    from stylekit.edit import edit
+    from stylekit.edit.sefa import sefa_direction
+
+    G = get_generator(model)
+    i = integer(index, "direction", 0, SEFA_DIRECTIONS - 1)
+    strength = number(strength, "strength", -20, 20)
+    _layers(G, layers)
+    base = current_latent(G, latent)
+    factors = sefa(model, G, layers)
+    out = edit(base, sefa_direction(factors, i), strength, G=G)
+    info = (f"**SeFa direction {i}** of the {layers} layers (eigenvalue {float(factors.eigenvalues[i]):.2f}): "
+            f"moved {strength:+g} in W on rows {list(factors.layers)}.")
+    return row(render(G, base), render(G, out)), info, out
+
+
+@user_errors
+def use_edit(model: str, result):
+    return use_result(model, result, "Edit")
+
+
+def build(ui: SharedUI) -> None:
+    teaching_note(NOTE)
+    result = gr.State(None)
+    with gr.Group():
+        gr.Markdown("**InterFaceGAN** (toyfaces attribute predictor)")
+        with gr.Row():
+            attribute = gr.Dropdown(list(_attributes()), value="glasses", label="Attribute")
+            ifg_strength = gr.Slider(-10, 10, value=3, step=0.1, label="Strength (W distance)")
+            ifg_layers = gr.Dropdown(list(LAYERS), value="all", label="Layers")
+            ifg_button = gr.Button("Apply", variant="primary", elem_id="edit-ifg-button")
+    with gr.Group():
+        gr.Markdown("**GANSpace** (PCA of W)")
+        with gr.Row():
+            component = gr.Slider(0, PCA_COMPONENTS - 1, value=0, step=1, label="Component")
+            amount = gr.Slider(-10, 10, value=3, step=0.1, label="Amount (standard deviations)")
+            pca_layers = gr.Dropdown(list(LAYERS), value="all", label="Layers")
+            pca_button = gr.Button("Apply", elem_id="edit-pca-button")
+    with gr.Group():
+        gr.Markdown("**SeFa** (closed-form factorisation)")
+        with gr.Row():
+            sefa_index = gr.Slider(0, SEFA_DIRECTIONS - 1, value=0, step=1, label="Direction")
+            sefa_strength = gr.Slider(-20, 20, value=5, step=0.1, label="Strength (W distance)")
+            sefa_layers = gr.Dropdown(list(LAYERS), value="all", label="Factorise layers")
+            sefa_button = gr.Button("Apply", elem_id="edit-sefa-button")
+    output = gr.Image(label="Before | after", type="pil", elem_id="edit-output")
+    info = gr.Markdown(elem_id="edit-info")
+    use = gr.Button("Use this result", elem_id="edit-use")
+    outputs = [output, info, result]
+    gr.on([ifg_button.click, ifg_strength.release], edit_interfacegan,
+          [ui.model, attribute, ifg_strength, ifg_layers, ui.latent], outputs, api_name="edit_interfacegan")
+    gr.on([pca_button.click, amount.release, component.release], edit_ganspace,
+          [ui.model, component, amount, pca_layers, ui.latent], outputs, api_name="edit_ganspace")
+    gr.on([sefa_button.click, sefa_strength.release, sefa_index.release], edit_sefa,
+          [ui.model, sefa_index, sefa_strength, sefa_layers, ui.latent], outputs, api_name="edit_sefa")
+    use.click(use_edit, [ui.model, result], ui.use_outputs, api_name="edit_use")

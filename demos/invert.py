@@ -1,0 +1,126 @@
+"""Invert tab: put a photo into the generator's latent space (optimisation, encoder, ReStyle or PTI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from stylekit.errors import InvalidArgumentError
+
+from .common import (PhotoInput, SharedUI, cancel_flag, choice, get_generator, image_path, integer, progress_callback,
+                     request_stop, row, teaching_note, use_result, user_errors)
+
+NOTE = """**Inversion** finds the latent code whose image matches yours, so that any edit can then be
+applied to *your* picture. **optimize** (Image2StyleGAN, Abdal et al. 2019) runs gradient descent on the
+code against a pixel + perceptual loss: slow, accurate, works in **W** (one vector, most editable) or
+**W+** (one per layer, closer reconstruction). **encoder** (e4e, Tov et al. 2021) predicts W+ in one
+forward pass; **restyle** (Alaluf et al. 2021) runs that encoder a few times, each pass correcting the
+last one's error; **pti** (Roich et al. 2022) finds a W pivot, then fine-tunes the generator around it:
+near-perfect reconstruction that stays editable. *Steps* are optimisation steps (restyle: passes; pti:
+pivot and tuning steps each). PSNR measures the reconstruction (higher is better; 30 dB looks identical)."""
+
+METHODS = ("optimize", "encoder", "restyle", "pti")
+SPACES = ("w", "w+")
+MAX_STEPS = {"optimize": 1000, "restyle": 20, "pti": 500}
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+ENCODERS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces"}
+
+
+def _encoder_installed(name: str) -> bool:
+    from stylekit import registry
+
+    entry = registry.resolve(name)
+    return entry.package_file is None or registry.package_path(entry.package_file).is_file()
+
+
+def methods_status(model: str) -> str:
+    """A line saying which inversion methods this model can use right now (encoders may be missing)."""
+    if model != "toyfaces":
+        return ("**Methods for this model:** optimize and pti. No encoder is registered for it, so "
+                "'encoder' and 'restyle' are not available.")
+    missing = [f"'{m}' ({n})" for m, n in ENCODERS.items() if not _encoder_installed(n)]
+    if not missing:
+        return "**Methods for this model:** all four (optimize, encoder, restyle, pti)."
+    return (f"**Encoder not available:** {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
+            "yet (not trained, or this copy was installed without it). Use **optimize** or **pti**.")
+
+
+@user_errors
+def invert(model: str, image, method: str, space: str, steps, request: gr.Request = None,
+           progress=gr.Progress()):
+    """Returns ``(original | reconstruction image, PSNR text, loss table, result latent)``.
+
+    The loss table has columns ``step``, ``loss``, ``stage`` (one row per optimisation step).
+    """
+    import pandas as pd
+
+    import stylekit
+
+    path = image_path(image)
+    method = choice(method, "method", METHODS)
+    space = choice(space, "space", SPACES)
+    G = get_generator(model)
+    options = {}
+    if method == "encoder":
+        n_steps = None
+    else:
+        n_steps = integer(steps, "steps" if method != "restyle" else "ReStyle passes", 1, MAX_STEPS[method])
+    if method in ENCODERS:
+        if space != "w+":
+            raise InvalidArgumentError(f"'{method}' predicts W+ codes; choose space w+ (or method 'optimize' for W).")
+        if model != "toyfaces":
+            raise InvalidArgumentError(f"no encoder is registered for {model!r}; use method 'optimize' or 'pti'.")
+        options["encoder"] = ENCODERS[method]
+    if method == "pti":
+        options.update(pivot_steps=n_steps, pivot_space=space)
+    flag = cancel_flag(request)
+    flag.clear()
+    callback = progress_callback(progress, flag, f"Inversion ({method})")
+    progress((0, 1), desc=f"Inversion ({method}): starting")
+    result = stylekit.invert(G, path, method=method, space=space, steps=n_steps, progress=callback, **options)
+    history = pd.DataFrame([{"step": int(h["step"]), "loss": float(h["loss"]), "stage": str(h.get("stage", method))}
+                            for h in result.loss_history])
+    latent = result.latent_obj
+    extra = f", generator tuned ({result.generator_delta_bytes / 1e6:.1f} MB delta)" if method == "pti" else ""
+    info = (f"**PSNR {result.psnr():.2f} dB** ({method}, {space.upper()}, {len(result.loss_history)} steps, "
+            f"{result.seconds:.1f} s, perceptual loss: {result.perceptual}{extra}).")
+    return row(result.target, result.image), info, history, latent
+
+
+@user_errors
+def use_inversion(model: str, result):
+    return use_result(model, result, "Invert")
+
+
+def stop(request: gr.Request = None) -> str:
+    """Returns a short message; the running inversion of this session stops after its current step."""
+    return request_stop(request)
+
+
+def build(ui: SharedUI) -> None:
+    teaching_note(NOTE)
+    result = gr.State(None)
+    status = gr.Markdown(methods_status("toyfaces"), elem_id="invert-status")
+    with gr.Row():
+        with gr.Column():
+            image = PhotoInput(type="filepath", label="Photo (upload, webcam or an example)",
+                             sources=["upload", "webcam", "clipboard"], elem_id="invert-input")
+            gr.Examples([[str(p)] for p in sorted(EXAMPLES.glob("*.png"))], inputs=[image], label="Examples")
+        with gr.Column():
+            method = gr.Radio(list(METHODS), value="optimize", label="Method")
+            space = gr.Radio(list(SPACES), value="w+", label="Space (encoders: w+)")
+            steps = gr.Slider(1, 1000, value=100, step=1, label="Steps (restyle: passes, at most 20)", elem_id="invert-steps")
+            with gr.Row():
+                button = gr.Button("Invert", variant="primary", elem_id="invert-button")
+                stop_button = gr.Button("Stop", variant="stop", elem_id="invert-stop")
+            stop_info = gr.Markdown()
+    comparison = gr.Image(label="Original | reconstruction", type="pil", elem_id="invert-output")
+    psnr = gr.Markdown(elem_id="invert-psnr")
+    loss = gr.LinePlot(x="step", y="loss", color="stage", title="Loss per step", elem_id="invert-loss")
+    use = gr.Button("Use this result", elem_id="invert-use")
+    button.click(invert, [ui.model, image, method, space, steps], [comparison, psnr, loss, result],
+                         api_name="invert", concurrency_limit=1, concurrency_id="optimisation")
+    stop_button.click(stop, None, stop_info, api_name="invert_stop", queue=False)
+    use.click(use_inversion, [ui.model, result], ui.use_outputs, api_name="invert_use")
+    ui.model.change(methods_status, ui.model, status, api_name="invert_methods")

@@ -1,0 +1,215 @@
+"""Local edits tab: part transfer in StyleSpace (Editing in Style) and masked crossover / inpainting
+by optimisation (Image2StyleGAN++), with the mask drawn in an image editor."""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+import gradio as gr
+import numpy as np
+
+from stylekit.errors import InvalidArgumentError
+
+from .common import (DISPLAY_SIZE, SharedUI, cached_fit, cancel_flag, choice, current_latent, get_generator, integer,
+                     number, one_seed, progress_callback, render, render_pil, request_stop, row, teaching_note,
+                     to_pil, use_result, user_errors)
+
+NOTE = """**Local edits.** *Part transfer* (Editing in Style, Collins et al. 2020): cluster one layer's
+feature vectors over many samples (spherical k-means) and the clusters turn out to be object parts (eyes,
+mouth, hair, background), the same for every face. Each style channel mostly acts inside one part, so
+copying only that part's channels from a reference face moves the part and nothing else. Knobs: the part
+(see the coloured segmentation), the reference seed, and the blend strength.
+
+*Masked crossover and inpainting* (Image2StyleGAN++, Abdal et al. 2020): optimise a latent against a
+masked loss. **Crossover**: the painted region comes from the canvas image, the rest from the reference
+seed; the generator blends the seam into one plausible face. **Inpainting**: the painted region is
+unknown and only the rest is matched, so the generator fills the hole. Paint on the canvas with the brush,
+then press *Run*; *steps* trades time for quality."""
+
+N_PARTS = 8
+PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+                    [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128],
+                    [170, 110, 40]], dtype=np.uint8)
+MODES = ("crossover", "inpainting")
+_HOOK_LOCK = threading.Lock()
+
+
+def parts(model: str, G):
+    """The part segmentation of ``model`` (found once, cached)."""
+    from stylekit.edit.local import find_parts
+
+    def fit():
+        with _HOOK_LOCK:
+            return find_parts(_hook_copy(model, G), n_parts=N_PARTS, n_samples=64)
+
+    return cached_fit((model, "parts"), fit)
+
+
+def _hook_copy(model: str, G):
+    # part finding records activations with forward hooks; a private copy of the generator keeps other
+    # sessions' renders (which run on other threads) out of the recording
+    return cached_fit((model, "hook-copy"), lambda: copy.deepcopy(G))
+
+
+def _segmentation(model: str, G, latent):
+    from PIL import Image
+
+    from stylekit.edit.local import part_masks
+
+    seg = parts(model, G)
+    with _HOOK_LOCK:
+        labels = part_masks(_hook_copy(model, G), seg, latent.replace(generator=None), size=DISPLAY_SIZE)[0]
+    colours = PALETTE[labels.numpy() % len(PALETTE)]
+    return Image.fromarray(colours)
+
+
+def legend() -> str:
+    names = ["red", "green", "yellow", "blue", "orange", "purple", "cyan", "magenta"]
+    return "Parts: " + ", ".join(f"{i} = {names[i]}" for i in range(N_PARTS))
+
+
+@user_errors
+def local_parts(model: str, latent):
+    """Returns ``(current image, its part segmentation as a colour map)``."""
+    G = get_generator(model)
+    base = current_latent(G, latent)
+    return render_pil(G, base), _segmentation(model, G, base)
+
+
+@user_errors
+def local_transfer(model: str, reference_seed, part, strength, latent):
+    """Returns ``(target | reference | result image, text, edited S latent)``."""
+    from stylekit.edit.local import transfer_part
+    from stylekit.latent import Latent
+
+    G = get_generator(model)
+    seed = one_seed(reference_seed, "reference seed")
+    k = integer(part, "part", 0, N_PARTS - 1)
+    strength = number(strength, "strength", 0, 2)
+    base = current_latent(G, latent)
+    reference = Latent.from_seed(G, seed, psi=0.7)
+    out = transfer_part(G, base, reference, parts(model, G), k, strength=strength)
+    info = f"Part {k} of seed {seed} blended in at strength {strength:g} (only that part's style channels changed)."
+    return row(render(G, base), render(G, reference), render(G, out)), info, out
+
+
+@user_errors
+def local_canvas(model: str, latent):
+    """Returns the editor's starting value: the current latent's image as the background, no strokes."""
+    G = get_generator(model)
+    img = render_pil(G, current_latent(G, latent))
+    return {"background": img, "layers": [], "composite": img}
+
+
+def _editor_parts(value):
+    """``(background RGB PIL image, painted mask [H, W] float in {0, 1})`` from an ImageEditor value."""
+    from PIL import Image
+
+    from stylekit.images import open_image
+
+    if not isinstance(value, dict) or value.get("background") is None:
+        raise InvalidArgumentError("the canvas is empty: press 'Load current image' (or upload one), then paint a mask.")
+    background = value["background"]
+    background = open_image(background if isinstance(background, Image.Image) else np.asarray(background))
+    mask = np.zeros((background.height, background.width), dtype=np.float32)
+    for layer in value.get("layers") or []:
+        if layer is None:
+            continue
+        layer = layer if isinstance(layer, Image.Image) else Image.fromarray(np.asarray(layer))
+        alpha = np.asarray(layer.convert("RGBA").resize(background.size, Image.NEAREST))[:, :, 3]
+        mask = np.maximum(mask, (alpha > 0).astype(np.float32))
+    if mask.sum() == 0:
+        raise InvalidArgumentError("no mask painted: draw over the region with the brush first.")
+    if mask.min() == 1:
+        raise InvalidArgumentError("the mask covers the whole image; leave some of it unpainted.")
+    return background, mask
+
+
+@user_errors
+def local_crossover(model: str, editor, mode: str, reference_seed, steps, request: gr.Request = None,
+                    progress=gr.Progress()):
+    """Returns ``(canvas | mask | target | result image, text, result latent)``."""
+    import torch
+
+    import stylekit
+    from stylekit.latent import Latent
+
+    G = get_generator(model)
+    mode = choice(mode, "mode", MODES)
+    n_steps = integer(steps, "steps", 1, 1000)
+    seed = one_seed(reference_seed, "reference seed")
+    background, mask = _editor_parts(editor)
+    flag = cancel_flag(request)
+    flag.clear()
+    callback = progress_callback(progress, flag, mode.capitalize())
+    if mode == "crossover":
+        other = render(G, Latent.from_seed(G, seed, psi=0.7))
+        result = stylekit.invert.crossover(G, background, other, mask, space="w+", steps=n_steps, progress=callback)
+    else:
+        result = stylekit.invert(G, background, method="optimize", space="w+", steps=n_steps, mask=1.0 - mask,
+                                 progress=callback)
+    from stylekit.images import image_to_tensor
+
+    canvas = image_to_tensor(background, size=G.img_resolution)
+    m01 = torch.nn.functional.interpolate(torch.from_numpy(mask)[None, None], size=G.img_resolution, mode="nearest")
+    target = result.target if mode == "crossover" else canvas * (1 - m01) + m01  # the hole shown white
+    if mode == "crossover":
+        info = f"Crossover with {n_steps} steps; PSNR against the composite target {result.psnr():.2f} dB."
+    else:
+        info = f"Inpainting with {n_steps} steps: only the unpainted pixels were matched; the generator filled the hole."
+    return row(canvas, (m01 * 2 - 1).expand(-1, 3, -1, -1), target, result.image), info, result.latent_obj
+
+
+@user_errors
+def use_local(model: str, result):
+    return use_result(model, result, "Local edits")
+
+
+def stop(request: gr.Request = None) -> str:
+    return request_stop(request)
+
+
+def build(ui: SharedUI) -> None:
+    teaching_note(NOTE)
+    result = gr.State(None)
+    gr.Markdown("### Part transfer (Editing in Style)")
+    with gr.Row():
+        current = gr.Image(label="Current image", type="pil", elem_id="local-current")
+        segmentation = gr.Image(label="Its parts", type="pil", elem_id="local-parts")
+    gr.Markdown(legend())
+    show = gr.Button("Show parts", elem_id="local-parts-button")
+    with gr.Row():
+        reference = gr.Number(value=7, precision=0, label="Reference seed")
+        part = gr.Slider(0, N_PARTS - 1, value=2, step=1, label="Part")
+        strength = gr.Slider(0, 2, value=1, step=0.05, label="Strength")
+    transfer = gr.Button("Transfer the part", variant="primary", elem_id="local-transfer-button")
+    transfer_out = gr.Image(label="Target | reference | result", type="pil", elem_id="local-transfer-output")
+    transfer_info = gr.Markdown()
+
+    gr.Markdown("### Masked crossover / inpainting (Image2StyleGAN++)")
+    with gr.Row():
+        editor = gr.ImageEditor(label="Paint the mask", type="pil", image_mode="RGBA", sources=["upload"],
+                                brush=gr.Brush(default_size=24, colors=["#ff0000"], color_mode="fixed"),
+                                canvas_size=(DISPLAY_SIZE, DISPLAY_SIZE), elem_id="local-editor")
+        with gr.Column():
+            load = gr.Button("Load current image", elem_id="local-load")
+            mode = gr.Radio(list(MODES), value="crossover", label="Mode")
+            cross_seed = gr.Number(value=7, precision=0, label="Reference seed (crossover: outside the mask)")
+            steps = gr.Slider(1, 1000, value=100, step=1, label="Steps", elem_id="local-steps")
+            with gr.Row():
+                run = gr.Button("Run", variant="primary", elem_id="local-run")
+                stop_button = gr.Button("Stop", variant="stop")
+            stop_info = gr.Markdown()
+    cross_out = gr.Image(label="Canvas | mask | target | result", type="pil", elem_id="local-crossover-output")
+    cross_info = gr.Markdown()
+    use = gr.Button("Use the last result (part transfer or crossover)", elem_id="local-use")
+
+    show.click(local_parts, [ui.model, ui.latent], [current, segmentation], api_name="local_parts")
+    transfer.click(local_transfer, [ui.model, reference, part, strength, ui.latent],
+                   [transfer_out, transfer_info, result], api_name="local_transfer")
+    load.click(local_canvas, [ui.model, ui.latent], editor, api_name="local_canvas")
+    run.click(local_crossover, [ui.model, editor, mode, cross_seed, steps], [cross_out, cross_info, result],
+              api_name="local_crossover", concurrency_limit=1, concurrency_id="optimisation")
+    stop_button.click(stop, None, stop_info, api_name="local_stop", queue=False)
+    use.click(use_local, [ui.model, result], ui.use_outputs, api_name="local_use")

@@ -1,0 +1,81 @@
+"""Style mixing tab: row codes x column codes, taking the coarse, middle or fine W+ rows from the columns."""
+
+from __future__ import annotations
+
+import gradio as gr
+import torch
+
+from stylekit.errors import InvalidArgumentError
+
+from .common import (SharedUI, current_latent, describe, enlarge, get_generator, number, render_pil, seed_list,
+                     teaching_note, use_result, user_errors)
+
+NOTE = """**Style mixing** (StyleGAN, Karras et al. 2019, Fig. 3). The synthesis network reads one *w* per
+layer (the W+ rows), so two codes can be spliced: keep the row face's code and take some rows from the
+column face. The rows of the **coarse** layers (4-8 px) carry pose and face shape, **middle** ones (16-32
+px) features and hair style, **fine** ones colours and texture. Knobs: the seeds of the rows and columns,
+which group of layers the columns provide, and truncation psi. Tick *current latent as the first row* to
+mix your own inversion or edit."""
+
+GROUPS = ("coarse", "middle", "fine")
+
+
+def _grid_image(rows_img, cols_img, cells):
+    """The figure: a blank corner, the column faces on top, each row face followed by its mixes."""
+    from stylekit.images import make_grid, tensor_to_pil
+
+    r, c = cells.shape[:2]
+    blank = torch.ones_like(cols_img[:1])
+    tiles = [blank, cols_img]
+    for i in range(r):
+        tiles += [rows_img[i:i + 1], cells[i]]
+    return tensor_to_pil(make_grid(enlarge(torch.cat(tiles), 128), ncols=c + 1))
+
+
+@user_errors
+def style_mix(model: str, row_seeds: str, col_seeds: str, group: str, psi: float, use_current: bool, latent):
+    """Returns ``(grid image, mixed latent)``: cell (i, j) is row i with the ``group`` rows of column j;
+    the mixed latent is the first row's mix with the first column (for *Use this result*)."""
+    from stylekit.edit import layer_presets, mixing_grid
+    from stylekit.latent import Latent
+
+    G = get_generator(model)
+    if group not in GROUPS:
+        raise InvalidArgumentError(f"the layer group must be one of {', '.join(GROUPS)}, got {group!r}.")
+    rows_idx = layer_presets(G)[group]
+    if not rows_idx:
+        raise InvalidArgumentError(f"this {G.img_resolution}px generator has no {group} layers; pick another group.")
+    psi = number(psi, "truncation psi", 0.0, 1.5)
+    rows = [Latent.from_seed(G, s, psi=psi) for s in seed_list(row_seeds, "row seeds", max_count=6)]
+    if use_current:
+        rows = [current_latent(G, latent).select(0)] + rows[:5]
+    cols = [Latent.from_seed(G, s, psi=psi) for s in seed_list(col_seeds, "column seeds", max_count=6)]
+    if rows[0].generator is not None:
+        raise InvalidArgumentError("the current latent uses a PTI-tuned generator, which cannot be mixed with plain "
+                                   "seeds; untick 'current latent as the first row'.")
+    grid = mixing_grid(G, rows, cols, rows_idx)
+    first = Latent("w+", grid.latents.tensor[:1].clone(), noise=rows[0].noise)
+    return _grid_image(grid.row_images, grid.col_images, grid.images), first
+
+
+@user_errors
+def use_mix(model: str, result):
+    return use_result(model, result, "Style mixing")
+
+
+def build(ui: SharedUI) -> None:
+    teaching_note(NOTE)
+    result = gr.State(None)
+    with gr.Row():
+        row_seeds = gr.Textbox(value="1-3", label="Row seeds (keep these faces)")
+        col_seeds = gr.Textbox(value="10-13", label="Column seeds (take their layers)")
+    with gr.Row():
+        group = gr.Radio(list(GROUPS), value="coarse", label="Layers taken from the columns")
+        psi = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Truncation psi")
+        use_current = gr.Checkbox(False, label="Current latent as the first row")
+    button = gr.Button("Mix", variant="primary", elem_id="mixing-button")
+    output = gr.Image(label="Rows x columns", type="pil", elem_id="mixing-output")
+    use = gr.Button("Use this result (first row x first column)", elem_id="mixing-use")
+    gr.on([button.click, group.change], style_mix, [ui.model, row_seeds, col_seeds, group, psi, use_current, ui.latent],
+          [output, result], api_name="style_mix")
+    use.click(use_mix, [ui.model, result], ui.use_outputs, api_name="style_mix_use")

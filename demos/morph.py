@@ -1,0 +1,142 @@
+"""Morph and expression transfer tab: interpolation frames (gallery + animated GIF) and latent analogies."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from stylekit.errors import InvalidArgumentError
+
+from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, one_seed, render,
+                     row, teaching_note, to_pils, use_result, user_errors)
+from .invert import EXAMPLES
+
+NOTE = """**Morphing.** Codes close in W give similar faces, so walking a straight line from one code to
+another (*lerp*) morphs one face into the other; in Z, whose samples lie near a sphere, the walk follows
+the great circle instead (*slerp*). Knobs: the other face's seed, the number of frames, the path.
+
+**Expression transfer by analogy** (latent arithmetic, as in Radford et al.'s DCGAN and the StyleGAN
+papers): the change *from -> to* is a vector, so *target + strength x (to - from)* gives the target the same
+change: a neutral -> smiling pair makes anyone smile. The pair is either two seeds or an example photo pair
+(the same toyface neutral and smiling, inverted once into W and cached). Limiting the change to the
+*middle* layers keeps the target's pose and colours."""
+
+PATHS = ("lerp", "slerp")
+PAIRS = ("example: neutral -> smiling", "seeds")
+LAYERS = ("all", "coarse", "middle", "fine")
+MAX_FRAMES = 24
+PAIR_STEPS = 60
+
+
+@user_errors
+def morph(model: str, other_seed, frames, path: str, latent):
+    """Returns ``(list of frame images, animated GIF file, the frame latents)`` from the current latent to the seed."""
+    from stylekit.edit import interpolation_frames
+    from stylekit.latent import Latent
+
+    G = get_generator(model)
+    seed = one_seed(other_seed, "other seed")
+    n = integer(frames, "number of frames", 2, MAX_FRAMES)
+    path = choice(path, "path", PATHS)
+    start = current_latent(G, latent)
+    if start.space == "s":
+        raise InvalidArgumentError("the current latent is in StyleSpace S; morph a W/W+ code (generate or invert one).")
+    if start.generator is not None:
+        raise InvalidArgumentError("the current latent has a PTI-tuned generator, which a seed does not share; "
+                                   "morph an 'optimize' or encoder inversion instead.")
+    end = Latent.from_seed(G, seed, psi=0.7)
+    lats = interpolation_frames(start.replace(noise=None), end, n, G=G, method=path)
+    images = to_pils(render(G, Latent.cat(lats)))
+    gif = Path(tempfile.mkdtemp(prefix="stylekit-morph-")) / "morph.gif"
+    loop = images + images[-2:0:-1]  # there and back
+    loop[0].save(gif, save_all=True, append_images=loop[1:], duration=80, loop=0)
+    return images, str(gif), lats
+
+
+@user_errors
+def use_frame(model: str, index, frames):
+    """Returns ``(latent, image, description)`` for frame ``index`` of the last morph."""
+    if not frames:
+        raise InvalidArgumentError("nothing to use yet: press Morph first.")
+    i = integer(index, "frame", 0, len(frames) - 1)
+    return use_result(model, frames[i], f"Morph (frame {i})")
+
+
+def example_pair(model: str, G):
+    """W codes of the example photos (neutral, smiling), inverted once per model and cached."""
+    import stylekit
+
+    def fit():
+        codes = [stylekit.invert(G, EXAMPLES / f"toyface-{name}.png", method="optimize", space="w",
+                                 steps=PAIR_STEPS).latent_obj.replace(noise=None) for name in ("neutral", "smiling")]
+        return codes
+
+    return cached_fit((model, "analogy-pair"), fit)
+
+
+@user_errors
+def analogy(model: str, pair: str, from_seed, to_seed, strength, layers: str, latent):
+    """Returns ``(from | to | target | result image, text, result latent)``."""
+    from stylekit.edit import analogy as analogy_fn
+    from stylekit.edit import layer_presets
+    from stylekit.latent import Latent
+
+    G = get_generator(model)
+    pair = choice(pair, "pair", PAIRS)
+    strength = number(strength, "strength", -3, 3)
+    layers = choice(layers, "layers", LAYERS)
+    rows = None if layers == "all" else layer_presets(G)[layers]
+    if rows is not None and not rows:
+        raise InvalidArgumentError(f"this generator has no {layers} layers; pick another group.")
+    if pair == "seeds":
+        a = Latent.from_seed(G, one_seed(from_seed, "'from' seed"), psi=0.7)
+        b = Latent.from_seed(G, one_seed(to_seed, "'to' seed"), psi=0.7)
+    else:
+        a, b = example_pair(model, G)
+    target = current_latent(G, latent)
+    out = analogy_fn(G, target, a, b, strength=strength, layers=rows)
+    info = f"target + {strength:g} x (to - from) on {layers} layers."
+    return row(render(G, a), render(G, b), render(G, target), render(G, out)), info, out
+
+
+@user_errors
+def use_analogy(model: str, result):
+    return use_result(model, result, "Analogy")
+
+
+def build(ui: SharedUI) -> None:
+    teaching_note(NOTE)
+    frames_state = gr.State(None)
+    result = gr.State(None)
+    gr.Markdown("### Morph: current latent -> another face")
+    with gr.Row():
+        other = gr.Number(value=11, precision=0, label="Other face's seed")
+        frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="Frames")
+        path = gr.Radio(list(PATHS), value="lerp", label="Path")
+    button = gr.Button("Morph", variant="primary", elem_id="morph-button")
+    with gr.Row():
+        gallery = gr.Gallery(label="Frames", columns=8, height="auto", elem_id="morph-gallery")
+        gif = gr.Image(label="Animation", type="filepath", elem_id="morph-gif")
+    with gr.Row():
+        frame_index = gr.Number(value=0, precision=0, label="Frame to use")
+        use_morph = gr.Button("Use this frame", elem_id="morph-use")
+
+    gr.Markdown("### Expression transfer by analogy")
+    with gr.Row():
+        pair = gr.Radio(list(PAIRS), value=PAIRS[0], label="The change")
+        from_seed = gr.Number(value=3, precision=0, label="'from' seed")
+        to_seed = gr.Number(value=4, precision=0, label="'to' seed")
+        strength = gr.Slider(-3, 3, value=1, step=0.05, label="Strength")
+        layers = gr.Dropdown(list(LAYERS), value="all", label="Layers")
+    apply = gr.Button("Transfer", variant="primary", elem_id="analogy-button")
+    analogy_out = gr.Image(label="from | to | target | result", type="pil", elem_id="analogy-output")
+    analogy_info = gr.Markdown()
+    use = gr.Button("Use this result", elem_id="analogy-use")
+
+    button.click(morph, [ui.model, other, frames, path, ui.latent], [gallery, gif, frames_state], api_name="morph")
+    use_morph.click(use_frame, [ui.model, frame_index, frames_state], ui.use_outputs, api_name="morph_use")
+    gr.on([apply.click, strength.release], analogy, [ui.model, pair, from_seed, to_seed, strength, layers, ui.latent],
+          [analogy_out, analogy_info, result], api_name="analogy")
+    use.click(use_analogy, [ui.model, result], ui.use_outputs, api_name="analogy_use")

@@ -1,0 +1,69 @@
+"""StyleGAN3 tab: rotate and translate the picture through the generator's input transform."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .common import SharedUI, current_latent, get_generator, number, render, row, teaching_note, user_errors
+
+NOTE = """**StyleGAN3 rotate / translate** (Karras et al. 2021, *Alias-Free GAN*). StyleGAN3 draws its image
+from Fourier features whose coordinate frame is an explicit transform, and every layer is designed to
+be equivariant to it, so the same face can be turned and shifted exactly, with details that move with the
+face instead of sticking to the pixel grid (StyleGAN2's "texture sticking"). Nothing in the latent code
+changes. Knobs: the angle in degrees (counter-clockwise) and the shift in image widths. Available only
+when the picked model is a StyleGAN3 (the *sg3...* entries, or a StyleGAN3 file)."""
+
+
+def _is_sg3(model: str) -> bool:
+    from stylekit.edit.sg3_pose import is_stylegan3
+
+    try:
+        return is_stylegan3(get_generator(model))
+    except gr.Error:
+        return False
+
+
+def status_text(model: str) -> str:
+    if _is_sg3(model):
+        return f"**{model}** is a StyleGAN3: the controls are on."
+    return (f"**Not available for {model!r}**: rotation and translation controls need a StyleGAN3 generator "
+            "(pick one of the sg3... models in the model picker). The controls are disabled.")
+
+
+def sg3_status(model: str):
+    """Returns the tab's status line and the controls' enabled state for the picked model."""
+    on = _is_sg3(model)
+    return (status_text(model),) + tuple(gr.update(interactive=on) for _ in range(4))
+
+
+@user_errors
+def sg3_pose(model: str, rotate, translate_x, translate_y, latent):
+    """Returns ``(original | posed image, text)``; raises a readable error for non-StyleGAN3 models."""
+    from stylekit.edit.sg3_pose import render_pose
+
+    G = get_generator(model)
+    angle = number(rotate, "rotation", -180, 180)
+    tx = number(translate_x, "translate x", -0.5, 0.5)
+    ty = number(translate_y, "translate y", -0.5, 0.5)
+    base = current_latent(G, latent)
+    import torch
+
+    with torch.no_grad():
+        posed = render_pose(G, base, rotate=angle, translate=(tx, ty))
+    return row(render(G, base), posed), f"Rotated {angle:+g} degrees, shifted ({tx:+g}, {ty:+g}) image widths."
+
+
+def build(ui: SharedUI) -> None:
+    teaching_note(NOTE)
+    on = _is_sg3("toyfaces")
+    status = gr.Markdown(status_text("toyfaces"), elem_id="sg3-status")
+    with gr.Row():
+        rotate = gr.Slider(-180, 180, value=30, step=1, label="Rotate (degrees)", interactive=on)
+        tx = gr.Slider(-0.5, 0.5, value=0, step=0.01, label="Translate x (image widths)", interactive=on)
+        ty = gr.Slider(-0.5, 0.5, value=0, step=0.01, label="Translate y (image widths)", interactive=on)
+    button = gr.Button("Render", variant="primary", interactive=on, elem_id="sg3-button")
+    output = gr.Image(label="Original | posed", type="pil", elem_id="sg3-output")
+    info = gr.Markdown()
+    gr.on([button.click, rotate.release, tx.release, ty.release], sg3_pose, [ui.model, rotate, tx, ty, ui.latent],
+          [output, info], api_name="sg3_pose")
+    ui.model.change(sg3_status, ui.model, [status, rotate, tx, ty, button], api_name="sg3_status")
