@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, str] = {
     "editing": "stylekit.bench.editing",
     "inversion": "stylekit.bench.inversion",
     "text": "stylekit.bench.text",
+    "toyfaces": "stylekit.bench.toyfaces",
 }
 
 

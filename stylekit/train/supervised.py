@@ -247,7 +247,7 @@ def train_supervised(cfg: SupervisedConfig, *, resume: str | None = None, progre
 
     Args:
         cfg: settings (see :class:`SupervisedConfig`). On resume the checkpoint's settings are used
-            except ``kimg``, ``out``, ``snapshot_kimg``, ``log_kimg``, ``threads``, ``device`` and the
+            except ``kimg``, ``out``, ``batch``, ``snapshot_kimg``, ``log_kimg``, ``threads``, ``device`` and the
             loss weights / lr schedule (so a run can be extended or fine-tuned with new weights).
         resume: a checkpoint file or run folder.
         predictor: ``"auto"`` (load the toyfaces predictor if present), None (no perceptual term),
@@ -259,7 +259,7 @@ def train_supervised(cfg: SupervisedConfig, *, resume: str | None = None, progre
     if resume is not None:
         state = load_checkpoint(resume, kind="supervised")
         saved = json.loads(state["config"])
-        for key in ("kimg", "out", "snapshot_kimg", "log_kimg", "threads", "device", "lr_rampdown_kimg", "lr",
+        for key in ("kimg", "out", "batch", "snapshot_kimg", "log_kimg", "threads", "device", "lr_rampdown_kimg", "lr",
                     "l1_weight", "multiscale_weight", "percep_weight", "adv_weight", "adv_start_kimg"):
             saved[key] = getattr(cfg, key)
         saved["betas"] = tuple(saved["betas"])
