@@ -6,21 +6,25 @@ CLIP):
 
 - image tower: open_clip's ``ModifiedResNet`` (the CLIP ResNet: 3-conv stem, anti-aliased
   bottlenecks, attention pooling) at 64x64 input, width 16, one bottleneck per stage;
-- text tower: a 3-layer causal transformer of width 64 (4 heads) over open_clip's default BPE
-  tokenizer, context length 48; embedding size 128.
+- text tower: a 2-layer causal transformer of width 64 (4 heads) over open_clip's default BPE
+  tokenizer, context length 40; embedding size 128.
 
 Training (:func:`train_clip`) is plain CLIP on an endless stream of renders:
 
-- every step renders ``fresh_per_step`` new faces with random attributes and fills the rest of
+- every step renders ``fresh_per_step`` new faces with random attributes (binary ones 50/50) and fills the rest of
   the batch from a ring buffer of recent renders; every image gets a *fresh* caption from
   :func:`stylekit.toyfaces.captions.caption` (new template and synonyms each time), half of them
   wrapped in a generic template ("a photo of {}." ...) and a fresh augmentation (small affine
   jitter, colour jitter, blur by down/up-sampling, pixel noise) so that it also reads GAN samples;
-- the loss is the symmetric InfoNCE of CLIP with a learned temperature, plus one *hard negative*
-  caption per image (NegCLIP): the caption of the same face with one random binary attribute
-  flipped, drawn with the same random choices, added to the image->text candidates;
-- AdamW, linear warm-up then cosine decay, one CPU thread (``threads``); a checkpoint every ``checkpoint_every``
-  steps lets an interrupted run resume.
+- the loss is the symmetric InfoNCE of CLIP with a learned temperature, plus *hard negative*
+  captions (as in NegCLIP): for each image, the captions of the same face with one binary
+  attribute flipped (all five, one at a time, drawn with the same random choices as the true
+  caption). They join the image->text candidates, and each image also gets a softmax over {its
+  caption, its flipped captions}. Without them the towers learn the easy global cues (hair,
+  background and skin colour) first and the small ones (glasses, eyes, mouth) far too slowly for
+  a CPU budget;
+- AdamW (peak 5e-4; 2e-3 stalled), linear warm-up then cosine decay, one CPU thread
+  (``threads``); a checkpoint every ``checkpoint_every`` steps lets an interrupted run resume.
 
 :func:`zero_shot_accuracy` is the evaluation reported in ``weights/clip.md``.
 """
@@ -42,6 +46,8 @@ import torch.nn.functional as F
 from stylekit.errors import CheckpointError, InvalidArgumentError
 from stylekit.progress import no_progress
 
+from .attributes import ATTRIBUTES
+
 __all__ = [
     "OPEN_CLIP_NAME", "MODEL_CONFIG", "TrainConfig", "shipped_config_path", "shipped_weights_path",
     "register_toyfaces_clip", "create_untrained", "augment", "train_clip", "zero_shot_accuracy",
@@ -58,7 +64,7 @@ _WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MODEL_CONFIG: dict = {
     "embed_dim": 128,
     "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 32},
-    "text_cfg": {"context_length": 48, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 3},
+    "text_cfg": {"context_length": 40, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
 }
 
 #: Prompts that name the *absence* of each binary attribute in the captions' own words (used for
@@ -176,29 +182,39 @@ def _one(attrs: dict[str, np.ndarray], i: int) -> dict[str, float]:
     return {k: float(v[i]) for k, v in attrs.items()}
 
 
-def _captions_with_negatives(attrs: list[dict[str, float]], rng: np.random.Generator,
-                             template_prob: float, templates: Sequence[str]) -> tuple[list[str], list[str | None]]:
-    """A fresh caption per face, and the caption of the same face with one binary attribute flipped.
+def _captions_with_negatives(attrs: list[dict[str, float]], rng: np.random.Generator, template_prob: float,
+                             templates: Sequence[str], num_negatives: int = 1) -> tuple[list[str], list[list[str]]]:
+    """A fresh caption per face, and captions of the same face with one binary attribute flipped.
 
-    Both captions of a face use the same random choices (same child seed, same template), so they
-    differ only where the flipped attribute changes the words. When they come out identical (the
-    caption did not mention the attribute) the negative is ``None``.
+    For each face, ``num_negatives`` distinct binary attributes (all of them when it is >= their
+    number) are flipped one at a time. Every caption of a face uses the same random choices (same
+    child seed, same template), so a negative differs from the positive only where the flipped
+    attribute changes the words; negatives that come out identical to the positive (the caption did
+    not mention the attribute) are dropped.
+
+    Returns:
+        (positives ``[N]``, negatives: per face a list of 0..num_negatives strings).
     """
     from .attributes import BINARY_ATTRIBUTES
     from .captions import caption
 
     positives: list[str] = []
-    negatives: list[str | None] = []
+    negatives: list[list[str]] = []
+    k = min(max(0, num_negatives), len(BINARY_ATTRIBUTES))
     for a in attrs:
         child = int(rng.integers(0, 2**62))
-        flip = BINARY_ATTRIBUTES[int(rng.integers(len(BINARY_ATTRIBUTES)))]
+        flips = [BINARY_ATTRIBUTES[i] for i in rng.permutation(len(BINARY_ATTRIBUTES))[:k]]
         template = templates[int(rng.integers(len(templates)))] if rng.random() < template_prob else "{}"
         pos = template.format(caption(a, np.random.default_rng(child)))
-        flipped = dict(a)
-        flipped[flip] = 1.0 - (1.0 if a[flip] >= 0.5 else 0.0)
-        neg = template.format(caption(flipped, np.random.default_rng(child)))
+        negs: list[str] = []
+        for flip in flips:
+            flipped = dict(a)
+            flipped[flip] = 0.0 if a[flip] >= 0.5 else 1.0
+            neg = template.format(caption(flipped, np.random.default_rng(child)))
+            if neg != pos and neg not in negs:
+                negs.append(neg)
         positives.append(pos)
-        negatives.append(None if neg == pos else neg)
+        negatives.append(negs)
     return positives, negatives
 
 
@@ -210,16 +226,20 @@ def _captions_with_negatives(attrs: list[dict[str, float]], rng: np.random.Gener
 class TrainConfig:
     """Hyper-parameters of :func:`train_clip` (all recorded in the weights' metadata)."""
 
-    steps: int = 400                 # optimiser steps
-    batch_size: int = 128            # images (and captions) per step
+    steps: int = 600                 # optimiser steps
+    batch_size: int = 64             # images (and captions) per step
     fresh_per_step: int = 32         # new renders per step; the rest come from the ring buffer
     buffer_size: int = 2048          # ring buffer of recent renders (re-captioned, re-augmented)
-    lr: float = 2e-3                 # peak AdamW learning rate
+    lr: float = 5e-4                 # peak AdamW learning rate
     weight_decay: float = 0.05       # on matrices and convolution kernels only
     warmup: int = 40                 # linear warm-up steps
-    hard_negatives: bool = True      # add one attribute-flipped caption per image (NegCLIP)
+    hard_negatives: int = 5          # attribute-flipped captions per image (NegCLIP-style; 0: none)
+    negatives_grad: bool = True      # backpropagate into the text tower through the negatives too
+    balanced: bool = True            # train on 50/50 binary attributes (instead of the sampler's priors)
+    aux_weight: float = 1.0          # auxiliary attribute loss on the image embedding (0: pure CLIP)
+    hard_weight: float = 1.0         # weight of the per-image {caption vs its negatives} softmax
     template_prob: float = 0.5       # chance a caption is wrapped in a generic template
-    augment_strength: float = 1.0    # see augment(); 0 disables
+    augment_strength: float = 1.0    # see augment(); 0 disables (ramped up from 1/4 over the first half)
     size: int = 64                   # render size (the model's input size)
     seed: int = 0
     threads: int = 1                 # torch.set_num_threads (1 is ~6x faster than 2 on a busy 2-core box)
@@ -276,28 +296,58 @@ class _RingBuffer:
         return self.images[torch.from_numpy(idx)].float(), [self.attrs[i] for i in idx]
 
 
-def _fresh(n: int, rng: np.random.Generator, size: int) -> tuple[torch.Tensor, list[dict[str, float]]]:
-    from .attributes import sample_attributes
+def _fresh(n: int, rng: np.random.Generator, size: int,
+           balanced: bool = False) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    """``n`` new renders ``[n, 3, size, size]`` and their attributes (binaries 50/50 when ``balanced``)."""
+    from .attributes import BINARY_ATTRIBUTES, sample_attributes
 
     attrs = sample_attributes(n, rng=rng)
+    if balanced:
+        for name in BINARY_ATTRIBUTES:
+            attrs[name] = (rng.random(n) < 0.5).astype(np.float32)
     seeds = rng.integers(0, 2**31 - 1, size=n)
     return _render(attrs, size, seeds), [_one(attrs, i) for i in range(n)]
 
 
-def _clip_loss(img: torch.Tensor, txt: torch.Tensor, neg: torch.Tensor | None, neg_valid: torch.Tensor | None,
-               scale: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Symmetric InfoNCE; ``neg`` ``[M, D]`` are extra text candidates for the image->text direction."""
+def _clip_loss(img: torch.Tensor, txt: torch.Tensor, neg: torch.Tensor | None, owner: torch.Tensor | None,
+               scale: torch.Tensor, hard_weight: float = 1.0) -> tuple[torch.Tensor, float]:
+    """CLIP's symmetric InfoNCE plus a hard-negative term.
+
+    Args:
+        img, txt: normalised image / positive-caption embeddings ``[N, D]`` (row i belongs together).
+        neg: normalised hard-negative caption embeddings ``[M, D]``; ``owner[m]`` is the image whose
+            flipped caption row m is. They join the image->text candidates of every image, and each
+            image also gets a softmax over {its caption, its own negatives} weighted by ``hard_weight``.
+        scale: the (exponentiated) logit scale.
+
+    Returns:
+        (loss, image->text top-1 accuracy among the in-batch captions).
+    """
     n = img.shape[0]
     target = torch.arange(n)
-    logits_t = scale * txt @ img.T                       # [N text, N images]
-    cand = txt if neg is None else torch.cat([txt, neg], 0)
-    logits_i = scale * img @ cand.T                      # [N images, N (+M) texts]
-    if neg is not None and neg_valid is not None:
-        mask = torch.cat([torch.ones(n, dtype=torch.bool), neg_valid])
-        logits_i = logits_i.masked_fill(~mask[None, :], float("-inf"))
-    loss = 0.5 * (F.cross_entropy(logits_i, target) + F.cross_entropy(logits_t, target))
-    acc = float((logits_i.argmax(1) == target).float().mean())
+    logits_t = scale * txt @ img.T                       # [N texts, N images]
+    logits_pos = scale * img @ txt.T                     # [N images, N texts]
+    if neg is None or neg.shape[0] == 0:
+        loss = 0.5 * (F.cross_entropy(logits_pos, target) + F.cross_entropy(logits_t, target))
+        return loss, float((logits_pos.argmax(1) == target).float().mean())
+    logits_neg = scale * img @ neg.T                     # [N images, M negatives]
+    loss = 0.5 * (F.cross_entropy(torch.cat([logits_pos, logits_neg], 1), target)
+                  + F.cross_entropy(logits_t, target))
+    if hard_weight > 0:
+        own = owner[None, :] == target[:, None]          # [N, M]
+        own_logits = torch.cat([logits_pos.diagonal()[:, None], logits_neg.masked_fill(~own, float("-inf"))], 1)
+        loss = loss + hard_weight * F.cross_entropy(own_logits, torch.zeros(n, dtype=torch.long))
+    acc = float((logits_pos.argmax(1) == target).float().mean())
     return loss, acc
+
+
+def _attribute_loss(pred: torch.Tensor, attrs: list[dict[str, float]]) -> torch.Tensor:
+    """Auxiliary loss: BCE on binary attributes, MSE on unit-scaled continuous ones. pred ``[N, A]``."""
+    target = torch.tensor([[spec.to_unit(a[spec.name]) for spec in ATTRIBUTES] for a in attrs], dtype=torch.float32)
+    binary = torch.tensor([spec.kind == "binary" for spec in ATTRIBUTES])
+    bce = F.binary_cross_entropy_with_logits(pred[:, binary], target[:, binary])
+    mse = F.mse_loss(pred[:, ~binary], target[:, ~binary])
+    return bce + mse
 
 
 def save_clip_weights(model: torch.nn.Module, path: str | os.PathLike, *, metadata: dict | None = None,
@@ -356,7 +406,11 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
         model.train()
         tokenizer = open_clip.get_tokenizer(OPEN_CLIP_NAME)
         helper = ClipModel(model, tokenizer, name="toyfaces", pretrained=None, freeze=False)
-        opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        # Auxiliary attribute head on the image embedding (training aid only; not part of the CLIP).
+        aux_head = torch.nn.Linear(MODEL_CONFIG["embed_dim"], len(ATTRIBUTES))
+        groups = _param_groups(model, cfg.weight_decay)
+        groups[0]["params"] = groups[0]["params"] + list(aux_head.parameters())
+        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
         rng = np.random.default_rng(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
         start, elapsed, history = 0, 0.0, []
@@ -366,6 +420,7 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
                 raise InvalidArgumentError(
                     f"The checkpoint {ckpt_path} was made with other settings; delete it or pass resume=False.")
             model.load_state_dict(state["model"])
+            aux_head.load_state_dict(state["aux_head"])
             opt.load_state_dict(state["optimizer"])
             rng.bit_generator.state = state["numpy_rng"]
             gen.set_state(state["torch_rng"])
@@ -375,7 +430,7 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
         buffer = _RingBuffer(cfg.buffer_size, cfg.size)
         t_fill = time.time()
         while buffer.count < min(cfg.buffer_size, max(cfg.batch_size * 4, 256)):
-            imgs, attrs = _fresh(min(128, cfg.buffer_size - buffer.count), rng, cfg.size)
+            imgs, attrs = _fresh(min(128, cfg.buffer_size - buffer.count), rng, cfg.size, cfg.balanced)
             buffer.add(imgs, attrs)
         log(f"filled buffer with {buffer.count} renders in {time.time() - t_fill:.1f} s")
 
@@ -384,25 +439,28 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
         for step in range(start, cfg.steps):
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, cfg)
-            new_imgs, new_attrs = _fresh(cfg.fresh_per_step, rng, cfg.size)
+            new_imgs, new_attrs = _fresh(cfg.fresh_per_step, rng, cfg.size, cfg.balanced)
             old_imgs, old_attrs = buffer.sample(cfg.batch_size - cfg.fresh_per_step, rng)
             buffer.add(new_imgs, new_attrs)
             images = torch.cat([new_imgs, old_imgs], 0)
             attrs = new_attrs + old_attrs
-            images = augment(images, gen, strength=cfg.augment_strength)
-            pos, negs = _captions_with_negatives(attrs, rng, cfg.template_prob, cfg.templates)
+            ramp = min(1.0, 0.25 + 0.75 * step / max(1, cfg.steps // 2))  # gentle first, full from half-way
+            images = augment(images, gen, strength=cfg.augment_strength * ramp)
+            pos, negs = _captions_with_negatives(attrs, rng, cfg.template_prob, cfg.templates, cfg.hard_negatives)
 
-            img = F.normalize(model.encode_image(helper.preprocess(images)), dim=-1)
-            if cfg.hard_negatives:
-                valid = torch.tensor([n is not None for n in negs])
-                texts = pos + [n if n is not None else p for n, p in zip(negs, pos)]
-                txt_all = F.normalize(model.encode_text(tokenizer(texts)), dim=-1)
-                txt, neg = txt_all[: len(pos)], txt_all[len(pos):]
-            else:
-                valid, neg = None, None
-                txt = F.normalize(model.encode_text(tokenizer(pos)), dim=-1)
+            img_raw = model.encode_image(helper.preprocess(images))
+            img = F.normalize(img_raw, dim=-1)
+            txt = F.normalize(model.encode_text(tokenizer(pos)), dim=-1)
+            flat = [t for group in negs for t in group]
+            neg, owner = None, None
+            if flat:
+                owner = torch.tensor([i for i, group in enumerate(negs) for _ in group])
+                with torch.set_grad_enabled(cfg.negatives_grad):
+                    neg = F.normalize(model.encode_text(tokenizer(flat)), dim=-1)
             scale = model.logit_scale.exp().clamp(max=100.0)
-            loss, acc = _clip_loss(img, txt, neg, valid, scale)
+            loss, acc = _clip_loss(img, txt, neg, owner, scale, cfg.hard_weight)
+            if cfg.aux_weight > 0:
+                loss = loss + cfg.aux_weight * _attribute_loss(aux_head(img_raw), attrs)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -427,7 +485,7 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
                 log(f"step {done} held-out zero-shot: " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
             progress(done, cfg.steps, "training toyfaces CLIP", loss=loss_ema)
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                _save_checkpoint(ckpt_path, model, opt, rng, gen, done, time.time() - t0, history, cfg)
+                _save_checkpoint(ckpt_path, model, aux_head, opt, rng, gen, done, time.time() - t0, history, cfg)
 
         seconds = time.time() - t0
         model.eval()
@@ -447,8 +505,8 @@ def _config_dict(cfg: TrainConfig) -> dict:
     return d
 
 
-def _save_checkpoint(path: Path, model, opt, rng, gen, step, elapsed, history, cfg) -> None:
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "numpy_rng": rng.bit_generator.state,
+def _save_checkpoint(path: Path, model, aux_head, opt, rng, gen, step, elapsed, history, cfg) -> None:
+    state = {"model": model.state_dict(), "aux_head": aux_head.state_dict(), "optimizer": opt.state_dict(), "numpy_rng": rng.bit_generator.state,
              "torch_rng": gen.get_state(), "step": step, "elapsed": elapsed, "history": history,
              "config": _config_dict(cfg)}
     tmp = path.with_name(path.name + ".tmp")

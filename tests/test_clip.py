@@ -1,0 +1,228 @@
+"""The CLIP backend: the toyfaces CLIP through open_clip, preprocessing, prompts, zero-shot, errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from stylekit.clip_backend import ClipModel, load_clip
+from stylekit.errors import InvalidArgumentError, ModelNotFoundError, OfflineError
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("test tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="module")
+def clip() -> ClipModel:
+    torch.set_num_threads(1)
+    return load_clip("toyfaces")
+
+
+def test_import_does_no_work():
+    code = "import sys, stylekit.clip_backend, stylekit.toyfaces.clip_model; print('open_clip' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_toyfaces_is_built_by_open_clip_create_model(monkeypatch):
+    import open_clip
+
+    from stylekit.toyfaces.clip_model import MODEL_CONFIG, OPEN_CLIP_NAME, shipped_config_path, shipped_weights_path
+
+    calls = []
+    real_create = open_clip.create_model
+
+    def spy(name, *args, **kwargs):
+        calls.append((name, kwargs.get("pretrained", args[0] if args else None)))
+        return real_create(name, *args, **kwargs)
+
+    monkeypatch.setattr(open_clip, "create_model", spy)
+    model = load_clip("toyfaces")
+    assert calls == [(OPEN_CLIP_NAME, str(shipped_weights_path()))]
+    assert OPEN_CLIP_NAME in open_clip.list_models()
+    assert isinstance(model.model, open_clip.CLIP)
+    assert json.loads(shipped_config_path().read_text()) == MODEL_CONFIG
+    assert model.image_size == (64, 64)
+    assert model.context_length == MODEL_CONFIG["text_cfg"]["context_length"]
+    assert not any(p.requires_grad for p in model.model.parameters())
+    assert not model.model.training
+
+
+def test_shipped_weights_are_small_safetensors_with_config():
+    from safetensors import safe_open
+
+    from stylekit.toyfaces.clip_model import MODEL_CONFIG, shipped_weights_path
+
+    path = shipped_weights_path()
+    assert path.stat().st_size < 15 * 2**20
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        assert json.loads(meta["open_clip_config"]) == MODEL_CONFIG
+        assert "train_config" in meta and "summary" in meta
+
+
+def test_tokenise_and_encode_text(clip):
+    tokens = clip.tokenize(["a face with glasses", "a bearded man"])
+    assert tokens.shape == (2, clip.context_length) and tokens.dtype == torch.long
+    emb = clip.encode_text(["a face with glasses", "a bearded man", "a face"])
+    assert emb.shape == (3, clip.embed_dim)
+    assert torch.allclose(emb.norm(dim=-1), torch.ones(3), atol=1e-5)
+    avg = clip.text_embedding("a face with glasses")
+    assert avg.shape == (clip.embed_dim,) and abs(float(avg.norm()) - 1) < 1e-5
+    # Same meaning in other words is closer than a different attribute.
+    e = clip.encode_text(["a face with glasses", "a person with eyeglasses", "a face with red hair"])
+    assert float(e[0] @ e[1]) > float(e[0] @ e[2])
+
+
+def test_zero_shot_clearly_above_chance_on_fresh_renders(clip):
+    from stylekit.toyfaces.clip_model import zero_shot_accuracy
+
+    acc = zero_shot_accuracy(clip, per_class=16, seed=777, attributes=["glasses", "beard", "red_hair"])
+    for name, value in acc.items():
+        assert value >= 0.8, f"zero-shot accuracy for {name} is only {value:.2f}"
+
+
+def test_zero_shot_scores_are_probabilities(clip):
+    from stylekit.toyfaces import render_batch, sample_attributes
+
+    attrs = sample_attributes(6, seed=3)
+    attrs["glasses"] = np.array([1, 1, 1, 0, 0, 0], dtype=np.float32)
+    images = render_batch(attrs, size=64)
+    p = clip.zero_shot_scores(images, "a face with glasses", "a face")
+    assert p.shape == (6,) and bool(((p >= 0) & (p <= 1)).all())
+    assert float(p[:3].mean()) > float(p[3:].mean())
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_gradients_reach_the_image(clip, size):
+    from stylekit.toyfaces import render_batch, sample_attributes
+
+    images = render_batch(sample_attributes(2, seed=1), size=size).requires_grad_(True)
+    sim = clip.similarity(images, "a face with glasses")
+    assert sim.shape == (2,) and sim.requires_grad
+    (1 - sim).sum().backward()
+    assert images.grad is not None and images.grad.shape == images.shape
+    assert torch.isfinite(images.grad).all() and float(images.grad.abs().sum()) > 0
+
+
+def test_preprocess_matches_model_normalisation(clip):
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    mean = torch.tensor(clip.model.visual.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(clip.model.visual.image_std).view(1, 3, 1, 1)
+    assert torch.allclose(clip.preprocess(x), ((x + 1) / 2 - mean) / std, atol=1e-6)
+    assert clip.preprocess(torch.zeros(1, 3, 256, 200)).shape == (1, 3, 64, 64)
+    with pytest.raises(InvalidArgumentError):
+        clip.preprocess(torch.zeros(3, 64, 64))
+
+
+@pytest.mark.parametrize("prompt", ["", "   ", "\n\t "])
+def test_empty_prompts_raise(clip, prompt):
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        clip.encode_text([prompt])
+    with pytest.raises(InvalidArgumentError):
+        clip.zero_shot_scores(torch.zeros(1, 3, 64, 64), prompt, "a face")
+
+
+def test_prompt_length_limit_is_the_context_length(clip):
+    n = clip.context_length
+    assert len(clip.tokenizer.encode("face")) == 1
+    fits = " ".join(["face"] * (n - 2))          # + start and end markers = n tokens
+    clip.encode_text([fits])
+    with pytest.raises(InvalidArgumentError, match=str(n)):
+        clip.encode_text([fits + " face"])
+    with pytest.raises(InvalidArgumentError, match="shorten"):
+        clip.text_embedding("a face with glasses and " * 20)
+
+
+def test_unknown_model_names_raise():
+    with pytest.raises(ModelNotFoundError, match="ViT-B-32"):
+        load_clip("ViT-Nope-99")
+    with pytest.raises(ModelNotFoundError, match="openai"):
+        load_clip("ViT-B-32", "no-such-tag")
+    with pytest.raises(ModelNotFoundError):
+        load_clip("")
+
+
+def test_real_open_clip_model_offline_without_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("STYLEKIT_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("STYLEKIT_HUB_MIRROR", raising=False)
+    with pytest.raises(OfflineError, match="ViT-B-32") as info:
+        load_clip("ViT-B-32", "openai", cache_dir=tmp_path)
+    assert "hf download" in str(info.value) and "toyfaces" in str(info.value)
+    with pytest.raises(OfflineError, match="ViT-B-16"):
+        load_clip("ViT-B-16", cache_dir=tmp_path)  # default tag
+    with pytest.raises(OfflineError, match="laion/CLIP-ViT-B-32-laion2B-s34B-b79K"):
+        load_clip("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", cache_dir=tmp_path)
+
+
+def test_toyfaces_with_missing_weights_file(tmp_path):
+    from stylekit.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="train_clip"):
+        load_clip("toyfaces", pretrained=tmp_path / "nothing.safetensors")
+
+
+def test_augment_keeps_shape_range_and_is_seeded():
+    from stylekit.toyfaces import render_batch, sample_attributes
+    from stylekit.toyfaces.clip_model import augment
+
+    x = render_batch(sample_attributes(4, seed=5), size=32)
+    a = augment(x, torch.Generator().manual_seed(1))
+    b = augment(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and float(a.min()) >= -1 and float(a.max()) <= 1
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    assert augment(x, torch.Generator(), strength=0) is x
+
+
+def test_hard_negative_captions_differ_from_the_true_caption():
+    from stylekit.toyfaces import sample_attributes
+    from stylekit.toyfaces.clip_model import _captions_with_negatives, _one
+
+    def has_glasses(text: str) -> bool:
+        text = text.replace("no glasses", "").replace("without glasses", "")
+        return "glasses" in text or "spectacles" in text
+
+    attrs = sample_attributes(30, seed=2)
+    faces = [_one(attrs, i) for i in range(30)]
+    pos, neg = _captions_with_negatives(faces, np.random.default_rng(0), 0.0, ("a photo of {}.",), 5)
+    assert len(pos) == len(neg) == 30
+    for face, p, group in zip(faces, pos, neg):
+        assert 1 <= len(group) <= 5 and p not in group and len(set(group)) == len(group)
+        # glasses are always named when present, so the glasses-flipped negative is always there
+        assert has_glasses(p) == (face["glasses"] >= 0.5)
+        assert any(has_glasses(g) != has_glasses(p) for g in group)
+    _, none = _captions_with_negatives(faces[:3], np.random.default_rng(0), 0.5, ("{}",), 0)
+    assert none == [[], [], []]
+
+
+def test_training_loop_runs_writes_and_resumes(tmp_path):
+    from stylekit.toyfaces.clip_model import TrainConfig, train_clip
+
+    out = tmp_path / "clip.safetensors"
+    cfg = TrainConfig(steps=2, batch_size=6, fresh_per_step=3, buffer_size=8, eval_every=0, checkpoint_every=1)
+    lines: list[str] = []
+    summary = train_clip(out, cfg, log=lines.append)
+    assert summary["steps"] == 2 and np.isfinite(summary["final_loss"])
+    trained = load_clip("toyfaces", pretrained=out)
+    assert trained.encode_text(["a face"]).shape == (1, 128)
+    cfg3 = TrainConfig(steps=3, batch_size=6, fresh_per_step=3, buffer_size=8, eval_every=0, checkpoint_every=1)
+    with pytest.raises(InvalidArgumentError, match="other settings"):
+        train_clip(out, cfg3)
+    lines.clear()
+    train_clip(out, TrainConfig(**{**cfg.__dict__, "steps": 2}), log=lines.append)
+    assert any("resumed" in line and "step 2" in line for line in lines)
