@@ -14,7 +14,7 @@ import os
 
 import gradio as gr
 
-from demos import common, edit, generate, invert, local, mixing, morph, sg3, stylespace
+from demos import common, edit, generate, invert, local, mixing, morph, sg3, stylespace, text
 
 MAX_UPLOAD = "25mb"  # larger uploads are refused by the server before any callback runs
 TABS = [
@@ -25,6 +25,7 @@ TABS = [
     ("StyleSpace", stylespace),
     ("Local edits", local),
     ("Morph", morph),
+    ("Text", text),
     ("StyleGAN3 pose", sg3),
 ]
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "demos" / "examples"
 FIXTURES = ROOT.parent / "shared" / "fixtures"
 ENCODER = ROOT / "stylekit" / "toyfaces" / "weights" / "encoder.safetensors"
+CLIP_WEIGHTS = ROOT / "stylekit" / "toyfaces" / "weights" / "clip.safetensors"
 RESTYLE = ROOT / "stylekit" / "toyfaces" / "weights" / "restyle_encoder.safetensors"
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -245,6 +246,21 @@ def test_morph_and_analogy_endpoints(server):
     assert "Analogy" in c.predict("toyfaces", api_name="/analogy_use")[1]
 
 
+def test_text_endpoint(server):
+    c = _client(server)
+    with pytest.raises(Exception, match="prompt is empty"):
+        c.predict("toyfaces", "  ", "a face", "global", 4, 5, api_name="/text_edit")
+    for method in ("global", "optimize"):
+        args = ("toyfaces", "a face with glasses", "a face", method, 4, 3)
+        if CLIP_WEIGHTS.is_file():
+            image, info = c.predict(*args, api_name="/text_edit")
+            assert _wide(image, 2) and "glasses" in info
+        else:  # the toyfaces CLIP is not installed: the tab says so
+            with pytest.raises(Exception, match="CLIP weights"):
+                c.predict(*args, api_name="/text_edit")
+    assert "Stopping" in c.predict(api_name="/text_stop")
+
+
 def test_stylegan3_tab(server):
     c = _client(server)
     status = c.predict("toyfaces", api_name="/sg3_status")
@@ -336,7 +352,13 @@ def test_two_clients_keep_separate_state(server):
 
 
 def _wait_image(page, selector, timeout=90_000):
-    page.locator(f"{selector} img").first.wait_for(state="visible", timeout=timeout)
+    try:
+        page.locator(f"{selector} img").first.wait_for(state="visible", timeout=timeout)
+    except Exception:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        toasts = page.locator(".toast-body").all_inner_texts()
+        raise AssertionError(f"no image in {selector}; toasts: {toasts}") from None
 
 
 def _no_error_toast(page):
@@ -438,6 +460,13 @@ def test_browser_every_tab(server):
         _wait_image(page, "#analogy-output")
         _no_error_toast(page)
         shot("morph")
+
+        page.get_by_role("tab", name="Text").click()
+        if CLIP_WEIGHTS.is_file():
+            page.locator("#text-button").click()
+            _wait_image(page, "#text-output")
+            _no_error_toast(page)
+        shot("text")
 
         page.get_by_role("tab", name="StyleGAN3 pose").click()
         page.locator("#sg3-status").get_by_text("Not available").wait_for()

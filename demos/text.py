@@ -1,0 +1,89 @@
+"""Text tab (StyleCLIP): edit the current latent toward a prompt, by global directions or latent optimisation."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from stylekit.errors import InvalidArgumentError
+
+from .common import (SharedUI, cached_fit, cancel_flag, choice, current_latent, get_generator, integer, number,
+                     progress_callback, render, request_stop, row, teaching_note, use_result, user_errors)
+
+NOTE = """**Text-guided editing** (StyleCLIP, Patashnik et al. 2021) uses CLIP, which embeds images and
+sentences in one space, to steer the generator with words. **global** (global directions): once per
+model, measure how every StyleSpace channel moves CLIP's image embedding; then the text change
+*neutral -> target* picks the channels that move the image the same way, instantly, with *strength* as
+the slider (negative removes the attribute). **optimize** (latent optimisation): gradient descent on W+ so
+that CLIP finds the image closer to the prompt, with an L2 pull toward the start code; slower, per image,
+*steps* sets the effort. The offline model uses stylekit's small toyfaces CLIP."""
+
+METHODS = ("global", "optimize")
+CLIP = "toyfaces"
+
+
+def _prompt(text, name: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidArgumentError(f"the {name} prompt is empty; describe the face you want, e.g. 'a face with glasses'.")
+    return text.strip()
+
+
+def relevance(model: str, G):
+    from stylekit.text import relevance_for
+
+    return cached_fit((model, "clip-relevance"), lambda: relevance_for(G, CLIP, n_images=32))
+
+
+@user_errors
+def text_edit(model: str, prompt: str, neutral: str, method: str, strength, steps, latent,
+              request: gr.Request = None, progress=gr.Progress()):
+    """Returns ``(before | after image, text, edited latent)`` (S for 'global', W+ for 'optimize')."""
+    from stylekit.text import global_edit, optimize_latent
+
+    prompt = _prompt(prompt, "target")
+    neutral = _prompt(neutral, "neutral")
+    method = choice(method, "method", METHODS)
+    G = get_generator(model)
+    base = current_latent(G, latent)
+    if method == "global":
+        alpha = number(strength, "strength", -10, 10)
+        progress((0, 1), desc="Channel relevance (computed once per model)")
+        out = global_edit(G, base, relevance(model, G), prompt, neutral, clip=CLIP, alpha=alpha)
+        info = f"Global direction '{neutral}' -> '{prompt}' at strength {alpha:+g}."
+    else:
+        n = integer(steps, "steps", 1, 300)
+        flag = cancel_flag(request)
+        flag.clear()
+        result = optimize_latent(G, base, prompt, clip=CLIP, steps=n,
+                                 progress=progress_callback(progress, flag, "Text optimisation"))
+        out = result.latent
+        sim = float(result.similarity[0]) if result.similarity is not None else float("nan")
+        info = f"Optimised {n} steps toward '{prompt}'; CLIP similarity {sim:.3f}."
+    return row(render(G, base), render(G, out)), info, out
+
+
+@user_errors
+def use_text(model: str, result):
+    return use_result(model, result, "Text")
+
+
+def build(ui: SharedUI) -> None:
+    teaching_note(NOTE)
+    result = gr.State(None)
+    with gr.Row():
+        prompt = gr.Textbox(value="a face with glasses", label="Target prompt")
+        neutral = gr.Textbox(value="a face", label="Neutral prompt (global directions)")
+    with gr.Row():
+        method = gr.Radio(list(METHODS), value="global", label="Method")
+        strength = gr.Slider(-10, 10, value=4, step=0.5, label="Strength (global)")
+        steps = gr.Slider(1, 300, value=30, step=1, label="Steps (optimize)")
+    with gr.Row():
+        button = gr.Button("Edit with text", variant="primary", elem_id="text-button")
+        stop_button = gr.Button("Stop", variant="stop")
+    stop_info = gr.Markdown()
+    output = gr.Image(label="Before | after", type="pil", elem_id="text-output")
+    info = gr.Markdown(elem_id="text-info")
+    use = gr.Button("Use this result", elem_id="text-use")
+    button.click(text_edit, [ui.model, prompt, neutral, method, strength, steps, ui.latent], [output, info, result],
+                 api_name="text_edit", concurrency_limit=1, concurrency_id="optimisation")
+    stop_button.click(request_stop, None, stop_info, api_name="text_stop", queue=False)
+    use.click(use_text, [ui.model, result], ui.use_outputs, api_name="text_use")
