@@ -11,9 +11,9 @@ For a start code ``w_s`` (``N`` codes, any space but S) and a target text embedd
         Adam step on w
 
 Each code's loss is independent of the others (the batch is just a batch), so ``N`` images are
-edited in one run. The StyleCLIP defaults are ``lr=0.1`` and ``l2_weight=0.008`` (for W+ of
-18x512); ``l2_weight`` here is applied to the squared distance summed over W+ divided by
-``num_ws * w_dim / (18 * 512)`` so that the same value suits generators of other sizes.
+edited in one run. The StyleCLIP defaults are ``lr=0.1`` and ``l2_weight=0.008`` on the squared
+distance summed over all W+ elements (as here; a generator with a smaller W+ gets a weaker penalty
+at the same weight, so raise it if edits wander).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
         clip: a :class:`ClipModel` or a CLIP name (default ``"toyfaces"``).
         steps: optimisation steps (StyleCLIP uses 100-300).
         lr: Adam's peak learning rate (NVIDIA projector's ramp schedule).
-        l2_weight: weight of the squared W+ distance to the start (see the module docstring for scaling).
+        l2_weight: weight of the squared W+ distance to the start, summed over all elements.
         perceptual_weight: weight of ``extractor.distance(img, start_img)`` (0 = off).
         extractor: a :class:`stylekit.invert.losses.PerceptualExtractor` (e.g. ``ToyfacesFeatures`` or
             ``LPIPSVGG``); required when ``perceptual_weight > 0``.
@@ -97,7 +97,6 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
     renderer = start.generator if start.generator is not None else G
     kwargs = {"noise": start.noise} if start.noise is not None else {}
     w_start = start.tensor.detach().to(G.device).float()
-    l2_scale = (18 * 512) / float(w_start.shape[1] * w_start.shape[2])
     start_feats = None
     if perceptual_weight > 0:
         with torch.no_grad():
@@ -112,7 +111,7 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
         with torch.enable_grad():
             img = renderer.synthesis(w, noise_mode=noise_mode, **kwargs)
             clip_loss = 1.0 - clip.encode_image(img) @ target            # [N]
-            l2 = (w - w_start).square().sum(dim=(1, 2)) * l2_scale       # [N]
+            l2 = (w - w_start).square().sum(dim=(1, 2))                  # [N]
             loss = clip_loss + l2_weight * l2
             perc = torch.zeros_like(loss)
             if start_feats is not None:
