@@ -439,7 +439,8 @@ def test_browser_every_tab(server):
         canvas = page.locator("#local-editor canvas").first
         canvas.wait_for(state="visible")
         page.wait_for_timeout(3000)  # let the loaded background reach the canvas before painting
-        box = canvas.bounding_box()
+        page.locator("#local-editor").scroll_into_view_if_needed()
+        box = canvas.bounding_box()  # viewport coordinates, so the canvas must be on screen
         cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
         page.mouse.move(cx - 30, cy - 10)
         page.mouse.down()
