@@ -34,13 +34,18 @@ def _launch(app_dir: Path):
     port = _free_port()
     env = {"STYLEKIT_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PATH": "/usr/bin:/bin",
            "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=app_dir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # The server's output goes to a file: a pipe nobody reads fills up with the tracebacks of the
+    # bad-input tests and then blocks the server's event loop.
+    ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
+    log_path = ARTIFACTS.parent / f"app-server-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=app_dir, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"app exited early:\n{proc.stdout.read()}")
+            raise RuntimeError(f"app exited early:\n{log_path.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return proc, url
