@@ -51,3 +51,13 @@ def tiny_stylegan2(seed: int = 0, **overrides):
             if name.endswith("noise_strength"):
                 p.fill_(0.1)
     return G.eval().requires_grad_(False)
+
+
+def untrained_clip(name: str = "toyfaces", seed: int = 0):
+    """A ClipModel around a randomly initialised toyfaces-architecture open_clip model (no weights file)."""
+    import open_clip
+
+    from stylekit.clip_backend import ClipModel
+    from stylekit.toyfaces.clip_model import OPEN_CLIP_NAME, create_untrained
+
+    return ClipModel(create_untrained(seed=seed), open_clip.get_tokenizer(OPEN_CLIP_NAME), name=name, pretrained=None)

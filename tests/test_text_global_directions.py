@@ -6,21 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_stylegan2
+from conftest import tiny_stylegan2, untrained_clip
 from stylekit.errors import CheckpointError, InvalidArgumentError
 from stylekit.latent import Latent
 from stylekit.text import (compute_relevance, generator_fingerprint, global_direction, global_edit, load_relevance,
                            relevance_for, save_relevance, text_direction)
 from stylekit.text import global_directions as gd
-
-
-def make_clip(name="toyfaces", seed=0):
-    import open_clip
-
-    from stylekit.clip_backend import ClipModel
-    from stylekit.toyfaces.clip_model import OPEN_CLIP_NAME, create_untrained
-
-    return ClipModel(create_untrained(seed=seed), open_clip.get_tokenizer(OPEN_CLIP_NAME), name=name, pretrained=None)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +22,7 @@ def G():
 
 @pytest.fixture(scope="module")
 def clip():
-    return make_clip()
+    return untrained_clip()
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +93,7 @@ def test_file_roundtrip_and_refusals(G, clip, table, tmp_path):
     with pytest.raises(CheckpointError, match="another generator"):
         load_relevance(path, G=tiny_stylegan2(seed=1))
     with pytest.raises(CheckpointError, match="CLIP 'toyfaces', not 'other-clip'"):
-        load_relevance(path, clip=make_clip("other-clip"))
+        load_relevance(path, clip=untrained_clip("other-clip"))
     with pytest.raises(CheckpointError, match="no such relevance file"):
         load_relevance(tmp_path / "missing.safetensors")
     from safetensors.torch import save_file
@@ -177,7 +168,7 @@ def test_global_edit_refuses_other_generator_and_clip(G, clip, table):
     with pytest.raises(CheckpointError, match="another generator"):
         global_edit(G2, Latent.sample(G2, 1), table, "a face with glasses", "a face", clip=clip)
     with pytest.raises(CheckpointError, match="text directions of one CLIP"):
-        global_direction(table, "a face with glasses", "a face", clip=make_clip("ViT-B-32"))
+        global_direction(table, "a face with glasses", "a face", clip=untrained_clip("ViT-B-32"))
 
 
 def test_compute_relevance_argument_checks(G, clip):

@@ -5,20 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny_stylegan2
+from conftest import tiny_stylegan2, untrained_clip
 from stylekit.errors import InvalidArgumentError
 from stylekit.latent import Latent
 from stylekit.progress import Cancelled
 from stylekit.text import optimize_latent
-
-
-def make_clip(name="toyfaces", seed=0):
-    import open_clip
-
-    from stylekit.clip_backend import ClipModel
-    from stylekit.toyfaces.clip_model import OPEN_CLIP_NAME, create_untrained
-
-    return ClipModel(create_untrained(seed=seed), open_clip.get_tokenizer(OPEN_CLIP_NAME), name=name, pretrained=None)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +20,7 @@ def G():
 
 @pytest.fixture(scope="module")
 def clip():
-    return make_clip()
+    return untrained_clip()
 
 
 PROMPT = "a face with glasses"
