@@ -402,19 +402,13 @@ def load_relevance(path, *, G=None, clip=None) -> RelevanceTable:
     Raises:
         CheckpointError: missing/unreadable file, not a relevance file, or made for another generator / CLIP.
     """
-    from safetensors import safe_open
+    from ..checkpoints.tagged import read_tagged
 
     path = Path(os.fspath(path))
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such relevance file; compute one with stylekit.text.relevance_for(G, clip).")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for corrupt files
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); delete it and recompute.") from None
-    if meta.get("format") != _FORMAT:
-        raise CheckpointError(f"{path} is not a stylekit relevance file (format {meta.get('format')!r}).")
+    meta, tensors = read_tagged(
+        path, fmt=_FORMAT, kind="relevance",
+        missing="no such relevance file; compute one with stylekit.text.relevance_for(G, clip).",
+        unreadable_advice="; delete it and recompute")
     try:
         names = tuple(json.loads(meta["layer_names"]))
         kinds = tuple(json.loads(meta["layer_kinds"]))

@@ -222,19 +222,12 @@ def load_mapper(path, *, G=None, device="cpu") -> LatentMapper:
         CheckpointError: missing/unreadable file, not a mapper file, weights that do not fit the
             layout, or (when ``G`` is given) a mapper trained for another generator.
     """
-    from safetensors import safe_open
+    from ..checkpoints.tagged import read_tagged
 
     path = Path(os.fspath(path))
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such mapper file; train one with stylekit.text.train_mapper(G, prompt).")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for corrupt files
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}).") from None
-    if meta.get("format") != _FORMAT:
-        raise CheckpointError(f"{path} is not a stylekit latent mapper file (format {meta.get('format')!r}).")
+    meta, state = read_tagged(
+        path, fmt=_FORMAT, kind="latent mapper",
+        missing="no such mapper file; train one with stylekit.text.train_mapper(G, prompt).")
     try:
         cfg = json.loads(meta["config"])
         mapper = LatentMapper(int(cfg["num_ws"]), int(cfg["w_dim"]), depth=int(cfg["depth"]), groups=cfg["groups"],
