@@ -83,7 +83,7 @@ def run(args) -> dict[str, float]:
     from ..checkpoints.load import load_generator
     from ..toyfaces.predictor import load_predictor
     from ..toyfaces.train_predictor import evaluate
-    from ..train.metrics import frechet_distance, generator_samples, predictor_features, toyfaces_renders
+    from ..train.metrics import fd_between, generator_samples, toyfaces_renders
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,9 +95,7 @@ def run(args) -> dict[str, float]:
     renders_a = toyfaces_renders(args.n, resolution=res, seed=args.seed)
     renders_b = toyfaces_renders(args.n, resolution=res, seed=args.seed + 1)
     samples = generator_samples(G, args.n, seed=args.seed + 2)
-    fa, fb, fs = (predictor_features(x, predictor=predictor) for x in (renders_a, renders_b, samples))
-    metrics["fd_samples"] = frechet_distance(fa, fs)
-    metrics["fd_floor"] = frechet_distance(fa, fb)
+    metrics.update(fd_between(renders_a, renders_b, samples, predictor=predictor))
     metrics["fd_ratio"] = metrics["fd_samples"] / max(metrics["fd_floor"], 1e-12)
     metrics["n"] = args.n
     metrics.update(coverage(_predict(predictor, samples), _predict(predictor, renders_a)))

@@ -124,7 +124,15 @@ def toyfaces_fd(G, n: int = 1000, device: str | torch.device = "cpu", *, seed: i
     renders_b = toyfaces_renders(n, resolution=res, seed=seed + 1, device=device)
     samples = generator_samples(G, n, seed=seed + 2, truncation_psi=truncation_psi, noise_mode=noise_mode,
                                 device=device)
+    return dict(fd_between(renders_a, renders_b, samples, predictor=predictor), n=n)
+
+
+def fd_between(renders_a: torch.Tensor, renders_b: torch.Tensor, samples: torch.Tensor, *, predictor) -> dict:
+    """``dict(fd_samples=FD(renders_a, samples), fd_floor=FD(renders_a, renders_b))`` in predictor features.
+
+    All three are image batches ``[N, 3, R, R]`` in [-1, 1] (see :func:`toyfaces_fd`).
+    """
     fa = predictor_features(renders_a, predictor=predictor)
     fb = predictor_features(renders_b, predictor=predictor)
     fs = predictor_features(samples, predictor=predictor)
-    return dict(fd_samples=frechet_distance(fa, fs), fd_floor=frechet_distance(fa, fb), n=n)
+    return dict(fd_samples=frechet_distance(fa, fs), fd_floor=frechet_distance(fa, fb))
