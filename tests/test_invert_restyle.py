@@ -125,3 +125,42 @@ def test_latent_regression_pretraining_needs_no_generator_gradient(G, tmp_path):
     with pytest.raises(InvalidArgumentError, match="nothing to train"):
         train_encoder(G, tmp_path / "b", TrainConfig(iterations=2, data="renders", pixel_weight=0.0,
                                                      perceptual_weight=0.0, latent_weight=1.0), log=lambda s: None)
+
+
+def test_bootstrapped_restyle_starts_from_its_encoder(G, tmp_path):
+    from stylekit.invert.encoder import save_encoder
+    from stylekit.invert.result import psnr
+
+    torch.manual_seed(5)
+    e4e = LatentEncoder({**TINY, "num_ws": G.num_ws, "w_dim": G.w_dim}, G.w_avg, info={"name": "tiny-e4e"}).eval()
+    boot_file = save_encoder(e4e, tmp_path / "e4e.safetensors")
+    cfg = TrainConfig(iterations=4, batch=4, lr=1e-3, data="samples", perceptual="none", perceptual_weight=0.0,
+                      restyle=True, restyle_iterations=2, bootstrap=str(boot_file), snapshot_every=4, log_every=2,
+                      eval_images=4, encoder_config=dict(TINY), seed=0)
+    rs = train_encoder(G, tmp_path / "run", cfg, resume=False, log=lambda s: None)
+    saved = load_encoder(tmp_path / "run" / "encoder.safetensors")
+    assert saved.info["bootstrap"] == str(boot_file)
+    x = training_batch(G, "samples", 1, torch.Generator().manual_seed(3))
+    auto = invert(G, x, method="restyle", encoder=saved, steps=2)
+    with torch.no_grad():
+        first_guess = psnr(G.synthesis(e4e(auto.target), noise_mode="const"), auto.target)
+    assert auto.extra["bootstrap_psnr"] == pytest.approx(first_guess, abs=1e-3)
+    plain = invert(G, x, method="restyle", encoder=saved, steps=2, bootstrap=None)
+    assert plain.extra["bootstrap_psnr"] is None
+    assert not torch.allclose(plain.latent, auto.latent)
+    with pytest.raises(InvalidArgumentError, match="restyle=True"):
+        train_encoder(G, tmp_path / "b", TrainConfig(iterations=2, bootstrap=str(boot_file)), log=lambda s: None)
+    with pytest.raises(InvalidArgumentError, match="one-pass"):
+        invert(G, x, method="restyle", encoder=saved, steps=1, bootstrap=rs)
+
+
+def test_shipped_restyle_beats_one_e4e_pass_on_held_out_renders():
+    """The shipped pair keeps ReStyle's promise: refinement from the e4e guess lowers the error on renders."""
+    import stylekit
+    from stylekit.invert.encoder import encode
+
+    G = stylekit.load_generator("toyfaces")
+    renders = training_batch(G, "renders", 24, torch.Generator().manual_seed(777))
+    e4e = sum(encode(G, renders[i:i + 1]).psnr() for i in range(len(renders))) / len(renders)
+    rs = sum(invert(G, renders[i:i + 1], method="restyle").psnr() for i in range(len(renders))) / len(renders)
+    assert rs > e4e + 0.1

@@ -227,7 +227,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=300, help="optimisation steps (W, W+)")
     p.add_argument("--pti-steps", type=int, default=100)
     p.add_argument("--pivot-steps", type=int, default=200)
-    p.add_argument("--restyle-iterations", type=int, default=5)
+    p.add_argument("--restyle-iterations", type=int, default=3)
     p.add_argument("--n-samples", type=int, default=4)
     p.add_argument("--n-renders", type=int, default=6)
     p.add_argument("--threads", type=int, default=1)

@@ -8,6 +8,10 @@ residual in W+::
         w_t = w_{t-1} + E(concat(x, y_{t-1}))      # E: a pSp / e4e encoder with in_channels = 6
         y_t = G(w_t)
 
+ReStyle's *encoder bootstrapping* replaces ``w_0`` by a one-pass encoder's inversion (``w_0 = E0(x)``);
+an encoder trained that way (``train_encoder --restyle --bootstrap e4e-toyfaces``) records the
+bootstrap encoder in its metadata and :func:`restyle` starts from it unless told otherwise.
+
 Train such an encoder with ``python -m stylekit.invert.train_encoder --restyle ...``.
 """
 
@@ -22,7 +26,7 @@ from ._inputs import check_steps, progress_or_default, target_tensor
 from .encoder import LatentEncoder, load_encoder
 from .result import InversionResult, psnr
 
-DEFAULT_ITERATIONS = 5
+DEFAULT_ITERATIONS = 3
 DEFAULT_ENCODER = "restyle-toyfaces"
 
 
@@ -50,8 +54,8 @@ def restyle_steps(G, enc: LatentEncoder, target: torch.Tensor, iterations: int, 
     return latent, image, images
 
 
-def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = DEFAULT_ITERATIONS, progress=None,
-            device=None) -> InversionResult:
+def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = DEFAULT_ITERATIONS, bootstrap="auto",
+            progress=None, device=None) -> InversionResult:
     """Invert ``image`` with ``iterations`` ReStyle steps; ``result.extra['psnr_per_step']`` shows the refinement.
 
     Args:
@@ -59,7 +63,11 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = DEFAULT_ITER
         image: anything :func:`stylekit.images.image_to_tensor` accepts, or a tensor in ``[-1, 1]``.
         encoder: a 6-channel :class:`~stylekit.invert.encoder.LatentEncoder`, a registered name
             (``'restyle-toyfaces'``) or a file path.
-        iterations: refinement steps (1..20000; ReStyle uses 5).
+        iterations: refinement steps (1..20000; ReStyle uses 5, the toyfaces encoder was trained with 3).
+        bootstrap: ``'auto'`` starts from the one-pass encoder the ReStyle encoder was trained with
+            (its metadata's ``bootstrap``), or from ``latent_avg`` when it has none; ``None`` always
+            starts from ``latent_avg``; an encoder (name, file or object) starts from its inversion.
+            ``result.extra['bootstrap_psnr']`` is the PSNR of that starting point.
     """
     start = time.perf_counter()
     iterations = check_steps(iterations, "iterations")
@@ -69,9 +77,20 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = DEFAULT_ITER
     if enc.config["in_channels"] != 6:
         raise InvalidArgumentError("ReStyle needs an encoder with 6 input channels (image + reconstruction); this one "
                                    "takes 3: use method='encoder' with it, or train one with --restyle.")
+    if bootstrap == "auto":
+        bootstrap = enc.info.get("bootstrap") or None
+    boot = None
+    if bootstrap is not None:
+        boot = load_encoder(bootstrap, device=device)
+        boot.check_generator(G)
+        if boot.config["in_channels"] != 3:
+            raise InvalidArgumentError("the bootstrap encoder must be a one-pass (3-channel) encoder such as "
+                                       "'e4e-toyfaces'.")
     target = target_tensor(G, image, device=device)
     with torch.no_grad():
-        latent, img, images = restyle_steps(G, enc, target, iterations, progress=progress)
+        start_latent = boot(target) if boot is not None else None
+        boot_psnr = psnr(G.synthesis(start_latent, noise_mode="const"), target) if boot is not None else None
+        latent, img, images = restyle_steps(G, enc, target, iterations, start_latent=start_latent, progress=progress)
     history = []
     for t, y in enumerate(images):
         mse = float((y - target).square().mean())
@@ -79,4 +98,5 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = DEFAULT_ITER
     return InversionResult(latent=latent, image=img, target=target, method="restyle", space="w+",
                            loss_history=history, perceptual="none", seconds=time.perf_counter() - start,
                            extra={"psnr_per_step": [psnr(y, target) for y in images], "images": images,
-                                  "encoder": enc.info})
+                                  "encoder": enc.info, "bootstrap": boot.info if boot is not None else None,
+                                  "bootstrap_psnr": boot_psnr})

@@ -19,7 +19,10 @@ e4e's progressive training is available: with ``progressive_every > 0`` only the
 trained until ``progressive_start``, then one more layer offset every ``progressive_every``
 iterations. With ``restyle=True`` the encoder takes 6 channels and every batch runs
 ``restyle_iterations`` ReStyle steps from ``latent_avg``, each with its own loss and backward pass,
-the previous reconstruction detached (as in ReStyle's coach).
+the previous reconstruction detached (as in ReStyle's coach). With ``bootstrap`` (an encoder name or
+file) the steps start from that frozen encoder's inversion instead of ``latent_avg``: ReStyle's
+"encoder bootstrapping", which trains the refinement where it is used, next to a good first guess;
+the trained encoder records the name and :func:`stylekit.invert.restyle.restyle` starts from it.
 
 Checkpoints (``checkpoint.pt``: plain tensors and dicts, readable with ``weights_only=True``) are
 written every ``snapshot_every`` iterations, so an interrupted run resumes where it stopped; the
@@ -73,6 +76,7 @@ class TrainConfig:
     progressive_every: int = 0        # 0 = every offset active from the start
     restyle: bool = False
     restyle_iterations: int = 3
+    bootstrap: str = ""               # ReStyle only: start from this frozen encoder's output ('' = latent_avg)
     snapshot_every: int = 500
     log_every: int = 50
     eval_images: int = 64
@@ -147,7 +151,8 @@ def _stage_at(step: int, cfg: TrainConfig, num_ws: int) -> int:
     return min(num_ws - 1, 1 + (step - cfg.progressive_start) // cfg.progressive_every)
 
 
-def evaluate(G, enc: LatentEncoder, images: torch.Tensor, *, restyle_iterations: int = 0) -> dict:
+def evaluate(G, enc: LatentEncoder, images: torch.Tensor, *, restyle_iterations: int = 0,
+             bootstrap: LatentEncoder | None = None) -> dict:
     """Mean PSNR (dB) and MSE of the encoder's reconstructions of ``images`` (one pass, or ReStyle steps)."""
     was_training = enc.training
     enc.eval()
@@ -155,7 +160,8 @@ def evaluate(G, enc: LatentEncoder, images: torch.Tensor, *, restyle_iterations:
         if restyle_iterations:
             from .restyle import restyle_steps
 
-            _, recon, _ = restyle_steps(G, enc, images, restyle_iterations)
+            start = bootstrap(images) if bootstrap is not None else None
+            _, recon, _ = restyle_steps(G, enc, images, restyle_iterations, start_latent=start)
         else:
             recon = G.synthesis(enc(images), noise_mode="const")
     enc.train(was_training)
@@ -208,6 +214,8 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
     """
     cfg = cfg or TrainConfig()
     check_steps(cfg.iterations, "iterations")
+    if cfg.bootstrap and not cfg.restyle:
+        raise InvalidArgumentError("bootstrap is a ReStyle option: add restyle=True (--restyle), or drop bootstrap.")
     if cfg.data not in ("renders", "samples", "mix"):
         raise InvalidArgumentError(f"data must be 'renders', 'samples' or 'mix', not {cfg.data!r}.")
     if cfg.pixel_weight <= 0 and cfg.perceptual_weight <= 0 and (cfg.latent_weight <= 0 or cfg.data == "renders"):
@@ -224,8 +232,18 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
     enc_cfg = normalize_config(enc_cfg)
     cfg.encoder_config = enc_cfg
     torch.manual_seed(cfg.seed)
-    enc = LatentEncoder(enc_cfg, G.w_avg.detach().cpu(),
-                        info={"trained_by": "stylekit.invert.train_encoder", "restyle": cfg.restyle}).to(device)
+    info = {"trained_by": "stylekit.invert.train_encoder", "restyle": cfg.restyle}
+    boot = None
+    if cfg.bootstrap:
+        from .encoder import load_encoder
+
+        boot = load_encoder(cfg.bootstrap, device=device).eval().requires_grad_(False)
+        boot.check_generator(G)
+        if boot.config["in_channels"] != 3:
+            raise InvalidArgumentError("the bootstrap encoder must be a one-pass (3-channel) encoder such as "
+                                       "'e4e-toyfaces'.")
+        info["bootstrap"] = cfg.bootstrap
+    enc = LatentEncoder(enc_cfg, G.w_avg.detach().cpu(), info=info).to(device)
     enc.train()
     optimizer = torch.optim.Adam(enc.encoder.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
     disc = disc_opt = None
@@ -285,7 +303,7 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
             stage = _stage_at(step, cfg, G.num_ws)
             enc.encoder.progressive_stage = stage
             x, w_true = training_batch(G, cfg.data, cfg.batch, gen, step=step, with_latents=True)
-            parts = _train_step(G, enc, x, cfg, extractor, optimizer, disc, disc_opt, stage, w_true)
+            parts = _train_step(G, enc, x, cfg, extractor, optimizer, disc, disc_opt, stage, w_true, boot)
             for k, v in parts.items():
                 running[k] = running.get(k, 0.0) + v
             progress(step + 1, cfg.iterations, "encoder", **parts)
@@ -296,7 +314,8 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
                 record = {"iteration": done, "lr": lr, "stage": stage, "sec": round(time.perf_counter() - t0, 1), **avg}
                 if done % cfg.snapshot_every == 0 or done == cfg.iterations:
                     record.update({f"eval_{k}": v for k, v in evaluate(
-                        G, enc, eval_images, restyle_iterations=cfg.restyle_iterations if cfg.restyle else 0).items()})
+                        G, enc, eval_images, restyle_iterations=cfg.restyle_iterations if cfg.restyle else 0,
+                        bootstrap=boot).items()})
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
                 log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
@@ -319,13 +338,13 @@ def _latent_term(ws: torch.Tensor, w_true: torch.Tensor | None) -> torch.Tensor 
 
 
 def _train_step(G, enc, x, cfg: TrainConfig, extractor, optimizer, disc, disc_opt, stage: int,
-                w_true: torch.Tensor | None = None) -> dict:
+                w_true: torch.Tensor | None = None, boot: LatentEncoder | None = None) -> dict:
     parts: dict[str, float] = {}
     image_terms = cfg.pixel_weight > 0 or cfg.perceptual_weight > 0
     if cfg.restyle:
         n = x.shape[0]
-        latent = enc.latent_avg.reshape(1, 1, -1).expand(n, G.num_ws, -1)
         with torch.no_grad():
+            latent = boot(x) if boot is not None else enc.latent_avg.reshape(1, 1, -1).expand(n, G.num_ws, -1)
             y = G.synthesis(latent, noise_mode="const")
         for it in range(cfg.restyle_iterations):
             codes = enc.encoder(torch.cat([x, y], dim=1))
@@ -426,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", choices=("renders", "samples", "mix"), default=defaults.data)
     p.add_argument("--perceptual", default=defaults.perceptual)
     p.add_argument("--restyle", action="store_true", help="train a ReStyle encoder (6 input channels)")
+    p.add_argument("--bootstrap", default="", help="ReStyle: start the steps from this encoder's inversion "
+                                                   "(registered name or file, e.g. e4e-toyfaces)")
     p.add_argument("--full-precision", action="store_true", help="export float32 weights (default float16)")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--init", default=None, help="start from this encoder's weights (file or registered name)")
@@ -447,7 +468,7 @@ def main(argv=None) -> int:
                       perceptual=args.perceptual, delta_weight=args.delta_weight, w_disc_weight=args.w_disc_weight,
                       latent_weight=args.latent_weight,
                       progressive_start=args.progressive_start, progressive_every=args.progressive_every,
-                      restyle=args.restyle, restyle_iterations=args.restyle_iterations,
+                      restyle=args.restyle, restyle_iterations=args.restyle_iterations, bootstrap=args.bootstrap,
                       snapshot_every=args.snapshot_every, log_every=args.log_every, eval_images=args.eval_images,
                       seed=args.seed, half_export=not args.full_precision,
                       encoder_config=dict(FFHQ_CONFIG if args.preset == "ffhq" else TOYFACES_CONFIG))
