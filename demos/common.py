@@ -12,6 +12,7 @@ session), so two users never see each other's latent.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import threading
 from dataclasses import dataclass
@@ -69,7 +70,19 @@ _FITS: dict = {}
 
 
 def user_errors(fn):
-    """Decorator: turn stylekit's errors raised by a callback into readable ``gr.Error`` toasts."""
+    """Decorator: turn stylekit's errors raised by a callback into readable ``gr.Error`` toasts.
+
+    Generator callbacks (which stream intermediate outputs) stay generators, so Gradio still streams them.
+    """
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def streaming(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except StylekitError as exc:
+                raise gr.Error(str(exc)) from exc
+
+        return streaming
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

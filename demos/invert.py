@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
 
 from stylekit.errors import InvalidArgumentError
 
-from .common import (PhotoInput, SharedUI, cancel_flag, choice, get_generator, image_path, integer, progress_callback,
-                     request_stop, row, teaching_note, use_result, user_errors)
+from .common import (PhotoInput, SharedUI, cancel_flag, choice, get_generator, image_path, integer, request_stop, row,
+                     teaching_note, use_result, user_errors)
 
 NOTE = """**Inversion** finds the latent code whose image matches yours, so that any edit can then be
 applied to *your* picture. **optimize** (Image2StyleGAN, Abdal et al. 2019) runs gradient descent on the
@@ -46,12 +49,72 @@ def methods_status(model: str) -> str:
             "yet (not trained, or this copy was installed without it). Use **optimize** or **pti**.")
 
 
+STREAM_EVERY_S = 0.5  # how often the loss plot is refreshed while an inversion runs
+
+
+def _run_streaming(run, flag, progress, what: str):
+    """Run ``run(callback)`` in a worker thread; yield the loss rows seen so far while it runs.
+
+    Yields ``(rows, desc)`` at most every :data:`STREAM_EVERY_S` seconds (``rows``: one dict per
+    step with ``step``, ``loss``, ``stage``) and finally ``(rows, result)`` with ``result`` the
+    return value of ``run``; an exception of ``run`` (a stylekit error, or Cancelled after Stop) is
+    re-raised here. ``gr.Progress`` is driven from this (the event's) thread.
+    """
+    from stylekit.progress import Cancelled
+
+    events: queue.Queue = queue.Queue()
+
+    def callback(step: int, total: int, message: str = "", **metrics) -> None:
+        if flag.is_set():
+            raise Cancelled(f"{what} stopped at step {step} of {total}; nothing was changed. Run it again to restart.")
+        events.put((step, total, message, metrics.get("loss")))
+
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["result"] = run(callback)
+        except BaseException as exc:  # handed to the event thread below
+            box["error"] = exc
+        finally:
+            events.put(None)
+
+    worker = threading.Thread(target=work, name="stylekit-invert", daemon=True)
+    worker.start()
+    rows: list[dict] = []
+    last = time.monotonic()
+    finished = False
+    try:
+        while True:
+            event = events.get()
+            if event is None:
+                finished = True
+                break
+            step, total, message, loss = event
+            desc = f"{what}: {message} step {step}/{total}" + (f", loss {loss:.4f}" if loss is not None else "")
+            progress((step, total), desc=desc)
+            if loss is not None:
+                rows.append({"step": int(step), "loss": float(loss), "stage": message or "loss"})
+            if time.monotonic() - last >= STREAM_EVERY_S:
+                last = time.monotonic()
+                yield rows, desc
+    finally:
+        if not finished:  # the event was closed (client gone): stop the work at its next step
+            flag.set()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    yield rows, box["result"]
+
+
 @user_errors
 def invert(model: str, image, method: str, space: str, steps, request: gr.Request = None,
            progress=gr.Progress()):
-    """Returns ``(original | reconstruction image, PSNR text, loss table, result latent)``.
+    """Streams ``(original | reconstruction image, PSNR text, loss table, result latent)``.
 
-    The loss table has columns ``step``, ``loss``, ``stage`` (one row per optimisation step).
+    While an optimisation runs, the loss table (columns ``step``, ``loss``, ``stage``, one row per
+    step so far) and a progress line are streamed about twice a second; the last output has the
+    reconstruction, its PSNR and the full table (the result's own loss history).
     """
     import pandas as pd
 
@@ -76,16 +139,24 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
         options.update(pivot_steps=n_steps, pivot_space=space)
     flag = cancel_flag(request)
     flag.clear()
-    callback = progress_callback(progress, flag, f"Inversion ({method})")
     progress((0, 1), desc=f"Inversion ({method}): starting")
-    result = stylekit.invert(G, path, method=method, space=space, steps=n_steps, progress=callback, **options)
+
+    def run(callback):
+        return stylekit.invert(G, path, method=method, space=space, steps=n_steps, progress=callback, **options)
+
+    columns = ["step", "loss", "stage"]
+    result = None
+    for rows, item in _run_streaming(run, flag, progress, f"Inversion ({method})"):
+        if isinstance(item, str):
+            yield gr.skip(), f"*{item}*", pd.DataFrame(rows, columns=columns), gr.skip()
+        else:
+            result = item
     history = pd.DataFrame([{"step": int(h["step"]), "loss": float(h["loss"]), "stage": str(h.get("stage", method))}
-                            for h in result.loss_history])
-    latent = result.latent_obj
+                            for h in result.loss_history], columns=columns)
     extra = f", generator tuned ({result.generator_delta_bytes / 1e6:.1f} MB delta)" if method == "pti" else ""
     info = (f"**PSNR {result.psnr():.2f} dB** ({method}, {space.upper()}, {len(result.loss_history)} steps, "
             f"{result.seconds:.1f} s, perceptual loss: {result.perceptual}{extra}).")
-    return row(result.target, result.image), info, history, latent
+    yield row(result.target, result.image), info, history, result.latent_obj
 
 
 @user_errors

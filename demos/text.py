@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import gradio as gr
 
 from stylekit.errors import InvalidArgumentError
@@ -15,9 +18,13 @@ model, measure how every StyleSpace channel moves CLIP's image embedding; then t
 *neutral -> target* picks the channels that move the image the same way, instantly, with *strength* as
 the slider (negative removes the attribute). **optimize** (latent optimisation): gradient descent on W+ so
 that CLIP finds the image closer to the prompt, with an L2 pull toward the start code; slower, per image,
-*steps* sets the effort. The offline model uses stylekit's small toyfaces CLIP."""
+*steps* sets the effort. **mapper** (latent mapper): train, once per prompt, a small network (coarse /
+medium / fine MLPs) that maps *any* code to its edited version; the first call trains it for *steps*
+steps, after that the edit is instant and *strength* scales it (4 = the trained edit, negative reverses).
+The offline model uses stylekit's small toyfaces CLIP."""
 
-METHODS = ("global", "optimize")
+METHODS = ("global", "optimize", "mapper")
+MAPPER_UNIT = 4.0  # the strength slider's value that applies a mapper as trained
 CLIP = "toyfaces"
 
 
@@ -33,11 +40,32 @@ def relevance(model: str, G):
     return cached_fit((model, "clip-relevance"), lambda: relevance_for(G, CLIP, n_images=32))
 
 
+_MAPPERS: OrderedDict = OrderedDict()  # (model, prompt, steps) -> trained mapper, most recent last
+MAX_MAPPERS = 16
+_MAPPER_LOCK = threading.Lock()
+
+
+def _mapper(model: str, prompt: str, steps: int, train):
+    """The mapper for (model, prompt, steps), trained on first use; the least recently used of more than
+    :data:`MAX_MAPPERS` is dropped (prompts are free text, so the cache must stay bounded)."""
+    key = (model, prompt, steps)
+    with _MAPPER_LOCK:
+        if key in _MAPPERS:
+            _MAPPERS.move_to_end(key)
+            return _MAPPERS[key]
+    mapper = train()
+    with _MAPPER_LOCK:
+        _MAPPERS[key] = mapper
+        while len(_MAPPERS) > MAX_MAPPERS:
+            _MAPPERS.popitem(last=False)
+    return mapper
+
+
 @user_errors
 def text_edit(model: str, prompt: str, neutral: str, method: str, strength, steps, latent,
               request: gr.Request = None, progress=gr.Progress()):
-    """Returns ``(before | after image, text, edited latent)`` (S for 'global', W+ for 'optimize')."""
-    from stylekit.text import global_edit, optimize_latent
+    """Returns ``(before | after image, text, edited latent)`` (S for 'global', W+ otherwise)."""
+    from stylekit.text import apply_mapper, global_edit, optimize_latent, train_mapper
 
     prompt = _prompt(prompt, "target")
     neutral = _prompt(neutral, "neutral")
@@ -49,6 +77,15 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
         progress((0, 1), desc="Channel relevance (computed once per model)")
         out = global_edit(G, base, relevance(model, G), prompt, neutral, clip=CLIP, alpha=alpha)
         info = f"Global direction '{neutral}' -> '{prompt}' at strength {alpha:+g}."
+    elif method == "mapper":
+        alpha = number(strength, "strength", -10, 10)
+        n = integer(steps, "steps", 1, 300)
+        flag = cancel_flag(request)
+        flag.clear()
+        callback = progress_callback(progress, flag, "Training the mapper (once per prompt)")
+        mapper = _mapper(model, prompt, n, lambda: train_mapper(G, prompt, clip=CLIP, steps=n, progress=callback)[0])
+        out = apply_mapper(mapper, base, G=G, strength=alpha / MAPPER_UNIT)
+        info = f"Mapper for '{prompt}' ({n} training steps) at strength {alpha / MAPPER_UNIT:+g}."
     else:
         n = integer(steps, "steps", 1, 300)
         flag = cancel_flag(request)
@@ -74,8 +111,8 @@ def build(ui: SharedUI) -> None:
         neutral = gr.Textbox(value="a face", label="Neutral prompt (global directions)")
     with gr.Row():
         method = gr.Radio(list(METHODS), value="global", label="Method")
-        strength = gr.Slider(-10, 10, value=4, step=0.5, label="Strength (global)")
-        steps = gr.Slider(1, 300, value=30, step=1, label="Steps (optimize)")
+        strength = gr.Slider(-10, 10, value=4, step=0.5, label="Strength (global, mapper)")
+        steps = gr.Slider(1, 300, value=30, step=1, label="Steps (optimize; mapper training)")
     with gr.Row():
         button = gr.Button("Edit with text", variant="primary", elem_id="text-button")
         stop_button = gr.Button("Stop", variant="stop")

@@ -176,6 +176,17 @@ def test_invert_endpoints(server):
     assert "Stopping" in c.predict(api_name="/invert_stop")
 
 
+def test_invert_streams_the_loss_while_it_runs(server):
+    c = _client(server)
+    job = c.submit("toyfaces", _example(), "optimize", "w+", 400, api_name="/invert")
+    final = job.result(timeout=300)
+    outputs = job.outputs()
+    assert len(outputs) >= 2, "no intermediate output was streamed"
+    partial = outputs[0]
+    assert "step" in partial[1] and 0 < len(partial[2]["data"]) < 400
+    assert len(final[2]["data"]) == 400 and "PSNR" in final[1]
+
+
 def test_invert_can_be_stopped(server):
     from gradio_client import Client  # noqa: F401
 
@@ -255,7 +266,7 @@ def test_text_endpoint(server):
     c = _client(server)
     with pytest.raises(Exception, match="prompt is empty"):
         c.predict("toyfaces", "  ", "a face", "global", 4, 5, api_name="/text_edit")
-    for method in ("global", "optimize"):
+    for method in ("global", "optimize", "mapper"):
         args = ("toyfaces", "a face with glasses", "a face", method, 4, 3)
         if CLIP_WEIGHTS.is_file():
             image, info = c.predict(*args, api_name="/text_edit")
@@ -263,6 +274,9 @@ def test_text_endpoint(server):
         else:  # the toyfaces CLIP is not installed: the tab says so
             with pytest.raises(Exception, match="CLIP weights"):
                 c.predict(*args, api_name="/text_edit")
+    if CLIP_WEIGHTS.is_file():  # the mapper trained above is reused: opposite strength, same mapper
+        image, info = c.predict("toyfaces", "a face with glasses", "a face", "mapper", -4, 3, api_name="/text_edit")
+        assert "Mapper" in info and "-1" in info
     assert "Stopping" in c.predict(api_name="/text_stop")
 
 
