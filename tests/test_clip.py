@@ -56,7 +56,7 @@ def test_toyfaces_is_built_by_open_clip_create_model(monkeypatch):
     assert OPEN_CLIP_NAME in open_clip.list_models()
     assert isinstance(model.model, open_clip.CLIP)
     assert json.loads(shipped_config_path().read_text()) == MODEL_CONFIG
-    assert model.image_size == (64, 64)
+    assert model.image_size == (128, 128)  # 64 px renders are upsampled 2x, so eyes and mouths survive the stem
     assert model.context_length == MODEL_CONFIG["text_cfg"]["context_length"]
     assert not any(p.requires_grad for p in model.model.parameters())
     assert not model.model.training
@@ -123,11 +123,15 @@ def test_gradients_reach_the_image(clip, size):
 
 
 def test_preprocess_matches_model_normalisation(clip):
-    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    size = clip.image_size[0]
+    x = torch.rand(2, 3, size, size) * 2 - 1
     mean = torch.tensor(clip.model.visual.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(clip.model.visual.image_std).view(1, 3, 1, 1)
     assert torch.allclose(clip.preprocess(x), ((x + 1) / 2 - mean) / std, atol=1e-6)
-    assert clip.preprocess(torch.zeros(1, 3, 256, 200)).shape == (1, 3, 64, 64)
+    assert clip.preprocess(torch.zeros(1, 3, 256, 200)).shape == (1, 3, size, size)
+    # a 64 px generator output is enlarged to the model's input (bilinear), as a constant stays constant
+    small = torch.full([1, 3, 64, 64], 0.5)
+    assert torch.allclose(clip.preprocess(small), torch.full([1, 3, size, size], 0.75).sub(mean).div(std), atol=1e-5)
     with pytest.raises(InvalidArgumentError):
         clip.preprocess(torch.zeros(3, 64, 64))
 
@@ -229,3 +233,30 @@ def test_training_loop_runs_writes_and_resumes(tmp_path):
     lines.clear()
     train_clip(out, TrainConfig(**{**cfg.__dict__, "steps": 2}), log=lines.append)
     assert any("resumed" in line and "step 2" in line for line in lines)
+
+
+def test_fine_tune_init_resizes_only_the_positional_grid(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from stylekit.toyfaces.clip_model import create_untrained, load_init_weights, save_clip_weights
+
+    src = create_untrained(seed=1)
+    path = save_clip_weights(src, tmp_path / "src.safetensors", dtype=torch.float32)
+    state = load_file(str(path))
+    key = "visual.attnpool.positional_embedding"
+    width = state[key].shape[1]
+    small = torch.cat([torch.full([1, width], 7.0), torch.full([4, width], 2.0)])  # a 2x2 grid, as at 64 px
+    save_file({**state, key: small}, str(tmp_path / "grid2.safetensors"))
+    model = create_untrained(seed=2)
+    grid = round((model.state_dict()[key].shape[0] - 1) ** 0.5)
+    assert load_init_weights(model, tmp_path / "grid2.safetensors") == [key]
+    after = model.state_dict()
+    assert after[key].shape == (1 + grid * grid, width)
+    assert torch.all(after[key][0] == 7.0) and torch.allclose(after[key][1:], torch.full_like(after[key][1:], 2.0))
+    assert torch.equal(after["text_projection"], state["text_projection"])
+    bad = {**state, "text_projection": state["text_projection"][:, :3].contiguous()}
+    save_file(bad, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(InvalidArgumentError, match="text_projection"):
+        load_init_weights(model, tmp_path / "bad.safetensors")
+    with pytest.raises(InvalidArgumentError, match="not found"):
+        load_init_weights(model, tmp_path / "missing.safetensors")

@@ -18,8 +18,11 @@ Methods:
 
 - ``interfacegan``: SVM boundary on ``--n-fit`` codes labelled by the predictor (top/bottom
   ``--keep-fraction``), edit along the unit normal.
-- ``interfacegan_clip``: the same with labels from CLIP zero-shot (toyfaces CLIP, the prompt pairs of
-  ``stylekit.toyfaces.captions.attribute_prompts``); skipped when the CLIP cannot be loaded.
+- ``interfacegan_clip``: the same with labels from CLIP zero-shot (toyfaces CLIP): the positive prompt
+  of ``stylekit.toyfaces.captions.attribute_prompts`` (e.g. "a face with glasses") against the class
+  prompt that names its absence, ``stylekit.toyfaces.clip_model.NEGATED_PROMPTS`` ("a face without
+  glasses"; "a face" for red hair), the pairs ``bench toyfaces`` scores the CLIP with; skipped when
+  the CLIP cannot be loaded.
 - ``conditional``: for the two attributes whose normals are most correlated, edit each one with the
   other projected out, and compare the other's change with the plain edit's
   (``conditional_leakage_reduction`` = plain - conditional, positive is better).
@@ -212,8 +215,9 @@ def evaluate(G, predictor, *, clip=None, attributes, all_binary, n_test=200, n_f
     # --- InterFaceGAN with CLIP zero-shot labels -------------------------------------------------
     if clip is not None:
         from stylekit.toyfaces.captions import attribute_prompts
+        from stylekit.toyfaces.clip_model import NEGATED_PROMPTS
 
-        prompts = attribute_prompts()
+        prompts = {a: (pos, NEGATED_PROMPTS.get(a, neutral)) for a, (pos, neutral) in attribute_prompts().items()}
         scorers = {a: interfacegan.clip_scorer(*prompts[a], clip=clip) for a in attributes if a in prompts}
         t0 = time.perf_counter()
         clip_scores = {a: [] for a in scorers}

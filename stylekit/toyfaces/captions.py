@@ -173,13 +173,13 @@ def caption(attrs_one: Mapping[str, float], rng=None) -> str:
         descr.append(c.pick(("clean-shaven", "no beard")))
     if v["eyes_open"] < 0.5:
         withs.append(c.pick(("closed eyes", "eyes closed", "shut eyes")))
-    elif c.coin(0.15):
-        descr.append(c.pick(("eyes open", "open eyes", "wide-open eyes")))
+    elif c.coin(0.4):
+        withs.append(c.pick(("eyes open", "open eyes", "wide-open eyes")))
     if v["mouth_open"] >= 0.5:
         if c.coin(0.8):
             withs.append(c.pick(("an open mouth", "mouth open", "a wide-open mouth")))
-    elif c.coin(0.15):
-        descr.append(c.pick(("closed mouth", "mouth closed")))
+    elif c.coin(0.4):
+        withs.append(c.pick(("a closed mouth", "mouth closed")))
 
     extras: list[str] = []
     if c.coin(0.8):

@@ -63,7 +63,7 @@ _WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: :func:`register_toyfaces_clip` registers).
 MODEL_CONFIG: dict = {
     "embed_dim": 128,
-    "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "head_width": 32},
+    "vision_cfg": {"image_size": 128, "layers": [1, 1, 1, 1], "width": 16, "head_width": 32},
     "text_cfg": {"context_length": 40, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
 }
 
@@ -246,6 +246,7 @@ class TrainConfig:
     checkpoint_every: int = 25
     eval_every: int = 100            # quick held-out zero-shot check (0: never)
     eval_per_class: int = 40
+    init: str = ""                   # start from these weights (a clip.safetensors; '' = random init)
     templates: tuple = field(default=("a photo of {}.", "a picture of {}.", "an image of {}.", "a drawing of {}."))
 
 
@@ -372,6 +373,41 @@ def save_clip_weights(model: torch.nn.Module, path: str | os.PathLike, *, metada
     return path
 
 
+def load_init_weights(model: torch.nn.Module, path: str | os.PathLike) -> list[str]:
+    """Copy a toyfaces CLIP weights file into ``model`` (to fine-tune it, e.g. at a new input size).
+
+    Every tensor must match by name and shape except the image tower's attention-pool positional
+    embedding ``[1 + g*g, C]``, whose ``g x g`` grid is resized bicubically to the model's grid (the
+    ResNet tower's grid is ``image_size / 32``). Returns the names of the resized tensors.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgumentError(f"init weights {path} not found: give the path of a clip.safetensors file.")
+    src = load_file(str(path))
+    dst = model.state_dict()
+    missing = sorted(set(dst) - set(src))
+    if missing:
+        raise InvalidArgumentError(f"{path} is not a toyfaces CLIP weights file (missing {missing[:3]}...).")
+    resized = []
+    with torch.no_grad():
+        for name, value in dst.items():
+            other = src[name].to(value.dtype)
+            if other.shape == value.shape:
+                value.copy_(other)
+            elif name.endswith("attnpool.positional_embedding") and other.shape[1] == value.shape[1]:
+                g_src, g_dst = round((other.shape[0] - 1) ** 0.5), round((value.shape[0] - 1) ** 0.5)
+                grid = other[1:].reshape(1, g_src, g_src, -1).permute(0, 3, 1, 2)
+                grid = F.interpolate(grid, size=(g_dst, g_dst), mode="bicubic", align_corners=False)
+                value.copy_(torch.cat([other[:1], grid.permute(0, 2, 3, 1).reshape(g_dst * g_dst, -1)]))
+                resized.append(name)
+            else:
+                raise InvalidArgumentError(f"{path}: tensor {name} has shape {tuple(other.shape)}, the model "
+                                           f"needs {tuple(value.shape)}; only the positional grid can be resized.")
+    return resized
+
+
 def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
                checkpoint: str | os.PathLike | None = None, resume: bool = True,
                progress: Callable[..., None] = no_progress, log: Callable[[str], None] | None = None) -> dict:
@@ -426,6 +462,9 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
             gen.set_state(state["torch_rng"])
             start, elapsed, history = state["step"], state["elapsed"], state["history"]
             log(f"resumed from {ckpt_path} at step {start} ({elapsed:.0f} s so far)")
+        elif cfg.init:
+            resized = load_init_weights(model, cfg.init)
+            log(f"initialised from {cfg.init}" + (f" (resized: {', '.join(resized)})" if resized else ""))
 
         buffer = _RingBuffer(cfg.buffer_size, cfg.size)
         t_fill = time.time()
