@@ -139,6 +139,13 @@ def _wide(path, factor=3):
 def test_model_info_and_current_latent(server):
     c = _client(server)
     assert "64x64" in c.predict("toyfaces", api_name="/model_info")
+    from stylekit import registry
+
+    hub_models = [e.name for e in registry.list_models("generator") if e.package_file is None]
+    assert hub_models, "the picker should list Hub models"
+    with pytest.raises(Exception, match="cannot be downloaded now.*STYLEKIT_HUB_MIRROR"):
+        c.predict(hub_models[0], api_name="/model_info")  # the server runs offline with an empty cache
+    assert "64x64" in c.predict("toyfaces", api_name="/model_info")
     image, info = c.predict("toyfaces", "3", 0.7, api_name="/generate_use")
     assert _image(image).size == (256, 256) and "seed 3" in info
     image, info = c.predict(api_name="/clear_latent")
