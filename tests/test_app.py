@@ -282,7 +282,7 @@ def test_text_endpoint(server):
             with pytest.raises(Exception, match="CLIP weights"):
                 c.predict(*args, api_name="/text_edit")
     if CLIP_WEIGHTS.is_file():  # the mapper trained above is reused: opposite strength, same mapper
-        image, info = c.predict("toyfaces", "a face with glasses", "a face", "mapper", -4, 3, 0.1, api_name="/text_edit")
+        image, info = c.predict("toyfaces", "a face with glasses", "a face", "mapper", -2, 3, 0.1, api_name="/text_edit")
         assert "Mapper" in info and "-1" in info
     assert "Stopping" in c.predict(api_name="/text_stop")
 
