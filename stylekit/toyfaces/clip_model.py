@@ -411,7 +411,7 @@ def load_init_weights(model: torch.nn.Module, path: str | os.PathLike) -> list[s
 def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
                checkpoint: str | os.PathLike | None = None, resume: bool = True,
                progress: Callable[..., None] = no_progress, log: Callable[[str], None] | None = None) -> dict:
-    """Train the toyfaces CLIP from scratch and write its weights to ``out`` (safetensors, float16).
+    """Train the toyfaces CLIP (from scratch, or fine-tune ``config.init``) and write its weights to ``out``.
 
     Args:
         out: destination ``.safetensors`` file.
