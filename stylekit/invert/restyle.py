@@ -30,21 +30,35 @@ DEFAULT_ITERATIONS = 3
 DEFAULT_ENCODER = "restyle-toyfaces"
 
 
+def load_bootstrap(spec, G, *, device=None) -> LatentEncoder:
+    """The one-pass (3-channel) encoder ``spec`` (name, file or object) checked against ``G``, for bootstrapping."""
+    boot = load_encoder(spec, device=device if device is not None else G.w_avg.device)
+    boot.check_generator(G)
+    if boot.config["in_channels"] != 3:
+        raise InvalidArgumentError("the bootstrap encoder must be a one-pass (3-channel) encoder such as "
+                                   "'e4e-toyfaces'.")
+    return boot
+
+
+def initial_latent(G, enc: LatentEncoder, target: torch.Tensor, boot: LatentEncoder | None = None) -> torch.Tensor:
+    """``w_0 [N, num_ws, w_dim]`` for ``target [N, 3, R, R]``: ``boot(target)``, or ``latent_avg`` on every layer."""
+    if boot is not None:
+        return boot(target)
+    return enc.latent_avg.reshape(1, 1, -1).expand(target.shape[0], G.num_ws, -1)
+
+
 def restyle_steps(G, enc: LatentEncoder, target: torch.Tensor, iterations: int, *, start_latent=None,
-                  progress=None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+                  start_image=None, progress=None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """Run ``iterations`` ReStyle steps on a batch ``target [N, 3, R, R]``.
 
     Returns ``(latent [N, num_ws, w_dim], image [N, 3, R, R], images)`` with ``images`` the
-    reconstruction after each step (``iterations`` tensors). Gradients flow unless the caller
-    disables them.
+    reconstruction after each step (``iterations`` tensors). ``start_latent`` defaults to
+    :func:`initial_latent` (``latent_avg``); ``start_image``, when the caller has already rendered
+    ``start_latent``, saves that synthesis. Gradients flow unless the caller disables them.
     """
     progress = progress_or_default(progress)
-    n = target.shape[0]
-    if start_latent is None:
-        latent = enc.latent_avg.reshape(1, 1, -1).expand(n, G.num_ws, -1)
-    else:
-        latent = start_latent
-    image = G.synthesis(latent, noise_mode="const")
+    latent = initial_latent(G, enc, target) if start_latent is None else start_latent
+    image = G.synthesis(latent, noise_mode="const") if start_image is None else start_image
     images = []
     for t in range(iterations):
         latent = latent + enc.encoder(torch.cat([target, image], dim=1))
@@ -79,18 +93,14 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = DEFAULT_ITER
                                    "takes 3: use method='encoder' with it, or train one with --restyle.")
     if bootstrap == "auto":
         bootstrap = enc.info.get("bootstrap") or None
-    boot = None
-    if bootstrap is not None:
-        boot = load_encoder(bootstrap, device=device)
-        boot.check_generator(G)
-        if boot.config["in_channels"] != 3:
-            raise InvalidArgumentError("the bootstrap encoder must be a one-pass (3-channel) encoder such as "
-                                       "'e4e-toyfaces'.")
+    boot = load_bootstrap(bootstrap, G, device=device) if bootstrap is not None else None
     target = target_tensor(G, image, device=device)
     with torch.no_grad():
-        start_latent = boot(target) if boot is not None else None
-        boot_psnr = psnr(G.synthesis(start_latent, noise_mode="const"), target) if boot is not None else None
-        latent, img, images = restyle_steps(G, enc, target, iterations, start_latent=start_latent, progress=progress)
+        start_latent = initial_latent(G, enc, target, boot)
+        start_image = G.synthesis(start_latent, noise_mode="const")
+        boot_psnr = psnr(start_image, target) if boot is not None else None
+        latent, img, images = restyle_steps(G, enc, target, iterations, start_latent=start_latent,
+                                            start_image=start_image, progress=progress)
     history = []
     for t, y in enumerate(images):
         mse = float((y - target).square().mean())

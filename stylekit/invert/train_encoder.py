@@ -52,6 +52,7 @@ from ..progress import no_progress
 from ._inputs import check_steps
 from .encoder import TOYFACES_CONFIG, LatentEncoder, delta_regularization, normalize_config, save_encoder
 from .losses import build_perceptual, reconstruction_loss
+from .restyle import initial_latent, load_bootstrap, restyle_steps
 from .result import psnr
 
 
@@ -158,10 +159,8 @@ def evaluate(G, enc: LatentEncoder, images: torch.Tensor, *, restyle_iterations:
     enc.eval()
     with torch.no_grad():
         if restyle_iterations:
-            from .restyle import restyle_steps
-
-            start = bootstrap(images) if bootstrap is not None else None
-            _, recon, _ = restyle_steps(G, enc, images, restyle_iterations, start_latent=start)
+            _, recon, _ = restyle_steps(G, enc, images, restyle_iterations,
+                                        start_latent=initial_latent(G, enc, images, bootstrap))
         else:
             recon = G.synthesis(enc(images), noise_mode="const")
     enc.train(was_training)
@@ -235,13 +234,7 @@ def train_encoder(G, out_dir, cfg: TrainConfig | None = None, *, export: str | P
     info = {"trained_by": "stylekit.invert.train_encoder", "restyle": cfg.restyle}
     boot = None
     if cfg.bootstrap:
-        from .encoder import load_encoder
-
-        boot = load_encoder(cfg.bootstrap, device=device).eval().requires_grad_(False)
-        boot.check_generator(G)
-        if boot.config["in_channels"] != 3:
-            raise InvalidArgumentError("the bootstrap encoder must be a one-pass (3-channel) encoder such as "
-                                       "'e4e-toyfaces'.")
+        boot = load_bootstrap(cfg.bootstrap, G, device=device)
         info["bootstrap"] = cfg.bootstrap
     enc = LatentEncoder(enc_cfg, G.w_avg.detach().cpu(), info=info).to(device)
     enc.train()
@@ -342,9 +335,8 @@ def _train_step(G, enc, x, cfg: TrainConfig, extractor, optimizer, disc, disc_op
     parts: dict[str, float] = {}
     image_terms = cfg.pixel_weight > 0 or cfg.perceptual_weight > 0
     if cfg.restyle:
-        n = x.shape[0]
         with torch.no_grad():
-            latent = boot(x) if boot is not None else enc.latent_avg.reshape(1, 1, -1).expand(n, G.num_ws, -1)
+            latent = initial_latent(G, enc, x, boot)
             y = G.synthesis(latent, noise_mode="const")
         for it in range(cfg.restyle_iterations):
             codes = enc.encoder(torch.cat([x, y], dim=1))
