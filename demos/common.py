@@ -290,8 +290,10 @@ def request_stop(request: gr.Request | None = None) -> str:
     return "Stopping after the current step..."
 
 
-def progress_callback(progress: gr.Progress, flag: threading.Event, what: str):
-    """A stylekit progress callback that drives ``gr.Progress`` and stops when ``flag`` is set."""
+def cancellable(flag: threading.Event, what: str, report):
+    """A stylekit progress callback that raises ``Cancelled`` once ``flag`` is set and otherwise calls
+    ``report(step, total, desc, loss, message)`` (``desc``: a progress line; ``loss``: the step's loss
+    or None; ``message``: the stage the operation reported)."""
     from stylekit.progress import Cancelled
 
     def callback(step: int, total: int, message: str = "", **metrics) -> None:
@@ -299,6 +301,11 @@ def progress_callback(progress: gr.Progress, flag: threading.Event, what: str):
             raise Cancelled(f"{what} stopped at step {step} of {total}; nothing was changed. Run it again to restart.")
         loss = metrics.get("loss")
         desc = f"{what}: {message} step {step}/{total}" + (f", loss {loss:.4f}" if loss is not None else "")
-        progress((step, total), desc=desc)
+        report(step, total, desc, loss, message)
 
     return callback
+
+
+def progress_callback(progress: gr.Progress, flag: threading.Event, what: str):
+    """A stylekit progress callback that drives ``gr.Progress`` and stops when ``flag`` is set."""
+    return cancellable(flag, what, lambda step, total, desc, loss, message: progress((step, total), desc=desc))

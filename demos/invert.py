@@ -11,8 +11,8 @@ import gradio as gr
 
 from stylekit.errors import InvalidArgumentError
 
-from .common import (PhotoInput, SharedUI, cancel_flag, choice, get_generator, image_path, integer, request_stop, row,
-                     teaching_note, use_result, user_errors)
+from .common import (PhotoInput, SharedUI, cancel_flag, cancellable, choice, get_generator, image_path, integer,
+                     request_stop, row, teaching_note, use_result, user_errors)
 
 NOTE = """**Inversion** finds the latent code whose image matches yours, so that any edit can then be
 applied to *your* picture. **optimize** (Image2StyleGAN, Abdal et al. 2019) runs gradient descent on the
@@ -60,15 +60,8 @@ def _run_streaming(run, flag, progress, what: str):
     return value of ``run``; an exception of ``run`` (a stylekit error, or Cancelled after Stop) is
     re-raised here. ``gr.Progress`` is driven from this (the event's) thread.
     """
-    from stylekit.progress import Cancelled
-
     events: queue.Queue = queue.Queue()
-
-    def callback(step: int, total: int, message: str = "", **metrics) -> None:
-        if flag.is_set():
-            raise Cancelled(f"{what} stopped at step {step} of {total}; nothing was changed. Run it again to restart.")
-        events.put((step, total, message, metrics.get("loss")))
-
+    callback = cancellable(flag, what, lambda *event: events.put(event))
     box: dict = {}
 
     def work() -> None:
@@ -90,8 +83,7 @@ def _run_streaming(run, flag, progress, what: str):
             if event is None:
                 finished = True
                 break
-            step, total, message, loss = event
-            desc = f"{what}: {message} step {step}/{total}" + (f", loss {loss:.4f}" if loss is not None else "")
+            step, total, desc, loss, message = event
             progress((step, total), desc=desc)
             if loss is not None:
                 rows.append({"step": int(step), "loss": float(loss), "stage": message or "loss"})
