@@ -164,17 +164,19 @@ class ClipModel:
         tokens = self.tokenize(prompts)
         return F.normalize(self.model.encode_text(tokens).float(), dim=-1)
 
-    def text_embedding(self, prompt: str, templates: Sequence[str] | None = None) -> torch.Tensor:
-        """One prompt put in each template (``"{}"`` marks where), embedded and averaged.
+    def text_embedding(self, prompt: str | Sequence[str], templates: Sequence[str] | None = None) -> torch.Tensor:
+        """One prompt (or a class of prompts) put in each template (``"{}"`` marks where), embedded and averaged.
 
-        Returns the L2-normalised mean of the normalised template embeddings, shape ``[D]``
-        (the prompt ensembling of the CLIP paper). ``templates=None`` uses :attr:`templates`.
+        ``prompt`` may be a string or a sequence of phrasings of one class (``("black hair",
+        "brown hair", "blond hair")`` for "not red"): every phrasing goes in every template.
+        Returns the L2-normalised mean of the normalised embeddings, shape ``[D]`` (the prompt
+        ensembling of the CLIP paper). ``templates=None`` uses :attr:`templates`.
         """
-        self.validate_prompts(prompt)
+        phrasings = self.validate_prompts(prompt)
         templates = self.templates if templates is None else tuple(templates)
         if not templates or any("{}" not in t for t in templates):
             raise InvalidArgumentError("Every prompt template must contain '{}' where the prompt goes.")
-        emb = self.encode_text([t.format(prompt) for t in templates])
+        emb = self.encode_text([t.format(p) for p in phrasings for t in templates])
         return F.normalize(emb.mean(dim=0), dim=-1)
 
     # -- images -------------------------------------------------------------------------------
@@ -223,12 +225,13 @@ class ClipModel:
         text = prompt if isinstance(prompt, torch.Tensor) else self.text_embedding(prompt, templates)
         return self.encode_image(images) @ text.to(self.device).float()
 
-    def zero_shot_scores(self, images: torch.Tensor, positive_prompt: str, neutral_prompt: str,
-                         templates: Sequence[str] | None = None) -> torch.Tensor:
+    def zero_shot_scores(self, images: torch.Tensor, positive_prompt: str | Sequence[str],
+                         neutral_prompt: str | Sequence[str], templates: Sequence[str] | None = None) -> torch.Tensor:
         """Probability ``[N]`` (in ``[0, 1]``) that ``positive_prompt`` rather than ``neutral_prompt`` applies.
 
         A softmax over the two prompts' cosine similarities scaled by the model's logit scale, each
-        prompt ensembled over ``templates`` (default :attr:`templates`).
+        prompt ensembled over ``templates`` (default :attr:`templates`). Either prompt may be a
+        sequence of phrasings of its class (see :meth:`text_embedding`).
         """
         pos = self.text_embedding(positive_prompt, templates)
         neu = self.text_embedding(neutral_prompt, templates)

@@ -21,7 +21,7 @@ Methods:
 - ``interfacegan_clip``: the same with labels from CLIP zero-shot (toyfaces CLIP): the positive prompt
   of ``stylekit.toyfaces.captions.attribute_prompts`` (e.g. "a face with glasses") against the class
   prompt that names its absence, ``stylekit.toyfaces.clip_model.NEGATED_PROMPTS`` ("a face without
-  glasses"; "a face" for red hair), the pairs ``bench toyfaces`` scores the CLIP with; skipped when
+  glasses"; the other hair colours for red hair), the pairs ``bench toyfaces`` scores the CLIP with; skipped when
   the CLIP cannot be loaded.
 - ``conditional``: for the two attributes whose normals are most correlated, edit each one with the
   other projected out, and compare the other's change with the plain edit's

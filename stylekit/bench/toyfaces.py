@@ -12,9 +12,9 @@
   ``coverage_min_span`` is the smallest span.
 - ``predictor_min_binary_acc`` / ``predictor_min_r2``: the predictor on 2,000 fresh clean renders.
 - ``clip_min_zeroshot_acc``: the toyfaces CLIP's held-out zero-shot accuracy, the worst binary
-  attribute, ``--clip-per-class`` faces per class, with one prompt per class as in CLIP's zero-shot
-  protocol ("a face with glasses" vs "a face without glasses",
-  :data:`stylekit.toyfaces.clip_model.NEGATED_PROMPTS`); ``clip_min_vs_neutral_acc`` is the
+  attribute, ``--clip-per-class`` faces per class, with class prompts as in CLIP's zero-shot
+  protocol ("a face with glasses" vs "a face without glasses"; red hair vs the set of the other
+  hair colours, :data:`stylekit.toyfaces.clip_model.NEGATED_PROMPTS`); ``clip_min_vs_neutral_acc`` is the
   harder test of the attribute prompt against the neutral "a face" (the pair text-guided edits
   use), where an attribute that faces have by default (open eyes) cannot be told apart.
 - ``shipped_weights_mb``: every ``*.safetensors`` file shipped in ``stylekit/toyfaces/weights``.

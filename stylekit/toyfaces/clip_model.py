@@ -67,11 +67,12 @@ MODEL_CONFIG: dict = {
     "text_cfg": {"context_length": 40, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
 }
 
-#: Prompts that name the *absence* of each binary attribute in the captions' own words (used for
-#: the second, "positive vs negated" zero-shot evaluation; red hair has no negated wording in the
-#: captions, so its neutral prompt is kept).
-NEGATED_PROMPTS: dict[str, str] = {
-    "red_hair": "a face",
+#: Prompts that name the *absence* of each binary attribute in the captions' own words (the class
+#: prompts of the "positive vs negated" zero-shot evaluation). The captions have no wording for
+#: "not red", so the other class of red hair is the prompt set of the other hair colours (their
+#: embeddings averaged, see :meth:`stylekit.clip_backend.ClipModel.text_embedding`).
+NEGATED_PROMPTS: dict[str, str | tuple[str, ...]] = {
+    "red_hair": ("a face with black hair", "a face with brown hair", "a face with blond hair"),
     "mouth_open": "a face with a closed mouth",
     "eyes_open": "a face with closed eyes",
     "glasses": "a face without glasses",
