@@ -1,4 +1,4 @@
-"""Global directions: relevance vectors (three methods agree), the relevance file and its keys, S edits."""
+"""Global directions: relevance vectors (the four methods agree), the relevance file and its keys, S edits."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def clip():
 
 @pytest.fixture(scope="module")
 def table(G, clip):
-    return compute_relevance(G, clip, n_images=3, batch_size=3, stats_samples=200)
+    return compute_relevance(G, clip, method="jacobian", n_images=3, batch_size=3, stats_samples=200)
 
 
 SOME = [(0, 0), (0, 5), (1, 3), (2, 7), (4, 1), (6, 2), (7, 0)]
@@ -59,8 +59,56 @@ def test_jacobian_is_the_limit_of_small_differences(G, clip, table):
     assert float(cos.min()) > 0.98, cos
 
 
+def test_lowrank_is_the_default_and_approaches_the_jacobian_with_rank(G, clip, table):
+    flat = table.flat()
+    cos, energy = {}, {}
+    for rank in (1, 48):
+        lr = compute_relevance(G, clip, n_images=3, batch_size=3, stats=table.stats, rank=rank, holdout=6)
+        assert lr.meta["method"] == "lowrank" and lr.meta["rank"] == rank
+        norms = lr.flat().norm(dim=1)
+        assert torch.allclose(norms, torch.ones_like(norms), atol=1e-4)
+        cos[rank] = float((lr.flat() * flat).sum(1).mean())
+        energy[rank] = lr.meta["captured_energy"]
+    # a rank-1 sketch misses part of the Jacobian (of an untrained CLIP: few directions dominate), and says so;
+    # rank 48 holds nearly all of it
+    assert energy[1] < 0.95 * energy[48] and energy[48] > 0.99 and energy[48] <= 1.0 + 1e-6, energy
+    assert cos[48] > 0.97 and cos[48] > cos[1] + 0.02, cos
+
+
+def test_lowrank_at_full_rank_is_the_exact_jacobian(G, clip, table):
+    full = compute_relevance(G, clip, n_images=3, batch_size=3, stats=table.stats, rank=clip.embed_dim,
+                             channels=SOME)
+    assert torch.allclose(full.vectors(SOME), table.vectors(SOME), atol=1e-4)
+    assert full.meta["captured_energy"] == 1.0
+
+
+def test_lowrank_basis_spans_a_low_rank_map_exactly():
+    """The range finder on a map whose Jacobian has rank 3: three probes capture all of it."""
+    torch.manual_seed(0)
+    styles = [torch.randn(2, 5), torch.randn(2, 4)]
+    mix = torch.randn(3, 9)
+    lift = torch.linalg.qr(torch.randn(16, 3))[0]
+
+    class Linear:
+        def synthesis(self, ws, noise_mode="const", styles=None):
+            return torch.cat(styles, dim=1)
+
+    class Embed:
+        embed_dim = 16
+
+        def encode_image(self, x):
+            return (x @ mix.T) @ lift.T                                          # rank-3 map [m, 9] -> [m, 16]
+
+    base = Embed().encode_image(torch.cat(styles, 1))
+    y = gd._probe(Linear(), Embed(), styles, base, torch.randn(2, 3, 9), step=0.5, batch_size=4, noise_mode="const")
+    q, _ = torch.linalg.qr(y.transpose(1, 2))
+    jac = lift @ mix                                                             # [16, 9]
+    assert torch.allclose(q @ (q.transpose(1, 2) @ jac), jac.expand(2, 16, 9), atol=1e-4)
+
+
 def test_channel_subset_gives_the_same_rows(G, clip, table):
-    sub = compute_relevance(G, clip, n_images=3, batch_size=2, stats=table.stats, channels=SOME[::2])
+    sub = compute_relevance(G, clip, method="jacobian", n_images=3, batch_size=2, stats=table.stats,
+                            channels=SOME[::2])
     assert torch.allclose(sub.vectors(SOME[::2]), table.vectors(SOME[::2]), atol=1e-4)
     assert sub.meta["channels_computed"] == len(SOME[::2])
 
@@ -180,3 +228,9 @@ def test_compute_relevance_argument_checks(G, clip):
         compute_relevance(G, clip, n_images=1, channels=[(0, 10_000)])
     with pytest.raises(InvalidArgumentError, match="sigmas"):
         compute_relevance(G, clip, n_images=1, sigmas=-1.0)
+    with pytest.raises(InvalidArgumentError, match="rank"):
+        compute_relevance(G, clip, n_images=1, rank=0)
+    with pytest.raises(InvalidArgumentError, match="holdout"):
+        compute_relevance(G, clip, n_images=1, holdout=-1)
+    with pytest.raises(InvalidArgumentError, match="probe_step"):
+        compute_relevance(G, clip, n_images=1, probe_step=float("nan"))

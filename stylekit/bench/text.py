@@ -16,20 +16,26 @@ Methods: ``global`` (global directions, ``--alpha``/``--beta``, one relevance ta
 
 Relevance preprocessing (``--n-images`` codes, all S channels):
 
-- ``relevance_toyfaces_s``: the default (jacobian) computation of the whole table;
+- ``relevance_toyfaces_s``: the default (``'lowrank'``, ``--rank`` probes) computation of the whole
+  table, used for the edits; ``relevance_captured_energy`` its held-out probe check;
 - the one-channel-at-a-time reference (as StyleCLIP) on ``--reference-channels`` channels drawn at
   random from all layers, with the same codes and statistics; its time per channel is exact
   (every channel costs the same ``2 * n_images`` renders), so ``relevance_reference_s`` is that time
-  times the number of channels; ``relevance_speedup`` = reference / jacobian;
-  ``relevance_mean_cosine`` / ``relevance_min_cosine``: agreement of the vectors on those channels;
-  the vectorised finite differences (``'difference'``) are timed on the same channels
-  (``relevance_difference_speedup``, ``relevance_difference_max_error``).
+  times the number of channels; ``relevance_speedup`` = reference / lowrank;
+  ``relevance_mean_cosine`` / ``relevance_min_cosine``: agreement of the lowrank vectors with the
+  reference on those channels; the exact Jacobian (``'jacobian'``, the whole table:
+  ``relevance_jacobian_s``, ``relevance_jacobian_speedup``, ``relevance_jacobian_mean_cosine``) and
+  the vectorised finite differences (``'difference'``, on the sampled channels:
+  ``relevance_difference_speedup``, ``relevance_difference_max_error``) are measured beside it.
 - ``relevance_ffhq_estimate_s``: a random-weight FFHQ-1024 config-f StyleGAN2 (9088 S channels) with a
-  random-weight open_clip ViT-B-32 (224 px, D = 512): one forward pass and ``--ffhq-dims`` CLIP
-  dimensions of backward are timed and extrapolated to all 512 dimensions and ``--ffhq-images``
-  codes (StyleCLIP: 100); ``relevance_ffhq_reference_estimate_s`` extrapolates one timed
-  ``2``-image render + embedding per (channel, code) for the reference. ``ffhq_clip_224_s``: the
-  CLIP forward at 224 px per image (part of both).
+  random-weight open_clip ViT-B-32 (224 px, D = 512): one forward pass with graph, one probe render
+  + embedding and ``--ffhq-dims`` vector-Jacobian products are timed and extrapolated to the lowrank
+  method's ``rank`` probes and products per code and ``--ffhq-images`` codes (StyleCLIP: 100);
+  ``relevance_ffhq_jacobian_estimate_s`` the same with all 512 products (the exact Jacobian);
+  ``relevance_ffhq_reference_estimate_s`` extrapolates one timed ``2``-image render + embedding per
+  (channel, code) for the reference. ``ffhq_clip_224_s``: the CLIP forward at 224 px per image.
+  Whether 32 probes capture a ViT-B-32 Jacobian of real weights as well as the toyfaces CLIP's
+  cannot be checked offline (``meta['captured_energy']`` of a real run says).
 
 Times: ``global_edit_s`` (text pair -> S edit -> rendered image, one code, table in memory),
 ``global_edit_with_load_s`` (the same including reading the relevance file), ``optimize_s_per_image``,
@@ -68,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-opt", type=int, default=16, help="codes for latent optimisation per prompt (default 16)")
     parser.add_argument("--n-images", type=int, default=32, help="codes for the relevance vectors (default 32)")
     parser.add_argument("--reference-channels", type=int, default=64, help="channels the reference computes")
+    parser.add_argument("--rank", type=int, default=32, help="probes per code of the lowrank relevance method")
     parser.add_argument("--alpha", type=float, default=4.0, help="global direction strength (default 4)")
     parser.add_argument("--beta", type=float, default=0.1, help="global direction threshold (default 0.1)")
     parser.add_argument("--opt-steps", type=int, default=60, help="latent optimisation steps (default 60)")
@@ -136,15 +143,22 @@ def _summarise(metrics, method, results):
     metrics[f"{method}_mean_leakage"] = sum(r[1] for r in results.values()) / len(results)
 
 
-def relevance_metrics(G, clip, *, n_images, reference_channels, seed=0, psi=1.0, progress=None):
-    """Time the jacobian table and the reference on sampled channels; return (table, metrics)."""
+def relevance_metrics(G, clip, *, n_images, reference_channels, rank=32, seed=0, psi=1.0, progress=None):
+    """Time the lowrank table, the exact Jacobian and the reference on sampled channels; return (table, metrics)."""
     from stylekit.progress import no_progress
     from stylekit.text.global_directions import _layout, compute_relevance
 
     progress = progress or no_progress
     m: dict[str, float] = {}
-    table = compute_relevance(G, clip, method="jacobian", n_images=n_images, seed=seed, psi=psi, progress=progress)
+    table = compute_relevance(G, clip, method="lowrank", rank=rank, n_images=n_images, seed=seed, psi=psi,
+                              progress=progress)
     m["relevance_toyfaces_s"] = table.meta["seconds"]
+    m["relevance_rank"] = table.meta["rank"]
+    m["relevance_captured_energy"] = table.meta["captured_energy"]
+    exact = compute_relevance(G, clip, method="jacobian", n_images=n_images, seed=seed, psi=psi, stats=table.stats,
+                              progress=progress)
+    m["relevance_jacobian_s"] = exact.meta["seconds"]
+    m["relevance_jacobian_mean_cosine"] = float((table.flat() * exact.flat()).sum(1).mean())
     layout = _layout(G)
     rng = random.Random(seed)
     chans = sorted(rng.sample(layout, min(reference_channels, len(layout))))
@@ -157,6 +171,8 @@ def relevance_metrics(G, clip, *, n_images, reference_channels, seed=0, psi=1.0,
     m["relevance_reference_timed_channels"] = len(chans)
     m["relevance_difference_s"] = diff.meta["seconds"] / len(chans) * len(layout)
     m["relevance_speedup"] = m["relevance_reference_s"] / m["relevance_toyfaces_s"]
+    m["relevance_jacobian_speedup"] = m["relevance_reference_s"] / m["relevance_jacobian_s"]
+    m["relevance_jacobian_ref_cosine"] = float((exact.vectors(chans) * ref.vectors(chans)).sum(1).mean())
     m["relevance_difference_speedup"] = m["relevance_reference_s"] / m["relevance_difference_s"]
     a, r, d = table.vectors(chans), ref.vectors(chans), diff.vectors(chans)
     cos = (a * r).sum(1)
@@ -168,7 +184,7 @@ def relevance_metrics(G, clip, *, n_images, reference_channels, seed=0, psi=1.0,
     return table, m
 
 
-def ffhq_estimate(*, dims=4, n_images=100, seed=0) -> dict[str, float]:
+def ffhq_estimate(*, dims=4, n_images=100, rank=32, seed=0) -> dict[str, float]:
     """Extrapolated relevance time for a random-weight FFHQ-1024 config-f StyleGAN2 + random ViT-B-32 (224 px)."""
     import logging
 
@@ -213,7 +229,11 @@ def ffhq_estimate(*, dims=4, n_images=100, seed=0) -> dict[str, float]:
     del grads, e
     m["ffhq_forward_with_graph_s"] = t_fwd
     m["ffhq_vjp_s"] = t_vjp
-    m["relevance_ffhq_estimate_s"] = n_images * (t_fwd + D * t_vjp)
+    t_probe = m["ffhq_render_s"] + m["ffhq_clip_224_s"]
+    k = min(rank, D)
+    m["ffhq_rank"] = k
+    m["relevance_ffhq_estimate_s"] = n_images * (t_fwd + k * (t_probe + t_vjp)) if k < D else n_images * (t_fwd + D * t_vjp)
+    m["relevance_ffhq_jacobian_estimate_s"] = n_images * (t_fwd + D * t_vjp)
     m["relevance_ffhq_reference_estimate_s"] = n_images * channels * 2 * (m["ffhq_render_s"] + m["ffhq_clip_224_s"])
     m["relevance_ffhq_estimate_speedup"] = m["relevance_ffhq_reference_estimate_s"] / m["relevance_ffhq_estimate_s"]
     return m
@@ -246,10 +266,10 @@ def run(args) -> dict[str, float]:
 
     # --- relevance ------------------------------------------------------------------------------
     table, rel = relevance_metrics(G, clip, n_images=args.n_images, reference_channels=args.reference_channels,
-                                   seed=args.seed, psi=args.psi)
+                                   rank=args.rank, seed=args.seed, psi=args.psi)
     metrics.update(rel)
-    _log(f"relevance: {rel['relevance_toyfaces_s']:.1f}s, speedup {rel['relevance_speedup']:.1f}x, "
-         f"cosine {rel['relevance_mean_cosine']:.3f}")
+    _log(f"relevance: {rel['relevance_toyfaces_s']:.1f}s, speedup {rel['relevance_speedup']:.1f}x "
+         f"(exact jacobian {rel['relevance_jacobian_speedup']:.1f}x), cosine {rel['relevance_mean_cosine']:.3f}")
 
     from stylekit.latent import Latent
     from stylekit.text import apply_mapper, global_edit, load_relevance, optimize_latent, save_relevance, train_mapper
@@ -324,7 +344,7 @@ def run(args) -> dict[str, float]:
 
     # --- FFHQ-1024 estimate ---------------------------------------------------------------------
     if not args.no_ffhq:
-        metrics.update(ffhq_estimate(dims=args.ffhq_dims, n_images=args.ffhq_images, seed=args.seed))
+        metrics.update(ffhq_estimate(dims=args.ffhq_dims, n_images=args.ffhq_images, rank=args.rank, seed=args.seed))
         _log(f"FFHQ estimate: {metrics['relevance_ffhq_estimate_s'] / 3600:.1f} h "
              f"(reference {metrics['relevance_ffhq_reference_estimate_s'] / 3600:.1f} h)")
     metrics.update({"n_test": args.n_test, "n_prompts": len(prompts)})
