@@ -284,6 +284,13 @@ def cancel_flag(request: gr.Request | None) -> threading.Event:
         return _CANCEL.setdefault(key, threading.Event())
 
 
+def start_cancellable(request: gr.Request | None) -> threading.Event:
+    """This session's stop flag, cleared: call it when a long operation starts (Stop sets the flag)."""
+    flag = cancel_flag(request)
+    flag.clear()
+    return flag
+
+
 def request_stop(request: gr.Request | None = None) -> str:
     """Ask this session's running optimisation to stop after its current step."""
     cancel_flag(request).set()

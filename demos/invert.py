@@ -11,8 +11,8 @@ import gradio as gr
 
 from stylekit.errors import InvalidArgumentError
 
-from .common import (PhotoInput, SharedUI, cancel_flag, cancellable, choice, get_generator, image_path, integer,
-                     request_stop, row, teaching_note, use_result, user_errors)
+from .common import (PhotoInput, SharedUI, cancellable, choice, get_generator, image_path, integer, request_stop, row,
+                     start_cancellable, teaching_note, use_result, user_errors)
 
 NOTE = """**Inversion** finds the latent code whose image matches yours, so that any edit can then be
 applied to *your* picture. **optimize** (Image2StyleGAN, Abdal et al. 2019) runs gradient descent on the
@@ -129,8 +129,7 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
         options["encoder"] = ENCODERS[method]
     if method == "pti":
         options.update(pivot_steps=n_steps, pivot_space=space)
-    flag = cancel_flag(request)
-    flag.clear()
+    flag = start_cancellable(request)
     progress((0, 1), desc=f"Inversion ({method}): starting")
 
     def run(callback):

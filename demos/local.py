@@ -11,9 +11,9 @@ import numpy as np
 
 from stylekit.errors import InvalidArgumentError
 
-from .common import (DISPLAY_SIZE, SharedUI, cached_fit, cancel_flag, choice, current_latent, get_generator, integer,
-                     number, one_seed, progress_callback, render, render_pil, request_stop, row, teaching_note,
-                     to_pil, use_result, user_errors)
+from .common import (DISPLAY_SIZE, SharedUI, cached_fit, choice, current_latent, get_generator, integer, number,
+                     one_seed, progress_callback, render, render_pil, request_stop, row, start_cancellable,
+                     teaching_note, to_pil, use_result, user_errors)
 
 NOTE = """**Local edits.** *Part transfer* (Editing in Style, Collins et al. 2020): cluster one layer's
 feature vectors over many samples (spherical k-means) and the clusters turn out to be object parts (eyes,
@@ -140,8 +140,7 @@ def local_crossover(model: str, editor, mode: str, reference_seed, steps, reques
     n_steps = integer(steps, "steps", 1, 1000)
     seed = one_seed(reference_seed, "reference seed")
     background, mask = _editor_parts(editor)
-    flag = cancel_flag(request)
-    flag.clear()
+    flag = start_cancellable(request)
     callback = progress_callback(progress, flag, mode.capitalize())
     if mode == "crossover":
         other = render(G, Latent.from_seed(G, seed, psi=0.7))

@@ -9,8 +9,8 @@ import gradio as gr
 
 from stylekit.errors import InvalidArgumentError
 
-from .common import (SharedUI, cached_fit, cancel_flag, choice, current_latent, get_generator, integer, number,
-                     progress_callback, render, request_stop, row, teaching_note, use_result, user_errors)
+from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, progress_callback,
+                     render, request_stop, row, start_cancellable, teaching_note, use_result, user_errors)
 
 NOTE = """**Text-guided editing** (StyleCLIP, Patashnik et al. 2021) uses CLIP, which embeds images and
 sentences in one space, to steer the generator with words. **global** (global directions): once per
@@ -82,16 +82,14 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
     elif method == "mapper":
         alpha = number(strength, "strength", -10, 10)
         n = integer(steps, "steps", 1, 300)
-        flag = cancel_flag(request)
-        flag.clear()
+        flag = start_cancellable(request)
         callback = progress_callback(progress, flag, "Training the mapper (once per prompt)")
         mapper = _mapper(model, prompt, n, lambda: train_mapper(G, prompt, clip=CLIP, steps=n, progress=callback)[0])
         out = apply_mapper(mapper, base, G=G, strength=alpha / MAPPER_UNIT)
         info = f"Mapper for '{prompt}' ({n} training steps) at strength {alpha / MAPPER_UNIT:+g}."
     else:
         n = integer(steps, "steps", 1, 300)
-        flag = cancel_flag(request)
-        flag.clear()
+        flag = start_cancellable(request)
         result = optimize_latent(G, base, prompt, clip=CLIP, steps=n,
                                  progress=progress_callback(progress, flag, "Text optimisation"))
         out = result.latent
