@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -236,6 +237,42 @@ def test_hard_negative_captions_differ_from_the_true_caption():
         assert any(has_glasses(g) != has_glasses(p) for g in group)
     _, none = _captions_with_negatives(faces[:3], np.random.default_rng(0), 0.5, ("{}",), 0)
     assert none == [[], [], []]
+
+
+def test_smile_negative_mirrors_the_expression():
+    from stylekit.toyfaces import sample_attributes
+    from stylekit.toyfaces.clip_model import _captions_with_negatives, _mirrored_smile, _one
+
+    rng = np.random.default_rng(1)
+    assert _mirrored_smile(0.8, rng) == pytest.approx(-0.8) and _mirrored_smile(-0.2, rng) == pytest.approx(0.4)
+    assert abs(_mirrored_smile(0.05, rng)) == pytest.approx(0.7)
+    attrs = sample_attributes(20, seed=4)
+    faces = [_one(attrs, i) for i in range(20)]
+    pos, neg = _captions_with_negatives(faces, np.random.default_rng(0), 0.0, ("{}",), 0, smile_negative=True)
+    moods = {"smile": ("smiling", "happy", "beaming", "laughing", "grinning", "friendly", "cheerful", "smile", "grin"),
+             "frown": ("unhappy", "frowning", "glum", "sad", "grumpy", "frown")}
+
+    def mood(text):
+        said = set(re.findall(r"[a-z-]+", text))
+        return {m for m, words in moods.items() if said & set(words)}
+
+    for face, p, group in zip(faces, pos, neg):
+        assert len(group) == 1 and group[0] != p
+        if face["smile"] > 0.15:          # a smiling face's negative frowns, and a frowning face's smiles
+            assert mood(p) == {"smile"} and mood(group[0]) == {"frown"}, (p, group[0])
+        elif face["smile"] < -0.15:
+            assert mood(p) == {"frown"} and mood(group[0]) == {"smile"}, (p, group[0])
+        else:                              # a calm face's negative is clearly one or the other
+            assert not mood(p) and len(mood(group[0])) == 1, (p, group[0])
+
+
+def test_zero_shot_accuracy_knows_smiles_and_refuses_other_continuous_attributes(clip):
+    from stylekit.toyfaces.clip_model import zero_shot_accuracy
+
+    acc = zero_shot_accuracy(clip, per_class=4, seed=5, prompts="negated", attributes=["smile"])
+    assert set(acc) == {"smile"} and 0.0 <= acc["smile"] <= 1.0
+    with pytest.raises(InvalidArgumentError, match="smile"):
+        zero_shot_accuracy(clip, per_class=2, attributes=["yaw"])
 
 
 def test_training_loop_runs_writes_and_resumes(tmp_path):

@@ -183,18 +183,28 @@ def _one(attrs: dict[str, np.ndarray], i: int) -> dict[str, float]:
     return {k: float(v[i]) for k, v in attrs.items()}
 
 
+def _mirrored_smile(smile: float, rng: np.random.Generator) -> float:
+    """The expression "opposite" to ``smile`` for a hard negative: a smile becomes a frown and back;
+    a neutral face (|smile| <= 0.15, "calm") becomes a clear smile or frown at random."""
+    if abs(smile) > 0.15:
+        return -float(np.sign(smile)) * max(0.4, abs(smile))
+    return 0.7 if rng.random() < 0.5 else -0.7
+
+
 def _captions_with_negatives(attrs: list[dict[str, float]], rng: np.random.Generator, template_prob: float,
-                             templates: Sequence[str], num_negatives: int = 1) -> tuple[list[str], list[list[str]]]:
+                             templates: Sequence[str], num_negatives: int = 1,
+                             smile_negative: bool = False) -> tuple[list[str], list[list[str]]]:
     """A fresh caption per face, and captions of the same face with one binary attribute flipped.
 
     For each face, ``num_negatives`` distinct binary attributes (all of them when it is >= their
-    number) are flipped one at a time. Every caption of a face uses the same random choices (same
-    child seed, same template), so a negative differs from the positive only where the flipped
-    attribute changes the words; negatives that come out identical to the positive (the caption did
-    not mention the attribute) are dropped.
+    number) are flipped one at a time; with ``smile_negative`` one more negative has the expression
+    mirrored (smiling <-> frowning, see :func:`_mirrored_smile`). Every caption of a face uses the
+    same random choices (same child seed, same template), so a negative differs from the positive
+    only where the changed attribute changes the words; negatives that come out identical to the
+    positive (the caption did not mention the attribute) are dropped.
 
     Returns:
-        (positives ``[N]``, negatives: per face a list of 0..num_negatives strings).
+        (positives ``[N]``, negatives: per face a list of 0..num_negatives (+1) strings).
     """
     from .attributes import BINARY_ATTRIBUTES
     from .captions import caption
@@ -208,9 +218,14 @@ def _captions_with_negatives(attrs: list[dict[str, float]], rng: np.random.Gener
         template = templates[int(rng.integers(len(templates)))] if rng.random() < template_prob else "{}"
         pos = template.format(caption(a, np.random.default_rng(child)))
         negs: list[str] = []
+        changed = []
         for flip in flips:
             flipped = dict(a)
             flipped[flip] = 0.0 if a[flip] >= 0.5 else 1.0
+            changed.append(flipped)
+        if smile_negative:
+            changed.append(dict(a, smile=_mirrored_smile(a["smile"], rng)))
+        for flipped in changed:
             neg = template.format(caption(flipped, np.random.default_rng(child)))
             if neg != pos and neg not in negs:
                 negs.append(neg)
@@ -239,6 +254,7 @@ class TrainConfig:
     balanced: bool = True            # train on 50/50 binary attributes (instead of the sampler's priors)
     aux_weight: float = 1.0          # auxiliary attribute loss on the image embedding (0: pure CLIP)
     hard_weight: float = 1.0         # weight of the per-image {caption vs its negatives} softmax
+    smile_negative: bool = True      # one more hard negative: the caption with the expression mirrored
     template_prob: float = 0.5       # chance a caption is wrapped in a generic template
     augment_strength: float = 1.0    # see augment(); 0 disables (ramped up from 1/4 over the first half)
     size: int = 64                   # render size (the model's input size)
@@ -425,6 +441,7 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
     Returns:
         a summary dict: steps, seconds, final loss, held-out zero-shot accuracies of the last check.
     """
+    from .attributes import BINARY_ATTRIBUTES
     from .captions import attribute_prompts  # noqa: F401  (fail early if the world is incomplete)
     from stylekit.clip_backend import ClipModel
 
@@ -486,7 +503,8 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
             attrs = new_attrs + old_attrs
             ramp = min(1.0, 0.25 + 0.75 * step / max(1, cfg.steps // 2))  # gentle first, full from half-way
             images = augment(images, gen, strength=cfg.augment_strength * ramp)
-            pos, negs = _captions_with_negatives(attrs, rng, cfg.template_prob, cfg.templates, cfg.hard_negatives)
+            pos, negs = _captions_with_negatives(attrs, rng, cfg.template_prob, cfg.templates, cfg.hard_negatives,
+                                                 cfg.smile_negative)
 
             img_raw = model.encode_image(helper.preprocess(images))
             img = F.normalize(img_raw, dim=-1)
@@ -519,7 +537,8 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
             if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
                 model.eval()
                 with torch.no_grad():
-                    last_eval = zero_shot_accuracy(helper, per_class=cfg.eval_per_class, seed=10_000 + done)
+                    last_eval = zero_shot_accuracy(helper, per_class=cfg.eval_per_class, seed=10_000 + done,
+                                                   prompts="negated", attributes=list(BINARY_ATTRIBUTES) + ["smile"])
                 model.train()
                 history.append({"step": done, "loss": round(loss_ema, 4), **{k: round(v, 4) for k, v in last_eval.items()}})
                 log(f"step {done} held-out zero-shot: " + ", ".join(f"{k} {v:.3f}" for k, v in last_eval.items()))
@@ -566,7 +585,9 @@ def zero_shot_accuracy(clip, *, per_class: int = 200, seed: int = 1234, prompts:
 
     For each binary attribute ``a``: ``per_class`` faces with ``a = 1`` and ``per_class`` with
     ``a = 0`` (every other attribute drawn from the usual prior, with a seed stream that training
-    never uses), rendered at ``size``. A face is labelled positive when
+    never uses), rendered at ``size``. ``"smile"`` may be listed too: smiles (smile uniform in
+    ``[0.4, 1]``) against frowns (``[-1, -0.4]``), "a smiling face" against "a face" (``"neutral"``)
+    or "a frowning face" (``"negated"``). A face is labelled positive when
     ``clip.zero_shot_scores(images, positive, other) > 0.5`` (i.e. the positive prompt is the more
     similar of the two, each averaged over ``clip.templates``). Accuracy is the fraction labelled
     correctly over the balanced ``2 * per_class`` faces (chance = 0.5).
@@ -590,13 +611,22 @@ def zero_shot_accuracy(clip, *, per_class: int = 200, seed: int = 1234, prompts:
     names = list(attributes) if attributes is not None else list(BINARY_ATTRIBUTES)
     out: dict[str, float] = {}
     gen = torch.Generator().manual_seed(seed)
+    pairs["smile"] = ("a smiling face", "a face")
+    negated = dict(NEGATED_PROMPTS, smile="a frowning face")
     for k, name in enumerate(names):
+        if name not in pairs:
+            raise InvalidArgumentError(f"zero-shot accuracy is defined for the binary attributes and 'smile', "
+                                       f"not {name!r}.")
         pos, neutral = pairs[name]
-        other = neutral if prompts == "neutral" else NEGATED_PROMPTS[name]
+        other = neutral if prompts == "neutral" else negated[name]
         attrs = sample_attributes(2 * per_class, rng=np.random.default_rng([seed, k, 7]))
         labels = np.zeros(2 * per_class, dtype=np.float32)
         labels[:per_class] = 1.0
-        attrs[name] = labels.copy()
+        if name == "smile":  # smiles vs frowns
+            magnitude = np.random.default_rng([seed, k, 8]).uniform(0.4, 1.0, 2 * per_class).astype(np.float32)
+            attrs[name] = np.where(labels > 0, magnitude, -magnitude)
+        else:
+            attrs[name] = labels.copy()
         correct = 0
         with torch.no_grad():
             for i in range(0, 2 * per_class, batch):
@@ -605,6 +635,6 @@ def zero_shot_accuracy(clip, *, per_class: int = 200, seed: int = 1234, prompts:
                 if augment_strength > 0:
                     imgs = augment(imgs, gen, strength=augment_strength)
                 scores = clip.zero_shot_scores(imgs, pos, other).cpu().numpy()
-                correct += int(((scores > 0.5) == (part[name] >= 0.5)).sum())
+                correct += int(((scores > 0.5) == (labels[i:i + batch] >= 0.5)).sum())
         out[name] = correct / (2 * per_class)
     return out

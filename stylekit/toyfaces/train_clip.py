@@ -46,12 +46,14 @@ def evaluate(weights: str, per_class: int, seed: int) -> dict:
     """Zero-shot accuracies of a weights file, loaded through stylekit.clip_backend.load_clip."""
     from stylekit.clip_backend import load_clip
 
+    from .attributes import BINARY_ATTRIBUTES
     from .clip_model import zero_shot_accuracy
 
     clip = load_clip("toyfaces", pretrained=weights)
     result = {}
+    names = list(BINARY_ATTRIBUTES) + ["smile"]
     for prompts in ("neutral", "negated"):
-        result[prompts] = zero_shot_accuracy(clip, per_class=per_class, seed=seed, prompts=prompts)
+        result[prompts] = zero_shot_accuracy(clip, per_class=per_class, seed=seed, prompts=prompts, attributes=names)
     result["neutral_augmented"] = zero_shot_accuracy(clip, per_class=per_class, seed=seed, augment_strength=1.0)
     return result
 
