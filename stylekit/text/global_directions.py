@@ -314,7 +314,7 @@ def _probe(G, clip, styles, base, directions, *, step, batch_size, noise_mode):
 
 def _sum_lowrank(G, clip, styles, std, channels, *, rank, holdout, probe_step, seed, batch_size, grad_chunk,
                  noise_mode, progress):
-    """The ``'lowrank'`` method; returns ``(sums [K, D], mean captured energy)``."""
+    """The ``'lowrank'`` method; returns ``(sums [K, D], mean captured energy or None without holdout probes)``."""
     n = styles[0].shape[0]
     device = styles[0].device
     offsets = np.cumsum([0] + [s.shape[1] for s in styles])
@@ -344,7 +344,7 @@ def _sum_lowrank(G, clip, styles, std, channels, *, rank, holdout, probe_step, s
         out += F.normalize(cols, dim=1).sum(0).transpose(0, 1).cpu()
         del e, p, cols
         progress(min(i + batch_size, n), n, "relevance (lowrank)")
-    energy = float(torch.cat(captured).mean()) if captured else float("nan")
+    energy = float(torch.cat(captured).mean()) if captured else None
     return out, energy
 
 
