@@ -254,7 +254,7 @@ class TrainConfig:
     balanced: bool = True            # train on 50/50 binary attributes (instead of the sampler's priors)
     aux_weight: float = 1.0          # auxiliary attribute loss on the image embedding (0: pure CLIP)
     hard_weight: float = 1.0         # weight of the per-image {caption vs its negatives} softmax
-    smile_negative: bool = True      # one more hard negative: the caption with the expression mirrored
+    smile_negative: bool = False     # one more hard negative: the caption with the expression mirrored
     template_prob: float = 0.5       # chance a caption is wrapped in a generic template
     augment_strength: float = 1.0    # see augment(); 0 disables (ramped up from 1/4 over the first half)
     size: int = 64                   # render size (the model's input size)
