@@ -121,6 +121,20 @@ def test_red_hair_against_the_other_hair_colours(clip):
     assert acc["red_hair"] >= 0.9
 
 
+def test_interfacegan_clip_scorer_takes_a_class_of_prompts(clip):
+    from stylekit.edit.interfacegan import clip_scorer
+    from stylekit.toyfaces import render_batch, sample_attributes
+
+    images = render_batch(sample_attributes(4, seed=9), size=64)
+    others = ("a face with black hair", "a face with blond hair")
+    scorer = clip_scorer("a face with red hair", others, clip=clip)
+    assert torch.allclose(scorer(images), clip.zero_shot_scores(images, "a face with red hair", others))
+    with pytest.raises(InvalidArgumentError, match="non-empty"):
+        clip_scorer("a face with red hair", (), clip=clip)
+    with pytest.raises(InvalidArgumentError, match="same"):
+        clip_scorer("a face with red hair", others + ("a face with red hair",), clip=clip)
+
+
 def test_zero_shot_scores_are_probabilities(clip):
     from stylekit.toyfaces import render_batch, sample_attributes
 

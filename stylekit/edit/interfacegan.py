@@ -438,27 +438,35 @@ class _ClipScorer:
         return f"clip_scorer({self.positive!r}, {self.neutral!r})"
 
 
-def clip_scorer(positive: str, neutral: str, *, clip=None, model: str = "toyfaces", device=None) -> Scorer:
+def clip_scorer(positive: str | Sequence[str], neutral: str | Sequence[str], *, clip=None, model: str = "toyfaces",
+                device=None) -> Scorer:
     """A scorer from CLIP zero-shot: probability ``[N]`` that ``positive`` rather than ``neutral`` describes
     each image (e.g. ``clip_scorer("a face with glasses", "a face")``). Differentiable.
 
     Args:
-        positive, neutral: the two prompts (validated by the CLIP backend).
+        positive, neutral: the two prompts (validated by the CLIP backend); either may be a tuple of
+            phrasings of one class, whose embeddings are averaged (``("a face with black hair",
+            "a face with blond hair")`` for "not red").
         clip: a loaded ``stylekit.clip_backend.ClipModel`` (default: ``load_clip(model, device=device)``).
         model: CLIP name for :func:`stylekit.clip_backend.load_clip` (default the offline ``'toyfaces'``).
     """
+    classes = []
     for label, p in (("positive", positive), ("neutral", neutral)):
-        if not isinstance(p, str) or not p.strip():
-            raise InvalidArgumentError(f"the {label} prompt must be a non-empty string, got {p!r}.")
-    if positive.strip() == neutral.strip():
+        phrasings = (p,) if isinstance(p, str) else tuple(p) if isinstance(p, (tuple, list)) else None
+        if not phrasings or any(not isinstance(x, str) or not x.strip() for x in phrasings):
+            raise InvalidArgumentError(f"the {label} prompt must be a non-empty string (or a tuple of them), "
+                                       f"got {p!r}.")
+        classes.append(tuple(x.strip() for x in phrasings))
+    if set(classes[0]) & set(classes[1]):
         raise InvalidArgumentError("the positive and neutral prompts are the same; describe the attribute in the "
                                    "positive one (e.g. 'a face with glasses' vs 'a face').")
     if clip is None:
         from ..clip_backend import load_clip
 
         clip = load_clip(model, device=device if device is not None else "cpu")
-    clip.validate_prompts([positive, neutral])
-    return _ClipScorer(clip, positive, neutral)
+    clip.validate_prompts(list(classes[0] + classes[1]))
+    return _ClipScorer(clip, positive if isinstance(positive, str) else classes[0],
+                       neutral if isinstance(neutral, str) else classes[1])
 
 
 # ----------------------------------------------------------------------------------------------
