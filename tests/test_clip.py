@@ -289,6 +289,24 @@ def test_zero_shot_accuracy_knows_smiles_and_refuses_other_continuous_attributes
         zero_shot_accuracy(clip, per_class=2, attributes=["yaw"])
 
 
+def test_fresh_images_mix_renders_and_labelled_generator_samples():
+    from conftest import tiny_stylegan2
+    from stylekit.toyfaces.attributes import BINARY_ATTRIBUTES
+    from stylekit.toyfaces.clip_model import _fresh
+
+    G = tiny_stylegan2()                              # 16x16 samples, enlarged to the requested 64
+    imgs, faces = _fresh(6, np.random.default_rng(0), 64, True, generator=G, generator_fraction=0.5)
+    assert imgs.shape == (6, 3, 64, 64) and len(faces) == 6 and float(imgs.abs().max()) <= 1.0
+    assert all(set(f) == set(faces[0]) for f in faces)
+    assert all(f[b] in (0.0, 1.0) for f in faces for b in BINARY_ATTRIBUTES)
+    renders, _ = _fresh(4, np.random.default_rng(1), 64, True)
+    same, _ = _fresh(4, np.random.default_rng(1), 64, True, generator=G, generator_fraction=0.0)
+    assert torch.equal(same, renders)
+    samples, _ = _fresh(4, np.random.default_rng(1), 64, True, generator=G, generator_fraction=1.0)
+    with torch.no_grad():   # a random-weight G draws nothing like a face: every image is G's
+        assert all(float((a - b).abs().mean()) > 0.05 for a, b in zip(samples, renders))
+
+
 def test_training_loop_runs_writes_and_resumes(tmp_path):
     from stylekit.toyfaces.clip_model import TrainConfig, train_clip
 

@@ -255,6 +255,8 @@ class TrainConfig:
     aux_weight: float = 1.0          # auxiliary attribute loss on the image embedding (0: pure CLIP)
     hard_weight: float = 1.0         # weight of the per-image {caption vs its negatives} softmax
     smile_negative: bool = False     # one more hard negative: the caption with the expression mirrored
+    generator: str = ""              # also train on samples of this toyfaces generator ('' = renders only)
+    generator_fraction: float = 0.0  # share of the fresh images that are generator samples
     template_prob: float = 0.5       # chance a caption is wrapped in a generic template
     augment_strength: float = 1.0    # see augment(); 0 disables (ramped up from 1/4 over the first half)
     size: int = 64                   # render size (the model's input size)
@@ -314,17 +316,40 @@ class _RingBuffer:
         return self.images[torch.from_numpy(idx)].float(), [self.attrs[i] for i in idx]
 
 
-def _fresh(n: int, rng: np.random.Generator, size: int,
-           balanced: bool = False) -> tuple[torch.Tensor, list[dict[str, float]]]:
-    """``n`` new renders ``[n, 3, size, size]`` and their attributes (binaries 50/50 when ``balanced``)."""
+def _fresh(n: int, rng: np.random.Generator, size: int, balanced: bool = False, *, generator=None,
+           generator_fraction: float = 0.0) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    """``n`` new images ``[n, 3, size, size]`` and their attributes.
+
+    Renders (binaries 50/50 when ``balanced``), except that a ``generator_fraction`` share (rounded
+    stochastically) are samples of ``generator``, a toyfaces StyleGAN trained with labelled latents
+    (:mod:`stylekit.train.supervised`), with the attributes their latents encode
+    (``z_to_attributes(z)``; the prior's rates, not balanced) — so the CLIP also learns the soft
+    look of GAN samples, which it labels for InterFaceGAN.
+    """
     from .attributes import BINARY_ATTRIBUTES, sample_attributes
 
-    attrs = sample_attributes(n, rng=rng)
+    n_gen = 0
+    if generator is not None and generator_fraction > 0:
+        share = n * generator_fraction
+        n_gen = min(n, int(share) + int(rng.random() < share - int(share)))
+    attrs = sample_attributes(n - n_gen, rng=rng)
     if balanced:
         for name in BINARY_ATTRIBUTES:
-            attrs[name] = (rng.random(n) < 0.5).astype(np.float32)
-    seeds = rng.integers(0, 2**31 - 1, size=n)
-    return _render(attrs, size, seeds), [_one(attrs, i) for i in range(n)]
+            attrs[name] = (rng.random(n - n_gen) < 0.5).astype(np.float32)
+    seeds = rng.integers(0, 2**31 - 1, size=n - n_gen)
+    images, faces = _render(attrs, size, seeds), [_one(attrs, i) for i in range(n - n_gen)]
+    if n_gen:
+        from ..train.supervised import z_to_attributes
+
+        z = torch.from_numpy(rng.standard_normal((n_gen, generator.z_dim))).float()
+        with torch.no_grad():
+            samples = generator.synthesis(generator.mapping(z.to(generator.device), None), noise_mode="const")
+        samples = F.interpolate(samples.float().cpu(), size=(size, size), mode="bilinear", align_corners=False,
+                                antialias=True) if samples.shape[-1] != size else samples.float().cpu()
+        gattrs = z_to_attributes(z)
+        images = torch.cat([images, samples.clamp(-1, 1)])
+        faces = faces + [_one(gattrs, i) for i in range(n_gen)]
+    return images, faces
 
 
 def _clip_loss(img: torch.Tensor, txt: torch.Tensor, neg: torch.Tensor | None, owner: torch.Tensor | None,
@@ -484,6 +509,12 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
             resized = load_init_weights(model, cfg.init)
             log(f"initialised from {cfg.init}" + (f" (resized: {', '.join(resized)})" if resized else ""))
 
+        sampler = None
+        if cfg.generator and cfg.generator_fraction > 0:
+            from ..checkpoints.load import load_generator
+
+            sampler = load_generator(cfg.generator, device="cpu").eval().requires_grad_(False)
+            log(f"{cfg.generator_fraction:.0%} of the fresh images are samples of {cfg.generator}")
         buffer = _RingBuffer(cfg.buffer_size, cfg.size)
         t_fill = time.time()
         while buffer.count < min(cfg.buffer_size, max(cfg.batch_size * 4, 256)):
@@ -496,7 +527,8 @@ def train_clip(out: str | os.PathLike, config: TrainConfig | None = None, *,
         for step in range(start, cfg.steps):
             for g in opt.param_groups:
                 g["lr"] = _lr_at(step, cfg)
-            new_imgs, new_attrs = _fresh(cfg.fresh_per_step, rng, cfg.size, cfg.balanced)
+            new_imgs, new_attrs = _fresh(cfg.fresh_per_step, rng, cfg.size, cfg.balanced, generator=sampler,
+                                         generator_fraction=cfg.generator_fraction)
             old_imgs, old_attrs = buffer.sample(cfg.batch_size - cfg.fresh_per_step, rng)
             buffer.add(new_imgs, new_attrs)
             images = torch.cat([new_imgs, old_imgs], 0)
