@@ -42,15 +42,15 @@ def test_shipped_generator_draws_the_attributes_of_its_latents(G):
         img = G.synthesis(G.mapping(z, None), noise_mode="const").clamp(-1, 1)
         target = render_targets(z, 64)
         pred = load_predictor().predict(img)
-    assert (img - target).abs().mean() < 0.12  # close to the render of the same face, pixel for pixel
+    assert (img - target).abs().mean() < 0.08  # close to the render of the same face, pixel for pixel (0.053)
     truth = z_to_attributes(z)
-    # Bounds sit a little under what the shipped weights reach (see weights/generator.md): the small
-    # features (eyes, smile) are still soft after the CPU training budget, the rest is drawn well.
+    # Bounds sit a little under what the shipped weights reach (see weights/generator.md: binary
+    # 0.93-0.985, smile 0.96, the rest 0.98-0.999); glasses and eyes are the softest features.
     for spec in ATTRIBUTES:
         p, t = pred[spec.name].numpy(), truth[spec.name]
         if spec.kind == "binary":
-            assert ((p >= 0.5) == (t >= 0.5)).mean() >= 0.7, spec.name
+            assert ((p >= 0.5) == (t >= 0.5)).mean() >= 0.88, spec.name
         elif spec.name == "smile":
-            assert np.corrcoef(p, t)[0, 1] >= 0.1, spec.name
+            assert np.corrcoef(p, t)[0, 1] >= 0.85, spec.name
         else:
-            assert np.corrcoef(p, t)[0, 1] >= 0.8, spec.name
+            assert np.corrcoef(p, t)[0, 1] >= 0.95, spec.name
