@@ -21,11 +21,11 @@ relevant move, so a higher beta changes fewer things. **optimize** (latent optim
 that CLIP finds the image closer to the prompt, with an L2 pull toward the start code; slower, per image,
 *steps* sets the effort. **mapper** (latent mapper): train, once per prompt, a small network (coarse /
 medium / fine MLPs) that maps *any* code to its edited version; the first call trains it for *steps*
-steps, after that the edit is instant and *strength* scales it (2 = the trained edit, negative reverses).
+steps, after that the edit is instant and *strength* scales it (4, the default, = the trained edit; negative reverses).
 The offline model uses stylekit's small toyfaces CLIP."""
 
 METHODS = ("global", "optimize", "mapper")
-MAPPER_UNIT = 2.0  # the strength slider's value that applies a mapper as trained
+MAPPER_UNIT = 4.0  # the strength slider's value (its default) that applies a mapper as trained
 CLIP = "toyfaces"
 
 
@@ -111,9 +111,9 @@ def build(ui: SharedUI) -> None:
         neutral = gr.Textbox(value="a face", label="Neutral prompt (global directions)")
     with gr.Row():
         method = gr.Radio(list(METHODS), value="global", label="Method")
-        strength = gr.Slider(-10, 10, value=2, step=0.5, label="Strength (global, mapper)")
+        strength = gr.Slider(-10, 10, value=4, step=0.5, label="Strength (global, mapper)")
         steps = gr.Slider(1, 300, value=30, step=1, label="Steps (optimize; mapper training)")
-        beta = gr.Slider(0.0, 0.5, value=0.2, step=0.01, label="Disentanglement threshold beta (global)")
+        beta = gr.Slider(0.0, 0.6, value=0.45, step=0.01, label="Disentanglement threshold beta (global)")
     with gr.Row():
         button = gr.Button("Edit with text", variant="primary", elem_id="text-button")
         stop_button = gr.Button("Stop", variant="stop")

@@ -88,7 +88,7 @@ def _calls(files: dict, steps: int) -> list[tuple[str, tuple]]:
         ("local_crossover", (m, editor, "crossover", 7, steps)), ("local_use", (m,)), ("local_stop", ()),
         ("morph", (m, 11, 8, "lerp")), ("morph_use", (m, 3)),
         ("analogy", (m, "example: neutral -> smiling", 0, 0, 1.0, "all")), ("analogy_use", (m,)),
-        ("text_edit", (m, "a face with glasses", "a face", "global", 4.0, 3, 0.1)), ("text_use", (m,)), ("text_stop", ()),
+        ("text_edit", (m, "a face with glasses", "a face", "global", 4.0, 3, 0.45)), ("text_use", (m,)), ("text_stop", ()),
         ("sg3_status", (m,)),
     ]
 

@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference-channels", type=int, default=64, help="channels the reference computes")
     parser.add_argument("--rank", type=int, default=32, help="probes per code of the lowrank relevance method")
     parser.add_argument("--alpha", type=float, default=4.0, help="global direction strength (default 4)")
-    parser.add_argument("--beta", type=float, default=0.1, help="global direction threshold (default 0.1)")
+    parser.add_argument("--beta", type=float, default=0.45, help="global direction threshold (default 0.45)")
     parser.add_argument("--opt-steps", type=int, default=60, help="latent optimisation steps (default 60)")
     parser.add_argument("--opt-l2", type=float, default=0.008, help="latent optimisation L2 weight")
     parser.add_argument("--mapper-steps", type=int, default=150, help="mapper training steps (default 150)")
