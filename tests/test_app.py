@@ -282,7 +282,7 @@ def test_text_endpoint(server):
             with pytest.raises(Exception, match="CLIP weights"):
                 c.predict(*args, api_name="/text_edit")
     if CLIP_WEIGHTS.is_file():  # the mapper trained above is reused: opposite strength, same mapper
-        image, info = c.predict("toyfaces", "a face with glasses", "a face", "mapper", -2, 3, 0.1, api_name="/text_edit")
+        image, info = c.predict("toyfaces", "a face with glasses", "a face", "mapper", -4, 3, 0.1, api_name="/text_edit")
         assert "Mapper" in info and "-1" in info
     assert "Stopping" in c.predict(api_name="/text_stop")
 
@@ -339,7 +339,7 @@ def test_bad_inputs_give_readable_errors_and_the_server_stays_up(server, tmp_pat
         (("no-such-model", "1", 0.7, "const"), "/generate", "Unknown model"),
         (("toyfaces", 400, 0, 0), "/sg3_pose", "rotation must be between|maximum value 180"),
         (("toyfaces", "a face with glasses", "a face", "global", 4, 3, 0.9), "/text_edit",
-         "threshold must be between|maximum value 0.5"),
+         "threshold must be between|maximum value 0.6"),
         (("toyfaces", "x " * 200, "a face", "global", 4, 3, 0.1), "/text_edit", "too long|tokens"),
     ]
     for args, api, message in cases:
