@@ -146,7 +146,7 @@ def run(args) -> dict[str, float]:
 
 
 @torch.no_grad()
-def evaluate(G, predictor, *, clip=None, attributes, all_binary, n_test=200, n_fit=2000, keep_fraction=0.25,
+def evaluate(G, predictor, *, clip=None, attributes, all_binary, n_test=200, n_fit=4000, keep_fraction=0.1,
              strength=3.0, stylespace_sigmas=10.0, n_components=20, n_select=48, psi=1.0, seed=0,
              batch_size=50) -> dict[str, float]:
     """The measurements behind :func:`run`, on any generator and predictor (``predictor.predict(images)``
