@@ -200,6 +200,12 @@ def _check_channels(G, channels) -> list[tuple[int, int]]:
     return out
 
 
+def _flat_index(styles, channels, device) -> torch.Tensor:
+    """Positions ``[K]`` of ``(layer, channel)`` pairs in the concatenated ``styles`` (``[m, C_l]`` per layer)."""
+    offsets = np.cumsum([0] + [s.shape[1] for s in styles])
+    return torch.tensor([offsets[li] + c for li, c in channels], device=device)
+
+
 def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}.")
@@ -317,10 +323,9 @@ def _sum_lowrank(G, clip, styles, std, channels, *, rank, holdout, probe_step, s
     """The ``'lowrank'`` method; returns ``(sums [K, D], mean captured energy or None without holdout probes)``."""
     n = styles[0].shape[0]
     device = styles[0].device
-    offsets = np.cumsum([0] + [s.shape[1] for s in styles])
-    index = torch.tensor([offsets[li] + c for li, c in channels], device=device)
+    index = _flat_index(styles, channels, device)
     scale = torch.cat(std).to(device)                                          # probes in units of each channel's std
-    total = int(offsets[-1])
+    total = int(scale.shape[0])
     gen = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)
     out = torch.zeros(len(channels), clip.embed_dim)
     captured = []
@@ -350,15 +355,14 @@ def _sum_lowrank(G, clip, styles, std, channels, *, rank, holdout, probe_step, s
 
 def _sum_jacobian(G, clip, styles, std, channels, *, batch_size, grad_chunk, noise_mode, progress):
     n = styles[0].shape[0]
-    offsets = np.cumsum([0] + [s.shape[1] for s in styles])
-    index = torch.tensor([offsets[li] + c for li, c in channels])
+    index = _flat_index(styles, channels, styles[0].device)
     out = torch.zeros(len(channels), clip.embed_dim)
     for i in range(0, n, batch_size):
         chunk = [s[i:i + batch_size].detach().clone().requires_grad_(True) for s in styles]
         with torch.enable_grad():
             e = _embed(G, clip, chunk, noise_mode)
             jac = _vjp_all(e, chunk, grad_chunk)                                  # [m, D, C]
-        jac = jac.detach()[:, :, index.to(jac.device)]
+        jac = jac.detach()[:, :, index]
         out += F.normalize(jac, dim=1).sum(0).transpose(0, 1).cpu()              # [K, D]
         del e, jac
         progress(min(i + batch_size, n), n, "relevance (jacobian)")

@@ -344,8 +344,9 @@ def _fresh(n: int, rng: np.random.Generator, size: int, balanced: bool = False, 
         z = torch.from_numpy(rng.standard_normal((n_gen, generator.z_dim))).float()
         with torch.no_grad():
             samples = generator.synthesis(generator.mapping(z.to(generator.device), None), noise_mode="const")
-        samples = F.interpolate(samples.float().cpu(), size=(size, size), mode="bilinear", align_corners=False,
-                                antialias=True) if samples.shape[-1] != size else samples.float().cpu()
+        samples = samples.float().cpu()
+        if samples.shape[-1] != size:
+            samples = F.interpolate(samples, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         gattrs = z_to_attributes(z)
         images = torch.cat([images, samples.clamp(-1, 1)])
         faces = faces + [_one(gattrs, i) for i in range(n_gen)]
