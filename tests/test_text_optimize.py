@@ -63,6 +63,23 @@ def test_perceptual_term_and_start_noise_kept(G, clip):
     assert out.latent.noise is noise
 
 
+def test_augmented_clip_term_is_seeded_and_still_moves_toward_the_prompt(G, clip):
+    start = Latent.sample(G, 2, seed=4)
+    plain = optimize_latent(G, start, PROMPT, clip=clip, steps=6, l2_weight=0.0)
+    one = optimize_latent(G, start, PROMPT, clip=clip, steps=6, l2_weight=0.0, augmentations=3, seed=1)
+    again = optimize_latent(G, start, PROMPT, clip=clip, steps=6, l2_weight=0.0, augmentations=3, seed=1)
+    other = optimize_latent(G, start, PROMPT, clip=clip, steps=6, l2_weight=0.0, augmentations=3, seed=2)
+    assert torch.equal(one.latent.tensor, again.latent.tensor)
+    assert not torch.allclose(one.latent.tensor, other.latent.tensor)
+    assert not torch.allclose(one.latent.tensor, plain.latent.tensor)
+    assert torch.all(_similarity(G, clip, one.latent) > _similarity(G, clip, start))
+    for bad in (-1, 65, 2.5, True):
+        with pytest.raises(InvalidArgumentError, match="augmentations"):
+            optimize_latent(G, start, PROMPT, clip=clip, steps=1, augmentations=bad)
+    with pytest.raises(InvalidArgumentError, match="augment_strength"):
+        optimize_latent(G, start, PROMPT, clip=clip, steps=1, augmentations=2, augment_strength=float("nan"))
+
+
 def test_progress_and_cancel(G, clip):
     seen = []
 

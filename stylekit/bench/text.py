@@ -11,7 +11,8 @@ length < 0.7, the captions' "long") are edited and judged:
   (as ``bench editing``); ``<method>_min_success`` / ``<method>_mean_leakage`` summarise.
 
 Methods: ``global`` (global directions, ``--alpha``/``--beta``, one relevance table for all prompts),
-``optimize`` (latent optimisation, ``--opt-steps``, the test codes batched in one run per prompt),
+``optimize`` (latent optimisation, ``--opt-steps``, its CLIP term averaged over ``--opt-augment``
+jittered copies, the test codes batched in one run per prompt),
 ``mapper`` (one mapper trained per prompt for ``--mapper-steps``, then applied).
 
 Relevance preprocessing (``--n-images`` codes, all S channels):
@@ -79,6 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=float, default=0.45, help="global direction threshold (default 0.45)")
     parser.add_argument("--opt-steps", type=int, default=60, help="latent optimisation steps (default 60)")
     parser.add_argument("--opt-l2", type=float, default=0.008, help="latent optimisation L2 weight")
+    parser.add_argument("--opt-augment", type=int, default=4,
+                        help="jittered copies per image in the latent optimisation's CLIP term (default 4; 0: none)")
     parser.add_argument("--mapper-steps", type=int, default=150, help="mapper training steps (default 150)")
     parser.add_argument("--prompts", default=None, help="comma-separated subset of the prompts")
     parser.add_argument("--no-ffhq", action="store_true", help="skip the FFHQ-1024 estimate")
@@ -316,13 +319,15 @@ def run(args) -> dict[str, float]:
             attr, target, _ = PROMPTS[p]
             lat, p0 = tests[p]
             lat, p0 = lat.select(slice(0, args.n_opt)), {k: v[:args.n_opt] for k, v in p0.items()}
-            out = optimize_latent(G, lat, target, clip=clip, steps=args.opt_steps, l2_weight=args.opt_l2)
+            out = optimize_latent(G, lat, target, clip=clip, steps=args.opt_steps, l2_weight=args.opt_l2,
+                                  augmentations=args.opt_augment, seed=args.seed)
             secs.append(out.seconds / lat.batch_size)
             res[p] = _scores(p0, judge(out.latent), attr, binary)
             _log(f"optimize {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} ({out.seconds:.1f}s)")
         _summarise(metrics, "optimize", res)
         metrics["optimize_s_per_image"] = sum(secs) / len(secs)
         metrics["optimize_steps"] = args.opt_steps
+        metrics["optimize_augmentations"] = args.opt_augment
 
     # --- latent mapper --------------------------------------------------------------------------
     if not args.no_mapper:
