@@ -22,7 +22,9 @@ Training (:func:`train_clip`) is plain CLIP on an endless stream of renders:
   caption). They join the image->text candidates, and each image also gets a softmax over {its
   caption, its flipped captions}. Without them the towers learn the easy global cues (hair,
   background and skin colour) first and the small ones (glasses, eyes, mouth) far too slowly for
-  a CPU budget;
+  a CPU budget; optionally (``smile_negative``) one more negative with the expression mirrored
+  (smiling <-> frowning), and (``smile_weight``) a logistic smile-vs-frown term on the auxiliary
+  attribute head, without which neither tower ever picked up the mouth's curvature;
 - AdamW (peak 5e-4; 2e-3 stalled), linear warm-up then cosine decay, one CPU thread
   (``threads``); a checkpoint every ``checkpoint_every`` steps lets an interrupted run resume.
 
