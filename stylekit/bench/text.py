@@ -55,6 +55,8 @@ from pathlib import Path
 
 import torch
 
+from stylekit.toyfaces.captions import CALM_SMILE
+
 #: prompt -> (toyfaces attribute, target text, neutral text)
 PROMPTS: dict[str, tuple[str, str, str]] = {
     "smiling": ("smile", "a smiling face", "a face"),
@@ -64,7 +66,7 @@ PROMPTS: dict[str, tuple[str, str, str]] = {
     "red hair": ("red_hair", "a face with red hair", "a face"),
 }
 #: attribute -> value above which the attribute counts as shown (predictor units)
-THRESHOLDS = {"smile": 0.15, "hair_length": 0.7}
+THRESHOLDS = {"smile": CALM_SMILE, "hair_length": 0.7}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

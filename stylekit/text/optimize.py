@@ -41,6 +41,7 @@ from ..invert._inputs import check_positive, check_steps
 from ..invert.optimize import learning_rate
 from ..latent import Latent
 from ..progress import no_progress
+from ..toyfaces.clip_model import augment
 from .prompts import resolve_clip, text_target
 
 __all__ = ["TextOptimizeResult", "optimize_latent"]
@@ -129,8 +130,6 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
         with torch.enable_grad():
             img = renderer.synthesis(w, noise_mode=noise_mode, **kwargs)
             if augmentations:
-                from ..toyfaces.clip_model import augment
-
                 copies = augment(img.repeat(augmentations, 1, 1, 1), jitter, strength=augment_strength)
                 embed = clip.encode_image(copies).view(augmentations, img.shape[0], -1).mean(0)
             else:

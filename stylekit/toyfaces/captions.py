@@ -24,7 +24,11 @@ from stylekit.errors import InvalidArgumentError
 from .attributes import BINARY_ATTRIBUTES, default_attributes, validate_attributes
 
 __all__ = ["caption", "attribute_prompts", "direction_prompts", "hair_color_name",
-           "background_color_name"]
+           "background_color_name", "CALM_SMILE"]
+
+#: Expressions with ``|smile| <= CALM_SMILE`` are captioned "calm"; above it "smiling", below its
+#: negative "frowning" (the words that training, evaluation and the text bench rely on).
+CALM_SMILE = 0.15
 
 
 class _Chooser:
@@ -114,9 +118,9 @@ def _expression(smile: float, mouth_open: float) -> tuple[tuple[str, ...], tuple
         if is_open:
             return (("laughing", "grinning", "beaming"), ("a big open smile", "a wide grin"))
         return (("smiling", "happy", "beaming"), ("a big smile", "a broad smile"))
-    if smile > 0.15:
+    if smile > CALM_SMILE:
         return (("smiling", "friendly", "cheerful"), ("a gentle smile", "a slight smile"))
-    if smile >= -0.15:
+    if smile >= -CALM_SMILE:
         return (("calm", "neutral", "straight-faced"), ("a neutral expression", "a straight face"))
     if smile >= -0.55:
         return (("unhappy", "frowning", "glum"), ("a slight frown", "a frown"))

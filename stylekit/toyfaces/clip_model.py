@@ -187,8 +187,10 @@ def _one(attrs: dict[str, np.ndarray], i: int) -> dict[str, float]:
 
 def _mirrored_smile(smile: float, rng: np.random.Generator) -> float:
     """The expression "opposite" to ``smile`` for a hard negative: a smile becomes a frown and back;
-    a neutral face (|smile| <= 0.15, "calm") becomes a clear smile or frown at random."""
-    if abs(smile) > 0.15:
+    a neutral face (|smile| <= CALM_SMILE, "calm") becomes a clear smile or frown at random."""
+    from .captions import CALM_SMILE
+
+    if abs(smile) > CALM_SMILE:
         return -float(np.sign(smile)) * max(0.4, abs(smile))
     return 0.7 if rng.random() < 0.5 else -0.7
 
@@ -393,7 +395,7 @@ def _attribute_loss(pred: torch.Tensor, attrs: list[dict[str, float]], smile_wei
 
     BCE on the binary attributes, MSE on the unit-scaled continuous ones (columns ``0..A-1``, in
     :data:`ATTRIBUTES` order), plus ``smile_weight`` times a logistic loss of column ``A`` on
-    "smile > 0" over the faces whose expression has a word (|smile| > 0.15: smiling or frowning).
+    "smile > 0" over the faces whose expression has a word (|smile| > CALM_SMILE: smiling or frowning).
     The plain MSE alone never made the image tower encode the mouth's small curvature (a linear
     probe on the embedding read smiles vs frowns at chance); a classification term with its own
     weight does.
@@ -405,7 +407,9 @@ def _attribute_loss(pred: torch.Tensor, attrs: list[dict[str, float]], smile_wei
             + F.mse_loss(body[:, ~binary], target[:, ~binary]))
     if smile_weight > 0:
         smile = torch.tensor([a["smile"] for a in attrs], dtype=torch.float32)
-        worded = smile.abs() > 0.15
+        from .captions import CALM_SMILE
+
+        worded = smile.abs() > CALM_SMILE
         if bool(worded.any()):
             loss = loss + smile_weight * F.binary_cross_entropy_with_logits(
                 pred[worded, len(ATTRIBUTES)], (smile[worded] > 0).float())
