@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from conftest import tiny_stylegan2, untrained_clip
 from stylekit.errors import CheckpointError, InvalidArgumentError
 from stylekit.latent import Latent
-from stylekit.text import (compute_relevance, generator_fingerprint, global_direction, global_edit, load_relevance,
+from stylekit.text import (clip_key, compute_relevance, generator_fingerprint, global_direction, global_edit, load_relevance,
                            relevance_for, save_relevance, text_direction)
 from stylekit.text import global_directions as gd
 
@@ -38,7 +38,7 @@ def test_table_layout_and_unit_rows(G, clip, table):
     norms = table.flat().norm(dim=1)
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-4)
     assert table.layer_kinds == tuple(sl.kind for sl in G.style_layers)
-    assert table.fingerprint == generator_fingerprint(G) and table.clip_name == "toyfaces"
+    assert table.fingerprint == generator_fingerprint(G) and table.clip_id == clip_key(clip)
     assert table.meta["method"] == "jacobian" and table.meta["channels_computed"] == table.num_channels
 
 
@@ -140,8 +140,11 @@ def test_file_roundtrip_and_refusals(G, clip, table, tmp_path):
     assert back.meta["n_images"] == 3
     with pytest.raises(CheckpointError, match="another generator"):
         load_relevance(path, G=tiny_stylegan2(seed=1))
-    with pytest.raises(CheckpointError, match="CLIP 'toyfaces', not 'other-clip'"):
+    with pytest.raises(CheckpointError, match="CLIP 'toyfaces:[0-9a-f]{16}', not 'other-clip:"):
         load_relevance(path, clip=untrained_clip("other-clip"))
+    # same name, other weights (another pretrained tag, a fine-tuned copy): refused too
+    with pytest.raises(CheckpointError, match="CLIP 'toyfaces' with other weights"):
+        load_relevance(path, clip=untrained_clip("toyfaces", seed=1))
     with pytest.raises(CheckpointError, match="no such relevance file"):
         load_relevance(tmp_path / "missing.safetensors")
     from safetensors.torch import save_file
@@ -166,7 +169,7 @@ def test_relevance_for_computes_once_then_reads_the_cache(G, clip, table, tmp_pa
     second = relevance_for(G, clip, cache_dir=tmp_path)
     assert len(calls) == 1 and calls[0] == {"n_images": 3}
     assert torch.equal(second.flat(), first.flat())
-    assert len(list(tmp_path.glob("relevance-*-toyfaces.safetensors"))) == 1
+    assert len(list(tmp_path.glob("relevance-*-toyfaces_*.safetensors"))) == 1
     relevance_for(G, clip, cache_dir=tmp_path, recompute=True)
     assert len(calls) == 2
 
@@ -178,7 +181,7 @@ def _planted(table, clip, layer, channel, sign=1.0):
     rel = [F.normalize(torch.randn(r.shape, generator=gen), dim=1) for r in table.relevance]
     rel = [r - (r @ dt).unsqueeze(1) * dt.unsqueeze(0) for r in rel]   # orthogonal to dt: relevance 0
     rel[layer][channel] = sign * dt
-    return gd.RelevanceTable(rel, table.stats, table.fingerprint, table.clip_name, table.layer_kinds, {})
+    return gd.RelevanceTable(rel, table.stats, table.fingerprint, table.clip_id, table.layer_kinds, {})
 
 
 def test_global_edit_moves_only_relevant_channels(G, clip, table):

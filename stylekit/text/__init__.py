@@ -15,7 +15,7 @@ Every function takes and returns :class:`stylekit.latent.Latent` codes and accep
 
 from __future__ import annotations
 
-from .global_directions import (RelevanceTable, StyleDirection, compute_relevance, compute_relevance_reference,
+from .global_directions import (RelevanceTable, StyleDirection, clip_key, compute_relevance, compute_relevance_reference,
                                 generator_fingerprint, global_direction, global_edit, load_relevance,
                                 relevance_for, save_relevance)
 from .mapper import LatentMapper, apply_mapper, load_mapper, save_mapper, train_mapper
@@ -24,7 +24,7 @@ from .prompts import resolve_clip, text_direction, text_target
 
 __all__ = [
     "optimize_latent", "TextOptimizeResult",
-    "RelevanceTable", "StyleDirection", "compute_relevance", "compute_relevance_reference", "generator_fingerprint",
+    "RelevanceTable", "StyleDirection", "clip_key", "compute_relevance", "compute_relevance_reference", "generator_fingerprint",
     "global_direction", "global_edit", "load_relevance", "relevance_for", "save_relevance",
     "LatentMapper", "train_mapper", "apply_mapper", "save_mapper", "load_mapper",
     "resolve_clip", "text_direction", "text_target",

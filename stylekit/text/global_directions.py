@@ -110,8 +110,14 @@ def generator_fingerprint(G) -> str:
 
 
 def clip_key(clip) -> str:
-    """The CLIP identity a relevance table is keyed by: its name (``'toyfaces'``, ``'ViT-B-32'``...)."""
-    return str(clip.name)
+    """The CLIP identity a relevance table is keyed by: its name and a digest of its weights.
+
+    ``'toyfaces:1a2b3c4d5e6f7a8b'``, ``'ViT-B-32:...'``: the name alone is not enough, because one
+    architecture comes with many weights (open_clip's pretrained tags, a fine-tuned toyfaces CLIP),
+    and a table measured in one CLIP's image space means nothing in another's. The digest is
+    :func:`generator_fingerprint` of the open_clip model (remembered until a weight changes).
+    """
+    return f"{clip.name}:{generator_fingerprint(clip.model)[:16]}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -127,7 +133,7 @@ class RelevanceTable:
             ``Δi_c`` (zero rows for channels that were not computed or have no effect).
         stats: the S channel mean/std (:class:`~stylekit.edit.stylespace.StyleStats`).
         fingerprint: :func:`generator_fingerprint` of the generator it was computed for.
-        clip_name: the CLIP's name (:func:`clip_key`).
+        clip_id: the CLIP's name and weights digest (:func:`clip_key`).
         layer_kinds: each style layer's kind (``'conv'``, ``'torgb'``, ``'input'``).
         meta: how it was computed (method, n_images, sigmas, seconds, ...).
     """
@@ -135,7 +141,7 @@ class RelevanceTable:
     relevance: list[torch.Tensor]
     stats: StyleStats
     fingerprint: str
-    clip_name: str
+    clip_id: str
     layer_kinds: tuple[str, ...]
     meta: dict = field(default_factory=dict)
 
@@ -170,11 +176,15 @@ class RelevanceTable:
 
     def check_clip(self, clip) -> None:
         """CheckpointError unless this table was computed with ``clip``."""
-        if clip_key(clip) != self.clip_name:
+        key = clip_key(clip)
+        if key != self.clip_id:
+            same_name = key.split(":")[0] == self.clip_id.split(":")[0]
+            what = (f"CLIP {clip.name!r} with other weights ({self.clip_id!r}, this one is {key!r})" if same_name
+                    else f"CLIP {self.clip_id!r}, not {key!r}")
             raise CheckpointError(
-                f"this relevance table was computed with CLIP {self.clip_name!r}, not {clip_key(clip)!r}; text "
-                "directions of one CLIP mean nothing in another's space. Load that CLIP, or compute a table for "
-                "this one with stylekit.text.relevance_for(G, clip).")
+                f"this relevance table was computed with {what}; text directions of one CLIP mean nothing in "
+                "another's space. Load that CLIP, or compute a table for this one with "
+                "stylekit.text.relevance_for(G, clip).")
 
 
 def _layout(G) -> list[tuple[int, int]]:
@@ -476,7 +486,7 @@ def save_relevance(table: RelevanceTable, path) -> Path:
         tensors[f"mean.{i}"] = m.detach().cpu().float().contiguous()
         tensors[f"std.{i}"] = s.detach().cpu().float().contiguous()
     meta = {"format": _FORMAT, "format_version": _FORMAT_VERSION, "fingerprint": table.fingerprint,
-            "clip_name": table.clip_name, "layer_names": json.dumps(list(table.layer_names)),
+            "clip_id": table.clip_id, "layer_names": json.dumps(list(table.layer_names)),
             "layer_kinds": json.dumps(list(table.layer_kinds)), "stats_samples": str(table.stats.n_samples),
             "meta": json.dumps(table.meta, default=str)}
     tmp = path.with_name(path.name + ".tmp")
@@ -510,7 +520,7 @@ def load_relevance(path, *, G=None, clip=None) -> RelevanceTable:
         stats = StyleStats([tensors[f"mean.{i}"].float() for i in range(len(names))],
                            [tensors[f"std.{i}"].float() for i in range(len(names))], names,
                            int(meta.get("stats_samples", 0)))
-        table = RelevanceTable(relevance, stats, meta["fingerprint"], meta["clip_name"], kinds,
+        table = RelevanceTable(relevance, stats, meta["fingerprint"], meta.get("clip_id") or meta["clip_name"], kinds,
                                json.loads(meta.get("meta", "{}")))
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: incomplete relevance file ({exc}); delete it and recompute.") from None
