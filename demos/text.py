@@ -16,8 +16,11 @@ NOTE = """**Text-guided editing** (StyleCLIP, Patashnik et al. 2021) uses CLIP, 
 sentences in one space, to steer the generator with words. **global** (global directions): once per
 model, measure how every StyleSpace channel moves CLIP's image embedding; then the text change
 *neutral -> target* picks the channels that move the image the same way, instantly, with *strength* as
-the slider (negative removes the attribute) and *beta* the threshold: only channels at least that
-relevant move, so a higher beta changes fewer things. **optimize** (latent optimisation): gradient descent on W+ so
+the slider (negative removes the attribute); *channels* keeps only that many of the most relevant
+ones and *beta* drops those below a relevance threshold, so fewer channels change fewer things.
+*Whitened relevance* scores a channel by how it moves CLIP's embedding in ways other channels do not
+(without it, StyleCLIP's plain cosine: many channels share a few big directions, such as overall
+colour, and a prompt picks them all). **optimize** (latent optimisation): gradient descent on W+ so
 that CLIP finds the image closer to the prompt, with an L2 pull toward the start code; slower, per image,
 *steps* sets the effort. **mapper** (latent mapper): train, once per prompt, a small network (coarse /
 medium / fine MLPs) that maps *any* code to its edited version; the first call trains it for *steps*
@@ -27,6 +30,8 @@ The offline model uses stylekit's small toyfaces CLIP."""
 METHODS = ("global", "optimize", "mapper")
 MAPPER_UNIT = 4.0  # the strength slider's value (its default) that applies a mapper as trained
 CLIP = "toyfaces"
+WHITEN = 8.0        # the whitener's shrinkage when "whitened relevance" is on (bench text's default)
+MAX_CHANNELS = 500  # the channels slider's top
 
 
 def _prompt(text, name: str) -> str:
@@ -63,10 +68,10 @@ def _mapper(model: str, prompt: str, steps: int, train):
 
 
 @user_errors
-def text_edit(model: str, prompt: str, neutral: str, method: str, strength, steps, beta, latent,
-              request: gr.Request = None, progress=gr.Progress()):
+def text_edit(model: str, prompt: str, neutral: str, method: str, strength, steps, beta, channels, whitened,
+              latent, request: gr.Request = None, progress=gr.Progress()):
     """Returns ``(before | after image, text, edited latent)`` (S for 'global', W+ otherwise)."""
-    from stylekit.text import apply_mapper, global_edit, optimize_latent, train_mapper
+    from stylekit.text import apply_mapper, global_direction, global_edit, optimize_latent, train_mapper
 
     prompt = _prompt(prompt, "target")
     neutral = _prompt(neutral, "neutral")
@@ -77,8 +82,14 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
         alpha = number(strength, "strength", -10, 10)
         progress((0, 1), desc="Channel relevance (computed once per model)")
         beta = number(beta, "disentanglement threshold", 0, 1)
-        out = global_edit(G, base, relevance(model, G), prompt, neutral, clip=CLIP, alpha=alpha, beta=beta)
-        info = f"Global direction '{neutral}' -> '{prompt}' at strength {alpha:+g}, threshold {beta:g}."
+        top_k = integer(channels, "channels", 0, MAX_CHANNELS) or None
+        if not isinstance(whitened, bool):
+            raise InvalidArgumentError(f"whitened relevance is a yes/no choice, got {whitened!r}.")
+        direction = global_direction(relevance(model, G), prompt, neutral, clip=CLIP, beta=beta, top_k=top_k,
+                                     whiten=WHITEN if whitened else None)
+        out = global_edit(G, base, relevance(model, G), prompt, neutral, clip=CLIP, alpha=alpha, direction=direction)
+        info = (f"Global direction '{neutral}' -> '{prompt}' at strength {alpha:+g}: {direction.n_channels} channels "
+                f"({'whitened' if whitened else 'plain'} relevance, threshold {beta:g}).")
     elif method == "mapper":
         alpha = number(strength, "strength", -10, 10)
         n = integer(steps, "steps", 1, 300)
@@ -113,7 +124,11 @@ def build(ui: SharedUI) -> None:
         method = gr.Radio(list(METHODS), value="global", label="Method")
         strength = gr.Slider(-10, 10, value=4, step=0.5, label="Strength (global, mapper)")
         steps = gr.Slider(1, 300, value=30, step=1, label="Steps (optimize; mapper training)")
-        beta = gr.Slider(0.0, 0.6, value=0.45, step=0.01, label="Disentanglement threshold beta (global)")
+    with gr.Row():
+        channels = gr.Slider(0, MAX_CHANNELS, value=40, step=1,
+                             label="Channels (global; the most relevant, 0 = all above beta)")
+        beta = gr.Slider(0.0, 0.6, value=0.0, step=0.01, label="Disentanglement threshold beta (global)")
+        whitened = gr.Checkbox(value=True, label="Whitened relevance (global)")
     with gr.Row():
         button = gr.Button("Edit with text", variant="primary", elem_id="text-button")
         stop_button = gr.Button("Stop", variant="stop")
@@ -121,7 +136,8 @@ def build(ui: SharedUI) -> None:
     output = gr.Image(label="Before | after", type="pil", elem_id="text-output")
     info = gr.Markdown(elem_id="text-info")
     use = gr.Button("Use this result", elem_id="text-use")
-    button.click(text_edit, [ui.model, prompt, neutral, method, strength, steps, beta, ui.latent], [output, info, result],
+    button.click(text_edit, [ui.model, prompt, neutral, method, strength, steps, beta, channels, whitened, ui.latent],
+                 [output, info, result],
                  api_name="text_edit", concurrency_limit=1, concurrency_id="optimisation")
     stop_button.click(request_stop, None, stop_info, api_name="text_stop", queue=False)
     use.click(use_text, [ui.model, result], ui.use_outputs, api_name="text_use")

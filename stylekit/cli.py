@@ -1,4 +1,4 @@
-"""Command line: ``python -m stylekit {convert,info,generate,models} ...``.
+"""Command line: ``python -m stylekit {convert,info,generate,relevance,models} ...``.
 
 Parsing lives here; every command calls a plain library function.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from .errors import InvalidArgumentError, StylekitError
 
@@ -116,6 +117,30 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _cmd_relevance(args) -> int:
+    from .checkpoints.load import load_generator
+    from .clip_backend import load_clip
+    from .text.global_directions import cache_path, compute_relevance, save_relevance
+
+    G = load_generator(args.model, device=args.device)
+    clip = load_clip(args.clip, args.pretrained, device=args.device)
+    last = [0.0]
+
+    def progress(step, total, message, **_):
+        now = time.perf_counter()
+        if now - last[0] > 5 or step == total:
+            last[0] = now
+            print(f"{message}: {step}/{total}", file=sys.stderr, flush=True)
+
+    table = compute_relevance(G, clip, method=args.method, n_images=args.n_images, rank=args.rank, seed=args.seed,
+                              batch_size=args.batch_size, progress=progress)
+    out = save_relevance(table, args.out or cache_path(G, clip))
+    extra = f", captured energy {table.meta['captured_energy']:.3f}" if "captured_energy" in table.meta else ""
+    print(f"wrote {out} ({table.num_channels} channels x {table.embed_dim} CLIP dimensions, {args.n_images} codes, "
+          f"{table.meta['seconds']:.1f} s{extra})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stylekit", description="StyleGAN inversion and editing toolkit.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="grid.png", help="output PNG")
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("relevance", help="compute a global-directions relevance table (StyleCLIP preprocessing)")
+    p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
+    p.add_argument("--clip", default="toyfaces", help="CLIP name: 'toyfaces', an open_clip architecture or hf-hub:...")
+    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or weights path")
+    p.add_argument("--method", default="lowrank", choices=["lowrank", "jacobian", "difference", "reference"])
+    p.add_argument("--n-images", type=int, default=100, help="random codes averaged over (StyleCLIP: 100)")
+    p.add_argument("--rank", type=int, default=32, help="probes per code (lowrank)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None, help="file to write (default: the cache that relevance_for reads)")
+    p.set_defaults(func=_cmd_relevance)
 
     p = sub.add_parser("models", help="list registered model names")
     p.set_defaults(func=_cmd_models)

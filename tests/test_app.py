@@ -272,17 +272,24 @@ def test_morph_and_analogy_endpoints(server):
 def test_text_endpoint(server):
     c = _client(server)
     with pytest.raises(Exception, match="prompt is empty"):
-        c.predict("toyfaces", "  ", "a face", "global", 4, 5, 0.1, api_name="/text_edit")
+        c.predict("toyfaces", "  ", "a face", "global", 4, 5, 0.1, 40, True, api_name="/text_edit")
     for method in ("global", "optimize", "mapper"):
-        args = ("toyfaces", "a face with glasses", "a face", method, 4, 3, 0.1)
+        args = ("toyfaces", "a face with glasses", "a face", method, 4, 3, 0.0, 40, True)
         if CLIP_WEIGHTS.is_file():
             image, info = c.predict(*args, api_name="/text_edit")
             assert _wide(image, 2) and "glasses" in info
+            if method == "global":
+                assert "40 channels" in info and "whitened" in info, info
         else:  # the toyfaces CLIP is not installed: the tab says so
             with pytest.raises(Exception, match="CLIP weights"):
                 c.predict(*args, api_name="/text_edit")
+    if CLIP_WEIGHTS.is_file():  # StyleCLIP's plain rule: every channel above beta
+        image, info = c.predict("toyfaces", "a face with glasses", "a face", "global", 4, 3, 0.45, 0, False,
+                                api_name="/text_edit")
+        assert "plain" in info and "40 channels" not in info, info
     if CLIP_WEIGHTS.is_file():  # the mapper trained above is reused: opposite strength, same mapper
-        image, info = c.predict("toyfaces", "a face with glasses", "a face", "mapper", -4, 3, 0.1, api_name="/text_edit")
+        image, info = c.predict("toyfaces", "a face with glasses", "a face", "mapper", -4, 3, 0.1, 40, True,
+                                api_name="/text_edit")
         assert "Mapper" in info and "-1" in info
     assert "Stopping" in c.predict(api_name="/text_stop")
 
@@ -338,9 +345,11 @@ def test_bad_inputs_give_readable_errors_and_the_server_stays_up(server, tmp_pat
         (("toyfaces",), "/edit_use", "nothing to use yet"),
         (("no-such-model", "1", 0.7, "const"), "/generate", "Unknown model"),
         (("toyfaces", 400, 0, 0), "/sg3_pose", "rotation must be between|maximum value 180"),
-        (("toyfaces", "a face with glasses", "a face", "global", 4, 3, 0.9), "/text_edit",
+        (("toyfaces", "a face with glasses", "a face", "global", 4, 3, 0.9, 40, True), "/text_edit",
          "threshold must be between|maximum value 0.6"),
-        (("toyfaces", "x " * 200, "a face", "global", 4, 3, 0.1), "/text_edit", "too long|tokens"),
+        (("toyfaces", "a face with glasses", "a face", "global", 4, 3, 0.1, 900, True), "/text_edit",
+         "channels must be between|maximum value 500"),
+        (("toyfaces", "x " * 200, "a face", "global", 4, 3, 0.1, 40, True), "/text_edit", "too long|tokens"),
     ]
     for args, api, message in cases:
         with pytest.raises(Exception, match=message):

@@ -237,3 +237,87 @@ def test_compute_relevance_argument_checks(G, clip):
         compute_relevance(G, clip, n_images=1, holdout=-1)
     with pytest.raises(InvalidArgumentError, match="probe_step"):
         compute_relevance(G, clip, n_images=1, probe_step=float("nan"))
+
+
+def _crowded(table, clip, specific=(3, 2)):
+    """A table where every channel but one moves CLIP along one shared axis ``u`` (plus a little noise),
+    and one channel moves it along ``v`` alone; returns it and the text direction ``0.8 u + 0.6 v``."""
+    D = table.embed_dim
+    gen = torch.Generator().manual_seed(1)
+    u, v = torch.linalg.qr(torch.randn(D, 2, generator=gen))[0].T
+    rel = [F.normalize(u.expand(r.shape[0], -1) + 0.3 / D ** 0.5 * torch.randn(r.shape, generator=gen), dim=1)
+           for r in table.relevance]
+    rel[specific[0]][specific[1]] = v
+    return gd.RelevanceTable(rel, table.stats, table.fingerprint, table.clip_id, table.layer_kinds, {}), 0.8 * u + 0.6 * v
+
+
+def _top(direction):
+    flat = torch.cat(direction.scores).abs()
+    sizes = [s.shape[0] for s in direction.scores]
+    i = int(flat.argmax())
+    li = next(k for k in range(len(sizes)) if i < sum(sizes[:k + 1]))
+    return li, i - sum(sizes[:li])
+
+
+def test_whitened_relevance_finds_the_specific_channel(clip, table):
+    crowded, text = _crowded(table, clip)
+    assert torch.allclose(text_direction(clip, text, -text).cpu(), text, atol=1e-6)  # embeddings as the text pair
+    # plain cosine: the shared axis wins (about 0.8 beats 0.6); whitened: the one channel that moves v
+    plain = global_direction(crowded, text, -text, clip=clip, beta=0.0, top_k=1)
+    white = global_direction(crowded, text, -text, clip=clip, beta=0.0, top_k=1, whiten=1.0)
+    assert plain.n_channels == 1 and white.n_channels == 1
+    assert _top(plain) != (3, 2)
+    assert _top(white) == (3, 2)
+    # a huge shrinkage is the identity up to scale: StyleCLIP's plain cosine comes back
+    loose = global_direction(crowded, text, -text, clip=clip, beta=0.0, whiten=1e6)
+    assert torch.allclose(torch.cat(loose.scores), torch.cat(plain.scores), atol=1e-3)
+
+
+def test_whitener_is_symmetric_and_whitens(table):
+    W = table.whitener(0.5).double()
+    assert torch.allclose(W, W.T, atol=1e-5)
+    rows = table.flat().double()
+    sigma = rows.T @ rows / rows.shape[0]
+    # W Σ W has the eigenvalues λ / (λ + 0.5 mean λ): 1 for large axes, shrunk toward 0 for small ones
+    ev = torch.linalg.eigvalsh(sigma)
+    expected = ev / (ev + 0.5 * ev.mean())
+    assert torch.allclose(torch.linalg.eigvalsh(W @ sigma @ W), expected, atol=1e-4)
+    assert table.whitener(0.5) is table.whitener(0.5)  # remembered
+
+
+def test_top_k_keeps_the_most_relevant(clip, table):
+    full = global_direction(table, "a face with glasses", "a face", clip=clip, beta=0.0)
+    few = global_direction(table, "a face with glasses", "a face", clip=clip, beta=0.0, top_k=5)
+    assert few.n_channels == 5
+    kept = torch.cat(few.delta) != 0
+    scores = torch.cat(full.scores).abs()
+    assert float(scores[kept].min()) >= float(scores[~kept].max())
+    # beta still applies first: fewer than top_k pass it, all of those stay
+    some = global_direction(table, "a face with glasses", "a face", clip=clip, beta=float(scores.topk(3).values[-1]),
+                            top_k=50)
+    assert some.n_channels == 3
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(InvalidArgumentError, match="top_k"):
+            global_direction(table, "a face with glasses", "a face", clip=clip, top_k=bad)
+    for bad in (0, -1.0, float("nan")):
+        with pytest.raises(InvalidArgumentError, match="whiten"):
+            global_direction(table, "a face with glasses", "a face", clip=clip, whiten=bad)
+
+
+def test_cli_writes_a_table(tmp_path):
+    from stylekit.checkpoints.canonical import save_generator
+    from stylekit.cli import main
+    from stylekit.toyfaces.clip_model import shipped_weights_path
+
+    if not shipped_weights_path().is_file():
+        pytest.skip("the toyfaces CLIP weights are not installed")
+    G2 = tiny_stylegan2(seed=3)
+    path = save_generator(G2, tmp_path / "g.safetensors")
+    out = tmp_path / "rel.safetensors"
+    assert main(["relevance", "--model", str(path), "--n-images", "2", "--rank", "4", "--out", str(out)]) == 0
+    from stylekit.clip_backend import load_clip
+    from stylekit.checkpoints.load import load_generator
+
+    table = load_relevance(out, G=load_generator(str(path)), clip=load_clip("toyfaces"))
+    assert table.meta["n_images"] == 2 and table.meta["rank"] == 4
+    assert main(["relevance", "--model", str(path), "--clip", "no-such-clip", "--out", str(out)]) == 2

@@ -10,16 +10,22 @@ length < 0.7, the captions' "long") are edited and judged:
 - ``<method>_leakage_<prompt>``: mean absolute change of the other binary attributes' probabilities
   (as ``bench editing``); ``<method>_min_success`` / ``<method>_mean_leakage`` summarise.
 
-Methods: ``global`` (global directions, ``--alpha``/``--beta``, one relevance table for all prompts),
+Methods: ``global`` (global directions, one relevance table for all prompts: whitened relevance
+``--whiten``, the ``--top-k`` most relevant channels above ``--beta``, strength ``--alpha``; see
+:func:`stylekit.text.global_direction`), ``global_plain`` (the same table with StyleCLIP's plain
+rule, every channel with ``|Δi_c · Δt| >= --plain-beta`` at ``--plain-alpha``, for comparison),
 ``optimize`` (latent optimisation, ``--opt-steps``, its CLIP term averaged over ``--opt-augment``
 jittered copies, the test codes batched in one run per prompt),
 ``mapper`` (one mapper trained per prompt for ``--mapper-steps``, then applied).
 
-Relevance preprocessing (``--n-images`` codes, all S channels):
+Relevance preprocessing (all S channels):
 
 - ``relevance_toyfaces_s``: the default (``'lowrank'``, ``--rank`` probes) computation of the whole
-  table, used for the edits; ``relevance_captured_energy`` its held-out probe check;
-- the one-channel-at-a-time reference (as StyleCLIP) on ``--reference-channels`` channels drawn at
+  table the edits use, ``--n-images`` codes (``relevance_n_images``); ``relevance_captured_energy``
+  its held-out probe check.
+- The methods are compared at ``--compare-images`` codes (``relevance_compare_n_images``; every
+  method's time is linear in it): ``relevance_lowrank_s`` is the lowrank table at that size, and
+  the one-channel-at-a-time reference (as StyleCLIP) runs on ``--reference-channels`` channels drawn at
   random from all layers, with the same codes and statistics; its time per channel is exact
   (every channel costs the same ``2 * n_images`` renders), so ``relevance_reference_s`` is that time
   times the number of channels; ``relevance_speedup`` = reference / lowrank;
@@ -75,11 +81,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-weights", default=None, help="other weights for the toyfaces CLIP (a path)")
     parser.add_argument("--n-test", type=int, default=50, help="codes edited per prompt and method (default 50)")
     parser.add_argument("--n-opt", type=int, default=16, help="codes for latent optimisation per prompt (default 16)")
-    parser.add_argument("--n-images", type=int, default=32, help="codes for the relevance vectors (default 32)")
+    parser.add_argument("--n-images", type=int, default=128,
+                        help="codes for the relevance table the edits use (default 128)")
+    parser.add_argument("--compare-images", type=int, default=32,
+                        help="codes for the timed comparison of the relevance methods (default 32)")
     parser.add_argument("--reference-channels", type=int, default=64, help="channels the reference computes")
     parser.add_argument("--rank", type=int, default=32, help="probes per code of the lowrank relevance method")
-    parser.add_argument("--alpha", type=float, default=4.0, help="global direction strength (default 4)")
-    parser.add_argument("--beta", type=float, default=0.45, help="global direction threshold (default 0.45)")
+    parser.add_argument("--alpha", type=float, default=4.5, help="global direction strength (default 4.5)")
+    parser.add_argument("--beta", type=float, default=0.0, help="global direction threshold (default 0)")
+    parser.add_argument("--top-k", type=int, default=40, help="global direction channels (default 40; 0: all)")
+    parser.add_argument("--whiten", type=float, default=8.0,
+                        help="global direction whitening shrinkage (default 8; 0: StyleCLIP's plain cosine)")
+    parser.add_argument("--plain-alpha", type=float, default=4.0, help="StyleCLIP's plain rule, for comparison")
+    parser.add_argument("--plain-beta", type=float, default=0.45, help="StyleCLIP's plain rule, for comparison")
     parser.add_argument("--opt-steps", type=int, default=60, help="latent optimisation steps (default 60)")
     parser.add_argument("--opt-l2", type=float, default=0.008, help="latent optimisation L2 weight")
     parser.add_argument("--opt-augment", type=int, default=4,
@@ -157,9 +171,8 @@ def relevance_metrics(G, clip, *, n_images, reference_channels, rank=32, seed=0,
     m: dict[str, float] = {}
     table = compute_relevance(G, clip, method="lowrank", rank=rank, n_images=n_images, seed=seed, psi=psi,
                               progress=progress)
-    m["relevance_toyfaces_s"] = table.meta["seconds"]
+    m["relevance_lowrank_s"] = table.meta["seconds"]
     m["relevance_rank"] = table.meta["rank"]
-    m["relevance_captured_energy"] = table.meta["captured_energy"]
     exact = compute_relevance(G, clip, method="jacobian", n_images=n_images, seed=seed, psi=psi, stats=table.stats,
                               progress=progress)
     m["relevance_jacobian_s"] = exact.meta["seconds"]
@@ -175,7 +188,7 @@ def relevance_metrics(G, clip, *, n_images, reference_channels, rank=32, seed=0,
     m["relevance_reference_s"] = per_channel * len(layout)
     m["relevance_reference_timed_channels"] = len(chans)
     m["relevance_difference_s"] = diff.meta["seconds"] / len(chans) * len(layout)
-    m["relevance_speedup"] = m["relevance_reference_s"] / m["relevance_toyfaces_s"]
+    m["relevance_speedup"] = m["relevance_reference_s"] / m["relevance_lowrank_s"]
     m["relevance_jacobian_speedup"] = m["relevance_reference_s"] / m["relevance_jacobian_s"]
     m["relevance_jacobian_ref_cosine"] = float((exact.vectors(chans) * ref.vectors(chans)).sum(1).mean())
     m["relevance_difference_speedup"] = m["relevance_reference_s"] / m["relevance_difference_s"]
@@ -185,7 +198,7 @@ def relevance_metrics(G, clip, *, n_images, reference_channels, rank=32, seed=0,
     m["relevance_min_cosine"] = float(cos.min())
     m["relevance_difference_max_error"] = float((d - r).abs().max())
     m["relevance_channels"] = len(layout)
-    m["relevance_n_images"] = n_images
+    m["relevance_compare_n_images"] = n_images
     return table, m
 
 
@@ -255,7 +268,7 @@ def run(args) -> dict[str, float]:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
-        args.n_test, args.n_opt, args.n_images, args.reference_channels = 12, 4, 4, 16
+        args.n_test, args.n_opt, args.n_images, args.compare_images, args.reference_channels = 12, 4, 6, 4, 16
         args.opt_steps, args.mapper_steps, args.ffhq_dims = 20, 20, 1
     prompts = list(PROMPTS)
     if args.prompts:
@@ -271,11 +284,20 @@ def run(args) -> dict[str, float]:
     metrics: dict[str, float] = {}
 
     # --- relevance ------------------------------------------------------------------------------
-    table, rel = relevance_metrics(G, clip, n_images=args.n_images, reference_channels=args.reference_channels,
+    from stylekit.text import compute_relevance
+
+    table, rel = relevance_metrics(G, clip, n_images=args.compare_images, reference_channels=args.reference_channels,
                                    rank=args.rank, seed=args.seed, psi=args.psi)
     metrics.update(rel)
-    _log(f"relevance: {rel['relevance_toyfaces_s']:.1f}s, speedup {rel['relevance_speedup']:.1f}x "
+    _log(f"relevance methods at {args.compare_images} codes: speedup {rel['relevance_speedup']:.1f}x "
          f"(exact jacobian {rel['relevance_jacobian_speedup']:.1f}x), cosine {rel['relevance_mean_cosine']:.3f}")
+    if args.n_images != args.compare_images:
+        table = compute_relevance(G, clip, method="lowrank", rank=args.rank, n_images=args.n_images, seed=args.seed,
+                                  psi=args.psi, stats=table.stats)
+    metrics["relevance_toyfaces_s"] = table.meta["seconds"]
+    metrics["relevance_captured_energy"] = table.meta["captured_energy"]
+    metrics["relevance_n_images"] = args.n_images
+    _log(f"relevance table for the edits ({args.n_images} codes): {table.meta['seconds']:.1f}s")
 
     from stylekit.latent import Latent
     from stylekit.text import apply_mapper, global_edit, load_relevance, optimize_latent, save_relevance, train_mapper
@@ -284,24 +306,27 @@ def run(args) -> dict[str, float]:
              for i, p in enumerate(prompts)}
 
     # --- global directions ----------------------------------------------------------------------
-    res = {}
-    for p in prompts:
-        attr, target, neutral = PROMPTS[p]
-        lat, p0 = tests[p]
-        try:
-            edited = global_edit(G, lat, table, target, neutral, clip=clip, alpha=args.alpha, beta=args.beta)
-            res[p] = _scores(p0, judge(edited), attr, binary)
-        except stylekit.InvalidArgumentError as exc:  # no channel passes beta: the edit does nothing
-            _log(f"global {p}: {exc}")
-            res[p] = (_present(p0, attr).float().mean().item(), 0.0)
-        _log(f"global {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f}")
-    _summarise(metrics, "global", res)
+    choice = {"alpha": args.alpha, "beta": args.beta, "top_k": args.top_k or None, "whiten": args.whiten or None}
+    plain = {"alpha": args.plain_alpha, "beta": args.plain_beta, "top_k": None, "whiten": None}
+    for method, settings in (("global", choice), ("global_plain", plain)):
+        res = {}
+        for p in prompts:
+            attr, target, neutral = PROMPTS[p]
+            lat, p0 = tests[p]
+            try:
+                edited = global_edit(G, lat, table, target, neutral, clip=clip, **settings)
+                res[p] = _scores(p0, judge(edited), attr, binary)
+            except stylekit.InvalidArgumentError as exc:  # no channel passes beta: the edit does nothing
+                _log(f"{method} {p}: {exc}")
+                res[p] = (_present(p0, attr).float().mean().item(), 0.0)
+            _log(f"{method} {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f}")
+        _summarise(metrics, method, res)
     one = Latent.sample(G, 1, seed=args.seed + 99, psi=args.psi)
     attr, target, neutral = PROMPTS[prompts[0]]
 
     def edit_once():
         with torch.no_grad():
-            global_edit(G, one, table, target, neutral, clip=clip, alpha=args.alpha, beta=args.beta).render(G)
+            global_edit(G, one, table, target, neutral, clip=clip, **choice).render(G)
 
     metrics["global_edit_s"] = time_calls(edit_once, repeats=3, budget_s=10)["wall_s"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -310,9 +335,10 @@ def run(args) -> dict[str, float]:
         t0 = time.perf_counter()
         loaded = load_relevance(path, G=G, clip=clip)
         with torch.no_grad():
-            global_edit(G, one, loaded, target, neutral, clip=clip, alpha=args.alpha, beta=args.beta).render(G)
+            global_edit(G, one, loaded, target, neutral, clip=clip, **choice).render(G)
         metrics["global_edit_with_load_s"] = time.perf_counter() - t0
-    metrics["global_alpha"], metrics["global_beta"] = args.alpha, args.beta
+    metrics.update(global_alpha=args.alpha, global_beta=args.beta, global_top_k=args.top_k, global_whiten=args.whiten,
+                   global_plain_alpha=args.plain_alpha, global_plain_beta=args.plain_beta)
 
     # --- latent optimisation --------------------------------------------------------------------
     if not args.no_optimize:

@@ -68,6 +68,7 @@ from .prompts import resolve_clip, text_direction
 
 __all__ = ["RelevanceTable", "StyleDirection", "generator_fingerprint", "clip_key", "compute_relevance",
            "compute_relevance_reference", "save_relevance", "load_relevance", "relevance_for", "default_cache_dir",
+           "shipped_table", "shipped_table_path",
            "global_direction", "global_edit", "METHODS"]
 
 METHODS = ("lowrank", "jacobian", "difference", "reference")
@@ -144,6 +145,7 @@ class RelevanceTable:
     clip_id: str
     layer_kinds: tuple[str, ...]
     meta: dict = field(default_factory=dict)
+    _whiteners: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -164,6 +166,26 @@ class RelevanceTable:
     def vectors(self, channels: Sequence[tuple[int, int]]) -> torch.Tensor:
         """The relevance vectors ``[K, D]`` of ``(layer index, channel)`` pairs."""
         return torch.stack([self.relevance[li][c] for li, c in channels])
+
+    def whitener(self, shrink: float) -> torch.Tensor:
+        """The symmetric ``[D, D]`` matrix ``W = (Σ + shrink * mean(eig Σ) * I)^(-1/2)``.
+
+        ``Σ = mean_c Δi_c Δi_cᵀ`` over the computed channels: the second moment of the relevance
+        vectors. Its large eigen-axes are CLIP directions that a great many channels move (on
+        toyfaces the top 10 of 128 hold about 95 % of the energy: overall colour, face shape, ...);
+        ``W`` shrinks them so that a channel scores by what sets it apart. ``shrink`` (> 0) keeps
+        ``W`` well conditioned: large values approach the identity (StyleCLIP's plain cosine).
+        Remembered per ``shrink``.
+        """
+        key = float(shrink)
+        if key not in self._whiteners:
+            rows = self.flat().double()
+            rows = rows[rows.abs().sum(1) > 0]
+            sigma = rows.T @ rows / max(rows.shape[0], 1)
+            ev, U = torch.linalg.eigh(sigma)
+            ev = ev.clamp(min=0.0)
+            self._whiteners[key] = (U @ torch.diag((ev + key * ev.mean()).rsqrt()) @ U.T).float()
+        return self._whiteners[key]
 
     def check_generator(self, G) -> None:
         """CheckpointError unless this table was computed for ``G`` (same fingerprint)."""
@@ -543,16 +565,42 @@ def cache_path(G, clip, cache_dir=None) -> Path:
     return Path(cache_dir or default_cache_dir()) / f"relevance-{generator_fingerprint(G)[:20]}-{slug}.safetensors"
 
 
+def shipped_table_path() -> Path:
+    """``stylekit/toyfaces/weights/relevance.safetensors``: the table of the shipped toyfaces generator
+    with the shipped toyfaces CLIP (128 codes; how it was made: ``weights/relevance.md``)."""
+    return Path(__file__).resolve().parent.parent / "toyfaces" / "weights" / "relevance.safetensors"
+
+
+def shipped_table(G, clip) -> RelevanceTable | None:
+    """The package's precomputed table when it was made for exactly this generator and CLIP, else None."""
+    path = shipped_table_path()
+    if not path.is_file():
+        return None
+    try:
+        table = load_relevance(path)
+    except CheckpointError:
+        return None
+    if table.fingerprint != generator_fingerprint(G) or table.clip_id != clip_key(clip):
+        return None
+    return table
+
+
 def relevance_for(G, clip="toyfaces", *, cache_dir=None, recompute: bool = False, **compute_kwargs) -> RelevanceTable:
     """The relevance table of ``(G, clip)``: read from the cache, or computed and cached.
 
-    ``compute_kwargs`` go to :func:`compute_relevance` (a cached table is used whatever they are;
-    pass ``recompute=True`` to replace it).
+    The shipped toyfaces generator with the shipped toyfaces CLIP needs no computation: the package
+    carries their table (:func:`shipped_table`). ``compute_kwargs`` go to :func:`compute_relevance`
+    (a cached or shipped table is used whatever they are; pass ``recompute=True`` to compute and
+    cache a new one).
     """
     clip = resolve_clip(clip, device=G.device)
     path = cache_path(G, clip, cache_dir)
     if path.is_file() and not recompute:
         return load_relevance(path, G=G, clip=clip)
+    if not recompute:
+        shipped = shipped_table(G, clip)
+        if shipped is not None:
+            return shipped
     table = compute_relevance(G, clip, **compute_kwargs)
     save_relevance(table, path)
     return table
@@ -580,21 +628,47 @@ class StyleDirection:
     beta: float = 0.0
 
 
+def _check_choice(top_k, whiten):
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
+        raise InvalidArgumentError(f"top_k must be a positive whole number of channels or None, got {top_k!r}.")
+    if whiten is not None:
+        whiten = check_strength(whiten, name="whiten")
+        if whiten <= 0:
+            raise InvalidArgumentError(f"whiten must be positive (try 4) or None for StyleCLIP's plain cosine, got {whiten}.")
+    return (None if top_k is None else int(top_k)), whiten
+
+
 def global_direction(table: RelevanceTable, target, neutral, *, clip="toyfaces", beta: float = 0.1,
+                     top_k: int | None = None, whiten: float | None = None,
                      kinds: Sequence[str] = ("conv", "torgb"), templates: Sequence[str] | None = None) -> StyleDirection:
     """The S edit of a (neutral, target) text pair from a relevance table (StyleCLIP's global direction).
+
+    Each channel's score is StyleCLIP's ``r_c = Δi_c · Δt``, or with ``whiten`` the cosine in the
+    whitened relevance space, ``r_c = cos(W Δi_c, W Δt)`` (:meth:`RelevanceTable.whitener`): a
+    Mahalanobis relevance that discounts the CLIP axes nearly every channel moves, so that the chosen
+    channels are the ones specific to the text change. Channels with ``|r_c| < beta`` are dropped and,
+    with ``top_k``, all but the ``top_k`` highest ``|r_c|``; the rest move by ``r_c / max|r| * std_c``.
+
+    On toyfaces (its CLIP; bench text, 128-code table) ``whiten=4, top_k=40, beta=0, alpha=4.5``
+    edits the five attribute prompts at 0.86-1.00 success with mean leakage about 0.1, where
+    StyleCLIP's plain rule has no single (alpha, beta) that serves all of them ("smiling" needs
+    few channels, "with long hair" many).
 
     Args:
         table: from :func:`compute_relevance` / :func:`relevance_for` / :func:`load_relevance`.
         target, neutral: prompts (``"a face with glasses"``, ``"a face"``) or text embeddings ``[D]``.
         clip: the CLIP the table was computed with (a ClipModel or its name).
         beta: disentanglement threshold on ``|r_c|`` (StyleCLIP: 0.08-0.3; higher = fewer channels).
+        top_k: keep at most this many channels, the most relevant (None: as many as pass ``beta``).
+        whiten: the whitener's shrinkage (a multiple of the mean eigenvalue; smaller = stronger
+            whitening), or None for StyleCLIP's plain cosine.
         kinds: style layer kinds that may change (StyleCLIP edits conv layers only; toRGB channels
             carry colour, so they are allowed by default).
         templates: prompt templates.
 
     Raises:
-        InvalidArgumentError: bad prompts, or no channel passes ``beta`` (the message gives the largest ``|r_c|``).
+        InvalidArgumentError: bad prompts or settings, or no channel passes ``beta`` (the message gives
+            the largest ``|r_c|``).
         CheckpointError: the table was computed with another CLIP.
     """
     clip = resolve_clip(clip)
@@ -602,13 +676,25 @@ def global_direction(table: RelevanceTable, target, neutral, *, clip="toyfaces",
     beta = check_strength(beta, name="beta")
     if beta < 0:
         raise InvalidArgumentError(f"beta must be >= 0, got {beta}.")
+    top_k, whiten = _check_choice(top_k, whiten)
     bad = [k for k in kinds if k not in ("conv", "torgb", "input")]
     if bad or not kinds:
         raise InvalidArgumentError(f"kinds must name style layer kinds ('conv', 'torgb', 'input'), got {list(kinds)}.")
     dt = text_direction(clip, target, neutral, templates).cpu()
-    scores = [r @ dt for r in table.relevance]
+    if whiten is None:
+        scores = [r @ dt for r in table.relevance]
+    else:
+        W = table.whitener(whiten)
+        wdt = F.normalize(W @ dt, dim=0)
+        scores = [F.normalize(r @ W, dim=1) @ wdt * (r.abs().sum(1) > 0) for r in table.relevance]
     allowed = [(k in kinds) for k in table.layer_kinds]
     kept = [torch.where((s.abs() >= beta) & ok, s, torch.zeros_like(s)) for s, ok in zip(scores, allowed)]
+    if top_k is not None:
+        flat = torch.cat(kept).abs()
+        if int((flat > 0).sum()) > top_k:
+            keep = torch.zeros_like(flat, dtype=torch.bool)
+            keep[flat.topk(top_k).indices] = True                    # exactly top_k, ties broken by topk
+            kept = [torch.where(m, k, torch.zeros_like(k)) for k, m in zip(kept, keep.split([k.shape[0] for k in kept]))]
     peak = max(float(k.abs().max()) for k in kept)
     if peak == 0.0:
         top = max(float(s.abs().max()) if ok else 0.0 for s, ok in zip(scores, allowed))
@@ -621,16 +707,18 @@ def global_direction(table: RelevanceTable, target, neutral, *, clip="toyfaces",
 
 
 def global_edit(G, latent, table: RelevanceTable, target, neutral="a face", *, clip="toyfaces", alpha: float = 3.0,
-                beta: float = 0.1, kinds: Sequence[str] = ("conv", "torgb"), templates: Sequence[str] | None = None,
+                beta: float = 0.1, top_k: int | None = None, whiten: float | None = None,
+                kinds: Sequence[str] = ("conv", "torgb"), templates: Sequence[str] | None = None,
                 direction: StyleDirection | None = None) -> Latent:
     """Edit codes with a text pair through global directions: ``s' = s + alpha * delta``.
 
     Args:
         G: the generator the table was computed for (checked by fingerprint).
         latent: ``N`` codes in any space (converted to S).
-        table, target, neutral, clip, beta, kinds, templates: as :func:`global_direction`.
+        table, target, neutral, clip, beta, top_k, whiten, kinds, templates: as :func:`global_direction`.
         alpha: edit strength (StyleCLIP's slider, typically -10..10; negative removes the attribute).
-        direction: a precomputed :func:`global_direction` (then target/neutral/beta/kinds are not used).
+        direction: a precomputed :func:`global_direction` (then target/neutral/beta/top_k/whiten/kinds are
+            not used).
 
     Returns: an ``'s'`` Latent (noise maps and tuned generator kept).
     """
@@ -638,7 +726,8 @@ def global_edit(G, latent, table: RelevanceTable, target, neutral="a face", *, c
     table.check_generator(G)
     alpha = check_strength(alpha, name="alpha", batch=lat.batch_size)
     if direction is None:
-        direction = global_direction(table, target, neutral, clip=clip, beta=beta, kinds=kinds, templates=templates)
+        direction = global_direction(table, target, neutral, clip=clip, beta=beta, top_k=top_k, whiten=whiten,
+                                     kinds=kinds, templates=templates)
     lat = lat.to_styles(G)
     if len(direction.delta) != len(lat.tensor) or any(d.shape[0] != s.shape[1] for d, s in zip(direction.delta, lat.tensor)):
         raise InvalidArgumentError("this global direction was made for another generator's StyleSpace.")
