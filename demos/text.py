@@ -21,8 +21,9 @@ ones and *beta* drops those below a relevance threshold, so fewer channels chang
 *Whitened relevance* scores a channel by how it moves CLIP's embedding in ways other channels do not
 (without it, StyleCLIP's plain cosine: many channels share a few big directions, such as overall
 colour, and a prompt picks them all). **optimize** (latent optimisation): gradient descent on W+ so
-that CLIP finds the image closer to the prompt, with an L2 pull toward the start code; slower, per image,
-*steps* sets the effort. **mapper** (latent mapper): train, once per prompt, a small network (coarse /
+that CLIP finds the image closer to the prompt, with an L2 pull toward the start code; CLIP judges
+four randomly jittered copies of each step's image, so that pixel patterns which fool it alone do not
+count; slower, per image, *steps* sets the effort. **mapper** (latent mapper): train, once per prompt, a small network (coarse /
 medium / fine MLPs) that maps *any* code to its edited version; the first call trains it for *steps*
 steps, after that the edit is instant and *strength* scales it (4, the default, = the trained edit; negative reverses).
 The offline model uses stylekit's small toyfaces CLIP."""
@@ -32,6 +33,7 @@ MAPPER_UNIT = 4.0  # the strength slider's value (its default) that applies a ma
 CLIP = "toyfaces"
 WHITEN = 8.0        # the whitener's shrinkage when "whitened relevance" is on (bench text's default)
 MAX_CHANNELS = 500  # the channels slider's top
+OPT_AUGMENT = 4     # jittered copies in the optimisation's CLIP term (as bench text)
 
 
 def _prompt(text, name: str) -> str:
@@ -101,7 +103,7 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
     else:
         n = integer(steps, "steps", 1, 300)
         flag = start_cancellable(request)
-        result = optimize_latent(G, base, prompt, clip=CLIP, steps=n,
+        result = optimize_latent(G, base, prompt, clip=CLIP, steps=n, augmentations=OPT_AUGMENT,
                                  progress=progress_callback(progress, flag, "Text optimisation"))
         out = result.latent
         sim = float(result.similarity[0]) if result.similarity is not None else float("nan")

@@ -223,7 +223,7 @@ def test_toyfaces_with_missing_weights_file(tmp_path):
 
 def test_augment_keeps_shape_range_and_is_seeded():
     from stylekit.toyfaces import render_batch, sample_attributes
-    from stylekit.toyfaces.clip_model import augment
+    from stylekit.augment import augment
 
     x = render_batch(sample_attributes(4, seed=5), size=32)
     a = augment(x, torch.Generator().manual_seed(1))

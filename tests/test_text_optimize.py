@@ -80,6 +80,26 @@ def test_augmented_clip_term_is_seeded_and_still_moves_toward_the_prompt(G, clip
         optimize_latent(G, start, PROMPT, clip=clip, steps=1, augmentations=2, augment_strength=float("nan"))
 
 
+def test_neutral_contrast_raises_the_zero_shot_choice(G, clip):
+    start = Latent.sample(G, 3, seed=5)
+    t, n = clip.text_embedding(PROMPT), clip.text_embedding("a face")
+
+    def margin(lat):  # CLIP's logit for the prompt over the neutral
+        with torch.no_grad():
+            return clip.encode_image(lat.render(G)) @ (t - n)
+
+    out = optimize_latent(G, start, PROMPT, clip=clip, neutral="a face", steps=12, l2_weight=0.0)
+    assert torch.all(margin(out.latent) > margin(start) + 1e-3)
+    # the loss is -log p(prompt | image) of the two-way choice: positive, falling
+    assert out.history["clip"][0] > out.history["clip"][-1] > 0
+    plain = optimize_latent(G, start, PROMPT, clip=clip, steps=12, l2_weight=0.0)
+    assert not torch.allclose(plain.latent.tensor, out.latent.tensor)
+    with pytest.raises(InvalidArgumentError, match="same CLIP embedding"):
+        optimize_latent(G, start, PROMPT, clip=clip, neutral=PROMPT, steps=1)
+    with pytest.raises(InvalidArgumentError, match="empty"):
+        optimize_latent(G, start, PROMPT, clip=clip, neutral="  ", steps=1)
+
+
 def test_progress_and_cancel(G, clip):
     seen = []
 

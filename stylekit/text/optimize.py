@@ -13,7 +13,7 @@ For a start code ``w_s`` (``N`` codes, any space but S) and a target text embedd
 
 With ``augmentations = K > 0`` the CLIP term is the mean over ``K`` randomly jittered copies of
 each image (small affine jitter, colour jitter, blur, pixel noise: the differentiable
-:func:`stylekit.toyfaces.clip_model.augment`, which works on any ``[N, 3, H, W]`` image), as
+:func:`stylekit.augment.augment`, which works on any ``[N, 3, H, W]`` image), as
 CLIP-guided generators commonly do with random crops: an edit then has to read as the prompt under
 small perturbations, so the optimiser cannot satisfy the CLIP with pixel patterns that only fool
 it. On toyfaces, K = 4 raised the success of 60-step edits (32 codes per prompt, judged by the
@@ -34,14 +34,15 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
+from ..augment import augment
 from ..edit.direction import as_latent
 from ..errors import InvalidArgumentError
 from ..invert._inputs import check_positive, check_steps
 from ..invert.optimize import learning_rate
 from ..latent import Latent
 from ..progress import no_progress
-from ..toyfaces.clip_model import augment
 from .prompts import resolve_clip, text_target
 
 __all__ = ["TextOptimizeResult", "optimize_latent"]
@@ -74,7 +75,7 @@ def _start_wplus(G, latent) -> Latent:
 
 def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr: float = 0.1,
                     l2_weight: float = 0.008, perceptual_weight: float = 0.0, extractor=None,
-                    augmentations: int = 0, augment_strength: float = 0.5, seed: int = 0,
+                    neutral=None, augmentations: int = 0, augment_strength: float = 1.0, seed: int = 0,
                     templates: Sequence[str] | None = None, noise_mode: str = "const",
                     progress=no_progress) -> TextOptimizeResult:
     """Edit codes toward a text prompt by optimising W+ (StyleCLIP's latent optimisation).
@@ -111,6 +112,11 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
                                    "stylekit.invert.losses.ToyfacesFeatures(load_predictor()) or build_perceptual('lpips').")
     clip = resolve_clip(clip, device=G.device)
     target = text_target(clip, prompt, templates)
+    contrast = None if neutral is None else text_target(clip, neutral, templates)
+    if contrast is not None and float((target - contrast).norm()) < 1e-6:
+        raise InvalidArgumentError(f"the prompt {prompt!r} and the neutral {neutral!r} have the same CLIP embedding; "
+                                   "describe what should change in the prompt.")
+    zeros = None
     start = _start_wplus(G, latent)
     renderer = start.generator if start.generator is not None else G
     kwargs = {"noise": start.noise} if start.noise is not None else {}
@@ -134,7 +140,13 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
                 embed = clip.encode_image(copies).view(augmentations, img.shape[0], -1).mean(0)
             else:
                 embed = clip.encode_image(img)
-            clip_loss = 1.0 - embed @ target                             # [N]
+            if contrast is None:
+                clip_loss = 1.0 - embed @ target                         # [N]
+            else:  # CLIP's zero-shot choice between prompt and neutral: -log p(prompt | image)
+                logits = clip.logit_scale * torch.stack([embed @ target, embed @ contrast], dim=1)
+                if zeros is None:
+                    zeros = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+                clip_loss = F.cross_entropy(logits, zeros, reduction="none")
             l2 = (w - w_start).square().sum(dim=(1, 2))                  # [N]
             loss = clip_loss + l2_weight * l2
             perc = torch.zeros_like(loss)
