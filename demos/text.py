@@ -21,7 +21,8 @@ ones and *beta* drops those below a relevance threshold, so fewer channels chang
 *Whitened relevance* scores a channel by how it moves CLIP's embedding in ways other channels do not
 (without it, StyleCLIP's plain cosine: many channels share a few big directions, such as overall
 colour, and a prompt picks them all). **optimize** (latent optimisation): gradient descent on W+ so
-that CLIP finds the image closer to the prompt, with an L2 pull toward the start code; CLIP judges
+that CLIP finds the image closer to the prompt and tells it from the neutral prompt, with an L2 pull
+toward the start code; CLIP judges
 four randomly jittered copies of each step's image, so that pixel patterns which fool it alone do not
 count; slower, per image, *steps* sets the effort. **mapper** (latent mapper): train, once per prompt, a small network (coarse /
 medium / fine MLPs) that maps *any* code to its edited version; the first call trains it for *steps*
@@ -103,7 +104,7 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
     else:
         n = integer(steps, "steps", 1, 300)
         flag = start_cancellable(request)
-        result = optimize_latent(G, base, prompt, clip=CLIP, steps=n, augmentations=OPT_AUGMENT,
+        result = optimize_latent(G, base, prompt, clip=CLIP, neutral=neutral, steps=n, augmentations=OPT_AUGMENT,
                                  progress=progress_callback(progress, flag, "Text optimisation"))
         out = result.latent
         sim = float(result.similarity[0]) if result.similarity is not None else float("nan")
@@ -121,7 +122,7 @@ def build(ui: SharedUI) -> None:
     result = gr.State(None)
     with gr.Row():
         prompt = gr.Textbox(value="a face with glasses", label="Target prompt")
-        neutral = gr.Textbox(value="a face", label="Neutral prompt (global directions)")
+        neutral = gr.Textbox(value="a face", label="Neutral prompt (global, optimize)")
     with gr.Row():
         method = gr.Radio(list(METHODS), value="global", label="Method")
         strength = gr.Slider(-10, 10, value=4, step=0.5, label="Strength (global, mapper)")

@@ -35,7 +35,8 @@ def test_moves_every_code_toward_the_prompt(G, clip):
     start = Latent.sample(G, 3, seed=1)
     out = optimize_latent(G, start, PROMPT, clip=clip, steps=25, lr=0.1, l2_weight=0.0)
     assert out.latent.space == "w+" and out.latent.tensor.shape == (3, G.num_ws, G.w_dim)
-    assert set(out.history) == {"loss", "clip", "l2", "perceptual"} and len(out.history["clip"]) == 25
+    assert set(out.history) == {"loss", "clip", "contrast", "l2", "perceptual"} and len(out.history["clip"]) == 25
+    assert max(out.history["contrast"]) == 0.0  # no neutral text: no contrast term
     before, after = _similarity(G, clip, start), _similarity(G, clip, out.latent)
     assert torch.all(after > before + 1e-3), (before, after)
     assert torch.allclose(out.similarity, after, atol=1e-5)
@@ -88,16 +89,21 @@ def test_neutral_contrast_raises_the_zero_shot_choice(G, clip):
         with torch.no_grad():
             return clip.encode_image(lat.render(G)) @ (t - n)
 
-    out = optimize_latent(G, start, PROMPT, clip=clip, neutral="a face", steps=12, l2_weight=0.0)
+    # the contrast term alone (the cosine term is still there, so weigh the choice up)
+    out = optimize_latent(G, start, PROMPT, clip=clip, neutral="a face", contrast_weight=10.0, steps=12, l2_weight=0.0)
     assert torch.all(margin(out.latent) > margin(start) + 1e-3)
-    # the loss is -log p(prompt | image) of the two-way choice: positive, falling
-    assert out.history["clip"][0] > out.history["clip"][-1] > 0
+    # it is -log p(prompt | image) of the two-way choice: positive, falling
+    assert out.history["contrast"][0] > out.history["contrast"][-1] > 0
+    loss0 = out.history["clip"][0] + 10.0 * out.history["contrast"][0]
+    assert out.history["loss"][0] == pytest.approx(loss0, rel=1e-5)
     plain = optimize_latent(G, start, PROMPT, clip=clip, steps=12, l2_weight=0.0)
     assert not torch.allclose(plain.latent.tensor, out.latent.tensor)
     with pytest.raises(InvalidArgumentError, match="same CLIP embedding"):
         optimize_latent(G, start, PROMPT, clip=clip, neutral=PROMPT, steps=1)
     with pytest.raises(InvalidArgumentError, match="empty"):
         optimize_latent(G, start, PROMPT, clip=clip, neutral="  ", steps=1)
+    with pytest.raises(InvalidArgumentError, match="contrast_weight"):
+        optimize_latent(G, start, PROMPT, clip=clip, neutral="a face", contrast_weight=-1.0, steps=1)
 
 
 def test_progress_and_cancel(G, clip):

@@ -14,8 +14,9 @@ Methods: ``global`` (global directions, one relevance table for all prompts: whi
 ``--whiten``, the ``--top-k`` most relevant channels above ``--beta``, strength ``--alpha``; see
 :func:`stylekit.text.global_direction`), ``global_plain`` (the same table with StyleCLIP's plain
 rule, every channel with ``|Δi_c · Δt| >= --plain-beta`` at ``--plain-alpha``, for comparison),
-``optimize`` (latent optimisation, ``--opt-steps``, its CLIP term averaged over ``--opt-augment``
-jittered copies, the test codes batched in one run per prompt),
+``optimize`` (latent optimisation, ``--opt-steps``, on the first ``--n-opt`` test codes, its text
+loss CLIP's zero-shot choice between the target and the neutral text (``--opt-plain``: StyleCLIP's
+``1 - cos``), averaged over ``--opt-augment`` jittered copies, the codes batched in one run per prompt),
 ``mapper`` (one mapper trained per prompt for ``--mapper-steps``, then applied).
 
 Relevance preprocessing (all S channels):
@@ -80,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip", default="toyfaces", help="CLIP name (default: the shipped toyfaces CLIP)")
     parser.add_argument("--clip-weights", default=None, help="other weights for the toyfaces CLIP (a path)")
     parser.add_argument("--n-test", type=int, default=50, help="codes edited per prompt and method (default 50)")
-    parser.add_argument("--n-opt", type=int, default=16, help="codes for latent optimisation per prompt (default 16)")
+    parser.add_argument("--n-opt", type=int, default=32, help="codes for latent optimisation per prompt (default 32)")
     parser.add_argument("--n-images", type=int, default=128,
                         help="codes for the relevance table the edits use (default 128)")
     parser.add_argument("--compare-images", type=int, default=32,
@@ -96,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plain-beta", type=float, default=0.45, help="StyleCLIP's plain rule, for comparison")
     parser.add_argument("--opt-steps", type=int, default=60, help="latent optimisation steps (default 60)")
     parser.add_argument("--opt-l2", type=float, default=0.008, help="latent optimisation L2 weight")
+    parser.add_argument("--opt-plain", action="store_true",
+                        help="latent optimisation with StyleCLIP's 1 - cos(image, prompt) loss instead of CLIP's "
+                             "zero-shot choice between the prompt and the neutral text")
     parser.add_argument("--opt-augment", type=int, default=4,
                         help="jittered copies per image in the latent optimisation's CLIP term (default 4; 0: none)")
     parser.add_argument("--mapper-steps", type=int, default=150, help="mapper training steps (default 150)")
@@ -344,10 +348,11 @@ def run(args) -> dict[str, float]:
     if not args.no_optimize:
         res, secs = {}, []
         for p in prompts:
-            attr, target, _ = PROMPTS[p]
+            attr, target, neutral = PROMPTS[p]
             lat, p0 = tests[p]
             lat, p0 = lat.select(slice(0, args.n_opt)), {k: v[:args.n_opt] for k, v in p0.items()}
-            out = optimize_latent(G, lat, target, clip=clip, steps=args.opt_steps, l2_weight=args.opt_l2,
+            out = optimize_latent(G, lat, target, clip=clip, neutral=None if args.opt_plain else neutral,
+                                  steps=args.opt_steps, l2_weight=args.opt_l2,
                                   augmentations=args.opt_augment, seed=args.seed)
             secs.append(out.seconds / lat.batch_size)
             res[p] = _scores(p0, judge(out.latent), attr, binary)
@@ -356,6 +361,8 @@ def run(args) -> dict[str, float]:
         metrics["optimize_s_per_image"] = sum(secs) / len(secs)
         metrics["optimize_steps"] = args.opt_steps
         metrics["optimize_augmentations"] = args.opt_augment
+        metrics["optimize_contrast"] = 0.0 if args.opt_plain else 1.0
+        metrics["optimize_l2_weight"] = args.opt_l2
 
     # --- latent mapper --------------------------------------------------------------------------
     if not args.no_mapper:

@@ -6,7 +6,11 @@ For a start code ``w_s`` (``N`` codes, any space but S) and a target text embedd
     for step in 0 .. steps-1:             # lr: linear ramp-up over 5 %, cosine ramp-down over the last 25 %
         img  = G.synthesis(w)
         loss = (1 - cos(CLIP(img), t))                       # D_CLIP, StyleCLIP eq. 1
-                                                             # (averaged over `augmentations` jittered copies)
+             + contrast_weight * CE(s * [cos(CLIP(img), t), cos(CLIP(img), n)], 0)
+                                                             # optional, with a neutral text n: CLIP's
+                                                             # zero-shot choice, -log p(prompt | image)
+                                                             # (both CLIP terms averaged over
+                                                             # `augmentations` jittered copies)
              + l2_weight * ||w - w_s||^2                      # stay near the start (sum over W+)
              + perceptual_weight * P(img, G.synthesis(w_s))   # optional identity / perceptual term
         Adam step on w
@@ -19,6 +23,16 @@ small perturbations, so the optimiser cannot satisfy the CLIP with pixel pattern
 it. On toyfaces, K = 4 raised the success of 60-step edits (32 codes per prompt, judged by the
 attribute predictor) from 0.50 / 0.84 / 0.66 / 0.81 / 1.00 to 0.69 / 0.84 / 0.84 / 0.84 / 1.00
 ("smiling", "with glasses", "with a beard", "with long hair", "red hair"), at about 2.7x the time.
+
+Why the contrast with a neutral text. ``1 - cos`` rewards everything the image shares with the
+prompt's embedding, including what any face shares with "a face ..." sentences, and it keeps
+pulling after the attribute has appeared; the optimiser then spends the step on whatever moves the
+cosine cheapest. The zero-shot choice (``s``: CLIP's logit scale) rewards only what tells the prompt
+from the neutral text, and it saturates once CLIP is sure. On toyfaces (the augmentation at
+strength 1, K = 4, 32 codes per prompt), 100 steps without it reached success 0.88 / 0.94 / 0.78
+/ 0.91 ("smiling", "with glasses", "with a beard", "with long hair"); 60 steps with it at weight
+0.3 reach 0.97 / 1.00 / 0.97 / 0.94. Alone (no cosine term) it saturated too early on codes that
+needed a large change: very short hair stopped at about 0.6 of the "long" 0.7.
 
 Each code's loss is independent of the others (the batch is just a batch), so ``N`` images are
 edited in one run. The StyleCLIP defaults are ``lr=0.1`` and ``l2_weight=0.008`` on the squared
@@ -53,8 +67,8 @@ class TextOptimizeResult:
     """What :func:`optimize_latent` returns.
 
     latent: the edited codes, space ``'w+'`` (noise maps / tuned generator of the start are kept).
-    history: per step, the batch mean of ``'loss'``, ``'clip'`` (``1 - cos``), ``'l2'`` and
-        ``'perceptual'`` (0 when unused).
+    history: per step, the batch mean of ``'loss'``, ``'clip'`` (``1 - cos``), ``'contrast'``
+        (``-log p(prompt | image)`` against the neutral text), ``'l2'`` and ``'perceptual'`` (0 when unused).
     similarity: final cosine similarity ``[N]`` of each edited image with the target text.
     seconds: wall-clock time of the loop.
     """
@@ -75,7 +89,8 @@ def _start_wplus(G, latent) -> Latent:
 
 def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr: float = 0.1,
                     l2_weight: float = 0.008, perceptual_weight: float = 0.0, extractor=None,
-                    neutral=None, augmentations: int = 0, augment_strength: float = 1.0, seed: int = 0,
+                    neutral=None, contrast_weight: float = 0.3, augmentations: int = 0,
+                    augment_strength: float = 1.0, seed: int = 0,
                     templates: Sequence[str] | None = None, noise_mode: str = "const",
                     progress=no_progress) -> TextOptimizeResult:
     """Edit codes toward a text prompt by optimising W+ (StyleCLIP's latent optimisation).
@@ -91,6 +106,9 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
         perceptual_weight: weight of ``extractor.distance(img, start_img)`` (0 = off).
         extractor: a :class:`stylekit.invert.losses.PerceptualExtractor` (e.g. ``ToyfacesFeatures`` or
             ``LPIPSVGG``); required when ``perceptual_weight > 0``.
+        neutral: a neutral text (``"a face"``) or embedding: adds ``contrast_weight`` times the loss of
+            CLIP's zero-shot choice between the prompt and it, ``-log p(prompt | image)`` (None: off).
+        contrast_weight: weight of that term.
         templates: prompt templates for the text embedding (default: the model's).
         augmentations: jittered copies per image for the CLIP term (0 = the image itself).
         augment_strength: jitter size (1 = the toyfaces CLIP's training augmentation).
@@ -104,6 +122,7 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
     lr = check_positive(lr, "lr", allow_zero=False)
     l2_weight = check_positive(l2_weight, "l2_weight")
     perceptual_weight = check_positive(perceptual_weight, "perceptual_weight")
+    contrast_weight = check_positive(contrast_weight, "contrast_weight")
     if isinstance(augmentations, bool) or not isinstance(augmentations, int) or not 0 <= augmentations <= 64:
         raise InvalidArgumentError(f"augmentations must be a whole number from 0 to 64, got {augmentations!r}.")
     augment_strength = check_positive(augment_strength, "augment_strength")
@@ -128,7 +147,7 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
     jitter = torch.Generator().manual_seed(int(seed))
     w = w_start.clone().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
-    history: dict[str, list[float]] = {"loss": [], "clip": [], "l2": [], "perceptual": []}
+    history: dict[str, list[float]] = {"loss": [], "clip": [], "contrast": [], "l2": [], "perceptual": []}
     t0 = time.perf_counter()
     for step in range(steps):
         for group in opt.param_groups:
@@ -140,15 +159,15 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
                 embed = clip.encode_image(copies).view(augmentations, img.shape[0], -1).mean(0)
             else:
                 embed = clip.encode_image(img)
-            if contrast is None:
-                clip_loss = 1.0 - embed @ target                         # [N]
-            else:  # CLIP's zero-shot choice between prompt and neutral: -log p(prompt | image)
+            clip_loss = 1.0 - embed @ target                             # [N]
+            choice = torch.zeros_like(clip_loss)
+            if contrast is not None:  # CLIP's zero-shot choice between prompt and neutral: -log p(prompt | image)
                 logits = clip.logit_scale * torch.stack([embed @ target, embed @ contrast], dim=1)
                 if zeros is None:
                     zeros = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
-                clip_loss = F.cross_entropy(logits, zeros, reduction="none")
+                choice = F.cross_entropy(logits, zeros, reduction="none")
             l2 = (w - w_start).square().sum(dim=(1, 2))                  # [N]
-            loss = clip_loss + l2_weight * l2
+            loss = clip_loss + contrast_weight * choice + l2_weight * l2
             perc = torch.zeros_like(loss)
             if start_feats is not None:
                 perc = extractor.compare(extractor.prepare(img), start_feats).reshape(-1).expand_as(loss)
@@ -156,7 +175,7 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
         opt.step()
-        for key, value in (("loss", loss), ("clip", clip_loss), ("l2", l2), ("perceptual", perc)):
+        for key, value in (("loss", loss), ("clip", clip_loss), ("contrast", choice), ("l2", l2), ("perceptual", perc)):
             history[key].append(float(value.detach().mean()))
         if not math.isfinite(history["loss"][-1]):
             raise InvalidArgumentError(f"the loss became {history['loss'][-1]} at step {step}; lower lr (now {lr}).")
