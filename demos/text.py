@@ -22,10 +22,9 @@ ones and *beta* drops those below a relevance threshold, so fewer channels chang
 (without it, StyleCLIP's plain cosine: many channels share a few big directions, such as overall
 colour, and a prompt picks them all). **optimize** (latent optimisation): gradient descent on W+ so
 that CLIP finds the image closer to the prompt and tells it from the neutral prompt, with an L2 pull
-toward the start code; CLIP judges
-four randomly jittered copies of each step's image, so that pixel patterns which fool it alone do not
-count; slower, per image, *steps* sets the effort. **mapper** (latent mapper): train, once per prompt, a small network (coarse /
-medium / fine MLPs) that maps *any* code to its edited version; the first call trains it for *steps*
+toward the start code; CLIP judges four randomly jittered copies of each step's image, so that pixel
+patterns which fool it alone do not count; slower, per image, *steps* sets the effort. **mapper**
+(latent mapper): train, once per prompt, a small network (coarse / medium / fine MLPs) that maps *any* code to its edited version; the first call trains it for *steps*
 steps, after that the edit is instant and *strength* scales it (4, the default, = the trained edit; negative reverses).
 The offline model uses stylekit's small toyfaces CLIP."""
 

@@ -14,9 +14,10 @@ Methods: ``global`` (global directions, one relevance table for all prompts: whi
 ``--whiten``, the ``--top-k`` most relevant channels above ``--beta``, strength ``--alpha``; see
 :func:`stylekit.text.global_direction`), ``global_plain`` (the same table with StyleCLIP's plain
 rule, every channel with ``|Δi_c · Δt| >= --plain-beta`` at ``--plain-alpha``, for comparison),
-``optimize`` (latent optimisation, ``--opt-steps``, on the first ``--n-opt`` test codes, its text
-loss CLIP's zero-shot choice between the target and the neutral text (``--opt-plain``: StyleCLIP's
-``1 - cos``), averaged over ``--opt-augment`` jittered copies, the codes batched in one run per prompt),
+``optimize`` (latent optimisation, ``--opt-steps``, on the first ``--n-opt`` test codes; its text
+loss StyleCLIP's ``1 - cos`` plus, unless ``--opt-plain``, 0.3 times the loss of CLIP's zero-shot
+choice between the target and the neutral text (:func:`stylekit.text.optimize_latent`), both averaged
+over ``--opt-augment`` jittered copies; the codes batched in one run per prompt),
 ``mapper`` (one mapper trained per prompt for ``--mapper-steps``, then applied).
 
 Relevance preprocessing (all S channels):
@@ -98,8 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opt-steps", type=int, default=60, help="latent optimisation steps (default 60)")
     parser.add_argument("--opt-l2", type=float, default=0.008, help="latent optimisation L2 weight")
     parser.add_argument("--opt-plain", action="store_true",
-                        help="latent optimisation with StyleCLIP's 1 - cos(image, prompt) loss instead of CLIP's "
-                             "zero-shot choice between the prompt and the neutral text")
+                        help="latent optimisation with StyleCLIP's 1 - cos(image, prompt) loss alone (no "
+                             "contrast with the neutral text)")
     parser.add_argument("--opt-augment", type=int, default=4,
                         help="jittered copies per image in the latent optimisation's CLIP term (default 4; 0: none)")
     parser.add_argument("--mapper-steps", type=int, default=150, help="mapper training steps (default 150)")
@@ -361,7 +362,7 @@ def run(args) -> dict[str, float]:
         metrics["optimize_s_per_image"] = sum(secs) / len(secs)
         metrics["optimize_steps"] = args.opt_steps
         metrics["optimize_augmentations"] = args.opt_augment
-        metrics["optimize_contrast"] = 0.0 if args.opt_plain else 1.0
+        metrics["optimize_contrast"] = 0.0 if args.opt_plain else 1.0   # the neutral-text contrast term, weight 0.3
         metrics["optimize_l2_weight"] = args.opt_l2
 
     # --- latent mapper --------------------------------------------------------------------------

@@ -41,8 +41,8 @@ Editing (instant). For a text pair, ``Δt = normalize(T(target) - T(neutral))``;
 ``whiten`` scores channels by the cosine in a whitened relevance space, which discounts the CLIP
 axes that nearly every channel moves, and ``top_k`` keeps a fixed number of the most relevant
 channels instead of whatever passes ``beta``. The :class:`RelevanceTable` (vectors + S mean/std) is saved as
-safetensors keyed by a fingerprint of the generator's weights and the CLIP's name, so a table made
-for another generator or CLIP is refused with a clear error instead of producing garbage edits.
+safetensors keyed by a fingerprint of the generator's weights and the CLIP's name and weights, so a
+table made for another generator or CLIP is refused with a clear error instead of producing garbage edits.
 """
 
 from __future__ import annotations
@@ -637,7 +637,7 @@ def _check_choice(top_k, whiten):
     if whiten is not None:
         whiten = check_strength(whiten, name="whiten")
         if whiten <= 0:
-            raise InvalidArgumentError(f"whiten must be positive (try 4) or None for StyleCLIP's plain cosine, got {whiten}.")
+            raise InvalidArgumentError(f"whiten must be positive (try 8) or None for StyleCLIP's plain cosine, got {whiten}.")
     return (None if top_k is None else int(top_k)), whiten
 
 
