@@ -62,3 +62,25 @@ def test_relevance_metrics_on_a_tiny_generator():
     for key in ("relevance_lowrank_s", "relevance_reference_s", "relevance_speedup", "relevance_jacobian_s",
                 "relevance_jacobian_speedup"):
         assert m[key] > 0
+
+
+def test_quick_run_reports_every_required_metric(tmp_path):
+    """The whole benchmark at smoke sizes on the shipped world: every metric the issue names is there."""
+    from stylekit.toyfaces.clip_model import shipped_weights_path
+
+    if not shipped_weights_path().is_file():
+        pytest.skip("the toyfaces CLIP weights are not installed")
+    from stylekit.bench.__main__ import build_parser
+    from stylekit.bench.text import run
+
+    args = build_parser("text").parse_args(["--quick", "--no-ffhq", "--threads", "1", "--prompts",
+                                            "with glasses,smiling"])
+    m = run(args)
+    for key in ("global_min_success", "global_mean_leakage", "global_plain_min_success", "optimize_min_success",
+                "mapper_min_success", "global_edit_s", "relevance_speedup", "relevance_mean_cosine",
+                "relevance_toyfaces_s"):
+        assert key in m, key
+    assert m["relevance_n_images"] == 6 and m["relevance_compare_n_images"] == 4
+    assert m["global_top_k"] == 40 and m["global_whiten"] == 8 and m["optimize_contrast"] == 1.0
+    assert all(0.0 <= m[f"{k}_success_{p}"] <= 1.0 for k in ("global", "optimize", "mapper")
+               for p in ("with_glasses", "smiling"))
