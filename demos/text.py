@@ -87,9 +87,10 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
         top_k = integer(channels, "channels", 0, MAX_CHANNELS) or None
         if not isinstance(whitened, bool):
             raise InvalidArgumentError(f"whitened relevance is a yes/no choice, got {whitened!r}.")
-        direction = global_direction(relevance(model, G), prompt, neutral, clip=CLIP, beta=beta, top_k=top_k,
+        table = relevance(model, G)
+        direction = global_direction(table, prompt, neutral, clip=CLIP, beta=beta, top_k=top_k,
                                      whiten=WHITEN if whitened else None)
-        out = global_edit(G, base, relevance(model, G), prompt, neutral, clip=CLIP, alpha=alpha, direction=direction)
+        out = global_edit(G, base, table, prompt, neutral, clip=CLIP, alpha=alpha, direction=direction)
         info = (f"Global direction '{neutral}' -> '{prompt}' at strength {alpha:+g}: {direction.n_channels} channels "
                 f"({'whitened' if whitened else 'plain'} relevance, threshold {beta:g}).")
     elif method == "mapper":

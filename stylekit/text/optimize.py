@@ -135,11 +135,11 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
     if contrast is not None and float((target - contrast).norm()) < 1e-6:
         raise InvalidArgumentError(f"the prompt {prompt!r} and the neutral {neutral!r} have the same CLIP embedding; "
                                    "describe what should change in the prompt.")
-    zeros = None
     start = _start_wplus(G, latent)
     renderer = start.generator if start.generator is not None else G
     kwargs = {"noise": start.noise} if start.noise is not None else {}
     w_start = start.tensor.detach().to(G.device).float()
+    first = torch.zeros(w_start.shape[0], dtype=torch.long, device=w_start.device)  # the prompt's class index
     start_feats = None
     if perceptual_weight > 0:
         with torch.no_grad():
@@ -163,9 +163,7 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
             choice = torch.zeros_like(clip_loss)
             if contrast is not None:  # CLIP's zero-shot choice between prompt and neutral: -log p(prompt | image)
                 logits = clip.logit_scale * torch.stack([embed @ target, embed @ contrast], dim=1)
-                if zeros is None:
-                    zeros = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
-                choice = F.cross_entropy(logits, zeros, reduction="none")
+                choice = F.cross_entropy(logits, first, reduction="none")
             l2 = (w - w_start).square().sum(dim=(1, 2))                  # [N]
             loss = clip_loss + contrast_weight * choice + l2_weight * l2
             perc = torch.zeros_like(loss)
