@@ -334,3 +334,19 @@ def _check_psi(psi) -> None:
         ok = False
     if not ok:
         raise InvalidArgumentError(f"truncation psi must be a finite number (1 = none, 0.7 is typical), got {psi!r}.")
+
+
+def as_latent(latent, G=None) -> Latent:
+    """Accept a Latent, or a W+ tensor ``[N, num_ws, w_dim]`` for convenience."""
+    if isinstance(latent, Latent):
+        if G is not None:
+            latent.check_compatible(latent.generator if latent.generator is not None else G)
+        return latent
+    if isinstance(latent, torch.Tensor) and latent.ndim == 3:
+        lat = Latent("w+", latent)
+        if G is not None:
+            lat.check_compatible(G)
+        return lat
+    raise InvalidArgumentError("pass a stylekit.latent.Latent (e.g. Latent.from_seed(G, 0)) or a W+ tensor "
+                               f"[N, num_ws, w_dim]; got {type(latent).__name__}"
+                               + (f" of shape {tuple(latent.shape)}" if isinstance(latent, torch.Tensor) else "") + ".")

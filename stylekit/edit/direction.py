@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, InvalidArgumentError
-from ..latent import Latent
+from ..latent import Latent, as_latent  # noqa: F401  (as_latent is re-exported for the editing modules)
 from .layers import check_strength, resolve_layers
 
 __all__ = ["Direction", "as_latent", "edit", "signed_distance", "save_direction", "load_direction"]
@@ -91,22 +91,6 @@ class Direction:
     def to(self, device) -> "Direction":
         off = self.offset.to(device) if isinstance(self.offset, torch.Tensor) else self.offset
         return Direction(self.vector.to(device), self.layers, self.name, self.method, self.scale, off, dict(self.meta))
-
-
-def as_latent(latent, G=None) -> Latent:
-    """Accept a Latent, or a W+ tensor ``[N, num_ws, w_dim]`` for convenience."""
-    if isinstance(latent, Latent):
-        if G is not None:
-            latent.check_compatible(latent.generator if latent.generator is not None else G)
-        return latent
-    if isinstance(latent, torch.Tensor) and latent.ndim == 3:
-        lat = Latent("w+", latent)
-        if G is not None:
-            lat.check_compatible(G)
-        return lat
-    raise InvalidArgumentError("pass a stylekit.latent.Latent (e.g. Latent.from_seed(G, 0)) or a W+ tensor "
-                               f"[N, num_ws, w_dim]; got {type(latent).__name__}"
-                               + (f" of shape {tuple(latent.shape)}" if isinstance(latent, torch.Tensor) else "") + ".")
 
 
 def _wplus(latent, G) -> Latent:

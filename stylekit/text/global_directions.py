@@ -61,7 +61,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..edit.direction import as_latent
+from ..latent import as_latent
 from ..edit.layers import check_strength
 from ..edit.stylespace import StyleStats, style_statistics
 from ..errors import CheckpointError, InvalidArgumentError

@@ -26,10 +26,10 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..edit.direction import as_latent
+from ..latent import as_latent
 from ..edit.layers import check_strength
 from ..errors import CheckpointError, InvalidArgumentError
-from ..invert._inputs import check_positive, check_steps
+from ..validate import check_positive, check_steps
 from ..latent import Latent
 from ..progress import no_progress
 from .prompts import resolve_clip, text_target

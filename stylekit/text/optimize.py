@@ -51,9 +51,9 @@ import torch
 import torch.nn.functional as F
 
 from ..augment import augment
-from ..edit.direction import as_latent
+from ..latent import as_latent
 from ..errors import InvalidArgumentError
-from ..invert._inputs import check_positive, check_steps
+from ..validate import check_positive, check_steps
 from ..invert.optimize import learning_rate
 from ..latent import Latent
 from ..progress import no_progress
