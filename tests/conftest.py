@@ -1,4 +1,5 @@
-"""Shared test helpers: where the conformance fixtures live, and small generators built on the fly."""
+"""Shared test helpers: where the conformance fixtures live (tests/fixtures, shipped with the repository),
+and small generators built on the fly."""
 
 from __future__ import annotations
 
@@ -8,15 +9,29 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 
 os.environ.setdefault("STYLEKIT_OFFLINE", "1")  # tests never touch the network
 
 
+def fixture_file(relative: str) -> Path:
+    """The conformance fixture ``tests/fixtures/<relative>``; fails the test (never skips) when it is missing.
+
+    The fixtures ship with the repository, so a missing one means a broken checkout, not an optional extra.
+    """
+    path = FIXTURES / relative
+    if not path.is_file():
+        pytest.fail(f"conformance fixture {relative} is missing from {FIXTURES}; it is part of the repository "
+                    f"(see tests/fixtures/README.md): restore it from git.", pytrace=False)
+    return path
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
+    """The conformance fixtures folder, ``tests/fixtures`` (a missing folder fails the test)."""
     if not FIXTURES.is_dir():
-        pytest.skip(f"conformance fixtures not found at {FIXTURES} (they live in ../shared/fixtures beside the project)")
+        pytest.fail(f"conformance fixtures folder {FIXTURES} is missing; it is part of the repository "
+                    f"(see tests/fixtures/README.md): restore it from git.", pytrace=False)
     return FIXTURES
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import fixture_file
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "demos" / "examples"
-FIXTURES = ROOT.parent / "shared" / "fixtures"
 ENCODER = ROOT / "stylekit" / "toyfaces" / "weights" / "encoder.safetensors"
 CLIP_WEIGHTS = ROOT / "stylekit" / "toyfaces" / "weights" / "clip.safetensors"
 RESTYLE = ROOT / "stylekit" / "toyfaces" / "weights" / "restyle_encoder.safetensors"
@@ -300,9 +301,7 @@ def test_stylegan3_tab(server):
     assert "Not available" in status[0]
     with pytest.raises(Exception, match="StyleGAN3"):
         c.predict("toyfaces", 30, 0, 0, api_name="/sg3_pose")
-    sg3 = FIXTURES / "nvidia" / "sg3t_small.pkl"
-    if not sg3.is_file():
-        pytest.skip(f"no StyleGAN3 fixture at {sg3}")
+    sg3 = fixture_file("nvidia/sg3t_small.pkl")
     status = c.predict(str(sg3), api_name="/sg3_status")
     assert "is a StyleGAN3" in status[0]
     image, info = c.predict(str(sg3), 45, 0.1, 0, api_name="/sg3_pose")

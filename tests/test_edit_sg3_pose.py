@@ -20,14 +20,10 @@ from stylekit.latent import Latent
 
 @pytest.fixture(scope="module")
 def sg3():
-    from conftest import FIXTURES
-
-    path = FIXTURES / "nvidia" / "sg3t_small.pkl"
-    if not path.is_file():
-        pytest.skip(f"StyleGAN3 conformance fixture not found at {path} (it lives in ../shared/fixtures)")
+    from conftest import fixture_file
     import stylekit
 
-    return stylekit.load_generator(path), np.load(FIXTURES / "nvidia" / "sg3t_small_ref.npz")
+    return stylekit.load_generator(fixture_file("nvidia/sg3t_small.pkl")), np.load(fixture_file("nvidia/sg3t_small_ref.npz"))
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """rosinality-format StyleGAN2 checkpoints (and e4e / pSp style dicts) -> StyleGAN2Generator.
 
-Conformance is checked against outputs of rosinality's own model.py (../shared/fixtures/rosinality);
+Conformance is checked against outputs of rosinality's own model.py (tests/fixtures/rosinality);
 the other tests build small rosinality-named state dicts here, so they run without the fixtures.
 """
 
@@ -21,7 +21,7 @@ from stylekit.checkpoints.rosinality import (convert_rosinality_state, load_rosi
 from stylekit.errors import CheckpointError, UnsafeCheckpointError
 from stylekit.networks.stylegan2 import StyleGAN2Generator
 
-from conftest import tolerance_ok
+from conftest import fixture_file, tolerance_ok
 
 SMALL_CHANNELS = {4: 16, 8: 12, 16: 8}
 
@@ -86,12 +86,9 @@ def _build(config, state):
 
 
 @pytest.fixture
-def ros_fixture(fixtures_dir):
-    path = fixtures_dir / "rosinality" / "ros_small.pt"
-    ref_path = fixtures_dir / "rosinality" / "ros_small_ref.npz"
-    if not path.is_file() or not ref_path.is_file():
-        pytest.skip(f"rosinality fixtures not found in {fixtures_dir / 'rosinality'}")
-    return path, dict(np.load(ref_path))
+def ros_fixture():
+    path = fixture_file("rosinality/ros_small.pt")
+    return path, dict(np.load(fixture_file("rosinality/ros_small_ref.npz")))
 
 
 def _assert_close(name, ours, ref):

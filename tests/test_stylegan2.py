@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,7 @@ from stylekit.errors import InvalidArgumentError
 from stylekit.networks import ops
 from stylekit.networks.stylegan2 import StyleGAN2Generator
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-NVIDIA = FIXTURES / "nvidia"
+from conftest import fixture_file
 
 SMALL = dict(z_dim=32, c_dim=0, w_dim=32, img_resolution=32, mapping_kwargs=dict(num_layers=2),
              channel_base=512, channel_max=32, conv_clamp=256)
@@ -42,9 +40,7 @@ def make_small(seed: int = 0, **overrides) -> StyleGAN2Generator:
 
 @pytest.fixture(scope="module")
 def nvidia_small():
-    pkl, ref = NVIDIA / "sg2_small.pkl", NVIDIA / "sg2_small_ref.npz"
-    if not (pkl.is_file() and ref.is_file()):
-        pytest.skip(f"conformance fixtures not found under {NVIDIA} (the shared fixtures folder is absent)")
+    pkl, ref = fixture_file("nvidia/sg2_small.pkl"), fixture_file("nvidia/sg2_small_ref.npz")
     from stylekit.checkpoints.nvidia_pickle import read_nvidia_pickle
 
     record = read_nvidia_pickle(pkl)["G_ema"]

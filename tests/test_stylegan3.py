@@ -1,7 +1,7 @@
 """StyleGAN3 generator (-T and -R) and its filtered leaky ReLU.
 
 Conformance is checked against outputs of NVIDIA's official networks_stylegan3.py (reference ops,
-float32) stored in ../shared/fixtures/nvidia; everything else runs on small random generators.
+float32) stored in tests/fixtures/nvidia; everything else runs on small random generators.
 """
 
 from __future__ import annotations
