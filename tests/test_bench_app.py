@@ -12,9 +12,9 @@ def test_app_benchmark_covers_every_endpoint(tmp_path):
     sys.path.insert(0, str(ROOT))
     try:
         import app
+        from demos.bench_app import NOT_TIMED, _calls, _inputs
     finally:
         sys.path.remove(str(ROOT))
-    from stylekit.bench.app import NOT_TIMED, _calls, _inputs
 
     demo = app.build_app()
     names = {fn.api_name for fn in demo.fns.values() if fn.api_name and fn.api_visibility != "private"}
@@ -23,3 +23,25 @@ def test_app_benchmark_covers_every_endpoint(tmp_path):
     missing = names - set(called) - set(NOT_TIMED)
     assert missing == set(), f"endpoints the app benchmark does not time: {sorted(missing)}"
     assert set(called) <= names and set(NOT_TIMED) <= names
+
+
+def test_app_benchmark_finds_the_gallery_and_parses_its_options():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from demos.bench_app import ROOT as APP_DIR, build_parser
+    finally:
+        sys.path.remove(str(ROOT))
+    assert (APP_DIR / "app.py").is_file()
+    args = build_parser().parse_args(["--json", "out.json", "--repeats", "3"])
+    assert args.app_dir == APP_DIR and args.repeats == 3 and args.json == Path("out.json")
+
+
+def test_stylekit_bench_app_points_to_the_new_command(capsys):
+    from stylekit.bench import BENCHMARKS
+    from stylekit.bench.__main__ import main
+
+    assert "app" not in BENCHMARKS  # the package no longer holds a benchmark that needs the repository
+    assert main(["app", "--json", "out.json"]) == 2
+    err = capsys.readouterr().err
+    assert "python -m demos.bench_app --json out.json" in err
+    assert "unknown benchmark" not in err

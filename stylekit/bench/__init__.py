@@ -20,7 +20,6 @@ from typing import Callable
 
 # name -> module implementing add_arguments(parser) and run(args)
 BENCHMARKS: dict[str, str] = {
-    "app": "stylekit.bench.app",
     "generator": "stylekit.bench.generator",
     "editing": "stylekit.bench.editing",
     "inversion": "stylekit.bench.inversion",

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from . import BENCHMARKS
 
+#: Benchmarks that left this package -> the command that runs them now.
+MOVED = {"app": "python -m demos.bench_app --json out.json (from the repository root: it launches the gallery's app.py)"}
+
 
 def build_parser(name: str) -> argparse.ArgumentParser:
     """The parser of benchmark ``name`` (only that benchmark's module is imported)."""
@@ -44,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: python -m stylekit.bench NAME [--json PATH] [options]\n\nbenchmarks: {names}\n"
               "Run 'python -m stylekit.bench NAME --help' for a benchmark's options.")
         return 0 if argv else 2
+    if argv[0] in MOVED:
+        print(f"the {argv[0]!r} benchmark moved out of the package; run: {MOVED[argv[0]]}", file=sys.stderr)
+        return 2
     if argv[0] not in BENCHMARKS:
         print(f"unknown benchmark {argv[0]!r}; choose one of: {names}", file=sys.stderr)
         return 2

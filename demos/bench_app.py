@@ -1,5 +1,9 @@
 """Gallery interaction speed: every endpoint's latency through ``gradio_client`` against a launched app.
 
+Run from the repository root: ``python -m demos.bench_app --json out.json [options]`` (it lives beside
+the gallery, not in the installable package, because it launches ``app.py``). It writes one flat JSON
+object ``metric name -> number``, as the ``python -m stylekit.bench`` benchmarks do.
+
 The app (``app.py`` at the repository root) is started as a subprocess on a free port with the
 offline model; each endpoint is called ``--warmup`` times first (per-model fits such as the
 InterFaceGAN boundary, the GANSpace PCA, style statistics, part clusters and the CLIP channel
@@ -15,6 +19,7 @@ optimisations and are not timed here; ``python -m stylekit.bench text`` measures
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -24,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 OPTIMISATIONS = ("invert", "local_crossover")
 #: Endpoints of the app that are not timed, and why.
 NOT_TIMED = {
@@ -135,3 +140,27 @@ def run(args) -> dict[str, float]:
         except subprocess.TimeoutExpired:
             proc.kill()
     return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``--json PATH`` plus the options of :func:`add_arguments`."""
+    parser = argparse.ArgumentParser(prog="python -m demos.bench_app", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the metrics to this JSON file")
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Launch the app, time every endpoint, print the metrics as JSON (and write them to ``--json``)."""
+    args = build_parser().parse_args(argv)
+    text = json.dumps(run(args), indent=2, sort_keys=True)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
