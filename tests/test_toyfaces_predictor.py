@@ -22,7 +22,7 @@ from stylekit.toyfaces.predictor import (
     predictor_metrics,
     save_predictor,
 )
-from stylekit.toyfaces.render import render_batch
+from stylekit.toyfaces.renderer import render_batch
 from stylekit.toyfaces.train_predictor import degrade, main, make_batch
 
 

@@ -21,7 +21,7 @@ from stylekit.toyfaces.attributes import (
     unit_to_attributes,
 )
 from stylekit.toyfaces.captions import attribute_prompts, caption, direction_prompts
-from stylekit.toyfaces.render import NOISE_AMPLITUDE, render, render_batch
+from stylekit.toyfaces.renderer import NOISE_AMPLITUDE, render, render_batch
 
 SIZE = 64
 

@@ -45,7 +45,7 @@ def _mean(values):
 def held_out_renders(n: int, size: int, seed: int = 987_654) -> torch.Tensor:
     """``n`` toyfaces renders ``[n, 3, size, size]`` from a seed no training run uses."""
     from ..toyfaces.attributes import sample_attributes
-    from ..toyfaces.render import render_batch
+    from ..toyfaces.renderer import render_batch
 
     return render_batch(sample_attributes(n, seed=seed), size=size).float()
 

@@ -118,7 +118,7 @@ def training_batch(G, kind: str, n: int, gen: torch.Generator, *, step: int = 0,
     device = G.w_avg.device
     if kind == "renders":
         from ..toyfaces.attributes import sample_attributes
-        from ..toyfaces.render import render_batch
+        from ..toyfaces.renderer import render_batch
 
         seed = int(torch.randint(0, 2 ** 31 - 1, [1], generator=gen))
         attrs = sample_attributes(n, seed=seed)

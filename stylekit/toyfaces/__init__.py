@@ -6,7 +6,7 @@ attribute predictor (a small CNN shipped with the package) reads the attributes 
 image, including GAN samples.
 
 - :mod:`.attributes`: the attribute table (:data:`ATTRIBUTES`), sampler and unit scaling.
-- :mod:`.render`: ``render`` (one PIL image) and ``render_batch`` (a ``[n, 3, S, S]`` tensor in
+- :mod:`.renderer`: ``render`` (one PIL image) and ``render_batch`` (a ``[n, 3, S, S]`` tensor in
   ``[-1, 1]``), a vectorised torch renderer.
 - :mod:`.captions`: natural-language captions and prompt pairs for text-guided editing.
 - :mod:`.predictor`: ``AttributePredictor`` and ``load_predictor``.
@@ -32,8 +32,8 @@ _LAZY = {
     "unit_to_attributes": "attributes",
     "validate_attributes": "attributes",
     "clip_attributes": "attributes",
-    "render": "render",
-    "render_batch": "render",
+    "render": "renderer",
+    "render_batch": "renderer",
     "caption": "captions",
     "attribute_prompts": "captions",
     "direction_prompts": "captions",

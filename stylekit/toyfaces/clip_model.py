@@ -242,7 +242,7 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 def _render(attrs: dict[str, np.ndarray], size: int, seeds: np.ndarray) -> torch.Tensor:
-    from .render import render_batch
+    from .renderer import render_batch
 
     return render_batch(attrs, size=size, seeds=seeds)
 

@@ -38,7 +38,7 @@ from stylekit.errors import InvalidArgumentError
 from .attributes import ATTRIBUTES, BINARY_ATTRIBUTES, CONTINUOUS_ATTRIBUTES, attributes_to_unit, \
     sample_attributes
 from .predictor import INPUT_SIZE, AttributePredictor, default_weights_path, save_predictor
-from .render import render_batch
+from .renderer import render_batch
 
 __all__ = ["degrade", "make_batch", "evaluate", "train", "main"]
 

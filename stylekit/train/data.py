@@ -100,7 +100,7 @@ class ToyfacesSource:
 
     def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         from ..toyfaces.attributes import sample_attributes
-        from ..toyfaces.render import render_batch
+        from ..toyfaces.renderer import render_batch
 
         attrs = sample_attributes(n, rng=rng)
         seeds = rng.integers(0, 2 ** 31 - 1, size=n)

@@ -79,7 +79,7 @@ def toyfaces_renders(n: int, *, resolution: int, seed: int, batch: int = 250,
                      device: str | torch.device = "cpu") -> torch.Tensor:
     """``n`` renderer images with attributes from the sampler's distribution: ``[n, 3, R, R]`` in [-1, 1]."""
     from ..toyfaces.attributes import sample_attributes
-    from ..toyfaces.render import render_batch
+    from ..toyfaces.renderer import render_batch
 
     rng = np.random.default_rng(seed)
     out = []

@@ -110,7 +110,7 @@ def z_to_attributes(z: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
 
 def render_targets(z: torch.Tensor, resolution: int, device="cpu") -> torch.Tensor:
     """Renders of ``z_to_attributes(z)``: ``[N, 3, R, R]`` float32 in ``[-1, 1]`` (no pixel noise)."""
-    from ..toyfaces.render import render_batch
+    from ..toyfaces.renderer import render_batch
 
     attrs = z_to_attributes(z)
     img = render_batch(attrs, size=resolution, seeds=None, device=device)
