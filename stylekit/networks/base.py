@@ -111,6 +111,42 @@ class Generator(torch.nn.Module):
         return "\n".join(lines)
 
 
+def check_ws(ws, num_ws: int, w_dim: int) -> torch.Tensor:
+    """``ws`` as float32 after checking it is a W+ tensor ``[N, num_ws, w_dim]``; else ``InvalidArgumentError``."""
+    if not isinstance(ws, torch.Tensor) or ws.ndim != 3 or tuple(ws.shape[1:]) != (num_ws, w_dim):
+        shape = tuple(ws.shape) if isinstance(ws, torch.Tensor) else type(ws).__name__
+        raise InvalidArgumentError(f"ws must be a W+ tensor of shape [N, {num_ws}, {w_dim}], got {shape}; "
+                                   f"broadcast a W code with w.unsqueeze(1).repeat(1, {num_ws}, 1).")
+    return ws.to(torch.float32)
+
+
+def check_styles(styles, style_layers: list[StyleLayer]) -> list[torch.Tensor]:
+    """StyleSpace ``styles`` (one ``[N, channels]`` tensor per entry of ``style_layers``) as float32.
+
+    Raises ``InvalidArgumentError`` naming the first layer whose tensor has the wrong shape, or when
+    the count differs from ``len(style_layers)``.
+    """
+    if isinstance(styles, torch.Tensor) or not isinstance(styles, (list, tuple)):
+        try:
+            styles = list(styles) if not isinstance(styles, torch.Tensor) else None
+        except TypeError:
+            styles = None
+    if styles is None or len(styles) != len(style_layers):
+        raise InvalidArgumentError(f"styles must be a list of {len(style_layers)} tensors [N, C] (one per entry of "
+                                   "synthesis.style_layers); get them from ws_to_styles(ws).")
+    n = None
+    out = []
+    for s, layer in zip(styles, style_layers):
+        if (not isinstance(s, torch.Tensor) or s.ndim != 2 or s.shape[1] != layer.channels
+                or (n is not None and s.shape[0] != n)):
+            got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
+            raise InvalidArgumentError(f"style of layer {layer.name} must be [N, {layer.channels}] with the same N "
+                                       f"for every layer, got {got}.")
+        n = s.shape[0]
+        out.append(s.to(torch.float32))
+    return out
+
+
 def check_noise_mode(noise_mode: str) -> None:
     """Raise ``InvalidArgumentError`` unless ``noise_mode`` is one of the three supported modes."""
     if noise_mode not in ("const", "random", "none"):

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .ops import bias_act, upfirdn2d
+from .ops import bias_act, parse_padding, upfirdn2d
 
 
 # ------------------------------------------------------------------------------------------------
@@ -135,19 +135,6 @@ STRIP_BYTES = 32 * 2 ** 20
 MIN_STRIP_ROWS = 8
 
 
-def _parse_padding(padding) -> tuple[int, int, int, int]:
-    """``p`` | ``(px, py)`` | ``(px0, px1, py0, py1)`` -> ``(px0, px1, py0, py1)``."""
-    if isinstance(padding, (int, np.integer)):
-        p = int(padding)
-        return p, p, p, p
-    padding = [int(p) for p in padding]
-    if len(padding) == 2:
-        return padding[0], padding[0], padding[1], padding[1]
-    if len(padding) != 4:
-        raise ValueError(f"padding must be an int, [x, y] or [x0, x1, y0, y1], not {padding}")
-    return tuple(padding)
-
-
 def _filter_size(f: torch.Tensor | None) -> tuple[int, int]:
     """``(width, height)`` of a filter (a separable ``[k]`` filter is ``k`` by ``k``)."""
     if f is None:
@@ -158,7 +145,7 @@ def _filter_size(f: torch.Tensor | None) -> tuple[int, int]:
 def output_size(in_h: int, in_w: int, fu: torch.Tensor | None, fd: torch.Tensor | None,
                 up: int, down: int, padding) -> tuple[int, int]:
     """``(out_h, out_w)`` of :func:`filtered_lrelu` for an ``[*, *, in_h, in_w]`` input."""
-    px0, px1, py0, py1 = _parse_padding(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     fu_w, fu_h = _filter_size(fu)
     fd_w, fd_h = _filter_size(fd)
     out_w = (in_w * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + (down - 1)) // down
@@ -201,7 +188,7 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     x = x.contiguous(memory_format=torch.channels_last)
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
-    px0, px1, py0, py1 = _parse_padding(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     tmp_w = x.shape[3] * up + px0 + px1 - _filter_size(fu)[0] + 1
     tmp_h = x.shape[2] * up + py0 + py1 - _filter_size(fu)[1] + 1
     fd_h = _filter_size(fd)[1]
@@ -227,7 +214,7 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
 def _filtered_lrelu_reference(x, fu, fd, b, *, up, down, padding, gain, slope, clamp) -> torch.Tensor:
     """The literal sequence of operations with zero-insertion upsampling (NVIDIA's reference op)."""
     x = bias_act(x, b)
-    x = upfirdn2d(x, fu, up=up, padding=_parse_padding(padding), gain=up ** 2)
+    x = upfirdn2d(x, fu, up=up, padding=parse_padding(padding), gain=up ** 2)
     x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
     x = upfirdn2d(x, fd, down=down)
     return x
@@ -298,7 +285,7 @@ def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding, g
 
     Returns: ``[N, C, H * up + py0 + py1 - kh + 1, W * up + px0 + px1 - kw + 1]``.
     """
-    px0, px1, py0, py1 = _parse_padding(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     c = x.shape[1]
     if f is None:
         if up > 1:  # Rare (never in StyleGAN3): zero insertion without a filter, times up**2.

@@ -39,13 +39,16 @@ def setup_filter(taps: Sequence[float] | torch.Tensor, *, normalize: bool = True
     return f
 
 
-def _parse_padding(padding) -> tuple[int, int, int, int]:
-    if isinstance(padding, int):
-        return padding, padding, padding, padding
-    padding = list(padding)
+def parse_padding(padding) -> tuple[int, int, int, int]:
+    """``p`` | ``(px, py)`` | ``(px0, px1, py0, py1)`` -> ``(px0, px1, py0, py1)`` (ints; negative values crop)."""
+    if isinstance(padding, int) or (hasattr(padding, "ndim") and getattr(padding, "ndim") == 0):
+        p = int(padding)
+        return p, p, p, p
+    padding = [int(p) for p in padding]
     if len(padding) == 2:
-        px, py = padding
-        return px, px, py, py
+        return padding[0], padding[0], padding[1], padding[1]
+    if len(padding) != 4:
+        raise ValueError(f"padding must be an int, [x, y] or [x0, x1, y0, y1], not {padding}")
     px0, px1, py0, py1 = padding
     return px0, px1, py0, py1
 
@@ -69,7 +72,7 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, *, up: int | Sequence[int
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
     upx, upy = (up, up) if isinstance(up, int) else up
     downx, downy = (down, down) if isinstance(down, int) else down
-    px0, px1, py0, py1 = _parse_padding(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     n, c, h, w = x.shape
 
     if upx > 1 or upy > 1:
@@ -259,7 +262,7 @@ def fir2d_depthwise(x: torch.Tensor, f: torch.Tensor, *, padding: int | Sequence
     for free. ``f`` is a 2-D ``[fh, fw]`` filter; asymmetric or negative padding is applied first.
     """
     c = x.shape[1]
-    px0, px1, py0, py1 = _parse_padding(padding)
+    px0, px1, py0, py1 = parse_padding(padding)
     if f.ndim == 1:
         f = torch.outer(f, f)
     k = (f.to(x.dtype) * gain).flip([0, 1]).reshape(1, 1, *f.shape).repeat(c, 1, 1, 1)

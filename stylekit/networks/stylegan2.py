@@ -12,7 +12,8 @@ The synthesis network runs on two interchangeable code paths (``impl=``):
 - ``'reference'``: deliberately plain. Resampling is zero insertion + padding + a 2-D FIR
   convolution (:func:`stylekit.networks.ops.upfirdn2d`); a modulated convolution is one grouped
   convolution with per-sample weights, exactly as the official ``fused_modconv=True`` branch.
-- ``'fast'`` (default): the same maths arranged for CPU speed. See :func:`modulated_conv2d_fast`.
+- ``'fast'`` (default): the same maths arranged for CPU speed. See
+  :func:`stylekit.networks.modconv.modulated_conv2d_fast`.
   It agrees with the reference to about 1e-6 relative (float rounding only).
 
 StyleSpace (S) convention: the style of every layer, ToRGB included, is the raw output of that
@@ -28,11 +29,11 @@ import math
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import InvalidArgumentError
 from . import ops
-from .base import Generator, StyleLayer
+from .base import Generator, StyleLayer, check_styles, check_ws
+from .modconv import modulated_conv2d_fast, modulated_conv2d_reference
 from .mapping import MappingNetwork
 
 _LRELU_GAIN = math.sqrt(2.0)
@@ -46,14 +47,19 @@ _NOISE_MODES = ("const", "random", "none")
 # Configuration
 
 
-def _normalize_config(config: dict) -> dict:
-    """Validate the official ``Generator`` kwargs and return a complete, JSON-able copy.
+def _as_int(key: str, value, minimum: int = 0) -> int:
+    """``value`` as an int >= ``minimum``; ``InvalidArgumentError`` naming the config ``key`` otherwise."""
+    try:
+        out = int(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"StyleGAN2 config {key!r} must be an integer, got {value!r}.") from None
+    if out != value or out < minimum:
+        raise InvalidArgumentError(f"StyleGAN2 config {key!r} must be an integer >= {minimum}, got {value!r}.")
+    return out
 
-    Accepts both the flat form of ``networks_stylegan2.py`` (synthesis kwargs next to ``z_dim``)
-    and the nested ``synthesis_kwargs={...}`` of stylegan2-ada-pytorch ``networks.py``. Keys that
-    do not change the network's maths (``num_fp16_res``, ``fp16_channels_last``,
-    ``fused_modconv_default``, ``epochs``, ...) are dropped.
-    """
+
+def _flat_config(config) -> dict:
+    """The official kwargs with a nested ``synthesis_kwargs`` dict merged in (top-level keys win)."""
     if not isinstance(config, dict):
         raise InvalidArgumentError(f"a StyleGAN2 config must be a dict of the official Generator kwargs, not "
                                    f"{type(config).__name__}.")
@@ -65,28 +71,12 @@ def _normalize_config(config: dict) -> dict:
         if key not in flat:
             raise InvalidArgumentError(f"the StyleGAN2 config lacks {key!r}; pass the official Generator kwargs "
                                        "(z_dim, c_dim, w_dim, img_resolution, ...).")
+    return flat
 
-    def as_int(key, value, minimum=0):
-        try:
-            out = int(value)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"StyleGAN2 config {key!r} must be an integer, got {value!r}.") from None
-        if out != value or out < minimum:
-            raise InvalidArgumentError(f"StyleGAN2 config {key!r} must be an integer >= {minimum}, got {value!r}.")
-        return out
 
-    out: dict = {
-        "z_dim": as_int("z_dim", flat["z_dim"]),
-        "c_dim": as_int("c_dim", flat.get("c_dim", 0)),
-        "w_dim": as_int("w_dim", flat["w_dim"], 1),
-        "img_resolution": as_int("img_resolution", flat["img_resolution"], 4),
-        "img_channels": as_int("img_channels", flat.get("img_channels", 3), 1),
-    }
-    res = out["img_resolution"]
-    if res & (res - 1):
-        raise InvalidArgumentError(f"img_resolution must be a power of two >= 4, got {res}.")
-
-    mapping_kwargs = dict(flat.get("mapping_kwargs") or {})
+def _mapping_config(mapping_kwargs) -> dict:
+    """The mapping network's kwargs that change its maths (``_MAPPING_KEYS``), typed."""
+    mapping_kwargs = dict(mapping_kwargs or {})
     activation = mapping_kwargs.pop("activation", "lrelu")
     if activation != "lrelu":
         raise InvalidArgumentError(f"mapping activation {activation!r} is not supported (only 'lrelu').")
@@ -98,12 +88,55 @@ def _normalize_config(config: dict) -> dict:
         if key in ("lr_multiplier", "w_avg_beta"):
             mapping[key] = float(value)
         else:
-            mapping[key] = as_int(f"mapping_kwargs.{key}", value, 0)
-    out["mapping_kwargs"] = mapping
+            mapping[key] = _as_int(f"mapping_kwargs.{key}", value, 0)
+    return mapping
 
-    out["channel_base"] = as_int("channel_base", flat.get("channel_base", 32768), 1)
-    out["channel_max"] = as_int("channel_max", flat.get("channel_max", 512), 1)
-    out["num_fp16_res"] = as_int("num_fp16_res", flat.get("num_fp16_res", 0) or 0)
+
+def _resample_taps(taps) -> list:
+    """``resample_filter`` as a list of numbers (ints where integral), non-empty with a non-zero sum."""
+    try:
+        taps = [float(t) for t in taps]
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"resample_filter must be a list of 1-D filter taps, got {taps!r}.") from None
+    if not taps or sum(taps) == 0:
+        raise InvalidArgumentError(f"resample_filter {taps!r} must be non-empty with a non-zero sum.")
+    return [int(t) if t == int(t) else t for t in taps]
+
+
+def _channel_overrides(channels) -> dict[str, int]:
+    """stylekit's ``channels`` override ``{resolution: channels}`` with string keys (JSON-able)."""
+    if not isinstance(channels, dict):
+        raise InvalidArgumentError("config 'channels' must map resolution -> channels, e.g. {'4': 512, '8': 512}.")
+    table = {}
+    for key, value in channels.items():
+        r = _as_int("channels key", int(key) if isinstance(key, str) and key.isdigit() else key, 4)
+        table[str(r)] = _as_int(f"channels[{r}]", value, 1)
+    return table
+
+
+def _normalize_config(config: dict) -> dict:
+    """Validate the official ``Generator`` kwargs and return a complete, JSON-able copy.
+
+    Accepts both the flat form of ``networks_stylegan2.py`` (synthesis kwargs next to ``z_dim``)
+    and the nested ``synthesis_kwargs={...}`` of stylegan2-ada-pytorch ``networks.py``. Keys that
+    do not change the network's maths (``num_fp16_res``, ``fp16_channels_last``,
+    ``fused_modconv_default``, ``epochs``, ...) are dropped.
+    """
+    flat = _flat_config(config)
+    out: dict = {
+        "z_dim": _as_int("z_dim", flat["z_dim"]),
+        "c_dim": _as_int("c_dim", flat.get("c_dim", 0)),
+        "w_dim": _as_int("w_dim", flat["w_dim"], 1),
+        "img_resolution": _as_int("img_resolution", flat["img_resolution"], 4),
+        "img_channels": _as_int("img_channels", flat.get("img_channels", 3), 1),
+    }
+    res = out["img_resolution"]
+    if res & (res - 1):
+        raise InvalidArgumentError(f"img_resolution must be a power of two >= 4, got {res}.")
+    out["mapping_kwargs"] = _mapping_config(flat.get("mapping_kwargs"))
+    out["channel_base"] = _as_int("channel_base", flat.get("channel_base", 32768), 1)
+    out["channel_max"] = _as_int("channel_max", flat.get("channel_max", 512), 1)
+    out["num_fp16_res"] = _as_int("num_fp16_res", flat.get("num_fp16_res", 0) or 0)
     clamp = flat.get("conv_clamp", None)
     out["conv_clamp"] = None if clamp is None else float(clamp)
     arch = flat.get("architecture", "skip")
@@ -113,28 +146,13 @@ def _normalize_config(config: dict) -> dict:
     if arch not in ("skip", "orig"):
         raise InvalidArgumentError(f"unknown StyleGAN2 architecture {arch!r}; use 'skip' or 'orig'.")
     out["architecture"] = arch
-    taps = flat.get("resample_filter", [1, 3, 3, 1])
-    try:
-        taps = [float(t) for t in taps]
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"resample_filter must be a list of 1-D filter taps, got {taps!r}.") from None
-    if not taps or sum(taps) == 0:
-        raise InvalidArgumentError(f"resample_filter {taps!r} must be non-empty with a non-zero sum.")
-    out["resample_filter"] = [int(t) if t == int(t) else t for t in taps]
+    out["resample_filter"] = _resample_taps(flat.get("resample_filter", [1, 3, 3, 1]))
     out["use_noise"] = bool(flat.get("use_noise", True))
     for key, allowed in (("kernel_size", 3), ("activation", "lrelu")):
         if key in flat and flat[key] != allowed:
             raise InvalidArgumentError(f"StyleGAN2 {key}={flat[key]!r} is not supported (only {allowed!r}).")
-
-    channels = flat.get("channels")
-    if channels is not None:
-        if not isinstance(channels, dict):
-            raise InvalidArgumentError("config 'channels' must map resolution -> channels, e.g. {'4': 512, '8': 512}.")
-        table = {}
-        for key, value in channels.items():
-            r = as_int("channels key", int(key) if isinstance(key, str) and key.isdigit() else key, 4)
-            table[str(r)] = as_int(f"channels[{r}]", value, 1)
-        out["channels"] = table
+    if flat.get("channels") is not None:
+        out["channels"] = _channel_overrides(flat["channels"])
     return out
 
 
@@ -146,108 +164,6 @@ def channel_table(config: dict) -> dict[int, int]:
         if int(key) in table:
             table[int(key)] = int(value)
     return table
-
-
-# ----------------------------------------------------------------------------------------------
-# Modulated convolution: reference and fast forms
-
-
-def modulated_conv2d_reference(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
-                               demodulate: bool = True, up: int = 1, padding: int = 0,
-                               resample_filter: torch.Tensor | None = None) -> torch.Tensor:
-    """Official ``modulated_conv2d`` (``fused_modconv=True``) as one grouped convolution.
-
-    Args:
-        x: ``[N, I, H, W]`` activations.
-        weight: ``[O, I, k, k]`` base weights.
-        styles: ``[N, I]`` modulation (already scaled by any weight gain).
-        demodulate: scale each output channel's per-sample weights to unit L2 norm (eps 1e-8).
-        up: 1, or 2 for the upsampling layer (zero insertion, ``resample_filter`` with gain 4, then
-            a true convolution of the weights on the upsampled grid, as NVIDIA's conv2d_resample).
-        padding: convolution padding w.r.t. the (upsampled) grid.
-
-    Returns: ``[N, O, H*up, W*up]`` (before noise, bias and activation).
-    """
-    n, in_ch, h, w_ = x.shape
-    out_ch, _, kh, kw = weight.shape
-    wgt = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)  # [N, O, I, k, k]
-    if demodulate:
-        dcoefs = (wgt.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
-        wgt = wgt * dcoefs.reshape(n, out_ch, 1, 1, 1)
-    x = x.reshape(1, n * in_ch, h, w_)
-    wgt = wgt.reshape(n * out_ch, in_ch, kh, kw)
-    if up > 1:
-        fh, fw = resample_filter.shape[-2], resample_filter.shape[-1]
-        pad = [padding + (fw + up - 1) // 2, padding + (fw - up) // 2,
-               padding + (fh + up - 1) // 2, padding + (fh - up) // 2]
-        x = ops.upfirdn2d(x, resample_filter, up=up, padding=pad, gain=up * up)
-        # conv2d_resample uses flip_weight=False for upsampling layers: a true convolution.
-        x = F.conv2d(x, wgt.flip([2, 3]), groups=n)
-    else:
-        x = F.conv2d(x, wgt, padding=padding, groups=n)
-    return x.reshape(n, out_ch, *x.shape[2:])
-
-
-def _demod_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """``rsqrt(sum_{i,k} (w[o,i,k] * s[n,i])^2 + 1e-8)`` as ``[N, O]``, via one small matmul."""
-    wsq = weight.square().sum(dim=[2, 3])  # [O, I]
-    return (styles.square() @ wsq.t() + 1e-8).rsqrt()
-
-
-def _up_conv_fast(x: torch.Tensor, weight: torch.Tensor, resample_filter: torch.Tensor, padding: int,
-                  bias: torch.Tensor | None) -> torch.Tensor:
-    """x2 upsampling + true convolution with ``weight [O, I, k, k]`` on the fine grid (+ ``bias [O]``).
-
-    As the official conv2d_resample fast path: a stride-2 transposed convolution, then the FIR
-    (gain 4) as one depthwise convolution that also adds the bias.
-    """
-    kh, kw = weight.shape[-2:]
-    fh, fw = resample_filter.shape[-2:]
-    y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)  # [N, O, 2H + k - 2, 2W + k - 2]
-    pad = [padding + (fw + 1) // 2 - (kw - 1), padding + (fw - 2) // 2 - (kw - 2),
-           padding + (fh + 1) // 2 - (kh - 1), padding + (fh - 2) // 2 - (kh - 2)]
-    return ops.fir2d_depthwise(y, resample_filter, padding=pad, gain=4.0, bias=bias)
-
-
-def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, up: int = 1,
-                          padding: int = 0, resample_filter: torch.Tensor | None = None, out_gain: float = 1.0,
-                          bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``out_gain * (modulated_conv2d_reference(x, weight, styles, up=up, ...) + bias)``, demodulated.
-
-    - Demodulation coefficients are ``rsqrt(s^2 @ sum_k w^2 + 1e-8)`` (one small matmul, no
-      per-sample weight tensor); ``out_gain`` is folded into them.
-    - Batch 1: modulate and demodulate the weights (one ``[O, I, k, k]`` tensor) and run one
-      ordinary convolution with the bias folded into it.
-    - Batch > 1: modulate the activations (``x * s``), run one convolution with the shared weights
-      over the whole batch, then scale by the coefficients and add the bias in one ``addcmul``.
-    - ``up=2``: see :func:`_up_conv_fast` (transposed conv + depthwise FIR, no zero-inserted tensor).
-
-    Works for any memory format; channels_last input is fastest on CPU (oneDNN). Returns
-    ``[N, O, H*up, W*up]``.
-    """
-    n = x.shape[0]
-    out_ch = weight.shape[0]
-    d = _demod_coefficients(weight, styles)
-    if out_gain != 1:
-        d = d * out_gain
-    b = None if bias is None else bias * out_gain
-    if n == 1:
-        wgt = weight * (styles.reshape(1, -1, 1, 1) * d.reshape(-1, 1, 1, 1))
-        if up == 1:
-            return F.conv2d(x, wgt, b, padding=padding)
-        return _up_conv_fast(x, wgt, resample_filter, padding, b)
-    x = x * styles.reshape(n, -1, 1, 1).to(x.dtype)
-    if up == 1:
-        y = F.conv2d(x, weight, padding=padding)
-    else:
-        y = _up_conv_fast(x, weight, resample_filter, padding, None)
-    d = d.reshape(n, out_ch, 1, 1)
-    if b is None:
-        return y.mul_(d) if not torch.is_grad_enabled() else y * d
-    b = b.reshape(1, out_ch, 1, 1)
-    if torch.is_grad_enabled():
-        return torch.addcmul(b, y, d)
-    return torch.addcmul(b, y, d, out=y)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -449,30 +365,8 @@ class SynthesisNetwork(torch.nn.Module):
 
         ToRGB styles exclude the layer's constant ``weight_gain`` (see the module docstring).
         """
-        ws = self._check_ws(ws)
+        ws = check_ws(ws, self.num_ws, self.w_dim)
         return [self._layer(sl.name).affine(ws[:, sl.ws_index]) for sl in self.style_layers]
-
-    def _check_ws(self, ws) -> torch.Tensor:
-        if not isinstance(ws, torch.Tensor) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            shape = tuple(ws.shape) if isinstance(ws, torch.Tensor) else type(ws).__name__
-            raise InvalidArgumentError(f"ws must be a W+ tensor of shape [N, {self.num_ws}, {self.w_dim}], got "
-                                       f"{shape}; broadcast a W code with w.unsqueeze(1).repeat(1, {self.num_ws}, 1).")
-        return ws.to(torch.float32)
-
-    def _check_styles(self, styles) -> list[torch.Tensor]:
-        if not isinstance(styles, (list, tuple)) or len(styles) != len(self.style_layers):
-            raise InvalidArgumentError(f"styles must be a list of {len(self.style_layers)} tensors [N, C] (one per "
-                                       "entry of synthesis.style_layers); get them from ws_to_styles(ws).")
-        n = None
-        out = []
-        for s, sl in zip(styles, self.style_layers):
-            if not isinstance(s, torch.Tensor) or s.ndim != 2 or s.shape[1] != sl.channels or (n is not None and s.shape[0] != n):
-                got = tuple(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
-                raise InvalidArgumentError(f"style of layer {sl.name} must be [N, {sl.channels}] with the same N for "
-                                           f"every layer, got {got}.")
-            n = s.shape[0]
-            out.append(s.to(torch.float32))
-        return out
 
     def _noise_maps(self, noise, noise_mode: str, n: int, device) -> list[torch.Tensor | None]:
         shapes = self.noise_shapes()
@@ -526,7 +420,7 @@ class SynthesisNetwork(torch.nn.Module):
                 raise InvalidArgumentError("pass ws [N, num_ws, w_dim] or styles (a list from ws_to_styles).")
             styles = self.ws_to_styles(ws)
         else:
-            styles = self._check_styles(styles)
+            styles = check_styles(styles, self.style_layers)
         n = styles[0].shape[0]
         device = styles[0].device
         noise_maps = iter(self._noise_maps(noise, noise_mode, n, device))

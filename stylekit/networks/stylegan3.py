@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InvalidArgumentError
-from .base import Generator, StyleLayer
+from .base import Generator, StyleLayer, check_styles, check_ws
 from .filtered_lrelu import design_lowpass_filter, filtered_lrelu
 from .mapping import MappingNetwork
+from .modconv import demodulation_coefficients, modulated_conv2d_grouped, prenormalize
 from .ops import FullyConnectedLayer
 
 _IMPLS = ("fast", "reference")
@@ -230,17 +231,17 @@ class SynthesisLayer(torch.nn.Module):
                       slope=slope, clamp=self.conv_clamp, impl=impl)
 
         if impl == "reference":
-            x = _modulated_conv2d_grouped(x, self.weight, styles, demodulate=demodulate,
+            x = modulated_conv2d_grouped(x, self.weight, styles, demodulate=demodulate,
                                           padding=self.conv_kernel - 1, input_gain=input_gain)
             return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(x.dtype), **flrelu)
 
         # Fast path: fold style, demodulation and input gain into one kernel per sample and let the
         # convolution add the bias, so that no extra pass over the activations is needed.
-        weight, styles = _prenormalize(self.weight, styles, demodulate)
+        weight, styles = prenormalize(self.weight, styles, demodulate)
         n = styles.shape[0]
         kernels = weight.unsqueeze(0) * (styles * input_gain).reshape(n, 1, -1, 1, 1)  # [N, O, I, k, k]
         if demodulate:
-            kernels = kernels * _demodulation(weight, styles).reshape(n, -1, 1, 1, 1)
+            kernels = kernels * demodulation_coefficients(weight, styles).reshape(n, -1, 1, 1, 1)
         bias = self.bias.to(x.dtype)
         outputs = [F.conv2d(x[i:i + 1], kernels[i].to(x.dtype), bias, padding=self.conv_kernel - 1) for i in range(n)]
         x = outputs[0] if n == 1 else torch.cat(outputs)
@@ -253,38 +254,6 @@ class SynthesisLayer(torch.nn.Module):
                 f"in_half_width={self.in_half_width:g}, out_half_width={self.out_half_width:g},\n"
                 f"in_size={self.in_size}, out_size={self.out_size},\n"
                 f"in_channels={self.in_channels}, out_channels={self.out_channels}")
-
-
-def _prenormalize(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool):
-    """Scale ``weight [O, I, k, k]`` per output channel and ``styles [N, I]`` (by their overall RMS)
-    to unit mean square before demodulation, for numerical range (as in the official network)."""
-    if not demodulate:
-        return weight, styles
-    weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
-    styles = styles * styles.square().mean().rsqrt()
-    return weight, styles
-
-
-def _demodulation(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """``[N, O]``: 1 / the L2 norm of each sample's modulated kernel ``weight[o] * styles[n]`` (+1e-8)."""
-    return (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
-
-
-def _modulated_conv2d_grouped(x, weight, styles, *, demodulate: bool, padding: int, input_gain) -> torch.Tensor:
-    """Reference modulated convolution, written like the official one: one modulated kernel per
-    sample, run as a grouped convolution. ``x [N, I, H, W]``, ``weight [O, I, k, k]``, ``styles [N, I]``
-    -> ``[N, O, H + 2p - k + 1, W + 2p - k + 1]``."""
-    n = x.shape[0]
-    out_c, in_c, kh, kw = weight.shape
-    weight, styles = _prenormalize(weight, styles, demodulate)
-    w = weight.unsqueeze(0) * styles.reshape(n, 1, in_c, 1, 1)  # [N, O, I, k, k]
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_c, 1, 1, 1)
-    if input_gain is not None:
-        w = w * input_gain.expand(n, in_c).reshape(n, 1, in_c, 1, 1)
-    x = x.contiguous().reshape(1, n * in_c, *x.shape[2:])
-    x = F.conv2d(x, w.reshape(n * out_c, in_c, kh, kw).to(x.dtype), padding=padding, groups=n)
-    return x.reshape(n, out_c, *x.shape[2:])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -370,7 +339,7 @@ class SynthesisNetwork(torch.nn.Module):
 
     def ws_to_styles(self, ws: torch.Tensor) -> list[torch.Tensor]:
         """W+ ``[N, num_ws, w_dim]`` -> the affine outputs, one ``[N, channels]`` per style layer."""
-        ws = self._check_ws(ws)
+        ws = check_ws(ws, self.num_ws, self.w_dim)
         styles = [self.input.affine(ws[:, 0])]
         for idx, name in enumerate(self.layer_names):
             styles.append(getattr(self, name).affine(ws[:, idx + 1]))
@@ -415,7 +384,7 @@ class SynthesisNetwork(torch.nn.Module):
                 raise InvalidArgumentError("pass ws [N, num_ws, w_dim] or styles (a list from ws_to_styles).")
             styles = self.ws_to_styles(ws)
         else:
-            styles = self._check_styles(styles)
+            styles = check_styles(styles, self.style_layers)
         transform = self._user_transform(rotate, translate)
 
         x = self.input(styles[0].to(torch.float32), transform)
@@ -441,27 +410,6 @@ class SynthesisNetwork(torch.nn.Module):
         stored = self.input.transform.detach().cpu().to(torch.float64).numpy()
         inverse = stored @ np.linalg.inv(make_transform((tx, ty), angle))
         return torch.as_tensor(inverse, dtype=torch.float32, device=self.input.transform.device)
-
-    def _check_ws(self, ws: torch.Tensor) -> torch.Tensor:
-        if not isinstance(ws, torch.Tensor) or ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            shape = list(ws.shape) if isinstance(ws, torch.Tensor) else type(ws).__name__
-            raise InvalidArgumentError(
-                f"ws must be a tensor [N, {self.num_ws}, {self.w_dim}] (W+ of this generator), got {shape}.")
-        return ws.to(torch.float32)
-
-    def _check_styles(self, styles) -> list[torch.Tensor]:
-        expected = self.style_layers
-        styles = list(styles)
-        if len(styles) != len(expected):
-            raise InvalidArgumentError(
-                f"styles must hold {len(expected)} tensors (one per style layer, see G.style_layers), got {len(styles)}.")
-        n = styles[0].shape[0] if isinstance(styles[0], torch.Tensor) and styles[0].ndim == 2 else None
-        for layer, s in zip(expected, styles):
-            if not isinstance(s, torch.Tensor) or s.ndim != 2 or s.shape[1] != layer.channels or s.shape[0] != n:
-                shape = list(s.shape) if isinstance(s, torch.Tensor) else type(s).__name__
-                raise InvalidArgumentError(
-                    f"style of layer {layer.name} must be [N, {layer.channels}] with the same N for all layers, got {shape}.")
-        return styles
 
     def extra_repr(self) -> str:
         return (f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "

@@ -1,0 +1,146 @@
+"""Modulated convolution (StyleGAN2 and StyleGAN3) in its reference and fast forms.
+
+A modulated convolution scales the input channels of a convolution's weight by a per-sample style
+``s [N, I]`` and (when demodulating) rescales each output channel of every sample's weight to unit
+L2 norm. The *reference* forms run it as NVIDIA's code does (one grouped convolution with one
+modulated kernel per sample); the *fast* form arranges the same maths for CPU speed (see
+:func:`modulated_conv2d_fast`).
+
+Shapes: activations ``x [N, I, H, W]``, base weights ``weight [O, I, k, k]``, styles ``[N, I]``,
+demodulation coefficients ``[N, O]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import ops
+
+
+def modulated_conv2d_reference(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *,
+                               demodulate: bool = True, up: int = 1, padding: int = 0,
+                               resample_filter: torch.Tensor | None = None) -> torch.Tensor:
+    """Official ``modulated_conv2d`` (``fused_modconv=True``) as one grouped convolution.
+
+    Args:
+        x: ``[N, I, H, W]`` activations.
+        weight: ``[O, I, k, k]`` base weights.
+        styles: ``[N, I]`` modulation (already scaled by any weight gain).
+        demodulate: scale each output channel's per-sample weights to unit L2 norm (eps 1e-8).
+        up: 1, or 2 for the upsampling layer (zero insertion, ``resample_filter`` with gain 4, then
+            a true convolution of the weights on the upsampled grid, as NVIDIA's conv2d_resample).
+        padding: convolution padding w.r.t. the (upsampled) grid.
+
+    Returns: ``[N, O, H*up, W*up]`` (before noise, bias and activation).
+    """
+    n, in_ch, h, w_ = x.shape
+    out_ch, _, kh, kw = weight.shape
+    wgt = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)  # [N, O, I, k, k]
+    if demodulate:
+        dcoefs = (wgt.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
+        wgt = wgt * dcoefs.reshape(n, out_ch, 1, 1, 1)
+    x = x.reshape(1, n * in_ch, h, w_)
+    wgt = wgt.reshape(n * out_ch, in_ch, kh, kw)
+    if up > 1:
+        fh, fw = resample_filter.shape[-2], resample_filter.shape[-1]
+        pad = [padding + (fw + up - 1) // 2, padding + (fw - up) // 2,
+               padding + (fh + up - 1) // 2, padding + (fh - up) // 2]
+        x = ops.upfirdn2d(x, resample_filter, up=up, padding=pad, gain=up * up)
+        # conv2d_resample uses flip_weight=False for upsampling layers: a true convolution.
+        x = F.conv2d(x, wgt.flip([2, 3]), groups=n)
+    else:
+        x = F.conv2d(x, wgt, padding=padding, groups=n)
+    return x.reshape(n, out_ch, *x.shape[2:])
+
+
+def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
+    """``rsqrt(sum_{i,k} (w[o,i,k] * s[n,i])^2 + 1e-8)`` as ``[N, O]``, via one small matmul."""
+    wsq = weight.square().sum(dim=[2, 3])  # [O, I]
+    return (styles.square() @ wsq.t() + 1e-8).rsqrt()
+
+
+def upsample_conv2d(x: torch.Tensor, weight: torch.Tensor, resample_filter: torch.Tensor, padding: int,
+                  bias: torch.Tensor | None) -> torch.Tensor:
+    """x2 upsampling + true convolution with ``weight [O, I, k, k]`` on the fine grid (+ ``bias [O]``).
+
+    As the official conv2d_resample fast path: a stride-2 transposed convolution, then the FIR
+    (gain 4) as one depthwise convolution that also adds the bias.
+    """
+    kh, kw = weight.shape[-2:]
+    fh, fw = resample_filter.shape[-2:]
+    y = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)  # [N, O, 2H + k - 2, 2W + k - 2]
+    pad = [padding + (fw + 1) // 2 - (kw - 1), padding + (fw - 2) // 2 - (kw - 2),
+           padding + (fh + 1) // 2 - (kh - 1), padding + (fh - 2) // 2 - (kh - 2)]
+    return ops.fir2d_depthwise(y, resample_filter, padding=pad, gain=4.0, bias=bias)
+
+
+def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, up: int = 1,
+                          padding: int = 0, resample_filter: torch.Tensor | None = None, out_gain: float = 1.0,
+                          bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``out_gain * (modulated_conv2d_reference(x, weight, styles, up=up, ...) + bias)``, demodulated.
+
+    - Demodulation coefficients are ``rsqrt(s^2 @ sum_k w^2 + 1e-8)`` (one small matmul, no
+      per-sample weight tensor); ``out_gain`` is folded into them.
+    - Batch 1: modulate and demodulate the weights (one ``[O, I, k, k]`` tensor) and run one
+      ordinary convolution with the bias folded into it.
+    - Batch > 1: modulate the activations (``x * s``), run one convolution with the shared weights
+      over the whole batch, then scale by the coefficients and add the bias in one ``addcmul``.
+    - ``up=2``: see :func:`upsample_conv2d` (transposed conv + depthwise FIR, no zero-inserted tensor).
+
+    Works for any memory format; channels_last input is fastest on CPU (oneDNN). Returns
+    ``[N, O, H*up, W*up]``.
+    """
+    n = x.shape[0]
+    out_ch = weight.shape[0]
+    d = demodulation_coefficients(weight, styles)
+    if out_gain != 1:
+        d = d * out_gain
+    b = None if bias is None else bias * out_gain
+    if n == 1:
+        wgt = weight * (styles.reshape(1, -1, 1, 1) * d.reshape(-1, 1, 1, 1))
+        if up == 1:
+            return F.conv2d(x, wgt, b, padding=padding)
+        return upsample_conv2d(x, wgt, resample_filter, padding, b)
+    x = x * styles.reshape(n, -1, 1, 1).to(x.dtype)
+    if up == 1:
+        y = F.conv2d(x, weight, padding=padding)
+    else:
+        y = upsample_conv2d(x, weight, resample_filter, padding, None)
+    d = d.reshape(n, out_ch, 1, 1)
+    if b is None:
+        return y.mul_(d) if not torch.is_grad_enabled() else y * d
+    b = b.reshape(1, out_ch, 1, 1)
+    if torch.is_grad_enabled():
+        return torch.addcmul(b, y, d)
+    return torch.addcmul(b, y, d, out=y)
+
+
+# StyleGAN3
+
+
+def prenormalize(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool):
+    """Scale ``weight [O, I, k, k]`` per output channel and ``styles [N, I]`` (by their overall RMS)
+    to unit mean square before demodulation, for numerical range (as in the official network)."""
+    if not demodulate:
+        return weight, styles
+    weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
+    styles = styles * styles.square().mean().rsqrt()
+    return weight, styles
+
+
+def modulated_conv2d_grouped(x, weight, styles, *, demodulate: bool, padding: int, input_gain) -> torch.Tensor:
+    """Reference modulated convolution, written like the official one: one modulated kernel per
+    sample, run as a grouped convolution. ``x [N, I, H, W]``, ``weight [O, I, k, k]``, ``styles [N, I]``
+    -> ``[N, O, H + 2p - k + 1, W + 2p - k + 1]``."""
+    n = x.shape[0]
+    out_c, in_c, kh, kw = weight.shape
+    weight, styles = prenormalize(weight, styles, demodulate)
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, in_c, 1, 1)  # [N, O, I, k, k]
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_c, 1, 1, 1)
+    if input_gain is not None:
+        w = w * input_gain.expand(n, in_c).reshape(n, 1, in_c, 1, 1)
+    x = x.contiguous().reshape(1, n * in_c, *x.shape[2:])
+    x = F.conv2d(x, w.reshape(n * out_c, in_c, kh, kw).to(x.dtype), padding=padding, groups=n)
+    return x.reshape(n, out_c, *x.shape[2:])
