@@ -68,6 +68,15 @@ def tiny_stylegan2(seed: int = 0, **overrides):
     return G.eval().requires_grad_(False)
 
 
+@pytest.fixture(scope="module")
+def G():
+    """``tiny_stylegan2(seed=0)``: a fresh one per test module (a module may fine-tune or alter it).
+
+    Modules that need another generator (the shipped toyfaces one, a StyleGAN3) define their own ``G``.
+    """
+    return tiny_stylegan2(seed=0)
+
+
 def untrained_clip(name: str = "toyfaces", seed: int = 0):
     """A ClipModel around a randomly initialised toyfaces-architecture open_clip model (no weights file)."""
     import open_clip

@@ -142,7 +142,7 @@ def test_model_info_and_current_latent(server):
     assert "64x64" in c.predict("toyfaces", api_name="/model_info")
     from stylekit import registry
 
-    hub_models = [e.name for e in registry.list_models("generator") if e.package_file is None]
+    hub_models = [a.name for a in registry.list_artifacts("generator") if not a.shipped]
     assert hub_models, "the picker should list Hub models"
     with pytest.raises(Exception, match="cannot be downloaded now.*STYLEKIT_HUB_MIRROR"):
         c.predict(hub_models[0], api_name="/model_info")  # the server runs offline with an empty cache
@@ -423,21 +423,23 @@ def test_browser_every_tab(server):
         page.goto(server, wait_until="load")
         page.locator("#model-picker").wait_for(state="visible", timeout=60_000)
 
+        def run_tab(tab, button, output, exact=False):
+            """Open ``tab``, press ``button`` and wait for an image in ``output``."""
+            page.get_by_role("tab", name=tab, exact=exact).click()
+            page.locator(button).click()
+            _wait_image(page, output)
+
         def shot(name):
+            """No error toast, then a full-page screenshot ``name``.png."""
+            _no_error_toast(page)
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
-        page.get_by_role("tab", name="Generate").click()
-        page.locator("#generate-button").click()
-        _wait_image(page, "#generate-output")
+        run_tab("Generate", "#generate-button", "#generate-output")
         page.locator("#generate-use").click()
         _wait_image(page, "#current-image")
-        _no_error_toast(page)
         shot("generate")
 
-        page.get_by_role("tab", name="Style mixing").click()
-        page.locator("#mixing-button").click()
-        _wait_image(page, "#mixing-output")
-        _no_error_toast(page)
+        run_tab("Style mixing", "#mixing-button", "#mixing-output")
         shot("style_mixing")
 
         page.get_by_role("tab", name="Invert").click()
@@ -451,25 +453,16 @@ def test_browser_every_tab(server):
         page.locator("#invert-psnr").get_by_text("PSNR").wait_for()
         page.locator("#invert-use").click()
         page.locator("#current-info").get_by_text("from Invert").wait_for()
-        _no_error_toast(page)
         shot("invert")
 
-        page.get_by_role("tab", name="Edit", exact=True).click()
-        page.locator("#edit-ifg-button").click()
-        _wait_image(page, "#edit-output")
+        run_tab("Edit", "#edit-ifg-button", "#edit-output", exact=True)
         page.locator("#edit-info").get_by_text("glasses").wait_for(timeout=90_000)
-        _no_error_toast(page)
         shot("edit")
 
-        page.get_by_role("tab", name="StyleSpace").click()
-        page.locator("#stylespace-button").click()
-        _wait_image(page, "#stylespace-output")
-        _no_error_toast(page)
+        run_tab("StyleSpace", "#stylespace-button", "#stylespace-output")
         shot("stylespace")
 
-        page.get_by_role("tab", name="Local edits").click()
-        page.locator("#local-parts-button").click()
-        _wait_image(page, "#local-parts")
+        run_tab("Local edits", "#local-parts-button", "#local-parts")
         page.locator("#local-transfer-button").click()
         _wait_image(page, "#local-transfer-output")
         page.locator("#local-load").click()
@@ -487,16 +480,12 @@ def test_browser_every_tab(server):
         _set_number(page, "local-steps", 5)
         page.locator("#local-run").click()
         _wait_image(page, "#local-crossover-output")
-        _no_error_toast(page)
         shot("local_edits")
 
-        page.get_by_role("tab", name="Morph").click()
-        page.locator("#morph-button").click()
-        _wait_image(page, "#morph-gallery")
+        run_tab("Morph", "#morph-button", "#morph-gallery")
         _wait_image(page, "#morph-gif")
         page.locator("#analogy-button").click()
         _wait_image(page, "#analogy-output")
-        _no_error_toast(page)
         shot("morph")
 
         # the text edit starts from a sampled face (the Invert tab's few steps left a blob as the current latent)
@@ -508,13 +497,11 @@ def test_browser_every_tab(server):
             page.locator("#text-button").click()
             _wait_image(page, "#text-output")
             page.locator("#text-info").get_by_text("40 channels").wait_for()
-            _no_error_toast(page)
         shot("text")
 
         page.get_by_role("tab", name="StyleGAN3 pose").click()
         page.locator("#sg3-status").get_by_text("Not available").wait_for()
         assert page.locator("#sg3-button").is_disabled()
-        _no_error_toast(page)
         shot("stylegan3_pose")
         browser.close()
 

@@ -14,11 +14,6 @@ from stylekit.errors import InvalidArgumentError
 from stylekit.latent import Latent
 
 
-@pytest.fixture(scope="module")
-def G():
-    return tiny_stylegan2()
-
-
 def test_lerp_endpoints_equal_inputs(G):
     a = Latent.from_seed(G, 1)
     b = Latent.from_seed(G, 2).to_wplus(G)

@@ -6,17 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_stylegan2
 from stylekit.edit import ganspace as gs
 from stylekit.edit import sefa as sf
 from stylekit.edit.direction import edit
 from stylekit.errors import CheckpointError, InvalidArgumentError
 from stylekit.latent import Latent
-
-
-@pytest.fixture(scope="module")
-def G():
-    return tiny_stylegan2()
 
 
 @pytest.fixture(scope="module")

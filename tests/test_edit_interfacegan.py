@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_stylegan2
 from stylekit.edit import interfacegan as ifg
 from stylekit.edit.direction import Direction, edit, signed_distance
 from stylekit.errors import CheckpointError, InvalidArgumentError
 from stylekit.latent import Latent
-
-
-@pytest.fixture(scope="module")
-def G():
-    return tiny_stylegan2()
 
 
 def _planted(G, n=1200, seed=0):

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_stylegan2
 from stylekit.errors import InvalidArgumentError
 from stylekit.latent import Latent
-
-
-@pytest.fixture(scope="module")
-def G():
-    return tiny_stylegan2()
 
 
 def test_from_seed_matches_nvidia_seed_convention(G):

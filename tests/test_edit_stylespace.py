@@ -12,11 +12,6 @@ from stylekit.latent import Latent
 
 
 @pytest.fixture(scope="module")
-def G():
-    return tiny_stylegan2()
-
-
-@pytest.fixture(scope="module")
 def stats(G):
     return ss.style_statistics(G, n_samples=1500)
 

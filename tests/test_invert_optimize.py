@@ -8,17 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_stylegan2
 from stylekit.errors import ImageInputError, InvalidArgumentError
 from stylekit.invert import invert
 from stylekit.invert.losses import gram_matrix, prepare_mask, style_loss
 from stylekit.invert.optimize import crossover, learning_rate, project
 from stylekit.progress import Cancelled
-
-
-@pytest.fixture(scope="module")
-def G():
-    return tiny_stylegan2(seed=0)
 
 
 def _sample(G, seed: int, *, mix: bool = False) -> torch.Tensor:

@@ -12,11 +12,6 @@ from stylekit.invert import invert
 from stylekit.invert.pti import apply_delta, delta_bytes, pivotal_tuning, save_delta
 
 
-@pytest.fixture(scope="module")
-def G():
-    return tiny_stylegan2(seed=0)
-
-
 def _photo() -> torch.Tensor:
     """A smooth random image the generator cannot produce exactly ([1, 3, 16, 16] in [-1, 1])."""
     torch.manual_seed(3)
