@@ -32,7 +32,7 @@ _FIT_LOCK = threading.Lock()
 
 def model_choices() -> list[str]:
     """Registered generator names for the picker (the offline default first)."""
-    names = [e.name for e in registry.list_models("generator")]
+    names = [a.name for a in registry.list_artifacts("generator")]
     return [DEFAULT_MODEL] + [n for n in names if n != DEFAULT_MODEL]
 
 

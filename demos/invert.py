@@ -33,8 +33,8 @@ ENCODERS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces"}
 def _encoder_installed(name: str) -> bool:
     from stylekit import registry
 
-    entry = registry.resolve(name)
-    return entry.package_file is None or registry.package_path(entry.package_file).is_file()
+    artifact = registry.resolve(name, "encoder")
+    return not artifact.shipped or registry.package_path(artifact.package_file, artifact.package).is_file()
 
 
 def methods_status(model: str) -> str:

@@ -11,6 +11,7 @@ import sys
 import time
 
 from .errors import InvalidArgumentError, StylekitError
+from .registry import KINDS
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -108,12 +109,24 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_models(args) -> int:
-    from .registry import list_models
+    from .registry import KINDS, list_artifacts
+    from .settings import VARIABLES
 
-    for entry in list_models():
-        flag = "verified" if entry.verified else "UNVERIFIED"
-        print(f"{entry.name:<22} {entry.kind:<10} {entry.format:<12} {flag:<10} {entry.source}")
-        print(f"{'':<22} {entry.description}")
+    kinds = [args.kind] if args.kind else KINDS
+    for kind in kinds:
+        artifacts = list_artifacts(kind)
+        if not artifacts:
+            continue
+        print(f"{kind}s:")
+        for a in artifacts:
+            flag = "verified" if a.verified else "UNVERIFIED"
+            print(f"  {a.name:<20} {a.format:<22} {flag:<10} {a.source}")
+            extra = f"  (with: {', '.join(f'{r} {n}' for r, n in a.companions.items())})" if a.companions else ""
+            print(f"  {'':<20} {a.description}; licence: {a.licence}{extra}")
+    if args.settings:
+        print("settings (environment variables):")
+        for name, text in VARIABLES.items():
+            print(f"  {name:<24} {text}")
     return 0
 
 
@@ -179,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="file to write (default: the cache that relevance_for reads)")
     p.set_defaults(func=_cmd_relevance)
 
-    p = sub.add_parser("models", help="list registered model names")
+    p = sub.add_parser("models", help="list the artifact registry by kind (generators, encoders, CLIPs, ...)")
+    p.add_argument("--kind", choices=KINDS, default=None, help="list only this kind")
+    p.add_argument("--settings", action="store_true", help="also list the environment variables stylekit reads")
     p.set_defaults(func=_cmd_models)
     return parser
 

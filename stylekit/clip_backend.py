@@ -6,12 +6,13 @@
   pretrained tags, or a path to a weights file): the weights come from the Hugging Face Hub through
   :mod:`stylekit.hub` (its cache, ``STYLEKIT_HUB_MIRROR``, ``STYLEKIT_OFFLINE``), or, for the few
   tags that only have a URL, through open_clip's own downloader into ``~/.cache/clip``.
-- ``load_clip("hf-hub:owner/repo")``: an open_clip repository on the Hub (``open_clip_config.json``
-  plus weights).
-- ``load_clip("toyfaces")`` (the default): the small CLIP of the offline toyfaces world. Its
-  architecture is an open_clip config registered with ``open_clip.add_model_config`` and it is
-  created with ``open_clip.create_model`` exactly like a real model, with weights read from the
-  safetensors file shipped in the package (see ``stylekit/toyfaces/weights/clip.md``).
+- ``load_clip("hf://owner/repo[@revision]")``: an open_clip repository on the Hub
+  (``open_clip_config.json`` plus weights); the older ``hf-hub:owner/repo`` form is accepted with a
+  DeprecationWarning.
+- ``load_clip("toyfaces")`` (the default) or any CLIP in the artifact registry (kind ``"clip"``): an
+  open_clip config shipped beside safetensors weights, registered with ``open_clip.add_model_config``
+  and created with ``open_clip.create_model`` exactly like a real model (the toyfaces CLIP's card is
+  ``stylekit/toyfaces/weights/clip.md``).
 
 The wrapper adds what stylekit needs on top of open_clip: a differentiable image preprocessing
 from generator output (``[N, 3, H, W]`` in ``[-1, 1]``) that never leaves the autograd graph,
@@ -23,6 +24,7 @@ Nothing here runs at import time; open_clip itself is imported on the first ``lo
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -31,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import CheckpointError, InvalidArgumentError, ModelNotFoundError, OfflineError
-from .hub import HubFile, fetch, offline_requested
+from .hub import HubFile, fetch
+from . import settings
 
 __all__ = ["ClipModel", "load_clip", "list_clip_models", "DEFAULT_TEMPLATES", "TOYFACES_CLIP"]
 
@@ -244,11 +247,19 @@ class ClipModel:
 # Loading
 
 
+def _registered_clip(name: str):
+    from . import registry
+
+    return next((a for a in registry.list_artifacts("clip") if a.name == name), None)
+
+
 def list_clip_models() -> list[str]:
-    """Names :func:`load_clip` accepts besides paths and ``hf-hub:`` ids: toyfaces + open_clip's."""
+    """Names :func:`load_clip` accepts besides paths and ``hf://`` addresses: the registered CLIPs + open_clip's."""
     import open_clip
 
-    return [TOYFACES_CLIP] + [m for m in open_clip.list_models()]
+    from . import registry
+
+    return [a.name for a in registry.list_artifacts("clip")] + [m for m in open_clip.list_models()]
 
 
 def _unknown_model(name: str) -> ModelNotFoundError:
@@ -259,7 +270,7 @@ def _unknown_model(name: str) -> ModelNotFoundError:
     return ModelNotFoundError(
         f"Unknown CLIP model {name!r}. Valid names include {', '.join(some)} "
         f"(open_clip knows {len(known)} architectures with pretrained weights: see "
-        "stylekit.clip_backend.list_clip_models()), or use 'hf-hub:owner/repo' for an open_clip repository "
+        "stylekit.clip_backend.list_clip_models()), or use 'hf://owner/repo' for an open_clip repository "
         "on the Hugging Face Hub.")
 
 
@@ -284,7 +295,7 @@ def _fetch_first(files: Sequence[HubFile], *, name: str, tag: str, cache_dir) ->
         first = files[0]
         raise _offline_error(
             name, tag, f"{first.repo_id}/{first.filename} is not in the Hugging Face cache and cannot be "
-            f"downloaded now{' (STYLEKIT_OFFLINE / HF_HUB_OFFLINE is set)' if offline_requested() else ''}",
+            f"downloaded now{' (STYLEKIT_OFFLINE / HF_HUB_OFFLINE is set)' if settings.offline() else ''}",
             f"On a connected machine run `hf download {first.repo_id} {first.filename}` and copy the Hub cache "
             f"(HF_HOME) here, or put the file at $STYLEKIT_HUB_MIRROR/{first.repo_id}/{first.filename}, or pass "
             "its path as `pretrained`.") from offline_exc
@@ -322,7 +333,7 @@ def _resolve_tag(name: str, tag: str, cache_dir) -> tuple[str, dict]:
                                  "pass a weights file path as `pretrained`.")
     clip_cache = Path(cache_dir or os.path.expanduser("~/.cache/clip"))
     target = clip_cache / os.path.basename(url)
-    if offline_requested() and not target.is_file():
+    if settings.offline() and not target.is_file():
         raise _offline_error(name, tag, f"{target} does not exist and STYLEKIT_OFFLINE / HF_HUB_OFFLINE is set",
                              f"Download {url} on a connected machine and put it at {target}, or pass its path "
                              "as `pretrained`.")
@@ -356,30 +367,58 @@ def _create(open_clip_name: str, weights: str | None, device, **kwargs) -> torch
             "belongs to this architecture and is complete.") from exc
 
 
-def _load_toyfaces(pretrained: str | os.PathLike | None, device) -> ClipModel:
+def _open_clip_config_name(config: Path) -> str:
+    """Register an open_clip config file (idempotent) and return its model name (the file's stem)."""
     import open_clip
 
-    from .toyfaces.clip_model import OPEN_CLIP_NAME, register_toyfaces_clip, shipped_weights_path
+    if config.stem not in open_clip.list_models():
+        if not config.is_file():
+            raise CheckpointError(f"The open_clip config {config} is missing; reinstall the package that ships it.")
+        open_clip.add_model_config(config)
+        if config.stem not in open_clip.list_models():
+            raise CheckpointError(f"open_clip did not accept the config {config}.")
+    return config.stem
 
-    register_toyfaces_clip()
-    weights = Path(pretrained) if pretrained is not None else shipped_weights_path()
+
+def _load_registered(artifact, pretrained: str | os.PathLike | None, device) -> ClipModel:
+    """A registered CLIP (e.g. ``"toyfaces"``): an open_clip config shipped beside safetensors weights."""
+    import open_clip
+
+    from . import registry
+
+    open_clip_name = _open_clip_config_name(registry.extra_file(artifact, "open_clip_config"))
+    weights = Path(pretrained) if pretrained is not None else registry.artifact_path(artifact)
     if not weights.is_file():
-        raise CheckpointError(
-            f"The toyfaces CLIP weights {weights} are missing. Reinstall stylekit, or train them with "
-            "`python -m stylekit.toyfaces.train_clip --out stylekit/toyfaces/weights/clip.safetensors`.")
-    model = _create(OPEN_CLIP_NAME, str(weights), device)
-    tokenizer = open_clip.get_tokenizer(OPEN_CLIP_NAME)
-    return ClipModel(model, tokenizer, name=TOYFACES_CLIP, pretrained=str(weights))
+        card = f" (its model card, {artifact.card}, says how they were trained)" if artifact.card else ""
+        raise CheckpointError(f"The weights of CLIP {artifact.name!r} ({weights}) are missing; pass the path of an "
+                              f"existing weights file as `pretrained`, reinstall stylekit, or train new ones{card}.")
+    model = _create(open_clip_name, str(weights), device)
+    return ClipModel(model, open_clip.get_tokenizer(open_clip_name), name=artifact.name, pretrained=str(weights))
+
+
+def _hub_repo(name: str) -> tuple[str, str]:
+    """``hf://owner/repo[@revision]`` (or the deprecated ``hf-hub:owner/repo``) -> (repo id, revision)."""
+    if name.startswith("hf-hub:"):
+        warnings.warn(f"{name!r}: the 'hf-hub:owner/repo' form is deprecated; write 'hf://{name[len('hf-hub:'):]}' "
+                      "(stylekit's one Hub address scheme).", DeprecationWarning, stacklevel=3)
+        rest = name[len("hf-hub:"):]
+    else:
+        rest = name[len("hf://"):]
+    rest, _, revision = rest.partition("@")
+    repo_id = rest.strip("/")
+    if repo_id.count("/") != 1:
+        raise ModelNotFoundError(f"{name!r} should look like 'hf://owner/repo[@revision]': an open_clip repository "
+                                 "on the Hugging Face Hub (open_clip_config.json plus weights).")
+    return repo_id, revision or "main"
 
 
 def _load_hf_hub(name: str, device, cache_dir) -> ClipModel:
     import open_clip
 
-    repo_id = name[len("hf-hub:"):].strip("/")
-    if repo_id.count("/") != 1:
-        raise ModelNotFoundError(f"{name!r} should look like 'hf-hub:owner/repo'.")
-    config = _fetch_first([HubFile(repo_id, "open_clip_config.json")], name=name, tag="hub", cache_dir=cache_dir)
-    _fetch_first([HubFile(repo_id, f) for f in _HF_WEIGHT_NAMES], name=name, tag="hub", cache_dir=cache_dir)
+    repo_id, revision = _hub_repo(name)
+    config = _fetch_first([HubFile(repo_id, "open_clip_config.json", revision)], name=name, tag="hub",
+                          cache_dir=cache_dir)
+    _fetch_first([HubFile(repo_id, f, revision) for f in _HF_WEIGHT_NAMES], name=name, tag="hub", cache_dir=cache_dir)
     local = "local-dir:" + str(config.parent)
     try:
         model = open_clip.create_model(local, device=torch.device(device))
@@ -395,7 +434,8 @@ def load_clip(name: str = TOYFACES_CLIP, pretrained: str | os.PathLike | None = 
 
     Args:
         name: ``"toyfaces"`` (default, shipped in the package), an open_clip architecture such as
-            ``"ViT-B-32"`` (see :func:`list_clip_models`), or ``"hf-hub:owner/repo"``.
+            ``"ViT-B-32"`` (see :func:`list_clip_models`), or ``"hf://owner/repo[@revision]"`` (an open_clip
+            repository on the Hub; the old ``"hf-hub:owner/repo"`` still works with a DeprecationWarning).
         pretrained: for open_clip architectures, a pretrained tag (``"openai"``, ``"laion2b_s34b_b79k"``;
             ``None`` picks ``"openai"`` when it exists, else the first tag open_clip lists) or a path to a
             weights file; for ``"toyfaces"``, ``None`` (the shipped weights) or a path to other weights.
@@ -411,9 +451,12 @@ def load_clip(name: str = TOYFACES_CLIP, pretrained: str | os.PathLike | None = 
     if not isinstance(name, str) or not name.strip():
         raise ModelNotFoundError(f"A CLIP model name must be a non-empty string, got {name!r}.")
     name = name.strip()
-    if name in (TOYFACES_CLIP, "toyfaces-clip"):
-        return _load_toyfaces(pretrained, device)
-    if name.startswith("hf-hub:"):
+    if name == "toyfaces-clip":  # the open_clip config's name of the toyfaces CLIP
+        name = TOYFACES_CLIP
+    registered = _registered_clip(name)
+    if registered is not None:
+        return _load_registered(registered, pretrained, device)
+    if name.startswith(("hf://", "hf-hub:")):
         return _load_hf_hub(name, device, cache_dir)
 
     import open_clip

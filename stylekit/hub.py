@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import settings
 from .errors import ModelNotFoundError, OfflineError
 
 
@@ -34,7 +35,7 @@ class HubFile:
 
 
 def parse_hf_uri(uri: str) -> HubFile:
-    """``hf://owner/repo/path/to/file[@revision]`` -> :class:`HubFile`."""
+    """``hf://owner/repo/path/to/file[@revision]`` -> :class:`HubFile` (stylekit's one Hub address scheme)."""
     if not uri.startswith("hf://"):
         raise ModelNotFoundError(f"{uri!r} is not an hf:// address (expected hf://owner/repo/path/to/file).")
     rest = uri[len("hf://"):]
@@ -48,17 +49,11 @@ def parse_hf_uri(uri: str) -> HubFile:
     return HubFile(repo_id="/".join(parts[:2]), filename="/".join(parts[2:]), revision=revision or "main")
 
 
-def offline_requested() -> bool:
-    """True when the environment asks stylekit never to download (read at call time)."""
-    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-               for name in ("STYLEKIT_OFFLINE", "HF_HUB_OFFLINE"))
-
-
 def _mirror_path(hub_file: HubFile) -> Path | None:
-    mirror = os.environ.get("STYLEKIT_HUB_MIRROR")
-    if not mirror:
+    mirror = settings.hub_mirror()
+    if mirror is None:
         return None
-    candidate = Path(mirror) / hub_file.repo_id / hub_file.filename
+    candidate = mirror / hub_file.repo_id / hub_file.filename
     return candidate if candidate.is_file() else None
 
 
@@ -84,7 +79,7 @@ def fetch(hub_file: HubFile, *, cache_dir: str | os.PathLike | None = None,
     from huggingface_hub import errors as hf_errors
 
     if local_files_only is None:
-        local_files_only = offline_requested()
+        local_files_only = settings.offline()
     try:
         path = hf_hub_download(repo_id=hub_file.repo_id, filename=hub_file.filename, revision=hub_file.revision,
                                cache_dir=None if cache_dir is None else str(cache_dir),

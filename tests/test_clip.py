@@ -211,13 +211,18 @@ def test_real_open_clip_model_offline_without_cache(monkeypatch, tmp_path):
     with pytest.raises(OfflineError, match="ViT-B-16"):
         load_clip("ViT-B-16", cache_dir=tmp_path)  # default tag
     with pytest.raises(OfflineError, match="laion/CLIP-ViT-B-32-laion2B-s34B-b79K"):
-        load_clip("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", cache_dir=tmp_path)
+        load_clip("hf://laion/CLIP-ViT-B-32-laion2B-s34B-b79K", cache_dir=tmp_path)
+    with pytest.warns(DeprecationWarning, match="write 'hf://laion/"):  # the old form still resolves, with a word
+        with pytest.raises(OfflineError, match="laion/CLIP-ViT-B-32-laion2B-s34B-b79K"):
+            load_clip("hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", cache_dir=tmp_path)
+    with pytest.raises(ModelNotFoundError, match="hf://owner/repo"):
+        load_clip("hf://only-an-owner", cache_dir=tmp_path)
 
 
 def test_toyfaces_with_missing_weights_file(tmp_path):
     from stylekit.errors import CheckpointError
 
-    with pytest.raises(CheckpointError, match="train_clip"):
+    with pytest.raises(CheckpointError, match="train new ones.*clip.md"):
         load_clip("toyfaces", pretrained=tmp_path / "nothing.safetensors")
 
 

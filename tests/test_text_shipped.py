@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not shipped_weights_path().is_file() or not gd.s
 def world():
     import stylekit
     from stylekit.clip_backend import load_clip
-    from stylekit.toyfaces.predictor import load_predictor
+    from stylekit.checkpoints.predictor import load_predictor
 
     torch.set_num_threads(1)
     return stylekit.load_generator("toyfaces"), load_clip("toyfaces"), load_predictor()

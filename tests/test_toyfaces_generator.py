@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import stylekit
-from stylekit.registry import package_path, resolve
+from stylekit.registry import artifact_path
 
 
 @pytest.fixture(scope="module")
 def G():
-    path = package_path(resolve("toyfaces").package_file)
+    path = artifact_path("toyfaces", "generator")
     assert path.is_file(), f"the shipped generator {path} is missing"
     return stylekit.load_generator("toyfaces", device="cpu")
 
@@ -34,7 +34,7 @@ def test_shipped_generator_shapes_and_range(G):
 def test_shipped_generator_draws_the_attributes_of_its_latents(G):
     """Training tied z to attributes (stylekit.train.supervised.z_to_attributes): check samples follow it."""
     from stylekit.toyfaces.attributes import ATTRIBUTES
-    from stylekit.toyfaces.predictor import load_predictor
+    from stylekit.checkpoints.predictor import load_predictor
     from stylekit.train.supervised import render_targets, z_to_attributes
 
     z = torch.randn(200, G.z_dim, generator=torch.Generator().manual_seed(123))

@@ -171,14 +171,7 @@ def load_generator(spec, *, device="cpu", cache_dir=None, local_files_only: bool
         return load_generator_file(path, device=device)
     if Path(spec_str).expanduser().is_file():
         return load_generator_file(Path(spec_str).expanduser(), device=device)
-    entry = registry.resolve(spec_str)
-    if entry.kind != "generator":
-        raise CheckpointError(f"{entry.name!r} is a {entry.kind}, not a generator.")
-    if entry.package_file is not None:
-        path = registry.package_path(entry.package_file)
-        if not path.is_file():
-            raise CheckpointError(f"{entry.name}: the packaged file {path} is missing; reinstall stylekit.")
-    else:
-        path = hub.fetch(entry.hub, cache_dir=cache_dir, local_files_only=local_files_only)
+    entry = registry.resolve(spec_str, "generator")
+    path = registry.artifact_path(entry, cache_dir=cache_dir, local_files_only=local_files_only)
     fmt = {"nvidia-pkl": "nvidia-pkl", "safetensors": "safetensors", "rosinality-pt": "torch"}.get(entry.format)
     return load_generator_file(path, device=device, format=fmt)

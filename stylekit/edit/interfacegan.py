@@ -389,11 +389,10 @@ def _project_out(n: torch.Tensor, others: torch.Tensor, name: str) -> torch.Tens
 
 
 class _PredictorScorer:
-    def __init__(self, attribute: str, predictor, names: Sequence[str]):
+    def __init__(self, attribute: str, predictor):
         self.name = attribute
         self.attribute = attribute
         self.predictor = predictor
-        self._index = list(names).index(attribute)
         self.threshold = 0.5
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -403,25 +402,26 @@ class _PredictorScorer:
         return f"predictor_scorer({self.attribute!r})"
 
 
-def predictor_scorer(attribute: str, *, predictor=None, device=None) -> Scorer:
-    """A scorer from the toyfaces attribute predictor: images -> ``[N]`` probability of ``attribute``
-    (binary attributes) or its value in attribute units (continuous ones). Differentiable.
+def predictor_scorer(attribute: str, *, predictor="toyfaces", device=None) -> Scorer:
+    """A scorer from an attribute predictor: images -> ``[N]`` probability of ``attribute`` (binary
+    attributes) or its value in attribute units (continuous ones). Differentiable.
 
     Args:
-        attribute: a name from ``stylekit.toyfaces.attributes.ATTRIBUTE_NAMES`` (e.g. ``'glasses'``).
-        predictor: a loaded predictor (default: ``load_predictor(device)``).
+        attribute: one of the predictor's attribute names (toyfaces: ``'glasses'``, ``'beard'``, ...).
+        predictor: a loaded :class:`~stylekit.networks.predictor.AttributePredictor`, or a registered
+            predictor name / file path for :func:`stylekit.checkpoints.predictor.load_predictor`.
         device: where to load it.
     """
-    from ..toyfaces.attributes import ATTRIBUTE_NAMES, BINARY_ATTRIBUTES
+    if not isinstance(predictor, torch.nn.Module):
+        from ..checkpoints.predictor import load_predictor
 
-    if attribute not in ATTRIBUTE_NAMES:
-        raise InvalidArgumentError(f"unknown toyfaces attribute {attribute!r}; valid names are: "
-                                   f"{', '.join(ATTRIBUTE_NAMES)} (binary ones: {', '.join(BINARY_ATTRIBUTES)}).")
-    if predictor is None:
-        from ..toyfaces.predictor import load_predictor
-
-        predictor = load_predictor(device if device is not None else "cpu")
-    return _PredictorScorer(attribute, predictor, ATTRIBUTE_NAMES)
+        predictor = load_predictor(predictor, device=device if device is not None else "cpu")
+    names = tuple(predictor.attribute_names)
+    if attribute not in names:
+        binary = tuple(predictor.binary_attributes)
+        raise InvalidArgumentError(f"unknown attribute {attribute!r} for this predictor; valid names are: "
+                                   f"{', '.join(names)} (binary ones: {', '.join(binary)}).")
+    return _PredictorScorer(attribute, predictor)
 
 
 class _ClipScorer:

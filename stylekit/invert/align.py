@@ -21,13 +21,12 @@ packages ``dlib-bin`` and ``face-recognition-models`` (``pip install 'stylekit[a
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageInputError, InvalidArgumentError, ModelNotFoundError
+from .. import registry, settings
+from ..errors import ImageInputError, InvalidArgumentError, ModelNotFoundError, StylekitError
 
 LANDMARK_MODEL = "shape_predictor_68_face_landmarks.dat"
 
@@ -114,17 +113,15 @@ def _check_size(size) -> int:
 
 
 def landmark_model_path() -> Path | None:
-    """dlib's 68-point model: ``$STYLEKIT_DLIB_LANDMARKS`` or the file shipped by ``face-recognition-models``."""
-    env = os.environ.get("STYLEKIT_DLIB_LANDMARKS")
-    if env and Path(env).is_file():
-        return Path(env)
-    # locate the package without importing it (its __init__ needs pkg_resources)
-    spec = importlib.util.find_spec("face_recognition_models")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(root) / "models" / LANDMARK_MODEL
-        if candidate.is_file():
-            return candidate
-    return None
+    """dlib's 68-point model: ``$STYLEKIT_DLIB_LANDMARKS``, else the registered ``dlib-68`` landmarks
+    artifact (shipped by the ``face-recognition-models`` package); None when neither is installed."""
+    override = settings.dlib_landmarks_override()
+    if override is not None and override.is_file():
+        return override
+    try:
+        return registry.artifact_path("dlib-68", "landmarks")
+    except StylekitError:
+        return None
 
 
 _DLIB: dict = {}

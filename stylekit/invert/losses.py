@@ -7,10 +7,11 @@ Perceptual distances (:func:`build_perceptual`), best first when ``kind='auto'``
 
 - ``'lpips-vgg'``: LPIPS v0.1 with the VGG16 backbone (Zhang et al. 2018), as in NVIDIA's
   projector and PTI. It needs the ``lpips`` package (which ships the linear-layer weights) *and*
-  torchvision's ImageNet VGG16 weights as a local file (``$STYLEKIT_VGG16`` or torch hub's
-  ``checkpoints/vgg16-397923af.pth``); stylekit never downloads them itself.
+  torchvision's ImageNet VGG16 weights as a local file (``$STYLEKIT_VGG16``, torch hub's
+  ``checkpoints/vgg16-397923af.pth``, or the registered ``vgg16`` perceptual artifact already in the
+  Hub cache); the loss itself never downloads them.
 - ``'toyfaces'``: the feature maps of the toyfaces attribute predictor shipped with stylekit
-  (``stylekit.toyfaces.predictor.load_predictor().features``), channel-normalised like LPIPS. It is
+  (the registered predictor ``"toyfaces"``: ``load_predictor("toyfaces").features``), channel-normalised like LPIPS. It is
   trained on toy faces only, so it is the right offline choice there and a rough one elsewhere.
 - ``'random-cnn'``: a fixed-seed, untrained 4-stage convolutional network (a VGG-like shape with
   ReLUs and average pooling); features of random CNNs still capture local structure and texture
@@ -24,13 +25,13 @@ the features of ``mask * x`` and ``mask * y``, so pixels outside the mask cannot
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import InvalidArgumentError
+from .. import registry, settings
+from ..errors import InvalidArgumentError, StylekitError
 
 PERCEPTUAL_KINDS = ("auto", "lpips-vgg", "toyfaces", "random-cnn", "none")
 VGG16_FILENAME = "vgg16-397923af.pth"  # torchvision's ImageNet VGG16 weights
@@ -237,7 +238,7 @@ class LPIPSVGG(PerceptualExtractor):
         import lpips  # noqa: PLC0415
 
         model = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)  # pnet_rand: no download
-        state = torch.load(vgg_path, map_location="cpu", weights_only=True)
+        state = _read_vgg16(vgg_path)
         slices = [model.net.slice1, model.net.slice2, model.net.slice3, model.net.slice4, model.net.slice5]
         loaded = 0
         for sl in slices:
@@ -297,16 +298,30 @@ class ToyfacesFeatures(PerceptualExtractor):
 
 
 def find_vgg16_weights() -> Path | None:
-    """The local torchvision VGG16 weights file, if any (``$STYLEKIT_VGG16`` or torch hub's cache)."""
-    env = os.environ.get("STYLEKIT_VGG16")
-    if env and Path(env).is_file():
-        return Path(env)
+    """The local VGG16 weights for LPIPS, if any, without downloading: ``$STYLEKIT_VGG16``, torch hub's
+    ``checkpoints/vgg16-397923af.pth``, or the registered ``vgg16`` perceptual artifact in the Hub cache."""
+    override = settings.vgg16_override()
+    if override is not None and override.is_file():
+        return override
     try:
-        hub_dir = Path(torch.hub.get_dir())
+        candidate = Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILENAME
     except Exception:  # noqa: BLE001 - an unusual torch config must not break inversion
+        candidate = None
+    if candidate is not None and candidate.is_file():
+        return candidate
+    try:
+        return registry.artifact_path("vgg16", "perceptual", local_files_only=True)
+    except StylekitError:
         return None
-    candidate = hub_dir / "checkpoints" / VGG16_FILENAME
-    return candidate if candidate.is_file() else None
+
+
+def _read_vgg16(path: Path) -> dict:
+    """``features.{i}.weight`` / ``.bias`` tensors of a torchvision-layout VGG16 file (.pth or .safetensors)."""
+    if path.suffix == ".safetensors":
+        from ..checkpoints.tagged import read_tagged
+
+        return read_tagged(path, fmt=None, kind="VGG16 weights")[1]
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 _CACHE: dict[tuple, PerceptualExtractor | None] = {}
@@ -354,16 +369,12 @@ def _try_build(kind: str) -> tuple[PerceptualExtractor | None, str]:
         except Exception as exc:  # noqa: BLE001 - any failure means "not available", and we say why
             return None, f"could not build LPIPS ({type(exc).__name__}: {exc})"
     if kind == "toyfaces":
+        from ..checkpoints.predictor import load_predictor  # noqa: PLC0415
+
         try:
-            from ..toyfaces.predictor import load_predictor  # noqa: PLC0415
-        except ImportError as exc:
-            return None, f"the toyfaces predictor module is missing ({exc})"
-        try:
-            predictor = load_predictor()
+            predictor = load_predictor("toyfaces")
         except Exception as exc:  # noqa: BLE001 - missing weights and the like
             return None, f"the toyfaces predictor could not be loaded ({type(exc).__name__}: {exc})"
-        if not hasattr(predictor, "features"):
-            return None, "the toyfaces predictor has no features() method"
         return ToyfacesFeatures(predictor), ""
     return None, "unknown"
 
