@@ -512,7 +512,7 @@ def load_rosinality_generator(path: str | os.PathLike, device="cpu", *, lr_mlp: 
     ``G.synthesis(ws, noise_mode='const')`` equals ``g_ema([ws], input_is_latent=True,
     randomize_noise=False)``; truncation pulls toward the file's ``latent_avg``.
     """
-    from .load import build_generator, load_state_checked
+    from .build import build_generator, load_state_checked
 
     source = str(path)
     config, state = read_rosinality(path, lr_mlp=lr_mlp)
