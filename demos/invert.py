@@ -133,7 +133,8 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
     progress((0, 1), desc=f"Inversion ({method}): starting")
 
     def run(callback):
-        return stylekit.invert(G, path, method=method, space=space, steps=n_steps, progress=callback, **options)
+        return stylekit.invert.invert(G, path, method=method, space=space, steps=n_steps, progress=callback,
+                                      **options)
 
     columns = ["step", "loss", "stage"]
     result = None
@@ -147,7 +148,7 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
     extra = f", generator tuned ({result.generator_delta_bytes / 1e6:.1f} MB delta)" if method == "pti" else ""
     info = (f"**PSNR {result.psnr():.2f} dB** ({method}, {space.upper()}, {len(result.loss_history)} steps, "
             f"{result.seconds:.1f} s, perceptual loss: {result.perceptual}{extra}).")
-    yield row(result.target, result.image), info, history, result.latent_obj
+    yield row(result.target, result.image), info, history, result.latent
 
 
 @user_errors

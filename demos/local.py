@@ -144,10 +144,11 @@ def local_crossover(model: str, editor, mode: str, reference_seed, steps, reques
     callback = progress_callback(progress, flag, mode.capitalize())
     if mode == "crossover":
         other = render(G, Latent.from_seed(G, seed, psi=0.7))
-        result = stylekit.invert.crossover(G, background, other, mask, space="w+", steps=n_steps, progress=callback)
+        result = stylekit.invert.invert_composite(G, background, other, mask, space="w+", steps=n_steps,
+                                                  progress=callback)
     else:
-        result = stylekit.invert(G, background, method="optimize", space="w+", steps=n_steps, mask=1.0 - mask,
-                                 progress=callback)
+        result = stylekit.invert.invert(G, background, method="optimize", space="w+", steps=n_steps, mask=1.0 - mask,
+                                        progress=callback)
     from stylekit.images import image_to_tensor
 
     canvas = image_to_tensor(background, size=G.img_resolution)
@@ -157,7 +158,7 @@ def local_crossover(model: str, editor, mode: str, reference_seed, steps, reques
         info = f"Crossover with {n_steps} steps; PSNR against the composite target {result.psnr():.2f} dB."
     else:
         info = f"Inpainting with {n_steps} steps: only the unpainted pixels were matched; the generator filled the hole."
-    return row(canvas, (m01 * 2 - 1).expand(-1, 3, -1, -1), target, result.image), info, result.latent_obj
+    return row(canvas, (m01 * 2 - 1).expand(-1, 3, -1, -1), target, result.image), info, result.latent
 
 
 @user_errors

@@ -69,8 +69,8 @@ def example_pair(model: str, G):
     import stylekit
 
     def fit():
-        codes = [stylekit.invert(G, EXAMPLES / f"toyface-{name}.png", method="optimize", space="w",
-                                 steps=PAIR_STEPS).latent_obj.replace(noise=None) for name in ("neutral", "smiling")]
+        codes = [stylekit.invert.invert(G, EXAMPLES / f"toyface-{name}.png", method="optimize", space="w",
+                                        steps=PAIR_STEPS).latent.replace(noise=None) for name in ("neutral", "smiling")]
         return codes
 
     return cached_fit((model, "analogy-pair"), fit)

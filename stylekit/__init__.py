@@ -26,9 +26,13 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
+#: subpackages reachable as ``stylekit.<name>`` after a plain ``import stylekit`` (imported on first use)
+_SUBPACKAGES = ("edit", "invert")
+
+
 def __getattr__(name: str):
-    if name == "invert":  # the inversion package is callable: stylekit.invert(G, image, method=...)
-        return importlib.import_module("stylekit.invert")
+    if name in _SUBPACKAGES:  # e.g. stylekit.invert.invert(G, image, method=...)
+        return importlib.import_module(f"stylekit.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'stylekit' has no attribute {name!r}")

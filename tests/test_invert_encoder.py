@@ -253,8 +253,8 @@ def test_safetensors_round_trip_and_encode(tmp_path):
             out = back(x)
         assert torch.allclose(out, ref, atol=2e-2 if half else 1e-6)
     res = invert(G, x[:1], method="encoder", encoder=enc)
-    assert res.latent.shape == (1, G.num_ws, G.w_dim) and res.image.shape == (1, 3, 16, 16)
-    assert torch.allclose(res.latent, ref[:1], atol=1e-6)
+    assert res.latent.tensor.shape == (1, G.num_ws, G.w_dim) and res.image.shape == (1, 3, 16, 16)
+    assert torch.allclose(res.latent.tensor, ref[:1], atol=1e-6)
     with pytest.raises(InvalidArgumentError):
         invert(G, x[:1], method="encoder", encoder=enc, steps=3)
     other = LatentEncoder({**TINY, "num_ws": 4, "middle_ind": 3}).eval()

@@ -11,7 +11,7 @@ import torch
 from stylekit.errors import ImageInputError, InvalidArgumentError
 from stylekit.invert import invert
 from stylekit.invert.losses import gram_matrix, prepare_mask, style_loss
-from stylekit.invert.optimize import crossover, learning_rate, project
+from stylekit.invert.optimize import invert_composite, learning_rate, project
 from stylekit.progress import Cancelled
 
 
@@ -30,9 +30,10 @@ def test_wplus_lowers_loss_a_lot_and_beats_w(G):
     target = _sample(G, 1, mix=True)
     res_wp = invert(G, target, space="w+", steps=100, perceptual="none")
     res_w = invert(G, target, space="w", steps=100, perceptual="none")
-    assert res_wp.latent.shape == (1, G.num_ws, G.w_dim)
-    assert res_w.latent.shape == (1, G.num_ws, G.w_dim)
-    assert torch.allclose(res_w.latent, res_w.latent[:, :1].expand_as(res_w.latent))  # W: every row equal
+    assert res_wp.latent.tensor.shape == (1, G.num_ws, G.w_dim)
+    assert res_w.latent.tensor.shape == (1, G.num_ws, G.w_dim)
+    w = res_w.latent.tensor
+    assert torch.allclose(w, w[:, :1].expand_as(w))  # W: every row equal
     assert len(res_wp.loss_history) == 100
     first, last = res_wp.loss_history[0]["loss"], res_wp.extra["final_loss"]
     assert last < 0.25 * first
@@ -57,7 +58,7 @@ def test_noise_stage_lowers_loss_further(G):
     stages = {h["stage"] for h in res.loss_history}
     assert stages == {"latent", "noise"}
     # the returned image is what the latent + maps render
-    again = G.synthesis(res.latent, noise=res.noise)
+    again = G.synthesis(res.latent.tensor, noise=res.noise)
     assert torch.allclose(again, res.image, atol=1e-5)
     assert torch.allclose(res.render(G), res.image, atol=1e-5)
 
@@ -70,10 +71,10 @@ def test_masked_inpainting_ignores_the_masked_region(G):
     scribbled[:, :, 4:12, 4:12] = torch.rand(1, 3, 8, 8) * 2 - 1
     a = project(G, target, steps=25, mask=mask, perceptual="random-cnn", seed=3)
     b = project(G, scribbled, steps=25, mask=mask, perceptual="random-cnn", seed=3)
-    assert torch.allclose(a.latent, b.latent, atol=1e-6)
+    assert torch.allclose(a.latent.tensor, b.latent.tensor, atol=1e-6)
     assert a.loss_history[-1]["loss"] == pytest.approx(b.loss_history[-1]["loss"], abs=1e-6)
     c = project(G, scribbled, steps=25, perceptual="random-cnn", seed=3)  # without the mask it matters
-    assert not torch.allclose(a.latent, c.latent, atol=1e-3)
+    assert not torch.allclose(a.latent.tensor, c.latent.tensor, atol=1e-3)
 
 
 def test_gram_loss_zero_for_identical_features():
@@ -103,7 +104,7 @@ def test_crossover_takes_each_image_in_its_region(G):
     a, b = _sample(G, 1), _sample(G, 2)
     mask = torch.zeros(16, 16)
     mask[:, :8] = 1
-    res = crossover(G, a, b, mask, steps=80, perceptual="none")
+    res = invert_composite(G, a, b, mask, steps=80, perceptual="none")
     left, right = res.image[..., :8], res.image[..., 8:]
     assert (left - a[..., :8]).square().mean() < (left - b[..., :8]).square().mean()
     assert (right - b[..., 8:]).square().mean() < (right - a[..., 8:]).square().mean()
@@ -144,7 +145,7 @@ def test_bad_masks_raise_and_resize(G):
     from PIL import Image
 
     pil_mask = Image.fromarray(np.full((32, 32), 255, dtype=np.uint8))
-    assert project(G, target, steps=2, mask=pil_mask, perceptual="none").latent.shape[1] == G.num_ws
+    assert project(G, target, steps=2, mask=pil_mask, perceptual="none").latent.tensor.shape[1] == G.num_ws
 
 
 def test_other_bad_arguments(G):
@@ -165,7 +166,7 @@ def test_init_latent_and_determinism(G):
     target = _sample(G, 2)
     a = project(G, target, steps=10, perceptual="none", seed=1)
     b = project(G, target, steps=10, perceptual="none", seed=1)
-    assert torch.equal(a.latent, b.latent)
+    assert torch.equal(a.latent.tensor, b.latent.tensor)
     start = project(G, target, steps=10, perceptual="none", init_latent=a.latent)
     assert start.loss_history[0]["loss"] < a.loss_history[0]["loss"]
 

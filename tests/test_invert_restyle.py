@@ -45,7 +45,7 @@ def test_restyle_steps_improve_reconstructions(G, restyle_encoder):
     two = evaluate(G, enc, held_out, restyle_iterations=2)
     assert two["mse"] < one["mse"]
     res = invert(G, held_out[:1], method="restyle", encoder=enc, steps=3)
-    assert res.latent.shape == (1, G.num_ws, G.w_dim) and res.image.shape == (1, 3, 16, 16)
+    assert res.latent.tensor.shape == (1, G.num_ws, G.w_dim) and res.image.shape == (1, 3, 16, 16)
     assert len(res.extra["psnr_per_step"]) == 3 and len(res.loss_history) == 3
     assert res.method == "restyle"
 
@@ -102,7 +102,7 @@ def test_cli_reports_errors(tmp_path, capsys):
 
 
 def test_restyle_initialised_from_e4e_starts_equal_to_it(G):
-    from stylekit.invert.restyle import restyle_steps
+    from stylekit.invert.refine import restyle_steps
     from stylekit.invert.train_encoder import init_from
 
     torch.manual_seed(4)
@@ -147,7 +147,7 @@ def test_bootstrapped_restyle_starts_from_its_encoder(G, tmp_path):
     assert auto.extra["bootstrap_psnr"] == pytest.approx(first_guess, abs=1e-3)
     plain = invert(G, x, method="restyle", encoder=saved, steps=2, bootstrap=None)
     assert plain.extra["bootstrap_psnr"] is None
-    assert not torch.allclose(plain.latent, auto.latent)
+    assert not torch.allclose(plain.latent.tensor, auto.latent.tensor)
     with pytest.raises(InvalidArgumentError, match="restyle=True"):
         train_encoder(G, tmp_path / "b", TrainConfig(iterations=2, bootstrap=str(boot_file)), log=lambda s: None)
     with pytest.raises(InvalidArgumentError, match="one-pass"):

@@ -1,33 +1,31 @@
 """Inversion: put any image into a StyleGAN's latent space.
 
-``stylekit.invert(G, image, method=...)`` is the one entry point:
+``stylekit.invert.invert(G, image, method=...)`` is the one entry point:
 
 - ``'optimize'``: Image2StyleGAN in W or W+ (NVIDIA projector schedule), Image2StyleGAN++ noise
-  stage, masks for inpainting / crossover, Gram style loss (:mod:`.optimize`).
+  stage, masks for inpainting and composites, Gram style loss (:mod:`.optimize`).
 - ``'encoder'``: one pass of an e4e / pSp encoder (:mod:`.encoder`).
-- ``'restyle'``: ReStyle's iterative refinement with a 6-channel encoder (:mod:`.restyle`).
+- ``'restyle'``: ReStyle's iterative refinement with a 6-channel encoder (:mod:`.refine`).
 - ``'pti'``: pivotal tuning: a pivot latent, then a fine-tuned copy of the generator (:mod:`.pti`).
 
-Every method returns an :class:`~stylekit.invert.result.InversionResult`. Nothing is imported
-until it is used. The package itself is callable, so ``stylekit.invert(G, image, ...)`` and
-``stylekit.invert.invert(G, image, ...)`` are the same call.
+Every method returns an :class:`~stylekit.invert.result.InversionResult` whose ``latent`` is a
+:class:`~stylekit.latent.Latent`. Each method's default settings are the named presets of
+:mod:`.presets`. Nothing is imported until it is used; no exported name is also a submodule's name.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 METHODS = ("optimize", "encoder", "restyle", "pti")
 
 _LAZY = {
     "InversionResult": "stylekit.invert.result",
     "project": "stylekit.invert.optimize",
-    "crossover": "stylekit.invert.optimize",
+    "invert_composite": "stylekit.invert.optimize",
     "encode": "stylekit.invert.encoder",
     "load_encoder": "stylekit.invert.encoder",
-    "restyle": "stylekit.invert.restyle",
+    "restyle": "stylekit.invert.refine",
     "pivotal_tuning": "stylekit.invert.pti",
     "apply_delta": "stylekit.invert.pti",
     "align_face": "stylekit.invert.align",
@@ -46,24 +44,26 @@ def invert(G, image, *, method: str = "optimize", space: str = "w+", steps: int 
             ``[-1, 1]``; it is resampled to ``G.img_resolution``.
         method: ``'optimize'``, ``'encoder'``, ``'restyle'`` or ``'pti'``.
         space: ``'w'`` or ``'w+'`` for ``'optimize'`` (and the pivot of ``'pti'``, default there
-            ``'w'``); encoders always produce W+. ``result.latent`` is W+ ``[1, num_ws, w_dim]`` in any case.
+            ``'w'``); encoders always produce W+. ``result.latent`` is a Latent in that space, its
+            tensor ``[1, num_ws, w_dim]`` in any case.
         steps: iterations of the method (optimisation steps, ReStyle iterations, PTI tuning steps);
-            None picks the method's default.
+            None picks the method's preset (:mod:`stylekit.invert.presets`).
         progress: ``callback(step, total, message, **metrics)``; raise ``stylekit.progress.Cancelled``
             in it to stop.
         **options: the chosen method's options: see :func:`stylekit.invert.optimize.project`,
-            :func:`stylekit.invert.encoder.encode`, :func:`stylekit.invert.restyle.restyle`,
+            :func:`stylekit.invert.encoder.encode`, :func:`stylekit.invert.refine.restyle`,
             :func:`stylekit.invert.pti.pivotal_tuning`.
     """
     from ..errors import InvalidArgumentError
 
     if method not in METHODS:
         raise InvalidArgumentError(f"method must be one of {METHODS}, not {method!r}.")
+    if steps is not None:
+        options["iterations" if method == "restyle" else "steps"] = steps
     if method == "optimize":
-        from .optimize import DEFAULT_STEPS, project
+        from .optimize import project
 
-        return project(G, image, space=space, steps=DEFAULT_STEPS if steps is None else steps, progress=progress,
-                       **options)
+        return project(G, image, space=space, progress=progress, **options)
     if method == "encoder":
         from .encoder import encode
 
@@ -73,16 +73,14 @@ def invert(G, image, *, method: str = "optimize", space: str = "w+", steps: int 
         _only_w_plus(space, method)
         return encode(G, image, progress=progress, **options)
     if method == "restyle":
-        from .restyle import DEFAULT_ITERATIONS, restyle
+        from .refine import restyle
 
         _only_w_plus(space, method)
-        return restyle(G, image, iterations=DEFAULT_ITERATIONS if steps is None else steps, progress=progress,
-                       **options)
-    from .pti import DEFAULT_TUNING_STEPS, pivotal_tuning
+        return restyle(G, image, progress=progress, **options)
+    from .pti import pivotal_tuning
 
     pivot_space = options.pop("pivot_space", "w" if space == "w+" and "pivot_space" not in options else space)
-    return pivotal_tuning(G, image, steps=DEFAULT_TUNING_STEPS if steps is None else steps, pivot_space=pivot_space,
-                          progress=progress, **options)
+    return pivotal_tuning(G, image, pivot_space=pivot_space, progress=progress, **options)
 
 
 def _only_w_plus(space: str, method: str) -> None:
@@ -100,13 +98,3 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
-
-
-class _CallablePackage(types.ModuleType):
-    """Lets ``stylekit.invert(...)`` call :func:`invert` while ``stylekit.invert.<module>`` stays a package."""
-
-    def __call__(self, G, image, **kwargs):
-        return invert(G, image, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallablePackage

@@ -554,7 +554,8 @@ def load_official_checkpoint(path, *, with_decoder: bool = True):
 
 
 def encode(G, image, *, encoder="e4e-toyfaces", progress=None, device=None):
-    """One encoder pass: ``image`` -> W+; returns an :class:`~stylekit.invert.result.InversionResult`.
+    """One encoder pass: ``image`` -> W+; returns an :class:`~stylekit.invert.result.InversionResult`
+    whose ``latent`` is a ``'w+'`` Latent ``[1, num_ws, w_dim]``.
 
     Args:
         G: the generator the encoder was trained for (``num_ws`` and ``w_dim`` must match).
@@ -563,7 +564,7 @@ def encode(G, image, *, encoder="e4e-toyfaces", progress=None, device=None):
         progress: called once at the end (the pass is a single step).
     """
     from ._inputs import progress_or_default, target_tensor
-    from .result import InversionResult
+    from .result import InversionResult, inversion_latent
 
     start = time.perf_counter()
     device = torch.device(device) if device is not None else G.w_avg.device
@@ -577,6 +578,6 @@ def encode(G, image, *, encoder="e4e-toyfaces", progress=None, device=None):
         img = G.synthesis(latent, noise_mode="const")
     progress_or_default(progress)(1, 1, "encoder")
     mse = float((img - target).square().mean())
-    return InversionResult(latent=latent, image=img, target=target, method="encoder", space="w+",
+    return InversionResult(latent=inversion_latent(latent, "w+"), image=img, target=target, method="encoder",
                            loss_history=[{"step": 0, "stage": "encoder", "loss": mse, "mse": mse}], perceptual="none",
                            seconds=time.perf_counter() - start, extra={"encoder": enc.info})

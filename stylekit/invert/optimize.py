@@ -17,7 +17,8 @@ regulariser (squared lag-1 auto-correlation over a pyramid), so the maps recover
 turning into a copy of the image; the best maps seen are kept, so stage 2 never makes it worse.
 
 Masks (1 = use the pixel) make the same loop do inpainting (pixel and perceptual masks cover the
-known region) and crossover (:func:`crossover`: pixels of image A inside the mask, of B outside).
+known region) and composites (:func:`invert_composite`: pixels of image A inside the mask, of B outside,
+Image2StyleGAN++'s "crossover").
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ from ..progress import Cancelled  # noqa: F401 (re-exported for callers that cat
 from ._inputs import (as_w_plus, check_positive, check_steps, frozen, progress_or_default, target_tensor,
                       w_statistics)
 from .losses import ReconstructionLoss, build_perceptual, noise_regularization, prepare_mask
-from .result import InversionResult
-
-DEFAULT_STEPS = 500
+from .presets import OPTIMIZE
+from .result import InversionResult, inversion_latent
 
 
 def learning_rate(t: float, lr: float, *, rampdown: float = 0.25, rampup: float = 0.05) -> float:
@@ -53,14 +53,18 @@ def latent_noise_scale(t: float, w_std: float, *, initial: float = 0.05, ramp_le
     return w_std * initial * max(0.0, 1.0 - t / ramp_length) ** 2
 
 
-def project(G, image, *, space: str = "w+", steps: int = DEFAULT_STEPS, noise_steps: int = 0,
-            init_latent=None, lr: float = 0.1, noise_lr: float = 0.1,
-            pixel_weight: float = 1.0, perceptual_weight: float = 1.0, style_weight: float = 0.0,
-            mask=None, pixel_mask=None, perceptual_mask=None, style_image=None, style_mask=None,
-            perceptual: str = "auto", initial_noise_factor: float = 0.05, noise_ramp_length: float = 0.75,
-            lr_rampdown_length: float = 0.25, lr_rampup_length: float = 0.05,
-            regularize_noise_weight: float = 1e5, seed: int = 0, progress=None, device=None) -> InversionResult:
+def project(G, image, *, space: str = "w+", steps: int = OPTIMIZE.steps, noise_steps: int = 0,
+            init_latent=None, lr: float = OPTIMIZE.lr, noise_lr: float = OPTIMIZE.noise_lr,
+            pixel_weight: float = OPTIMIZE.pixel_weight, perceptual_weight: float = OPTIMIZE.perceptual_weight,
+            style_weight: float = 0.0, mask=None, pixel_mask=None, perceptual_mask=None, style_image=None,
+            style_mask=None, perceptual: str = "auto", initial_noise_factor: float = OPTIMIZE.initial_noise_factor,
+            noise_ramp_length: float = OPTIMIZE.noise_ramp_length,
+            lr_rampdown_length: float = OPTIMIZE.lr_rampdown_length, lr_rampup_length: float = OPTIMIZE.lr_rampup_length,
+            regularize_noise_weight: float = OPTIMIZE.regularize_noise_weight, seed: int = 0, progress=None,
+            device=None) -> InversionResult:
     """Invert ``image`` into ``G`` by optimisation (Image2StyleGAN, plus Image2StyleGAN++ options).
+
+    The defaults are :data:`stylekit.invert.presets.OPTIMIZE`.
 
     Args:
         G: a :class:`stylekit.networks.base.Generator` (left unchanged).
@@ -87,79 +91,37 @@ def project(G, image, *, space: str = "w+", steps: int = DEFAULT_STEPS, noise_st
         progress: ``callback(step, total, message, **metrics)``; may raise ``Cancelled``.
         device: where to compute (default: the generator's device).
 
-    Returns: :class:`InversionResult` with ``latent [1, num_ws, w_dim]``, ``image [1, 3, R, R]``,
-    ``noise`` (when ``noise_steps > 0``) and one ``loss_history`` entry per step.
+    Returns: :class:`InversionResult` whose ``latent`` is a ``'w'`` or ``'w+'`` Latent (tensor
+    ``[1, num_ws, w_dim]``, with the ``noise`` maps when ``noise_steps > 0``), ``image [1, 3, R, R]``
+    and one ``loss_history`` entry per step.
     """
     start = time.perf_counter()
-    if space not in ("w", "w+"):
-        raise InvalidArgumentError(f"space must be 'w' or 'w+' for optimisation, not {space!r}.")
-    steps = check_steps(steps, "steps")
-    noise_steps = check_steps(noise_steps, "noise_steps", allow_zero=True)
-    for name, value in (("lr", lr), ("noise_lr", noise_lr)):
-        check_positive(value, name, allow_zero=False)
-    for name, value in (("pixel_weight", pixel_weight), ("perceptual_weight", perceptual_weight),
-                        ("style_weight", style_weight), ("regularize_noise_weight", regularize_noise_weight),
-                        ("initial_noise_factor", initial_noise_factor)):
-        check_positive(value, name)
+    steps, noise_steps = _check_options(space, steps, noise_steps, lr=lr, noise_lr=noise_lr, pixel_weight=pixel_weight,
+                                        perceptual_weight=perceptual_weight, style_weight=style_weight,
+                                        regularize_noise_weight=regularize_noise_weight,
+                                        initial_noise_factor=initial_noise_factor)
     progress = progress_or_default(progress)
-    device = torch.device(device) if device is not None else G.w_avg.device
-    if device != G.w_avg.device:
-        raise InvalidArgumentError(f"the generator is on {G.w_avg.device} but device={device}; move it with G.to(device).")
-
+    device = _generator_device(G, device)
     target = target_tensor(G, image, device=device)
-    res = G.img_resolution
-    if mask is not None:
-        pixel_mask = mask if pixel_mask is None else pixel_mask
-        perceptual_mask = mask if perceptual_mask is None else perceptual_mask
-    pmask = None if pixel_mask is None else prepare_mask(pixel_mask, res, device=device, name="pixel_mask")
-    qmask = None if perceptual_mask is None else prepare_mask(perceptual_mask, res, device=device, name="perceptual_mask")
-    smask = None if style_mask is None else prepare_mask(style_mask, res, device=device, name="style_mask")
-    style_target = None if style_image is None else target_tensor(G, style_image, device=device)
-
-    need_features = perceptual_weight > 0 or style_weight > 0
-    extractor, perceptual_name = build_perceptual(perceptual if need_features else "none", device=device)
-    objective = ReconstructionLoss(target, extractor=extractor, pixel_weight=pixel_weight,
-                                   perceptual_weight=perceptual_weight, style_weight=style_weight,
-                                   pixel_mask=pmask, perceptual_mask=qmask, style_target=style_target,
-                                   style_mask=smask)
-
+    objective, perceptual_name = _objective(G, target, device, perceptual=perceptual, pixel_weight=pixel_weight,
+                                            perceptual_weight=perceptual_weight, style_weight=style_weight, mask=mask,
+                                            pixel_mask=pixel_mask, perceptual_mask=perceptual_mask,
+                                            style_image=style_image, style_mask=style_mask)
+    schedule = {"rampdown": lr_rampdown_length, "rampup": lr_rampup_length}
     with frozen(G):
         w_avg, w_std = w_statistics(G)
-        if init_latent is None:
-            start_plus = w_avg.to(device).reshape(1, 1, -1).repeat(1, G.num_ws, 1)
-        else:
-            start_plus = as_w_plus(G, init_latent)
-        w_opt = (start_plus.mean(dim=1, keepdim=True) if space == "w" else start_plus).clone().requires_grad_(True)
+        start_plus = (w_avg.to(device).reshape(1, 1, -1).repeat(1, G.num_ws, 1) if init_latent is None
+                      else as_w_plus(G, init_latent))
         const_noise = [b.detach().reshape(1, 1, *b.shape).clone() for b in G.synthesis.noise_buffers()] \
             if hasattr(G.synthesis, "noise_buffers") else None
-
-        def synth(w, noise_maps=None):
-            ws = w.expand(1, G.num_ws, -1) if w.shape[1] == 1 else w
-            if noise_maps is not None:
-                return G.synthesis(ws, noise=noise_maps)
-            return G.synthesis(ws, noise_mode="const")
-
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        optimizer = torch.optim.Adam([w_opt], betas=(0.9, 0.999), lr=lr)
+        synth = _synthesizer(G)
         history: list[dict] = []
         total = steps + noise_steps
-        for step in range(steps):
-            t = step / steps
-            step_lr = learning_rate(t, lr, rampdown=lr_rampdown_length, rampup=lr_rampup_length)
-            for group in optimizer.param_groups:
-                group["lr"] = step_lr
-            sigma = latent_noise_scale(t, w_std, initial=initial_noise_factor, ramp_length=noise_ramp_length)
-            w_in = w_opt + torch.randn(w_opt.shape, generator=gen).to(device) * sigma if sigma > 0 else w_opt
-            loss, terms = objective(synth(w_in))
-            optimizer.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            optimizer.step()
-            record = {"step": step, "stage": "latent", "loss": float(loss.detach().sum()), "lr": step_lr, "w_noise": sigma}
-            record.update({k: float(v.detach().sum()) for k, v in terms.items()})
-            history.append(record)
-            progress(step + 1, total, "latent", loss=record["loss"])
-
-        latent_plus = (w_opt.detach().expand(1, G.num_ws, -1) if space == "w" else w_opt.detach()).clone()
+        w_opt = _optimize_latent(synth, objective, start_plus.mean(dim=1, keepdim=True) if space == "w" else start_plus,
+                                 steps, lr, schedule, w_std=w_std, noise_factor=initial_noise_factor,
+                                 noise_ramp=noise_ramp_length, seed=seed, history=history, progress=progress,
+                                 total=total)
+        latent_plus = (w_opt.expand(1, G.num_ws, -1) if space == "w" else w_opt).clone()
         noise_out = None
         with torch.no_grad():
             image_out = synth(latent_plus)
@@ -171,9 +133,94 @@ def project(G, image, *, space: str = "w+", steps: int = DEFAULT_STEPS, noise_st
                 synth, latent_plus, const_noise, objective, noise_steps, noise_lr, regularize_noise_weight,
                 lr_rampdown_length, lr_rampup_length, history, progress, steps, total, final_loss)
 
-    return InversionResult(latent=latent_plus, image=image_out.detach(), target=target, method="optimize", space=space,
-                           loss_history=history, perceptual=perceptual_name, seconds=time.perf_counter() - start,
-                           noise=noise_out, extra={"final_loss": final_loss, "latent_loss": latent_loss, "w_std": w_std})
+    return InversionResult(latent=inversion_latent(latent_plus, space, noise=noise_out), image=image_out.detach(),
+                           target=target, method="optimize", loss_history=history, perceptual=perceptual_name,
+                           seconds=time.perf_counter() - start,
+                           extra={"final_loss": final_loss, "latent_loss": latent_loss, "w_std": w_std})
+
+
+def _check_options(space, steps, noise_steps, **values) -> tuple[int, int]:
+    """Validate :func:`project`'s space, step counts, learning rates and weights; returns the step counts."""
+    if space not in ("w", "w+"):
+        raise InvalidArgumentError(f"space must be 'w' or 'w+' for optimisation, not {space!r}.")
+    steps = check_steps(steps, "steps")
+    noise_steps = check_steps(noise_steps, "noise_steps", allow_zero=True)
+    for name in ("lr", "noise_lr"):
+        check_positive(values[name], name, allow_zero=False)
+    for name in ("pixel_weight", "perceptual_weight", "style_weight", "regularize_noise_weight",
+                 "initial_noise_factor"):
+        check_positive(values[name], name)
+    return steps, noise_steps
+
+
+def _generator_device(G, device) -> torch.device:
+    """``device`` (default: the generator's); optimisation cannot move the generator, so they must agree."""
+    device = torch.device(device) if device is not None else G.w_avg.device
+    if device != G.w_avg.device:
+        raise InvalidArgumentError(f"the generator is on {G.w_avg.device} but device={device}; move it with G.to(device).")
+    return device
+
+
+def _objective(G, target, device, *, perceptual, pixel_weight, perceptual_weight, style_weight, mask, pixel_mask,
+               perceptual_mask, style_image, style_mask) -> tuple[ReconstructionLoss, str]:
+    """The masked reconstruction loss against ``target [1, 3, R, R]`` and the perceptual loss's name.
+
+    ``mask`` stands for both ``pixel_mask`` and ``perceptual_mask`` where those are None.
+    """
+    if mask is not None:
+        pixel_mask = mask if pixel_mask is None else pixel_mask
+        perceptual_mask = mask if perceptual_mask is None else perceptual_mask
+    res = G.img_resolution
+    pmask = None if pixel_mask is None else prepare_mask(pixel_mask, res, device=device, name="pixel_mask")
+    qmask = None if perceptual_mask is None else prepare_mask(perceptual_mask, res, device=device, name="perceptual_mask")
+    smask = None if style_mask is None else prepare_mask(style_mask, res, device=device, name="style_mask")
+    style_target = None if style_image is None else target_tensor(G, style_image, device=device)
+    need_features = perceptual_weight > 0 or style_weight > 0
+    extractor, perceptual_name = build_perceptual(perceptual if need_features else "none", device=device)
+    objective = ReconstructionLoss(target, extractor=extractor, pixel_weight=pixel_weight,
+                                   perceptual_weight=perceptual_weight, style_weight=style_weight,
+                                   pixel_mask=pmask, perceptual_mask=qmask, style_target=style_target,
+                                   style_mask=smask)
+    return objective, perceptual_name
+
+
+def _synthesizer(G):
+    """``synth(w [1, 1 or num_ws, w_dim], noise_maps=None) -> [1, 3, R, R]``: W codes broadcast to every layer."""
+    def synth(w, noise_maps=None):
+        ws = w.expand(1, G.num_ws, -1) if w.shape[1] == 1 else w
+        if noise_maps is not None:
+            return G.synthesis(ws, noise=noise_maps)
+        return G.synthesis(ws, noise_mode="const")
+
+    return synth
+
+
+def _optimize_latent(synth, objective, start, steps, lr, schedule, *, w_std, noise_factor, noise_ramp, seed, history,
+                     progress, total) -> torch.Tensor:
+    """Image2StyleGAN stage 1: Adam on the code ``start [1, 1 or num_ws, w_dim]`` with NVIDIA's schedule.
+
+    Appends one record per step to ``history``; returns the optimised code (detached, same shape).
+    """
+    device = start.device
+    w_opt = start.clone().requires_grad_(True)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    optimizer = torch.optim.Adam([w_opt], betas=(0.9, 0.999), lr=lr)
+    for step in range(steps):
+        t = step / steps
+        step_lr = learning_rate(t, lr, rampdown=schedule["rampdown"], rampup=schedule["rampup"])
+        for group in optimizer.param_groups:
+            group["lr"] = step_lr
+        sigma = latent_noise_scale(t, w_std, initial=noise_factor, ramp_length=noise_ramp)
+        w_in = w_opt + torch.randn(w_opt.shape, generator=gen).to(device) * sigma if sigma > 0 else w_opt
+        loss, terms = objective(synth(w_in))
+        optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        optimizer.step()
+        record = {"step": step, "stage": "latent", "loss": float(loss.detach().sum()), "lr": step_lr, "w_noise": sigma}
+        record.update({k: float(v.detach().sum()) for k, v in terms.items()})
+        history.append(record)
+        progress(step + 1, total, "latent", loss=record["loss"])
+    return w_opt.detach()
 
 
 def _optimize_noise(synth, latent_plus, const_noise, objective, noise_steps, noise_lr, reg_weight, rampdown, rampup,
@@ -210,15 +257,18 @@ def _optimize_noise(synth, latent_plus, const_noise, objective, noise_steps, noi
     return best_maps, image, best_loss
 
 
-def crossover(G, image_a, image_b, mask, **options) -> InversionResult:
-    """Image2StyleGAN++ crossover: one latent whose image shows ``image_a`` inside ``mask`` and ``image_b`` outside.
+def invert_composite(G, image_a, image_b, mask, **options) -> InversionResult:
+    """Image2StyleGAN++ "crossover": one latent whose image shows ``image_a`` inside ``mask`` and ``image_b`` outside.
 
-    The target is the composite ``mask * A + (1 - mask) * B``; the generator turns the seam into a
-    plausible image. ``options`` are :func:`project` options (``space``, ``steps``, ``noise_steps``...).
+    The target is the composite ``mask * A + (1 - mask) * B`` (``[1, 3, R, R]``; ``mask`` as in
+    :func:`project`, 1 = take A); the generator turns the seam into a plausible image. ``options``
+    are :func:`project` options (``space``, ``steps``, ``noise_steps``...). The mask used,
+    ``[1, 1, R, R]``, is in ``result.extra['composite_mask']``.
+    (Not to be confused with :func:`stylekit.edit.arithmetic.crossover`, which swaps W+ rows.)
     """
     a = target_tensor(G, image_a)
     b = target_tensor(G, image_b)
     m = prepare_mask(mask, G.img_resolution, device=a.device)
     result = project(G, m * a + (1 - m) * b, **options)
-    result.extra["crossover_mask"] = m
+    result.extra["composite_mask"] = m
     return result

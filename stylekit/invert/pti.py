@@ -13,9 +13,9 @@
    at codes a fixed distance ``alpha`` from the pivot, so editing directions keep working and the
    change stays local. PTI uses ``alpha = 30`` for FFHQ; the default here is ``w_std``, the RMS
    distance of W samples from ``w_avg``, which adapts to any generator.
-3. The result carries the tuned generator and a compact weight delta: ``{name: (G' - G)}`` in
-   float16 for every tensor that changed (the mapping network never changes), with its size in
-   bytes; :func:`apply_delta` rebuilds ``G'`` from ``G`` and the delta.
+3. The result's latent carries the tuned generator; the result also holds a compact weight delta,
+   ``{name: (G' - G)}`` in float16 for every tensor that changed (the mapping network never
+   changes), with its size in bytes; :func:`apply_delta` rebuilds ``G'`` from ``G`` and the delta.
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ import torch
 from ..errors import InvalidArgumentError
 from ._inputs import as_w_plus, check_positive, check_steps, progress_or_default, target_tensor, w_statistics
 from .losses import ReconstructionLoss, build_perceptual
-from .result import InversionResult, psnr
-
-DEFAULT_TUNING_STEPS = 350
-DEFAULT_PIVOT_STEPS = 450
+from .presets import PTI
+from .result import InversionResult, inversion_latent, psnr
 
 
-def pivotal_tuning(G, image, *, steps: int = DEFAULT_TUNING_STEPS, pivot: str = "optimize", pivot_space: str = "w",
-                   pivot_steps: int = DEFAULT_PIVOT_STEPS, pivot_latent=None, encoder="e4e-toyfaces",
-                   lr: float = 3e-4, l2_weight: float = 1.0, perceptual_weight: float = 1.0,
-                   locality_weight: float = 0.1, locality_alpha: float | None = None, locality_interval: int = 1,
-                   locality_truncation: float = 0.5, perceptual: str = "auto", seed: int = 0, progress=None,
-                   device=None) -> InversionResult:
-    """Invert ``image`` by pivotal tuning; ``result.generator`` is the tuned copy of ``G``.
+def pivotal_tuning(G, image, *, steps: int = PTI.steps, pivot: str = "optimize", pivot_space: str = PTI.pivot_space,
+                   pivot_steps: int = PTI.pivot_steps, pivot_latent=None, encoder="e4e-toyfaces",
+                   lr: float = PTI.lr, l2_weight: float = PTI.l2_weight, perceptual_weight: float = PTI.perceptual_weight,
+                   locality_weight: float = PTI.locality_weight, locality_alpha: float | None = None,
+                   locality_interval: int = PTI.locality_interval, locality_truncation: float = PTI.locality_truncation,
+                   perceptual: str = "auto", seed: int = 0, progress=None, device=None) -> InversionResult:
+    """Invert ``image`` by pivotal tuning; ``result.latent.generator`` is the tuned copy of ``G``.
+
+    The defaults are :data:`stylekit.invert.presets.PTI`.
 
     Args:
         G: the generator (left unchanged).
@@ -57,8 +57,10 @@ def pivotal_tuning(G, image, *, steps: int = DEFAULT_TUNING_STEPS, pivot: str = 
         locality_truncation: truncation psi of the random codes ``w_z`` (PTI: 0.5).
         perceptual: which perceptual loss (see :mod:`stylekit.invert.losses`).
 
-    Returns: :class:`InversionResult` with ``generator``, ``generator_delta`` (float16),
-    ``generator_delta_bytes`` and in ``extra``: ``pivot_image``, ``pivot_psnr``, ``pivot_method``.
+    Returns: :class:`InversionResult` whose ``latent`` is the pivot (``[1, num_ws, w_dim]``, space
+    ``pivot_space`` for an optimised pivot, else ``'w+'``) carrying the tuned ``generator``; with
+    ``generator_delta`` (float16), ``generator_delta_bytes`` and in ``extra``: ``pivot_image``,
+    ``pivot_psnr``, ``pivot_method``, ``locality_alpha``.
     """
     start = time.perf_counter()
     steps = check_steps(steps, "steps")
@@ -73,41 +75,64 @@ def pivotal_tuning(G, image, *, steps: int = DEFAULT_TUNING_STEPS, pivot: str = 
     device = torch.device(device) if device is not None else G.w_avg.device
     target = target_tensor(G, image, device=device)
 
-    # 1. the pivot
+    w_pivot, pivot_method, offset = _find_pivot(G, target, pivot, pivot_space, pivot_steps, pivot_latent, encoder,
+                                                perceptual=perceptual, seed=seed, progress=progress,
+                                                tuning_steps=steps, device=device)
+    with torch.no_grad():
+        pivot_image = G.synthesis(w_pivot, noise_mode="const")
+
+    extractor, perceptual_name = build_perceptual(perceptual if perceptual_weight > 0 else "none", device=device)
+    objective = ReconstructionLoss(target, extractor=extractor, pixel_weight=l2_weight,
+                                   perceptual_weight=perceptual_weight)
+    _, w_std = w_statistics(G) if locality_weight > 0 else (None, 0.0)
+    alpha = w_std if locality_alpha is None else check_positive(locality_alpha, "locality_alpha", allow_zero=False)
+    locality = {"weight": locality_weight, "interval": locality_interval, "alpha": alpha,
+                "truncation": locality_truncation}
+    tuned, history = _tune(G, w_pivot, objective, extractor, steps, lr, locality, seed=seed, offset=offset,
+                           progress=progress, device=device)
+    with torch.no_grad():
+        image_out = tuned.synthesis(w_pivot, noise_mode="const")
+    delta = weight_delta(G, tuned)
+    space = pivot_space if pivot_latent is None and pivot == "optimize" else "w+"
+    return InversionResult(latent=inversion_latent(w_pivot.detach().clone(), space, generator=tuned), image=image_out,
+                           target=target, method="pti", loss_history=history, perceptual=perceptual_name,
+                           seconds=time.perf_counter() - start, generator_delta=delta,
+                           generator_delta_bytes=delta_bytes(delta),
+                           extra={"pivot_image": pivot_image, "pivot_psnr": psnr(pivot_image, target),
+                                  "pivot_method": pivot_method, "locality_alpha": alpha})
+
+
+def _find_pivot(G, target, pivot, pivot_space, pivot_steps, pivot_latent, encoder, *, perceptual, seed, progress,
+                tuning_steps, device) -> tuple[torch.Tensor, str, int]:
+    """PTI step 1: ``(w_pivot [1, num_ws, w_dim], method name, steps it took)`` for ``target [1, 3, R, R]``."""
     if pivot_latent is not None:
-        w_pivot = as_w_plus(G, pivot_latent, name="pivot_latent")
-        pivot_method = "given"
-    elif pivot == "optimize":
+        return as_w_plus(G, pivot_latent, name="pivot_latent"), "given", 0
+    if pivot == "optimize":
         from .optimize import project
 
         pivot_steps = check_steps(pivot_steps, "pivot_steps")
         piv = project(G, target, space=pivot_space, steps=pivot_steps, perceptual=perceptual, seed=seed,
-                      progress=lambda s, t, m="", **kw: progress(s, t + steps, "pivot", **kw))
-        w_pivot = piv.latent
-        pivot_method = f"optimize-{pivot_space}"
-    else:
-        from .encoder import encode
+                      progress=lambda s, t, m="", **kw: progress(s, t + tuning_steps, "pivot", **kw))
+        return piv.latent.tensor, f"optimize-{pivot_space}", pivot_steps
+    from .encoder import encode
 
-        w_pivot = encode(G, target, encoder=encoder, device=device).latent
-        pivot_method = "encoder"
-    offset = 0 if pivot_latent is not None or pivot == "encoder" else pivot_steps
-    total = offset + steps
-    with torch.no_grad():
-        pivot_image = G.synthesis(w_pivot, noise_mode="const")
+    return encode(G, target, encoder=encoder, device=device).latent.tensor, "encoder", 0
 
-    # 2. tuning
-    extractor, perceptual_name = build_perceptual(perceptual if perceptual_weight > 0 else "none", device=device)
-    objective = ReconstructionLoss(target, extractor=extractor, pixel_weight=l2_weight,
-                                   perceptual_weight=perceptual_weight)
+
+def _tune(G, w_pivot, objective, extractor, steps, lr, locality, *, seed, offset, progress, device):
+    """PTI step 2: Adam on a deep copy of ``G``'s synthesis network so it renders the target at ``w_pivot``.
+
+    ``locality``: ``weight``, ``interval``, ``alpha``, ``truncation`` of the latent-ball regulariser.
+    Returns ``(tuned generator in eval mode without grad, history)``; ``G`` is untouched.
+    """
     tuned = copy.deepcopy(G).to(device)
     tuned.requires_grad_(False)
     tuned.synthesis.requires_grad_(True)
     params = [p for p in tuned.synthesis.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
-    _, w_std = w_statistics(G) if locality_weight > 0 else (None, 0.0)
-    alpha = w_std if locality_alpha is None else check_positive(locality_alpha, "locality_alpha", allow_zero=False)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     history: list[dict] = []
+    total = offset + steps
     try:
         for step in range(steps):
             img = tuned.synthesis(w_pivot, noise_mode="const")
@@ -115,9 +140,9 @@ def pivotal_tuning(G, image, *, steps: int = DEFAULT_TUNING_STEPS, pivot: str = 
             loss = loss.sum()
             record = {"step": offset + step, "stage": "tuning", "loss": float(loss.detach())}
             record.update({k: float(v.detach().sum()) for k, v in terms.items()})
-            if locality_weight > 0 and step % locality_interval == 0:
-                reg = _locality_loss(G, tuned, w_pivot, alpha, locality_truncation, extractor, gen)
-                loss = loss + locality_weight * reg
+            if locality["weight"] > 0 and step % locality["interval"] == 0:
+                reg = _locality_loss(G, tuned, w_pivot, locality["alpha"], locality["truncation"], extractor, gen)
+                loss = loss + locality["weight"] * reg
                 record["locality"] = float(reg.detach())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -127,15 +152,7 @@ def pivotal_tuning(G, image, *, steps: int = DEFAULT_TUNING_STEPS, pivot: str = 
     finally:
         tuned.requires_grad_(False)
     tuned.eval()
-    with torch.no_grad():
-        image_out = tuned.synthesis(w_pivot, noise_mode="const")
-    delta = weight_delta(G, tuned)
-    return InversionResult(latent=w_pivot.detach().clone(), image=image_out, target=target, method="pti",
-                           space=pivot_space if pivot_latent is None and pivot == "optimize" else "w+",
-                           loss_history=history, perceptual=perceptual_name, seconds=time.perf_counter() - start,
-                           generator=tuned, generator_delta=delta, generator_delta_bytes=delta_bytes(delta),
-                           extra={"pivot_image": pivot_image, "pivot_psnr": psnr(pivot_image, target),
-                                  "pivot_method": pivot_method, "locality_alpha": alpha})
+    return tuned, history
 
 
 def _locality_loss(G, tuned, w_pivot, alpha, truncation, extractor, gen) -> torch.Tensor:

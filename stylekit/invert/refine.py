@@ -24,9 +24,9 @@ import torch
 from ..errors import InvalidArgumentError
 from ._inputs import check_steps, progress_or_default, target_tensor
 from .encoder import LatentEncoder, load_encoder
-from .result import InversionResult, psnr
+from .presets import RESTYLE
+from .result import InversionResult, inversion_latent, psnr
 
-DEFAULT_ITERATIONS = 3
 DEFAULT_ENCODER = "restyle-toyfaces"
 
 
@@ -68,16 +68,19 @@ def restyle_steps(G, enc: LatentEncoder, target: torch.Tensor, iterations: int, 
     return latent, image, images
 
 
-def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = DEFAULT_ITERATIONS, bootstrap="auto",
+def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = RESTYLE.iterations, bootstrap="auto",
             progress=None, device=None) -> InversionResult:
     """Invert ``image`` with ``iterations`` ReStyle steps; ``result.extra['psnr_per_step']`` shows the refinement.
+
+    ``result.latent`` is a ``'w+'`` Latent ``[1, num_ws, w_dim]``.
 
     Args:
         G: the generator the ReStyle encoder was trained for.
         image: anything :func:`stylekit.images.image_to_tensor` accepts, or a tensor in ``[-1, 1]``.
         encoder: a 6-channel :class:`~stylekit.invert.encoder.LatentEncoder`, a registered name
             (``'restyle-toyfaces'``) or a file path.
-        iterations: refinement steps (1..20000; ReStyle uses 5, the toyfaces encoder was trained with 3).
+        iterations: refinement steps (1..20000; default :data:`stylekit.invert.presets.RESTYLE`: 3, what the
+            toyfaces encoder was trained with; ReStyle uses 5).
         bootstrap: ``'auto'`` starts from the one-pass encoder the ReStyle encoder was trained with
             (its metadata's ``bootstrap``), or from ``latent_avg`` when it has none; ``None`` always
             starts from ``latent_avg``; an encoder (name, file or object) starts from its inversion.
@@ -105,7 +108,7 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = DEFAULT_ITER
     for t, y in enumerate(images):
         mse = float((y - target).square().mean())
         history.append({"step": t, "stage": "restyle", "loss": mse, "mse": mse})
-    return InversionResult(latent=latent, image=img, target=target, method="restyle", space="w+",
+    return InversionResult(latent=inversion_latent(latent, "w+"), image=img, target=target, method="restyle",
                            loss_history=history, perceptual="none", seconds=time.perf_counter() - start,
                            extra={"psnr_per_step": [psnr(y, target) for y in images], "images": images,
                                   "encoder": enc.info, "bootstrap": boot.info if boot is not None else None,

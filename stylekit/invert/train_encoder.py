@@ -22,7 +22,7 @@ iterations. With ``restyle=True`` the encoder takes 6 channels and every batch r
 the previous reconstruction detached (as in ReStyle's coach). With ``bootstrap`` (an encoder name or
 file) the steps start from that frozen encoder's inversion instead of ``latent_avg``: ReStyle's
 "encoder bootstrapping", which trains the refinement where it is used, next to a good first guess;
-the trained encoder records the name and :func:`stylekit.invert.restyle.restyle` starts from it.
+the trained encoder records the name and :func:`stylekit.invert.refine.restyle` starts from it.
 
 Checkpoints (``checkpoint.pt``: plain tensors and dicts, readable with ``weights_only=True``) are
 written every ``snapshot_every`` iterations, so an interrupted run resumes where it stopped; the
@@ -49,10 +49,10 @@ import torch.nn.functional as F
 
 from ..errors import InvalidArgumentError
 from ..progress import no_progress
-from ._inputs import check_steps
+from ..validate import check_steps
 from .encoder import TOYFACES_CONFIG, LatentEncoder, delta_regularization, normalize_config, save_encoder
 from .losses import build_perceptual, reconstruction_loss
-from .restyle import initial_latent, load_bootstrap, restyle_steps
+from .refine import initial_latent, load_bootstrap, restyle_steps
 from .result import psnr
 
 
