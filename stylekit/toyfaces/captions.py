@@ -139,6 +139,35 @@ def caption(attrs_one: Mapping[str, float], rng=None) -> str:
     Returns:
         A lower-case English caption, e.g. ``"a smiling man with glasses and a beard, red hair"``.
     """
+    v = _one_face(attrs_one)
+    c = _Chooser(rng)
+    # The parts draw from ``c`` in this order; any change of order changes every caption.
+    adjs, phrases = _expression(v["smile"], v["mouth_open"])
+    hair = _hair_phrase(c, v)
+    template = c.pick(("with", "with", "list", "portrait", "hair_first"))
+    noun = _noun(c, v, template)
+    withs, descr = _features(c, v, noun)
+    extras = c.shuffle(_extras(c, v, hair))
+    use_phrase = c.coin(0.35)
+    adj = c.pick(adjs)
+    if template == "list":
+        return _list_caption(c, withs + extras + descr, phrases if use_phrase else None, adj)
+    if template == "hair_first":
+        lead = f"{_article(adj)} {adj} {noun} with {hair}"
+        tail = withs + [e for e in extras if e != hair] + descr
+        return lead + (", " + ", ".join(tail) if tail else "")
+    subject = f"{_article(adj)} {adj} {noun}" if not use_phrase else f"{_article(noun)} {noun}"
+    if use_phrase:
+        withs = [c.pick(phrases)] + withs
+    sentence = subject + (" with " + _join_and(withs) if withs else "")
+    tail = extras + descr
+    if template == "portrait":
+        sentence = "portrait of " + sentence
+    return sentence + (", " + ", ".join(tail) if tail else "")
+
+
+def _one_face(attrs_one: Mapping[str, float]) -> dict[str, float]:
+    """Validated attribute values of one face, defaults filled in: name -> float."""
     checked = validate_attributes(attrs_one)
     values = default_attributes()
     for name, arr in checked.items():
@@ -147,26 +176,33 @@ def caption(attrs_one: Mapping[str, float], rng=None) -> str:
                 f"caption() describes one face, so attribute {name!r} must be a single number."
             )
         values[name] = float(np.asarray(arr).reshape(()))
-    c = _Chooser(rng)
-    v = values
+    return values
 
-    adjs, phrases = _expression(v["smile"], v["mouth_open"])
+
+def _hair_phrase(c: _Chooser, v: Mapping[str, float]) -> str:
+    """"long blond hair", "blond hair" or, for very short hair sometimes, "a blond buzz cut"."""
     hair_col = c.pick(hair_color_name(v["hair_color"], v["red_hair"]))
     hair_len = c.pick(_hair_length_words(v["hair_length"]))
     hair = f"{hair_len} {hair_col} hair" if c.coin(0.7) else f"{hair_col} hair"
     if v["hair_length"] < 0.2 and c.coin(0.3):
         hair = f"a {hair_col} buzz cut"
+    return hair
 
-    template = c.pick(("with", "with", "list", "portrait", "hair_first"))
+
+def _noun(c: _Chooser, v: Mapping[str, float], template: str) -> str:
+    """The subject: a man for some bearded faces, otherwise a neutral word for a face."""
+    if template != "list" and v["beard"] >= 0.5 and c.coin(0.6):
+        return c.pick(("man", "bearded man", "guy"))
+    # the list template names no subject, so the beard must be said among the features
+    return c.pick(("person", "face", "character", "cartoon person", "toy face", "cartoon character"))
+
+
+def _features(c: _Chooser, v: Mapping[str, float], noun: str) -> tuple[list[str], list[str]]:
+    """``(withs, descr)``: features said as "with X" (glasses, beard, eyes, mouth), and free-standing
+    descriptors of what is absent ("no glasses", "clean-shaven")."""
     bearded = v["beard"] >= 0.5
-    if template != "list" and bearded and c.coin(0.6):
-        noun = c.pick(("man", "bearded man", "guy"))
-    else:  # the list template names no subject, so the beard must be said below
-        noun = c.pick(("person", "face", "character", "cartoon person", "toy face",
-                       "cartoon character"))
-
-    withs: list[str] = []   # "with X"
-    descr: list[str] = []   # free-standing descriptors
+    withs: list[str] = []
+    descr: list[str] = []
     if v["glasses"] >= 0.5:
         withs.append(c.pick(("glasses", "eyeglasses", "round glasses", "spectacles")))
     elif c.coin(0.15):
@@ -184,7 +220,11 @@ def caption(attrs_one: Mapping[str, float], rng=None) -> str:
             withs.append(c.pick(("an open mouth", "mouth open", "a wide-open mouth")))
     elif c.coin(0.4):
         withs.append(c.pick(("a closed mouth", "mouth closed")))
+    return withs, descr
 
+
+def _extras(c: _Chooser, v: Mapping[str, float], hair: str) -> list[str]:
+    """Optional details, each mentioned by chance: hair, skin, background, tilt, turn, light."""
     extras: list[str] = []
     if c.coin(0.8):
         extras.append(hair)
@@ -194,43 +234,32 @@ def caption(attrs_one: Mapping[str, float], rng=None) -> str:
         extras.append(f"{c.pick(background_color_name(v['background_hue']))} background")
     if abs(v["rotation"]) > 12 and c.coin(0.4):
         side = "left" if v["rotation"] > 0 else "right"
-        extras.append(c.pick((f"head tilted to the {side}", f"tilted head")))
+        extras.append(c.pick((f"head tilted to the {side}", "tilted head")))
     if abs(v["yaw"]) > 12 and c.coin(0.4):
         side = "right" if v["yaw"] > 0 else "left"
         extras.append(c.pick((f"turned to the {side}", f"looking to the {side}")))
     if abs(v["light_direction"]) > 50 and c.coin(0.25):
         side = "right" if v["light_direction"] > 0 else "left"
         extras.append(f"lit from the {side}")
-    extras = c.shuffle(extras)
-    use_phrase = c.coin(0.35)
-    adj = c.pick(adjs)
+    return extras
 
-    def join_and(items: list[str]) -> str:
-        if len(items) <= 1:
-            return "".join(items)
-        return ", ".join(items[:-1]) + " and " + items[-1]
 
-    def article(word: str) -> str:
-        return "an" if word[0] in "aeiou" else "a"
+def _list_caption(c: _Chooser, details: list[str], phrases: tuple[str, ...] | None, adj: str) -> str:
+    """"cartoon face, <the details and the expression, in a random order>"; the expression is one of
+    ``phrases`` (picked after the head word) or, when ``phrases`` is None, the adjective ``adj``."""
+    head = c.pick(("cartoon face", "toy face", "drawing of a face", "cartoon portrait"))
+    expression = c.pick(phrases) if phrases is not None else adj
+    return ", ".join([head] + c.shuffle(details + [expression]))
 
-    if template == "list":
-        parts = [c.pick(("cartoon face", "toy face", "drawing of a face", "cartoon portrait"))]
-        parts += withs + extras + descr
-        parts.append(c.pick(phrases) if use_phrase else adj)
-        head, rest = parts[0], c.shuffle(parts[1:])
-        return ", ".join([head] + rest)
-    if template == "hair_first":
-        lead = f"{article(adj)} {adj} {noun} with {hair}"
-        tail = withs + [e for e in extras if e != hair] + descr
-        return lead + (", " + ", ".join(tail) if tail else "")
-    subject = f"{article(adj)} {adj} {noun}" if not use_phrase else f"{article(noun)} {noun}"
-    if use_phrase:
-        withs = [c.pick(phrases)] + withs
-    sentence = subject + (" with " + join_and(withs) if withs else "")
-    tail = extras + descr
-    if template == "portrait":
-        sentence = "portrait of " + sentence
-    return sentence + (", " + ", ".join(tail) if tail else "")
+
+def _join_and(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def attribute_prompts() -> dict[str, tuple[str, str]]:
