@@ -50,14 +50,15 @@ def test_pca_finds_planted_axis_and_lowrank_agrees():
 
 def test_component_edit_add_and_set(G, pca):
     lat = Latent.from_seed(G, [1, 2])
-    before = gs.project(lat, pca)
+    before = gs.component_coordinates(lat, pca)
     out = gs.edit_components(lat, pca, {2: 1.5}, layers="coarse", G=G)
-    after = gs.project(out, pca)
+    after = gs.component_coordinates(out, pca)
     torch.testing.assert_close(after[:, :4, 2] - before[:, :4, 2], torch.full((2, 4), 1.5), atol=1e-4, rtol=0)
     assert torch.equal(out.tensor[:, 4:], lat.tensor[:, 4:])
     torch.testing.assert_close(after[:, :4, 3], before[:, :4, 3], atol=1e-4, rtol=0)  # other components untouched
     put = gs.edit_components(lat, pca, [(0, -2.0, "middle")], mode="set", G=G)
-    torch.testing.assert_close(gs.project(put, pca)[:, 4:, 0], torch.full((2, 2), -2.0), atol=1e-4, rtol=0)
+    torch.testing.assert_close(gs.component_coordinates(put, pca)[:, 4:, 0], torch.full((2, 2), -2.0),
+                               atol=1e-4, rtol=0)
     d = gs.component_direction(pca, 1)
     assert d.scale == pytest.approx(float(pca.stdev[1]))
     moved = edit(lat, d, 1.0)

@@ -12,7 +12,8 @@ Modules (one per technique; each gallery tab wraps one):
 
 Shared pieces: :class:`Direction` and :func:`edit` (any linear direction in W/W+, from any method
 or from a published ``.pt`` / ``.npy`` file), layer presets (:func:`layer_presets`) and the hook
-utility (:mod:`~stylekit.edit.hooks`).
+utility (:mod:`~stylekit.edit.hooks`). The default settings of the fitting protocols are the named
+presets of :mod:`~stylekit.edit.presets`.
 
 Names are imported lazily: ``import stylekit.edit`` does no work.
 """
@@ -42,7 +43,7 @@ _LAZY = {
     "truncate": "stylekit.edit.arithmetic",
 }
 
-_SUBMODULES = ("arithmetic", "direction", "ganspace", "hooks", "interfacegan", "layers", "local", "sefa",
+_SUBMODULES = ("arithmetic", "direction", "ganspace", "hooks", "interfacegan", "layers", "local", "presets", "sefa",
                "sg3_pose", "stylespace")
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)

@@ -275,15 +275,10 @@ def load_direction(path, *, G=None, name: str | None = None) -> Direction:
             raise CheckpointError(f"{source}: expected a tensor (or stylekit's dict with 'vector'), found {keys}. "
                                   "For GANSpace component files use stylekit.edit.ganspace.load_components.")
     elif suffix == ".safetensors":
-        from safetensors import safe_open
+        from ..checkpoints.tagged import read_tagged
 
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                keys = list(f.keys())
-                meta = f.metadata() or {}
-                tensors = {k: f.get_tensor(k) for k in keys}
-        except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-            raise CheckpointError(f"{source}: not a readable safetensors file ({exc}).") from None
+        meta, tensors = read_tagged(path, fmt=None, kind="direction", missing="no such direction file.")
+        keys = list(tensors)
         if "vector" in tensors:
             vec = tensors["vector"].float()
             vec = _from_array(vec, source) if vec.ndim != 2 else vec

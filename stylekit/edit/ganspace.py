@@ -31,8 +31,8 @@ from ..progress import no_progress
 from .direction import Direction, _wplus, edit
 from .layers import check_strength, layers_for_direction, resolve_layers
 
-__all__ = ["PCAComponents", "fit_pca", "pca_from_codes", "component_direction", "edit_components", "project",
-           "save_components", "load_components"]
+__all__ = ["PCAComponents", "fit_pca", "pca_from_codes", "component_direction", "edit_components",
+           "component_coordinates", "save_components", "load_components"]
 
 
 @dataclass(eq=False)
@@ -151,8 +151,9 @@ def component_direction(pca: PCAComponents, index: int, *, layers=None, G=None) 
     return d
 
 
-def project(latent, pca: PCAComponents, *, G=None) -> torch.Tensor:
-    """Coordinates of each W+ row along every component, in standard deviations: ``[N, num_ws, K]``."""
+def component_coordinates(latent, pca: PCAComponents, *, G=None) -> torch.Tensor:
+    """Coordinates of each W+ row along every component, in standard deviations: ``[N, num_ws, K]``
+    (``coord_k(w)`` of the module docstring; the PCA projection of the codes)."""
     ws = _wplus(latent, G).tensor
     if ws.shape[-1] != pca.w_dim:
         raise InvalidArgumentError(f"the codes have w_dim {ws.shape[-1]} but the components {pca.w_dim}.")
@@ -193,7 +194,7 @@ def edit_components(latent, pca: PCAComponents, edits, *, layers=None, mode: str
         if mode == "add":
             lat = edit(lat, d, amount, layers=rows, G=G)
         else:
-            coord = project(lat, pca)[..., index]  # [N, num_ws]
+            coord = component_coordinates(lat, pca)[..., index]  # [N, num_ws]
             comp = pca.components[index].to(lat.tensor)
             delta = (amount - coord).unsqueeze(-1) * float(pca.stdev[index]) * comp
             mask = torch.zeros(num_ws, 1, dtype=delta.dtype, device=delta.device)

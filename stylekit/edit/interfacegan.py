@@ -34,6 +34,7 @@ from ..errors import InvalidArgumentError
 from ..latent import Latent
 from ..progress import no_progress
 from .direction import Direction, as_latent, edit, load_direction, save_direction, signed_distance
+from .presets import INTERFACEGAN
 
 __all__ = ["fit_boundary", "sample_and_label", "LabelledSamples", "find_boundary", "condition", "edit",
            "signed_distance", "predictor_scorer", "clip_scorer", "save_boundary", "load_boundary", "Scorer"]
@@ -154,9 +155,9 @@ def _solve(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, *, method: s
     return theta[:, :dim], theta[:, dim]
 
 
-def fit_boundary(latents, labels, *, per_layer: bool | None = None, method: str = "svm",
-                 regularization: float = 1e-3, balanced: bool = True, validation_fraction: float = 0.0,
-                 max_iter: int = 50, seed: int = 0, name: str = "") -> Direction:
+def fit_boundary(latents, labels, *, per_layer: bool | None = None, method: str = INTERFACEGAN.method,
+                 regularization: float = INTERFACEGAN.regularization, balanced: bool = True,
+                 validation_fraction: float = 0.0, max_iter: int = 50, seed: int = 0, name: str = "") -> Direction:
     """Fit a linear boundary separating ``labels`` in W (or per layer in W+).
 
     Args:
@@ -268,7 +269,8 @@ def score_latents(G, latent, scorer: Scorer, *, batch_size: int = 32, noise_mode
     return scores
 
 
-def sample_and_label(G, scorer: Scorer, n: int = 2000, *, keep_fraction: float = 0.25,
+def sample_and_label(G, scorer: Scorer, n: int = INTERFACEGAN.n, *,
+                     keep_fraction: float = INTERFACEGAN.keep_fraction,
                      threshold: float | None = None, psi: float = 1.0, seed: int = 0, batch_size: int = 32,
                      noise_mode: str = "const", progress=no_progress) -> LabelledSamples:
     """Sample ``n`` W codes, score their images, and label the confident ones.
@@ -278,7 +280,8 @@ def sample_and_label(G, scorer: Scorer, n: int = 2000, *, keep_fraction: float =
         scorer: ``images [B, 3, R, R] in [-1, 1] -> [B]`` (e.g. :func:`predictor_scorer`).
         n: number of codes to sample.
         keep_fraction: as InterFaceGAN, keep the top and the bottom ``keep_fraction`` of codes by score
-            (label 1 and 0); in ``(0, 0.5]`` (0.5 keeps everything, split at the median).
+            (label 1 and 0); in ``(0, 0.5]`` (0.5 keeps everything, split at the median). Default
+            (and ``n``'s): :data:`stylekit.edit.presets.INTERFACEGAN`.
         threshold: instead, label every code ``score > threshold`` (e.g. 0.5 for probabilities);
             ``keep_fraction`` is then ignored.
         psi: truncation of the samples (1 = none).
@@ -307,11 +310,15 @@ def sample_and_label(G, scorer: Scorer, n: int = 2000, *, keep_fraction: float =
     return LabelledSamples(lat.select(keep.tolist()), labels, scores[keep], lat, scores)
 
 
-def find_boundary(G, scorer: Scorer, *, n: int = 2000, keep_fraction: float = 0.25, threshold: float | None = None,
-                  psi: float = 1.0, seed: int = 0, method: str = "svm", regularization: float = 1e-3,
-                  validation_fraction: float = 0.0, name: str | None = None, batch_size: int = 32,
+def find_boundary(G, scorer: Scorer, *, n: int = INTERFACEGAN.n, keep_fraction: float = INTERFACEGAN.keep_fraction,
+                  threshold: float | None = None, psi: float = 1.0, seed: int = 0, method: str = INTERFACEGAN.method,
+                  regularization: float = INTERFACEGAN.regularization, validation_fraction: float = 0.0,
+                  name: str | None = None, batch_size: int = 32,
                   progress=no_progress) -> Direction:
     """:func:`sample_and_label` then :func:`fit_boundary`: a W boundary for whatever ``scorer`` measures.
+
+    The defaults (4,000 codes, the extreme 10% at each end, an L2-SVM) are the preset
+    :data:`stylekit.edit.presets.INTERFACEGAN`, the protocol ``bench editing`` measures.
 
     ``meta['fit_seconds']`` includes sampling and scoring; ``meta['label_seconds']`` is that part alone.
     """
