@@ -48,24 +48,29 @@ Why the numbers carry over unchanged (each checked against the rosinality refere
 - ``NoiseInjection`` adds ``weight * noise`` before ``FusedLeakyReLU`` (bias, leaky ReLU 0.2,
   gain sqrt 2): NVIDIA's SynthesisLayer adds ``noise * noise_strength`` and then ``bias_act``.
 - rosinality has no activation clamp, so the config has ``conv_clamp=None``.
+
+Reading the sizes from the shapes, and checking every tensor against them, is
+:mod:`stylekit.checkpoints.rosinality_shapes`; this module reads the file and renames the tensors.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import pickle
 import re
 import warnings
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 from ..errors import CheckpointError, InvalidArgumentError, UnsafeCheckpointError
+from .rosinality_shapes import (DEFAULT_BLUR_TAPS, blur_kernel_keys, check_shapes, infer_architecture,
+                                is_tensor as _is_tensor, layer_names)
+
+__all__ = ["read_torch_checkpoint", "extract_generator_state", "infer_architecture", "check_shapes",
+           "convert_rosinality_state", "estimate_w_avg", "read_rosinality", "load_rosinality_generator"]
 
 ROSINALITY_LR_MLP = 0.01  # rosinality Generator(lr_mlp=0.01); not stored in checkpoints
-DEFAULT_BLUR_TAPS = (1, 3, 3, 1)
 W_AVG_SAMPLES = 10_000  # z samples used to estimate w_avg when a checkpoint carries no latent_avg
 W_AVG_SEED = 0
 NOISE_SEED = 0  # seed of the noise maps generated when a checkpoint carries no noises.noise_* buffers
@@ -122,12 +127,6 @@ def read_torch_checkpoint(path: str | os.PathLike) -> object:
                               f"format ({type(exc).__name__}: {detail[:200]}); download or save it again.") from exc
 
 
-def _is_tensor(value) -> bool:
-    import torch
-
-    return isinstance(value, torch.Tensor)
-
-
 def _generator_prefixes(state: dict) -> list[str]:
     """Prefixes ``p`` such that ``p + 'input.input'`` and ``p + 'conv1.conv.weight'`` are tensors in ``state``."""
     out = []
@@ -179,148 +178,6 @@ def extract_generator_state(checkpoint, *, source: str = "<checkpoint>"):
 
 
 # ----------------------------------------------------------------------------------------------
-# Shapes
-
-
-def _shape(state: dict, key: str) -> tuple[int, ...] | None:
-    value = state.get(key)
-    return tuple(value.shape) if _is_tensor(value) else None
-
-
-def _vote(state: dict, probes: list[tuple[str, int, int]], what: str, source: str) -> int:
-    """The most common size among ``(key, ndim, axis)`` probes: robust to one wrong tensor, which is then named."""
-    sizes = Counter()
-    for key, ndim, axis in probes:
-        shape = _shape(state, key)
-        if shape is not None and len(shape) == ndim:
-            sizes[shape[axis]] += 1
-    if not sizes:
-        raise CheckpointError(f"{source}: cannot tell the {what} from the checkpoint: none of "
-                              f"{[p[0] for p in probes[:4]]} is a tensor of the expected rank.")
-    return sizes.most_common(1)[0][0]
-
-
-def _count(state: dict, pattern: str) -> int:
-    """How many consecutive indices ``i = first, first+1, ...`` have ``pattern.format(i)`` in ``state``."""
-    regex = re.compile("^" + re.escape(pattern).replace(r"\{\}", r"(\d+)") + "$")
-    indices = {int(m.group(1)) for k in state if isinstance(k, str) for m in [regex.match(k)] if m}
-    return len(indices)
-
-
-def _layer_names(num_blocks: int) -> list[tuple[str, str, int]]:
-    """``(rosinality prefix, NVIDIA layer name, resolution)`` of every modulated conv, in synthesis order."""
-    out = [("conv1", "b4.conv1", 4)]
-    for k in range(num_blocks):
-        res = 8 * 2 ** k
-        out.append((f"convs.{2 * k}", f"b{res}.conv0", res))
-        out.append((f"convs.{2 * k + 1}", f"b{res}.conv1", res))
-    return out
-
-
-def _expected_shapes(*, style_dim: int, n_mlp: int, channels: dict[int, int], img_channels: int,
-                     blur: int, kernel: int = 3) -> tuple[dict[str, tuple], set[str]]:
-    """rosinality state-dict names -> shapes for the given sizes, and the set of optional names."""
-    d = style_dim
-    exp: dict[str, tuple] = {}
-    optional: set[str] = set()
-    for i in range(1, n_mlp + 1):
-        exp[f"style.{i}.weight"] = (d, d)
-        exp[f"style.{i}.bias"] = (d,)
-    c4 = channels[4]
-    exp["input.input"] = (1, c4, 4, 4)
-    resolutions = sorted(channels)
-    num_blocks = len(resolutions) - 1
-    for j, (ros, nv, res) in enumerate(_layer_names(num_blocks)):
-        up = nv.endswith("conv0")
-        cin = channels[res // 2] if up else channels[res]
-        cout = channels[res]
-        exp[f"{ros}.conv.weight"] = (1, cout, cin, kernel, kernel)
-        exp[f"{ros}.conv.modulation.weight"] = (cin, d)
-        exp[f"{ros}.conv.modulation.bias"] = (cin,)
-        exp[f"{ros}.noise.weight"] = (1,)
-        exp[f"{ros}.activate.bias"] = (cout,)
-        if up:
-            exp[f"{ros}.conv.blur.kernel"] = (blur, blur)
-            optional.add(f"{ros}.conv.blur.kernel")
-        exp[f"noises.noise_{j}"] = (1, 1, res, res)
-        optional.add(f"noises.noise_{j}")
-    for k, res in enumerate(resolutions):
-        ros = "to_rgb1" if res == 4 else f"to_rgbs.{k - 1}"
-        c = channels[res]
-        exp[f"{ros}.conv.weight"] = (1, img_channels, c, 1, 1)
-        exp[f"{ros}.conv.modulation.weight"] = (c, d)
-        exp[f"{ros}.conv.modulation.bias"] = (c,)
-        exp[f"{ros}.bias"] = (1, img_channels, 1, 1)
-        if res > 4:
-            exp[f"{ros}.upsample.kernel"] = (blur, blur)
-            optional.add(f"{ros}.upsample.kernel")
-    return exp, optional
-
-
-def infer_architecture(state: dict, *, source: str = "<state dict>") -> dict:
-    """Sizes of a rosinality generator from its tensor shapes.
-
-    Returns ``{'style_dim', 'n_mlp', 'img_resolution', 'img_channels', 'channels': {res: C}, 'blur'}``
-    (``blur`` = the stored blur-kernel size, 4 for the default [1, 3, 3, 1]).
-    """
-    n_mlp = _count(state, "style.{}.weight")
-    if n_mlp == 0:
-        raise CheckpointError(f"{source}: no mapping layers (style.1.weight, style.2.weight, ...) in the checkpoint.")
-    num_blocks = _count(state, "to_rgbs.{}.conv.weight")
-    style_probes = [(f"style.{i}.weight", 2, a) for i in range(1, n_mlp + 1) for a in (0, 1)]
-    style_probes += [(f"{ros}.conv.modulation.weight", 2, 1) for ros, _, _ in _layer_names(num_blocks)]
-    style_dim = _vote(state, style_probes, "style dimension", source)
-    channels: dict[int, int] = {}
-    c4_probes = [("input.input", 4, 1), ("conv1.conv.weight", 5, 1), ("conv1.conv.weight", 5, 2),
-                 ("conv1.activate.bias", 1, 0), ("conv1.conv.modulation.weight", 2, 0),
-                 ("to_rgb1.conv.weight", 5, 2), ("to_rgb1.conv.modulation.weight", 2, 0),
-                 ("convs.0.conv.weight", 5, 2), ("convs.0.conv.modulation.weight", 2, 0)]
-    channels[4] = _vote(state, c4_probes, "channels at 4x4", source)
-    for k in range(num_blocks):
-        res = 8 * 2 ** k
-        a, b = f"convs.{2 * k}", f"convs.{2 * k + 1}"
-        probes = [(f"{a}.conv.weight", 5, 1), (f"{a}.activate.bias", 1, 0), (f"{b}.conv.weight", 5, 1),
-                  (f"{b}.conv.weight", 5, 2), (f"{b}.conv.modulation.weight", 2, 0), (f"{b}.activate.bias", 1, 0),
-                  (f"to_rgbs.{k}.conv.weight", 5, 2), (f"to_rgbs.{k}.conv.modulation.weight", 2, 0)]
-        channels[res] = _vote(state, probes, f"channels at {res}x{res}", source)
-    img_channels = _vote(state, [("to_rgb1.conv.weight", 5, 1), ("to_rgb1.bias", 4, 1)]
-                         + [(f"to_rgbs.{k}.conv.weight", 5, 1) for k in range(num_blocks)], "image channels", source)
-    blur_keys = [f"convs.{2 * k}.conv.blur.kernel" for k in range(num_blocks)]
-    blur_keys += [f"to_rgbs.{k}.upsample.kernel" for k in range(num_blocks)]
-    blur = len(DEFAULT_BLUR_TAPS)
-    if any(_shape(state, key) is not None for key in blur_keys):
-        blur = _vote(state, [(key, 2, 0) for key in blur_keys], "blur kernel size", source)
-    return {"style_dim": style_dim, "n_mlp": n_mlp, "img_resolution": 4 * 2 ** num_blocks,
-            "img_channels": img_channels, "channels": channels, "blur": blur}
-
-
-def check_shapes(state: dict, arch: dict, *, source: str = "<state dict>") -> None:
-    """Require every tensor of a rosinality generator, with the shape ``arch`` implies; name the first misfit."""
-    expected, optional = _expected_shapes(style_dim=arch["style_dim"], n_mlp=arch["n_mlp"],
-                                          channels=arch["channels"], img_channels=arch["img_channels"],
-                                          blur=arch["blur"])
-    for key, shape in expected.items():
-        value = state.get(key)
-        if value is None:
-            if key in optional:
-                continue
-            raise CheckpointError(f"{source}: the checkpoint lacks {key} (expected shape {shape}) that a "
-                                  f"{arch['img_resolution']}x{arch['img_resolution']} rosinality generator needs.")
-        if not _is_tensor(value):
-            raise CheckpointError(f"{source}: {key} is a {type(value).__name__}, not a tensor.")
-        if tuple(value.shape) != shape:
-            raise CheckpointError(f"{source}: {key} has shape {tuple(value.shape)}, expected {shape} (the "
-                                  f"{arch['img_resolution']}x{arch['img_resolution']} architecture with channels "
-                                  f"{arch['channels']} read from the other tensors).")
-        if not value.is_floating_point():
-            raise CheckpointError(f"{source}: {key} has dtype {value.dtype}; expected floating-point weights.")
-    unexpected = [k for k in state if k not in expected]
-    if unexpected:
-        raise CheckpointError(f"{source}: tensor {unexpected[0]!r} (of {len(unexpected)} unexpected) is not part of a "
-                              "rosinality StyleGAN2 generator; this file may come from a modified model.py.")
-
-
-# ----------------------------------------------------------------------------------------------
 # Conversion
 
 
@@ -352,7 +209,7 @@ def _latent_avg_vector(latent_avg, w_dim: int, *, source: str):
     if torch.allclose(la, la[:1].expand_as(la), atol=1e-6):
         return la[0].clone()  # [w_dim], or [num_ws, w_dim] with identical rows (e4e, pSp)
     warnings.warn(f"{source}: latent_avg holds {la.shape[0]} different rows; using their mean as w_avg.",
-                  stacklevel=3)
+                  stacklevel=4)  # the caller of convert_rosinality_state
     return la.mean(dim=0)
 
 
@@ -396,8 +253,6 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
             (``conv_clamp=None``, ``architecture='skip'``).
         state_dict: float32 tensors with NVIDIA names, ready for ``load_state_dict(strict=True)``.
     """
-    import torch
-
     if isinstance(state, dict) and "input.input" not in state:
         state, found_avg = extract_generator_state(state, source=source)
         if latent_avg is None:
@@ -408,13 +263,20 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
         raise InvalidArgumentError(f"lr_mlp must be a positive number (rosinality's default is 0.01), got {lr_mlp!r}.")
     arch = infer_architecture(state, source=source)
     check_shapes(state, arch, source=source)
+    taps = _resample_taps(state, len(arch["channels"]) - 1, source=source)
+    config = _nvidia_config(arch, lr_mlp, taps)
+    out = _nvidia_tensors(state, arch, taps)
+    out["mapping.w_avg"] = _w_avg(out, config, latent_avg, source=source)
+    return config, out
 
-    channels = arch["channels"]
-    num_blocks = len(channels) - 1
-    blur_keys = [f"convs.{2 * k}.conv.blur.kernel" for k in range(num_blocks)]
-    blur_keys += [f"to_rgbs.{k}.upsample.kernel" for k in range(num_blocks)]
+
+def _resample_taps(state: dict, num_blocks: int, *, source: str) -> list:
+    """The 1-D taps of the blur kernel every up-sampling layer stores (all must agree), as small integers
+    when they are (``[1, 3, 3, 1]`` rather than ``[0.125, 0.375, ...]``); the default when none is stored."""
+    import torch
+
     taps = None
-    for key in (k for k in blur_keys if k in state):
+    for key in (k for k in blur_kernel_keys(num_blocks) if k in state):
         t = _taps_from_kernel(state[key], source=source, key=key)
         if taps is None:
             taps = t
@@ -422,15 +284,14 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
             raise CheckpointError(f"{source}: {key} differs from the other blur kernels; stylekit's StyleGAN2 "
                                   "uses one resample filter for every layer.")
     if taps is None:
-        taps_list = list(DEFAULT_BLUR_TAPS)
-    else:  # report the taps as small integers when they are ([1, 3, 3, 1] rather than [0.125, 0.375, ...])
-        positive = taps[taps > 0]
-        ratios = [float(x) / float(positive.min()) if positive.numel() else float(x) for x in taps]
-        taps_list = [int(round(r)) for r in ratios] if all(abs(r - round(r)) < 1e-6 for r in ratios) else ratios
-    from ..networks.ops import setup_filter
+        return list(DEFAULT_BLUR_TAPS)
+    positive = taps[taps > 0]
+    ratios = [float(x) / float(positive.min()) if positive.numel() else float(x) for x in taps]
+    return [int(round(r)) for r in ratios] if all(abs(r - round(r)) < 1e-6 for r in ratios) else ratios
 
-    resample_filter = setup_filter(taps_list)
 
+def _nvidia_config(arch: dict, lr_mlp: float, taps: list) -> dict:
+    """Official NVIDIA Generator kwargs for the sizes ``arch`` read from the shapes, plus ``channels``."""
     config = {
         "z_dim": arch["style_dim"],
         "c_dim": 0,
@@ -443,10 +304,24 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
         "num_fp16_res": 0,
         "conv_clamp": None,
         "architecture": "skip",
-        "channels": {str(res): int(c) for res, c in sorted(channels.items())},
+        "channels": {str(res): int(c) for res, c in sorted(arch["channels"].items())},
     }
-    if taps_list != list(DEFAULT_BLUR_TAPS):
-        config["resample_filter"] = taps_list
+    if taps != list(DEFAULT_BLUR_TAPS):
+        config["resample_filter"] = taps
+    return config
+
+
+def _nvidia_tensors(state: dict, arch: dict, taps: list) -> dict:
+    """Every tensor but ``mapping.w_avg`` under its NVIDIA name (float32), following the table above.
+
+    Noise maps the checkpoint lacks are drawn from a generator seeded with :data:`NOISE_SEED`, in layer order.
+    """
+    import torch
+
+    from ..networks.ops import setup_filter
+
+    resample_filter = setup_filter(taps)
+    num_blocks = len(arch["channels"]) - 1
 
     def t(key):
         return state[key].detach().to(torch.float32)
@@ -458,7 +333,7 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
 
     out["synthesis.b4.const"] = t("input.input")[0]
     noise_gen = None
-    for j, (ros, nv, res) in enumerate(_layer_names(num_blocks)):
+    for j, (ros, nv, res) in enumerate(layer_names(num_blocks)):
         p = f"synthesis.{nv}."
         out[p + "weight"] = t(f"{ros}.conv.weight")[0]
         out[p + "bias"] = t(f"{ros}.activate.bias")
@@ -482,15 +357,19 @@ def convert_rosinality_state(state: dict, latent_avg=None, *, lr_mlp: float = RO
         out[p + "torgb.bias"] = t(f"{ros}.bias").reshape(-1)
         out[p + "torgb.affine.weight"] = t(f"{ros}.conv.modulation.weight")
         out[p + "torgb.affine.bias"] = t(f"{ros}.conv.modulation.bias")
+    return out
+
+
+def _w_avg(out: dict, config: dict, latent_avg, *, source: str):
+    """``mapping.w_avg`` ``[w_dim]``: the checkpoint's ``latent_avg``, or else estimated from the converted mapping."""
+    import torch
 
     if latent_avg is not None:
         if not _is_tensor(latent_avg):
             latent_avg = torch.as_tensor(latent_avg)
-        out["mapping.w_avg"] = _latent_avg_vector(latent_avg, config["w_dim"], source=source)
-    else:
-        mapping_state = {k[len("mapping."):]: v for k, v in out.items() if k.startswith("mapping.fc")}
-        out["mapping.w_avg"] = estimate_w_avg(mapping_state, config)
-    return config, out
+        return _latent_avg_vector(latent_avg, config["w_dim"], source=source)
+    mapping_state = {k[len("mapping."):]: v for k, v in out.items() if k.startswith("mapping.fc")}
+    return estimate_w_avg(mapping_state, config)
 
 
 # ----------------------------------------------------------------------------------------------
