@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from conftest import tiny_stylegan2
 from stylekit.errors import InvalidArgumentError
 from stylekit.invert import invert
 from stylekit.invert.encoder import LatentEncoder, load_encoder
@@ -15,11 +14,6 @@ from stylekit.invert.train_encoder import TrainConfig, evaluate, main, train_enc
 
 TINY = dict(mode="e4e", input_size=32, stem_channels=8, stages=[[8, 1], [16, 1], [24, 1], [32, 1]], se=True,
             se_reduction=4, head_channels=16, coarse_ind=2, middle_ind=4)
-
-
-@pytest.fixture(scope="module")
-def G():
-    return tiny_stylegan2(seed=0)
 
 
 @pytest.fixture(scope="module")
