@@ -5,9 +5,10 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from stylekit.cli import parse_seeds, z_from_seeds
+from stylekit.cli import parse_seeds
 from stylekit.errors import InvalidArgumentError
 from stylekit.images import make_grid, tensor_to_pil
+from stylekit.latent import Latent
 
 from .common import SharedUI, describe, get_generator, number, render_pil, seed_list, teaching_note, user_errors
 
@@ -30,7 +31,7 @@ def generate(model: str, seeds: str, psi: float, noise_mode: str):
     if noise_mode not in ("const", "random", "none"):
         raise InvalidArgumentError("noise mode must be const, random or none.")
     G = get_generator(model)
-    z = z_from_seeds(seed_list, G.z_dim, G.device)
+    z = Latent.seed_z(G, seed_list, device=G.device)
     with torch.no_grad():
         ws = G.mapping(z, None, truncation_psi=float(psi))
         images = G.synthesis(ws, noise_mode=noise_mode)
@@ -42,8 +43,6 @@ def generate(model: str, seeds: str, psi: float, noise_mode: str):
 @user_errors
 def use_first_seed(model: str, seeds: str, psi: float):
     """Returns ``(latent, current image, description)``: the first seed's W code becomes the session latent."""
-    from stylekit.latent import Latent
-
     first = seed_list(seeds, max_count=MAX_SEEDS)[0]
     psi = number(psi, "truncation psi", 0.0, 1.5)
     G = get_generator(model)

@@ -13,7 +13,7 @@ from PIL import Image
 
 import stylekit
 from stylekit.checkpoints.canonical import read_canonical, save_generator
-from stylekit.cli import main, parse_seeds, z_from_seeds
+from stylekit.cli import main, parse_seeds
 from stylekit.errors import CheckpointError, InvalidArgumentError
 
 from conftest import tiny_stylegan2
@@ -33,9 +33,12 @@ def test_parse_seeds():
             parse_seeds(bad)
 
 
-def test_z_from_seeds_matches_official_recipe():
-    z = z_from_seeds([7], 5)
-    assert np.allclose(z.numpy()[0], np.random.RandomState(7).randn(5).astype(np.float32))
+def test_seed_z_matches_official_recipe():
+    from stylekit.latent import Latent
+
+    G = tiny_stylegan2(seed=1)  # the CLI's generate draws z with Latent.seed_z
+    z = Latent.seed_z(G, [7])
+    assert np.allclose(z.numpy()[0], np.random.RandomState(7).randn(G.z_dim).astype(np.float32))
 
 
 def test_canonical_round_trip_is_identical(tmp_path):
