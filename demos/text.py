@@ -8,6 +8,7 @@ from collections import OrderedDict
 import gradio as gr
 
 from stylekit.errors import InvalidArgumentError
+from stylekit.text.presets import GLOBAL_DIRECTIONS, MAPPER, OPTIMIZE
 
 from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, progress_callback,
                      render, request_stop, row, start_cancellable, teaching_note, use_result, user_errors)
@@ -25,15 +26,28 @@ that CLIP finds the image closer to the prompt and tells it from the neutral pro
 toward the start code; CLIP judges four randomly jittered copies of each step's image, so that pixel
 patterns which fool it alone do not count; slower, per image, *steps* sets the effort. **mapper**
 (latent mapper): train, once per prompt, a small network (coarse / medium / fine MLPs) that maps *any* code to its edited version; the first call trains it for *steps*
-steps, after that the edit is instant and *strength* scales it (4, the default, = the trained edit; negative reverses).
-The offline model uses stylekit's small toyfaces CLIP."""
+steps, after that the edit is instant and *strength* scales it (4, its default, = the trained edit; negative reverses).
+Choosing a method sets *strength* and *steps* to that method's tuned defaults (the library's "toyfaces" presets,
+the settings `bench text` measures). The offline model uses stylekit's small toyfaces CLIP."""
 
 METHODS = ("global", "optimize", "mapper")
-MAPPER_UNIT = 4.0  # the strength slider's value (its default) that applies a mapper as trained
+MAPPER_UNIT = 4.0  # the strength slider's value (the mapper's default) that applies a mapper as trained
 CLIP = "toyfaces"
-WHITEN = 8.0        # the whitener's shrinkage when "whitened relevance" is on (bench text's default)
+#: the library's presets (what bench text measures): the tab's defaults, and what its sliders override
+GLOBAL, OPTIMISE, MAPPING = GLOBAL_DIRECTIONS["toyfaces"], OPTIMIZE["toyfaces"], MAPPER["toyfaces"]
+WHITEN = GLOBAL.whiten  # the whitener's shrinkage when "whitened relevance" is on
 MAX_CHANNELS = 500  # the channels slider's top
-OPT_AUGMENT = 4     # jittered copies in the optimisation's CLIP term (as bench text)
+
+
+def method_defaults(method: str) -> dict[str, float]:
+    """The strength / steps slider values a method starts from (only the sliders it uses)."""
+    return {"global": {"strength": GLOBAL.alpha}, "optimize": {"steps": OPTIMISE.steps},
+            "mapper": {"strength": MAPPER_UNIT, "steps": MAPPING.steps}}[method]
+
+
+def _set_defaults(method: str):
+    wanted = method_defaults(choice(method, "method", METHODS))
+    return tuple(gr.update(value=wanted[k]) if k in wanted else gr.update() for k in ("strength", "steps"))
 
 
 def _prompt(text, name: str) -> str:
@@ -88,9 +102,9 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
         if not isinstance(whitened, bool):
             raise InvalidArgumentError(f"whitened relevance is a yes/no choice, got {whitened!r}.")
         table = relevance(model, G)
-        direction = global_direction(table, prompt, neutral, clip=CLIP, beta=beta, top_k=top_k,
+        direction = global_direction(table, prompt, neutral, clip=CLIP, preset=GLOBAL, beta=beta, top_k=top_k,
                                      whiten=WHITEN if whitened else None)
-        out = global_edit(G, base, table, prompt, neutral, clip=CLIP, alpha=alpha, direction=direction)
+        out = global_edit(G, base, table, prompt, neutral, clip=CLIP, preset=GLOBAL, alpha=alpha, direction=direction)
         info = (f"Global direction '{neutral}' -> '{prompt}' at strength {alpha:+g}: {direction.n_channels} channels "
                 f"({'whitened' if whitened else 'plain'} relevance, threshold {beta:g}).")
     elif method == "mapper":
@@ -98,13 +112,14 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
         n = integer(steps, "steps", 1, 300)
         flag = start_cancellable(request)
         callback = progress_callback(progress, flag, "Training the mapper (once per prompt)")
-        mapper = _mapper(model, prompt, n, lambda: train_mapper(G, prompt, clip=CLIP, steps=n, progress=callback)[0])
+        mapper = _mapper(model, prompt, n, lambda: train_mapper(G, prompt, clip=CLIP, preset=MAPPING, steps=n,
+                                                                progress=callback)[0])
         out = apply_mapper(mapper, base, G=G, strength=alpha / MAPPER_UNIT)
         info = f"Mapper for '{prompt}' ({n} training steps) at strength {alpha / MAPPER_UNIT:+g}."
     else:
         n = integer(steps, "steps", 1, 300)
         flag = start_cancellable(request)
-        result = optimize_latent(G, base, prompt, clip=CLIP, neutral=neutral, steps=n, augmentations=OPT_AUGMENT,
+        result = optimize_latent(G, base, prompt, clip=CLIP, preset=OPTIMISE, neutral=neutral, steps=n,
                                  progress=progress_callback(progress, flag, "Text optimisation"))
         out = result.latent
         sim = float(result.similarity[0]) if result.similarity is not None else float("nan")
@@ -125,13 +140,13 @@ def build(ui: SharedUI) -> None:
         neutral = gr.Textbox(value="a face", label="Neutral prompt (global, optimize)")
     with gr.Row():
         method = gr.Radio(list(METHODS), value="global", label="Method")
-        strength = gr.Slider(-10, 10, value=4, step=0.5, label="Strength (global, mapper)")
-        steps = gr.Slider(1, 300, value=30, step=1, label="Steps (optimize; mapper training)")
+        strength = gr.Slider(-10, 10, value=GLOBAL.alpha, step=0.5, label="Strength (global, mapper)")
+        steps = gr.Slider(1, 300, value=OPTIMISE.steps, step=1, label="Steps (optimize; mapper training)")
     with gr.Row():
-        channels = gr.Slider(0, MAX_CHANNELS, value=40, step=1,
+        channels = gr.Slider(0, MAX_CHANNELS, value=GLOBAL.top_k or 0, step=1,
                              label="Channels (global; the most relevant, 0 = all above beta)")
-        beta = gr.Slider(0.0, 0.6, value=0.0, step=0.01, label="Disentanglement threshold beta (global)")
-        whitened = gr.Checkbox(value=True, label="Whitened relevance (global)")
+        beta = gr.Slider(0.0, 0.6, value=GLOBAL.beta, step=0.01, label="Disentanglement threshold beta (global)")
+        whitened = gr.Checkbox(value=GLOBAL.whiten is not None, label="Whitened relevance (global)")
     with gr.Row():
         button = gr.Button("Edit with text", variant="primary", elem_id="text-button")
         stop_button = gr.Button("Stop", variant="stop")
@@ -143,4 +158,5 @@ def build(ui: SharedUI) -> None:
                  [output, info, result],
                  api_name="text_edit", concurrency_limit=1, concurrency_id="optimisation")
     stop_button.click(request_stop, None, stop_info, api_name="text_stop", queue=False)
+    method.change(_set_defaults, method, [strength, steps], api_visibility="private", queue=False)
     use.click(use_text, [ui.model, result], ui.use_outputs, api_name="text_use")

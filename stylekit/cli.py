@@ -133,7 +133,7 @@ def _cmd_models(args) -> int:
 def _cmd_relevance(args) -> int:
     from .checkpoints.load import load_generator
     from .clip_backend import load_clip
-    from .text.global_directions import cache_path, compute_relevance, save_relevance
+    from .text import LowRankOptions, cache_path, compute_relevance, save_relevance
 
     G = load_generator(args.model, device=args.device)
     clip = load_clip(args.clip, args.pretrained, device=args.device)
@@ -145,7 +145,8 @@ def _cmd_relevance(args) -> int:
             last[0] = now
             print(f"{message}: {step}/{total}", file=sys.stderr, flush=True)
 
-    table = compute_relevance(G, clip, method=args.method, n_images=args.n_images, rank=args.rank, seed=args.seed,
+    method = LowRankOptions(rank=args.rank) if args.method == "lowrank" else args.method
+    table = compute_relevance(G, clip, method=method, n_images=args.n_images, seed=args.seed,
                               batch_size=args.batch_size, progress=progress)
     out = save_relevance(table, args.out or cache_path(G, clip))
     extra = f", captured energy {table.meta['captured_energy']:.3f}" if "captured_energy" in table.meta else ""

@@ -85,3 +85,9 @@ def untrained_clip(name: str = "toyfaces", seed: int = 0):
     from stylekit.toyfaces.clip_model import OPEN_CLIP_NAME, create_untrained
 
     return ClipModel(create_untrained(seed=seed), open_clip.get_tokenizer(OPEN_CLIP_NAME), name=name, pretrained=None)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """An untrained toyfaces-architecture CLIP named 'toyfaces' (the text tests' CLIP)."""
+    return untrained_clip()

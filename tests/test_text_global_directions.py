@@ -9,20 +9,11 @@ import torch.nn.functional as F
 from conftest import tiny_stylegan2, untrained_clip
 from stylekit.errors import CheckpointError, InvalidArgumentError
 from stylekit.latent import Latent
-from stylekit.text import (clip_key, compute_relevance, generator_fingerprint, global_direction, global_edit, load_relevance,
+from stylekit.text import (DifferenceOptions, LowRankOptions, RelevanceTable, ReferenceOptions, clip_key,
+                           compute_relevance, generator_fingerprint, global_direction, global_edit, load_relevance,
                            relevance_for, save_relevance, text_direction)
-from stylekit.text import global_directions as gd
-
-
-@pytest.fixture(scope="module")
-def G():
-    torch.set_num_threads(1)
-    return tiny_stylegan2(seed=0)
-
-
-@pytest.fixture(scope="module")
-def clip():
-    return untrained_clip()
+from stylekit.text import cache
+from stylekit.text import relevance_methods as methods
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +36,7 @@ def test_table_layout_and_unit_rows(G, clip, table):
 def test_vectorised_difference_equals_reference(G, clip, table):
     kwargs = dict(n_images=3, stats=table.stats, channels=SOME)
     ref = compute_relevance(G, clip, method="reference", batch_size=2, **kwargs)
-    diff = compute_relevance(G, clip, method="difference", batch_size=5, block_size=3, **kwargs)
+    diff = compute_relevance(G, clip, method=DifferenceOptions(block_size=3), batch_size=5, **kwargs)
     assert torch.allclose(diff.vectors(SOME), ref.vectors(SOME), atol=1e-4)
     assert float(ref.vectors(SOME).norm(dim=1).min()) > 0.99
     # channels that were not asked for stay zero
@@ -53,8 +44,8 @@ def test_vectorised_difference_equals_reference(G, clip, table):
 
 
 def test_jacobian_is_the_limit_of_small_differences(G, clip, table):
-    small = compute_relevance(G, clip, method="difference", n_images=3, sigmas=0.01, stats=table.stats,
-                              channels=SOME, block_size=4)
+    small = compute_relevance(G, clip, method=DifferenceOptions(sigmas=0.01, block_size=4), n_images=3,
+                              stats=table.stats, channels=SOME)
     cos = (small.vectors(SOME) * table.vectors(SOME)).sum(1)
     assert float(cos.min()) > 0.98, cos
 
@@ -63,7 +54,8 @@ def test_lowrank_is_the_default_and_approaches_the_jacobian_with_rank(G, clip, t
     flat = table.flat()
     cos, energy = {}, {}
     for rank in (1, 48):
-        lr = compute_relevance(G, clip, n_images=3, batch_size=3, stats=table.stats, rank=rank, holdout=6)
+        lr = compute_relevance(G, clip, n_images=3, batch_size=3, stats=table.stats,
+                               method=LowRankOptions(rank=rank, holdout=6))
         assert lr.meta["method"] == "lowrank" and lr.meta["rank"] == rank
         norms = lr.flat().norm(dim=1)
         assert torch.allclose(norms, torch.ones_like(norms), atol=1e-4)
@@ -76,8 +68,8 @@ def test_lowrank_is_the_default_and_approaches_the_jacobian_with_rank(G, clip, t
 
 
 def test_lowrank_at_full_rank_is_the_exact_jacobian(G, clip, table):
-    full = compute_relevance(G, clip, n_images=3, batch_size=3, stats=table.stats, rank=clip.embed_dim,
-                             channels=SOME)
+    full = compute_relevance(G, clip, n_images=3, batch_size=3, stats=table.stats,
+                             method=LowRankOptions(rank=clip.embed_dim), channels=SOME)
     assert torch.allclose(full.vectors(SOME), table.vectors(SOME), atol=1e-4)
     assert full.meta["captured_energy"] == 1.0
 
@@ -100,7 +92,7 @@ def test_lowrank_basis_spans_a_low_rank_map_exactly():
             return (x @ mix.T) @ lift.T                                          # rank-3 map [m, 9] -> [m, 16]
 
     base = Embed().encode_image(torch.cat(styles, 1))
-    y = gd._probe(Linear(), Embed(), styles, base, torch.randn(2, 3, 9), step=0.5, batch_size=4, noise_mode="const")
+    y = methods._probe(Linear(), Embed(), styles, base, torch.randn(2, 3, 9), step=0.5, batch_size=4, noise_mode="const")
     q, _ = torch.linalg.qr(y.transpose(1, 2))
     jac = lift @ mix                                                             # [16, 9]
     assert torch.allclose(q @ (q.transpose(1, 2) @ jac), jac.expand(2, 16, 9), atol=1e-4)
@@ -116,8 +108,8 @@ def test_channel_subset_gives_the_same_rows(G, clip, table):
 def test_vjp_per_dimension_fallback_matches_batched(G, clip):
     styles = [s.detach() for s in Latent.sample(G, 2, seed=3).to_styles(G).tensor]
     chunk = [s.clone().requires_grad_(True) for s in styles]
-    e = gd._embed(G, clip, chunk, "const")
-    batched = gd._vjp_all(e, chunk, 7)
+    e = methods.embed_styles(G, clip, chunk, "const")
+    batched = methods._vjp_all(e, chunk, 7)
     one = torch.autograd.grad(e[:, 5].sum(), chunk, retain_graph=True)
     assert torch.allclose(batched[:, 5], torch.cat(one, dim=1), atol=1e-5)
 
@@ -164,7 +156,7 @@ def test_relevance_for_computes_once_then_reads_the_cache(G, clip, table, tmp_pa
         calls.append(kwargs)
         return table
 
-    monkeypatch.setattr(gd, "compute_relevance", fake_compute)
+    monkeypatch.setattr(cache, "compute_relevance", fake_compute)
     first = relevance_for(G, clip, cache_dir=tmp_path, n_images=3)
     second = relevance_for(G, clip, cache_dir=tmp_path)
     assert len(calls) == 1 and calls[0] == {"n_images": 3}
@@ -181,15 +173,16 @@ def _planted(table, clip, layer, channel, sign=1.0):
     rel = [F.normalize(torch.randn(r.shape, generator=gen), dim=1) for r in table.relevance]
     rel = [r - (r @ dt).unsqueeze(1) * dt.unsqueeze(0) for r in rel]   # orthogonal to dt: relevance 0
     rel[layer][channel] = sign * dt
-    return gd.RelevanceTable(rel, table.stats, table.fingerprint, table.clip_id, table.layer_kinds, {})
+    return RelevanceTable(rel, table.stats, table.fingerprint, table.clip_id, table.layer_kinds, {})
 
 
 def test_global_edit_moves_only_relevant_channels(G, clip, table):
     planted = _planted(table, clip, 2, 5, sign=-1.0)
     lat = Latent.sample(G, 3, seed=7)
-    direction = global_direction(planted, "a face with glasses", "a face", clip=clip, beta=0.1)
+    direction = global_direction(planted, "a face with glasses", "a face", clip=clip, preset="styleclip", beta=0.1)
     assert direction.n_channels == 1
-    edited = global_edit(G, lat, planted, "a face with glasses", "a face", clip=clip, alpha=2.5, beta=0.1)
+    edited = global_edit(G, lat, planted, "a face with glasses", "a face", clip=clip, preset="styleclip", alpha=2.5,
+                         beta=0.1)
     assert edited.space == "s"
     before = lat.to_styles(G).tensor
     for li, (a, b) in enumerate(zip(before, edited.tensor)):
@@ -205,7 +198,7 @@ def test_global_edit_moves_only_relevant_channels(G, clip, table):
 def test_kinds_and_beta(G, clip, table):
     torgb = next(i for i, sl in enumerate(G.style_layers) if sl.kind == "torgb")
     planted = _planted(table, clip, torgb, 0)
-    assert global_direction(planted, "a face with glasses", "a face", clip=clip).n_channels == 1
+    assert global_direction(planted, "a face with glasses", "a face", clip=clip, preset="styleclip").n_channels == 1
     with pytest.raises(InvalidArgumentError, match="lower beta"):
         global_direction(planted, "a face with glasses", "a face", clip=clip, kinds=("conv",), beta=0.5)
     with pytest.raises(InvalidArgumentError, match="largest is"):
@@ -230,13 +223,13 @@ def test_compute_relevance_argument_checks(G, clip):
     with pytest.raises(InvalidArgumentError, match="does not exist"):
         compute_relevance(G, clip, n_images=1, channels=[(0, 10_000)])
     with pytest.raises(InvalidArgumentError, match="sigmas"):
-        compute_relevance(G, clip, n_images=1, sigmas=-1.0)
+        compute_relevance(G, clip, n_images=1, method=ReferenceOptions(sigmas=-1.0))
     with pytest.raises(InvalidArgumentError, match="rank"):
-        compute_relevance(G, clip, n_images=1, rank=0)
+        compute_relevance(G, clip, n_images=1, method=LowRankOptions(rank=0))
     with pytest.raises(InvalidArgumentError, match="holdout"):
-        compute_relevance(G, clip, n_images=1, holdout=-1)
+        compute_relevance(G, clip, n_images=1, method=LowRankOptions(holdout=-1))
     with pytest.raises(InvalidArgumentError, match="probe_step"):
-        compute_relevance(G, clip, n_images=1, probe_step=float("nan"))
+        compute_relevance(G, clip, n_images=1, method=LowRankOptions(probe_step=float("nan")))
 
 
 def _crowded(table, clip, specific=(3, 2)):
@@ -248,7 +241,7 @@ def _crowded(table, clip, specific=(3, 2)):
     rel = [F.normalize(u.expand(r.shape[0], -1) + 0.3 / D ** 0.5 * torch.randn(r.shape, generator=gen), dim=1)
            for r in table.relevance]
     rel[specific[0]][specific[1]] = v
-    return gd.RelevanceTable(rel, table.stats, table.fingerprint, table.clip_id, table.layer_kinds, {}), 0.8 * u + 0.6 * v
+    return RelevanceTable(rel, table.stats, table.fingerprint, table.clip_id, table.layer_kinds, {}), 0.8 * u + 0.6 * v
 
 
 def _top(direction):
@@ -263,7 +256,7 @@ def test_whitened_relevance_finds_the_specific_channel(clip, table):
     crowded, text = _crowded(table, clip)
     assert torch.allclose(text_direction(clip, text, -text).cpu(), text, atol=1e-6)  # embeddings as the text pair
     # plain cosine: the shared axis wins (about 0.8 beats 0.6); whitened: the one channel that moves v
-    plain = global_direction(crowded, text, -text, clip=clip, beta=0.0, top_k=1)
+    plain = global_direction(crowded, text, -text, clip=clip, preset="styleclip", beta=0.0, top_k=1)
     white = global_direction(crowded, text, -text, clip=clip, beta=0.0, top_k=1, whiten=1.0)
     assert plain.n_channels == 1 and white.n_channels == 1
     assert _top(plain) != (3, 2)
@@ -286,15 +279,15 @@ def test_whitener_is_symmetric_and_whitens(table):
 
 
 def test_top_k_keeps_the_most_relevant(clip, table):
-    full = global_direction(table, "a face with glasses", "a face", clip=clip, beta=0.0)
-    few = global_direction(table, "a face with glasses", "a face", clip=clip, beta=0.0, top_k=5)
+    full = global_direction(table, "a face with glasses", "a face", clip=clip, preset="styleclip", beta=0.0)
+    few = global_direction(table, "a face with glasses", "a face", clip=clip, preset="styleclip", beta=0.0, top_k=5)
     assert few.n_channels == 5
     kept = torch.cat(few.delta) != 0
     scores = torch.cat(full.scores).abs()
     assert float(scores[kept].min()) >= float(scores[~kept].max())
     # beta still applies first: fewer than top_k pass it, all of those stay
-    some = global_direction(table, "a face with glasses", "a face", clip=clip, beta=float(scores.topk(3).values[-1]),
-                            top_k=50)
+    some = global_direction(table, "a face with glasses", "a face", clip=clip, preset="styleclip",
+                            beta=float(scores.topk(3).values[-1]), top_k=50)
     assert some.n_channels == 3
     for bad in (0, -3, 2.5, True):
         with pytest.raises(InvalidArgumentError, match="top_k"):

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
-from conftest import tiny_stylegan2, untrained_clip
+from conftest import tiny_stylegan2
 from stylekit.errors import InvalidArgumentError, ModelNotFoundError, OfflineError, StylekitError
 from stylekit.latent import Latent
 from stylekit.text import (compute_relevance, global_direction, optimize_latent, resolve_clip, text_direction,
                            train_mapper)
-
-
-@pytest.fixture(scope="module")
-def G():
-    torch.set_num_threads(1)
-    return tiny_stylegan2(seed=0)
-
-
-@pytest.fixture(scope="module")
-def clip():
-    return untrained_clip()
 
 
 @pytest.fixture(scope="module")

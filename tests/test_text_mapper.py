@@ -5,22 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny_stylegan2, untrained_clip
+from conftest import tiny_stylegan2
 from stylekit.errors import CheckpointError, InvalidArgumentError
 from stylekit.latent import Latent
 from stylekit.text import LatentMapper, apply_mapper, load_mapper, save_mapper, train_mapper
 from stylekit.text.mapper import mapper_groups
-
-
-@pytest.fixture(scope="module")
-def G():
-    torch.set_num_threads(1)
-    return tiny_stylegan2(seed=0)
-
-
-@pytest.fixture(scope="module")
-def clip():
-    return untrained_clip()
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny_stylegan2, untrained_clip
+from conftest import tiny_stylegan2
 from stylekit.errors import InvalidArgumentError
 from stylekit.latent import Latent
 from stylekit.progress import Cancelled
 from stylekit.text import optimize_latent
-
-
-@pytest.fixture(scope="module")
-def G():
-    torch.set_num_threads(1)
-    return tiny_stylegan2(seed=0)
-
-
-@pytest.fixture(scope="module")
-def clip():
-    return untrained_clip()
 
 
 PROMPT = "a face with glasses"
@@ -33,7 +22,7 @@ def _similarity(G, clip, lat):
 
 def test_moves_every_code_toward_the_prompt(G, clip):
     start = Latent.sample(G, 3, seed=1)
-    out = optimize_latent(G, start, PROMPT, clip=clip, steps=25, lr=0.1, l2_weight=0.0)
+    out = optimize_latent(G, start, PROMPT, clip=clip, preset="styleclip", steps=25, lr=0.1, l2_weight=0.0)
     assert out.latent.space == "w+" and out.latent.tensor.shape == (3, G.num_ws, G.w_dim)
     assert set(out.history) == {"loss", "clip", "contrast", "l2", "perceptual"} and len(out.history["clip"]) == 25
     assert max(out.history["contrast"]) == 0.0  # no neutral text: no contrast term
@@ -45,8 +34,8 @@ def test_moves_every_code_toward_the_prompt(G, clip):
 
 def test_l2_keeps_the_edit_near_the_start(G, clip):
     start = Latent.sample(G, 2, seed=2)
-    free = optimize_latent(G, start, PROMPT, clip=clip, steps=15, l2_weight=0.0)
-    tied = optimize_latent(G, start, PROMPT, clip=clip, steps=15, l2_weight=50.0)
+    free = optimize_latent(G, start, PROMPT, clip=clip, preset="styleclip", steps=15, l2_weight=0.0)
+    tied = optimize_latent(G, start, PROMPT, clip=clip, preset="styleclip", steps=15, l2_weight=50.0)
     dist = lambda r: float((r.latent.tensor - start.tensor).norm())  # noqa: E731
     assert dist(tied) < 0.5 * dist(free)
     assert tied.history["l2"][-1] > 0
@@ -58,7 +47,8 @@ def test_perceptual_term_and_start_noise_kept(G, clip):
     start = Latent.sample(G, 1, seed=3, space="w+")
     noise = [torch.zeros(1, 1, h, w) for _, (h, w) in G.noise_shapes()]
     start = start.replace(noise=noise)
-    out = optimize_latent(G, start, PROMPT, clip=clip, steps=5, perceptual_weight=1.0, extractor=RandomCNNFeatures())
+    out = optimize_latent(G, start, PROMPT, clip=clip, preset="styleclip", steps=5, perceptual_weight=1.0,
+                          extractor=RandomCNNFeatures())
     assert out.history["perceptual"][0] == pytest.approx(0.0, abs=1e-6)   # the first step renders the start
     assert max(out.history["perceptual"]) > 0
     assert out.latent.noise is noise
@@ -66,7 +56,7 @@ def test_perceptual_term_and_start_noise_kept(G, clip):
 
 def test_augmented_clip_term_is_seeded_and_still_moves_toward_the_prompt(G, clip):
     start = Latent.sample(G, 2, seed=4)
-    plain = optimize_latent(G, start, PROMPT, clip=clip, steps=6, l2_weight=0.0)
+    plain = optimize_latent(G, start, PROMPT, clip=clip, preset="styleclip", steps=6, l2_weight=0.0)
     one = optimize_latent(G, start, PROMPT, clip=clip, steps=6, l2_weight=0.0, augmentations=3, seed=1)
     again = optimize_latent(G, start, PROMPT, clip=clip, steps=6, l2_weight=0.0, augmentations=3, seed=1)
     other = optimize_latent(G, start, PROMPT, clip=clip, steps=6, l2_weight=0.0, augmentations=3, seed=2)
@@ -90,13 +80,14 @@ def test_neutral_contrast_raises_the_zero_shot_choice(G, clip):
             return clip.encode_image(lat.render(G)) @ (t - n)
 
     # the contrast term alone (the cosine term is still there, so weigh the choice up)
-    out = optimize_latent(G, start, PROMPT, clip=clip, neutral="a face", contrast_weight=10.0, steps=12, l2_weight=0.0)
+    out = optimize_latent(G, start, PROMPT, clip=clip, preset="styleclip", neutral="a face", contrast_weight=10.0,
+                          steps=12, l2_weight=0.0)
     assert torch.all(margin(out.latent) > margin(start) + 1e-3)
     # it is -log p(prompt | image) of the two-way choice: positive, falling
     assert out.history["contrast"][0] > out.history["contrast"][-1] > 0
     loss0 = out.history["clip"][0] + 10.0 * out.history["contrast"][0]
     assert out.history["loss"][0] == pytest.approx(loss0, rel=1e-5)
-    plain = optimize_latent(G, start, PROMPT, clip=clip, steps=12, l2_weight=0.0)
+    plain = optimize_latent(G, start, PROMPT, clip=clip, preset="styleclip", steps=12, l2_weight=0.0)
     assert not torch.allclose(plain.latent.tensor, out.latent.tensor)
     with pytest.raises(InvalidArgumentError, match="same CLIP embedding"):
         optimize_latent(G, start, PROMPT, clip=clip, neutral=PROMPT, steps=1)
@@ -115,7 +106,7 @@ def test_progress_and_cancel(G, clip):
             raise Cancelled("stop")
 
     with pytest.raises(Cancelled):
-        optimize_latent(G, Latent.sample(G, 1), PROMPT, clip=clip, steps=10, progress=progress)
+        optimize_latent(G, Latent.sample(G, 1), PROMPT, clip=clip, preset="styleclip", steps=10, progress=progress)
     assert [s[0] for s in seen] == [1, 2, 3] and seen[0][1] == 10 and {"loss", "clip"} <= seen[0][2]
 
 

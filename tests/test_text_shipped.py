@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stylekit.text import global_edit, relevance_for
-from stylekit.text import global_directions as gd
+from stylekit.registry import package_path, resolve
+from stylekit.text import cache, generator_fingerprint, global_edit, relevance_for
 from stylekit.toyfaces.clip_model import shipped_weights_path
 
-pytestmark = pytest.mark.skipif(not shipped_weights_path().is_file() or not gd.shipped_table_path().is_file(),
+pytestmark = pytest.mark.skipif(not shipped_weights_path().is_file()
+                                or not package_path(resolve("toyfaces", "relevance").package_file).is_file(),
                                 reason="the toyfaces CLIP or relevance weights are not installed")
 
 
@@ -26,7 +27,7 @@ def world():
 
 def test_shipped_table_matches_the_shipped_generator_and_clip(world):
     G, clip, _ = world
-    table = gd.shipped_table(G, clip)
+    table = cache.registered_table(G, clip)
     assert table is not None, ("stylekit/toyfaces/weights/relevance.safetensors is stale: recompute it with the "
                                "command in weights/relevance.md")
     assert table.num_channels == sum(sl.channels for sl in G.style_layers)
@@ -39,9 +40,9 @@ def test_relevance_for_uses_it_without_computing(world, tmp_path, monkeypatch):
     def no_compute(*args, **kwargs):
         raise AssertionError("relevance_for computed a table although the package ships it")
 
-    monkeypatch.setattr(gd, "compute_relevance", no_compute)
+    monkeypatch.setattr(cache, "compute_relevance", no_compute)
     table = relevance_for(G, clip, cache_dir=tmp_path)
-    assert table.fingerprint == gd.generator_fingerprint(G) and not list(tmp_path.iterdir())
+    assert table.fingerprint == generator_fingerprint(G) and not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("attr,target", [("glasses", "a face with glasses"), ("smile", "a smiling face")])
@@ -52,7 +53,7 @@ def test_whitened_top_k_edits_show_the_attribute(world, attr, target):
     from stylekit.latent import Latent
 
     G, clip, predictor = world
-    table = gd.shipped_table(G, clip)
+    table = cache.registered_table(G, clip)
     pool = Latent.sample(G, 120, seed=4321)
     with torch.no_grad():
         before = predictor.predict(pool.render(G))[attr]

@@ -18,7 +18,10 @@ rule, every channel with ``|Δi_c · Δt| >= --plain-beta`` at ``--plain-alpha``
 loss StyleCLIP's ``1 - cos`` plus, unless ``--opt-plain``, 0.3 times the loss of CLIP's zero-shot
 choice between the target and the neutral text (:func:`stylekit.text.optimize_latent`), both averaged
 over ``--opt-augment`` jittered copies; the codes batched in one run per prompt),
-``mapper`` (one mapper trained per prompt for ``--mapper-steps``, then applied).
+``mapper`` (one mapper trained per prompt for ``--mapper-steps``, then applied). Every setting
+defaults to the library's ``"toyfaces"`` preset (:mod:`stylekit.text.presets`; ``global_plain``: the
+``"toyfaces-plain"`` one), so the benchmark measures what a user gets by default; the flags override
+single fields.
 
 Relevance preprocessing (all S channels):
 
@@ -59,10 +62,12 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
+from stylekit.text.presets import GLOBAL_DIRECTIONS, MAPPER, OPTIMIZE
 from stylekit.toyfaces.captions import CALM_SMILE
 
 #: prompt -> (toyfaces attribute, target text, neutral text)
@@ -75,6 +80,10 @@ PROMPTS: dict[str, tuple[str, str, str]] = {
 }
 #: attribute -> value above which the attribute counts as shown (predictor units)
 THRESHOLDS = {"smile": CALM_SMILE, "hair_length": 0.7}
+
+#: the library's presets the benchmark measures (what a user gets by default) and the plain-rule comparison
+GLOBAL, PLAIN = GLOBAL_DIRECTIONS["toyfaces"], GLOBAL_DIRECTIONS["toyfaces-plain"]
+OPTIMISE, MAPPING = OPTIMIZE["toyfaces"], MAPPER["toyfaces"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,21 +98,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="codes for the timed comparison of the relevance methods (default 32)")
     parser.add_argument("--reference-channels", type=int, default=64, help="channels the reference computes")
     parser.add_argument("--rank", type=int, default=32, help="probes per code of the lowrank relevance method")
-    parser.add_argument("--alpha", type=float, default=4.5, help="global direction strength (default 4.5)")
-    parser.add_argument("--beta", type=float, default=0.0, help="global direction threshold (default 0)")
-    parser.add_argument("--top-k", type=int, default=40, help="global direction channels (default 40; 0: all)")
-    parser.add_argument("--whiten", type=float, default=8.0,
-                        help="global direction whitening shrinkage (default 8; 0: StyleCLIP's plain cosine)")
-    parser.add_argument("--plain-alpha", type=float, default=4.0, help="StyleCLIP's plain rule, for comparison")
-    parser.add_argument("--plain-beta", type=float, default=0.45, help="StyleCLIP's plain rule, for comparison")
-    parser.add_argument("--opt-steps", type=int, default=60, help="latent optimisation steps (default 60)")
-    parser.add_argument("--opt-l2", type=float, default=0.008, help="latent optimisation L2 weight")
+    parser.add_argument("--alpha", type=float, default=GLOBAL.alpha,
+                        help=f"global direction strength (default {GLOBAL.alpha:g}, the toyfaces preset's)")
+    parser.add_argument("--beta", type=float, default=GLOBAL.beta,
+                        help=f"global direction threshold (default {GLOBAL.beta:g})")
+    parser.add_argument("--top-k", type=int, default=GLOBAL.top_k or 0,
+                        help=f"global direction channels (default {GLOBAL.top_k or 0}; 0: all)")
+    parser.add_argument("--whiten", type=float, default=GLOBAL.whiten or 0.0,
+                        help=f"global direction whitening shrinkage (default {GLOBAL.whiten or 0:g}; 0: StyleCLIP's "
+                             "plain cosine)")
+    parser.add_argument("--plain-alpha", type=float, default=PLAIN.alpha,
+                        help="StyleCLIP's plain rule, for comparison (default: the toyfaces-plain preset)")
+    parser.add_argument("--plain-beta", type=float, default=PLAIN.beta, help="StyleCLIP's plain rule, for comparison")
+    parser.add_argument("--opt-steps", type=int, default=OPTIMISE.steps,
+                        help=f"latent optimisation steps (default {OPTIMISE.steps})")
+    parser.add_argument("--opt-l2", type=float, default=OPTIMISE.l2_weight, help="latent optimisation L2 weight")
     parser.add_argument("--opt-plain", action="store_true",
                         help="latent optimisation with StyleCLIP's 1 - cos(image, prompt) loss alone (no "
                              "contrast with the neutral text)")
-    parser.add_argument("--opt-augment", type=int, default=4,
-                        help="jittered copies per image in the latent optimisation's CLIP term (default 4; 0: none)")
-    parser.add_argument("--mapper-steps", type=int, default=150, help="mapper training steps (default 150)")
+    parser.add_argument("--opt-augment", type=int, default=OPTIMISE.augmentations,
+                        help=f"jittered copies per image in the latent optimisation's CLIP term (default "
+                             f"{OPTIMISE.augmentations}; 0: none)")
+    parser.add_argument("--mapper-steps", type=int, default=MAPPING.steps,
+                        help=f"mapper training steps (default {MAPPING.steps})")
     parser.add_argument("--prompts", default=None, help="comma-separated subset of the prompts")
     parser.add_argument("--no-ffhq", action="store_true", help="skip the FFHQ-1024 estimate")
     parser.add_argument("--no-mapper", action="store_true", help="skip the latent mapper")
@@ -170,11 +187,11 @@ def _summarise(metrics, method, results):
 def relevance_metrics(G, clip, *, n_images, reference_channels, rank=32, seed=0, psi=1.0, progress=None):
     """Time the lowrank table, the exact Jacobian and the reference on sampled channels; return (table, metrics)."""
     from stylekit.progress import no_progress
-    from stylekit.text.global_directions import _layout, compute_relevance
+    from stylekit.text.relevance import LowRankOptions, channel_layout, compute_relevance
 
     progress = progress or no_progress
     m: dict[str, float] = {}
-    table = compute_relevance(G, clip, method="lowrank", rank=rank, n_images=n_images, seed=seed, psi=psi,
+    table = compute_relevance(G, clip, method=LowRankOptions(rank=rank), n_images=n_images, seed=seed, psi=psi,
                               progress=progress)
     m["relevance_lowrank_s"] = table.meta["seconds"]
     m["relevance_rank"] = table.meta["rank"]
@@ -182,7 +199,7 @@ def relevance_metrics(G, clip, *, n_images, reference_channels, rank=32, seed=0,
                               progress=progress)
     m["relevance_jacobian_s"] = exact.meta["seconds"]
     m["relevance_jacobian_mean_cosine"] = float((table.flat() * exact.flat()).sum(1).mean())
-    layout = _layout(G)
+    layout = channel_layout(G)
     rng = random.Random(seed)
     chans = sorted(rng.sample(layout, min(reference_channels, len(layout))))
     ref = compute_relevance(G, clip, method="reference", n_images=n_images, seed=seed, psi=psi, stats=table.stats,
@@ -217,7 +234,7 @@ def ffhq_estimate(*, dims=4, n_images=100, rank=32, seed=0) -> dict[str, float]:
     from stylekit.clip_backend import ClipModel
     from stylekit.latent import Latent
     from stylekit.networks.stylegan2 import StyleGAN2Generator
-    from stylekit.text.global_directions import _embed
+    from stylekit.text.relevance_methods import embed_styles
 
     torch.manual_seed(seed)
     G = StyleGAN2Generator(network_config("sg2", 1024)).eval().requires_grad_(False)
@@ -242,7 +259,7 @@ def ffhq_estimate(*, dims=4, n_images=100, rank=32, seed=0) -> dict[str, float]:
     one = [s[:1].clone().requires_grad_(True) for s in styles]
     t0 = time.perf_counter()
     with torch.enable_grad():
-        e = _embed(G, clip, one, "const")
+        e = embed_styles(G, clip, one, "const")
         t_fwd = time.perf_counter() - t0
         t0 = time.perf_counter()
         # ``dims`` of the D vector-Jacobian products, batched as compute_relevance does them
@@ -263,12 +280,24 @@ def ffhq_estimate(*, dims=4, n_images=100, rank=32, seed=0) -> dict[str, float]:
     return m
 
 
-def run(args) -> dict[str, float]:
+@dataclass
+class _Run:
+    """What every part of the benchmark works on: the world, the judge and the test codes per prompt."""
+
+    args: argparse.Namespace
+    G: object
+    clip: object
+    judge: _Judge
+    binary: list
+    prompts: list
+    tests: dict | None = None
+
+
+def _setup(args) -> _Run:
     import stylekit
-    from stylekit.bench import time_calls
+    from stylekit.checkpoints.predictor import load_predictor
     from stylekit.clip_backend import load_clip
     from stylekit.toyfaces.attributes import BINARY_ATTRIBUTES
-    from stylekit.toyfaces.predictor import load_predictor
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -283,111 +312,140 @@ def run(args) -> dict[str, float]:
             raise SystemExit(f"unknown prompts {unknown}; choose from {', '.join(PROMPTS)}")
     G = stylekit.load_generator(args.model)
     clip = load_clip(args.clip, args.clip_weights) if args.clip_weights else load_clip(args.clip)
-    predictor = load_predictor()
     binary = list(BINARY_ATTRIBUTES)
-    judge = _Judge(G, predictor, binary)
-    metrics: dict[str, float] = {}
+    return _Run(args, G, clip, _Judge(G, load_predictor(), binary), binary, prompts)
 
-    # --- relevance ------------------------------------------------------------------------------
-    from stylekit.text import compute_relevance
 
-    table, rel = relevance_metrics(G, clip, n_images=args.compare_images, reference_channels=args.reference_channels,
+def _relevance(r: _Run, metrics: dict):
+    """The methods compared at ``--compare-images`` codes; returns the lowrank table the edits use."""
+    from stylekit.text.relevance import LowRankOptions, compute_relevance
+
+    args = r.args
+    table, rel = relevance_metrics(r.G, r.clip, n_images=args.compare_images, reference_channels=args.reference_channels,
                                    rank=args.rank, seed=args.seed, psi=args.psi)
     metrics.update(rel)
     _log(f"relevance methods at {args.compare_images} codes: speedup {rel['relevance_speedup']:.1f}x "
          f"(exact jacobian {rel['relevance_jacobian_speedup']:.1f}x), cosine {rel['relevance_mean_cosine']:.3f}")
     if args.n_images != args.compare_images:
-        table = compute_relevance(G, clip, method="lowrank", rank=args.rank, n_images=args.n_images, seed=args.seed,
-                                  psi=args.psi, stats=table.stats)
+        table = compute_relevance(r.G, r.clip, method=LowRankOptions(rank=args.rank), n_images=args.n_images,
+                                  seed=args.seed, psi=args.psi, stats=table.stats)
     metrics["relevance_toyfaces_s"] = table.meta["seconds"]
     metrics["relevance_captured_energy"] = table.meta["captured_energy"]
     metrics["relevance_n_images"] = args.n_images
     _log(f"relevance table for the edits ({args.n_images} codes): {table.meta['seconds']:.1f}s")
+    return table
 
+
+def _global(r: _Run, table, metrics: dict) -> None:
+    """Global directions with the toyfaces preset (as overridden on the command line) and the plain rule."""
+    import stylekit
     from stylekit.latent import Latent
-    from stylekit.text import apply_mapper, global_edit, load_relevance, optimize_latent, save_relevance, train_mapper
+    from stylekit.text import global_edit
 
-    tests = {p: _test_codes(G, judge, PROMPTS[p][0], args.n_test, seed=args.seed + 10 + i, psi=args.psi)
-             for i, p in enumerate(prompts)}
-
-    # --- global directions ----------------------------------------------------------------------
-    choice = {"alpha": args.alpha, "beta": args.beta, "top_k": args.top_k or None, "whiten": args.whiten or None}
-    plain = {"alpha": args.plain_alpha, "beta": args.plain_beta, "top_k": None, "whiten": None}
-    for method, settings in (("global", choice), ("global_plain", plain)):
+    args = r.args
+    choice = replace(GLOBAL, alpha=args.alpha, beta=args.beta, top_k=args.top_k or None, whiten=args.whiten or None)
+    plain = replace(PLAIN, alpha=args.plain_alpha, beta=args.plain_beta)
+    for method, preset in (("global", choice), ("global_plain", plain)):
         res = {}
-        for p in prompts:
+        for p in r.prompts:
             attr, target, neutral = PROMPTS[p]
-            lat, p0 = tests[p]
+            lat, p0 = r.tests[p]
             try:
-                edited = global_edit(G, lat, table, target, neutral, clip=clip, **settings)
-                res[p] = _scores(p0, judge(edited), attr, binary)
+                edited = global_edit(r.G, lat, table, target, neutral, clip=r.clip, preset=preset)
+                res[p] = _scores(p0, r.judge(edited), attr, r.binary)
             except stylekit.InvalidArgumentError as exc:  # no channel passes beta: the edit does nothing
                 _log(f"{method} {p}: {exc}")
                 res[p] = (_present(p0, attr).float().mean().item(), 0.0)
             _log(f"{method} {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f}")
         _summarise(metrics, method, res)
-    one = Latent.sample(G, 1, seed=args.seed + 99, psi=args.psi)
-    attr, target, neutral = PROMPTS[prompts[0]]
+    one = Latent.sample(r.G, 1, seed=args.seed + 99, psi=args.psi)
+    _time_global(r, table, one, PROMPTS[r.prompts[0]], choice, metrics)
+    metrics.update(global_alpha=args.alpha, global_beta=args.beta, global_top_k=args.top_k, global_whiten=args.whiten,
+                   global_plain_alpha=args.plain_alpha, global_plain_beta=args.plain_beta)
 
-    def edit_once():
+
+def _time_global(r: _Run, table, one, prompt, preset, metrics: dict) -> None:
+    """``global_edit_s`` (table in memory) and ``global_edit_with_load_s`` (reading the relevance file too)."""
+    from stylekit.bench import time_calls
+    from stylekit.text import global_edit, load_relevance, save_relevance
+
+    _, target, neutral = prompt
+
+    def edit_once(t):
         with torch.no_grad():
-            global_edit(G, one, table, target, neutral, clip=clip, **choice).render(G)
+            global_edit(r.G, one, t, target, neutral, clip=r.clip, preset=preset).render(r.G)
 
-    metrics["global_edit_s"] = time_calls(edit_once, repeats=3, budget_s=10)["wall_s"]
+    metrics["global_edit_s"] = time_calls(lambda: edit_once(table), repeats=3, budget_s=10)["wall_s"]
     with tempfile.TemporaryDirectory() as tmp:
         path = save_relevance(table, Path(tmp) / "relevance.safetensors")
         metrics["relevance_file_mb"] = path.stat().st_size / 1e6
         t0 = time.perf_counter()
-        loaded = load_relevance(path, G=G, clip=clip)
-        with torch.no_grad():
-            global_edit(G, one, loaded, target, neutral, clip=clip, **choice).render(G)
+        edit_once(load_relevance(path, G=r.G, clip=r.clip))
         metrics["global_edit_with_load_s"] = time.perf_counter() - t0
-    metrics.update(global_alpha=args.alpha, global_beta=args.beta, global_top_k=args.top_k, global_whiten=args.whiten,
-                   global_plain_alpha=args.plain_alpha, global_plain_beta=args.plain_beta)
 
-    # --- latent optimisation --------------------------------------------------------------------
+
+def _optimize(r: _Run, metrics: dict) -> None:
+    """Latent optimisation with the toyfaces preset (steps, L2 and copies as on the command line)."""
+    from stylekit.text import optimize_latent
+
+    args = r.args
+    preset = replace(OPTIMISE, steps=args.opt_steps, l2_weight=args.opt_l2, augmentations=args.opt_augment)
+    res, secs = {}, []
+    for p in r.prompts:
+        attr, target, neutral = PROMPTS[p]
+        lat, p0 = r.tests[p]
+        lat, p0 = lat.select(slice(0, args.n_opt)), {k: v[:args.n_opt] for k, v in p0.items()}
+        out = optimize_latent(r.G, lat, target, clip=r.clip, preset=preset, neutral=None if args.opt_plain else neutral,
+                              seed=args.seed)
+        secs.append(out.seconds / lat.batch_size)
+        res[p] = _scores(p0, r.judge(out.latent), attr, r.binary)
+        _log(f"optimize {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} ({out.seconds:.1f}s)")
+    _summarise(metrics, "optimize", res)
+    metrics["optimize_s_per_image"] = sum(secs) / len(secs)
+    metrics["optimize_steps"] = args.opt_steps
+    metrics["optimize_augmentations"] = args.opt_augment
+    metrics["optimize_contrast"] = 0.0 if args.opt_plain else 1.0   # the neutral-text contrast term is on
+    metrics["optimize_l2_weight"] = args.opt_l2
+
+
+def _mapper(r: _Run, metrics: dict) -> None:
+    """One mapper per prompt with the toyfaces preset (``--mapper-steps``), then applied to the test codes."""
+    from stylekit.text import apply_mapper, train_mapper
+
+    args = r.args
+    preset = replace(MAPPING, steps=args.mapper_steps)
+    res, train_s, edit_s = {}, [], []
+    for i, p in enumerate(r.prompts):
+        attr, target, _ = PROMPTS[p]
+        lat, p0 = r.tests[p]
+        t0 = time.perf_counter()
+        mapper, _ = train_mapper(r.G, target, clip=r.clip, preset=preset, seed=args.seed + i, psi=args.psi)
+        train_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        edited = apply_mapper(mapper, lat, G=r.G)
+        edit_s.append((time.perf_counter() - t0) / lat.batch_size)
+        res[p] = _scores(p0, r.judge(edited), attr, r.binary)
+        _log(f"mapper {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} (train {train_s[-1]:.1f}s)")
+    _summarise(metrics, "mapper", res)
+    metrics["mapper_train_s"] = sum(train_s) / len(train_s)
+    metrics["mapper_edit_s"] = sum(edit_s) / len(edit_s)
+    metrics["mapper_steps"] = args.mapper_steps
+
+
+def run(args) -> dict[str, float]:
+    r = _setup(args)
+    metrics: dict[str, float] = {}
+    table = _relevance(r, metrics)
+    r.tests = {p: _test_codes(r.G, r.judge, PROMPTS[p][0], args.n_test, seed=args.seed + 10 + i, psi=args.psi)
+               for i, p in enumerate(r.prompts)}
+    _global(r, table, metrics)
     if not args.no_optimize:
-        res, secs = {}, []
-        for p in prompts:
-            attr, target, neutral = PROMPTS[p]
-            lat, p0 = tests[p]
-            lat, p0 = lat.select(slice(0, args.n_opt)), {k: v[:args.n_opt] for k, v in p0.items()}
-            out = optimize_latent(G, lat, target, clip=clip, neutral=None if args.opt_plain else neutral,
-                                  steps=args.opt_steps, l2_weight=args.opt_l2,
-                                  augmentations=args.opt_augment, seed=args.seed)
-            secs.append(out.seconds / lat.batch_size)
-            res[p] = _scores(p0, judge(out.latent), attr, binary)
-            _log(f"optimize {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} ({out.seconds:.1f}s)")
-        _summarise(metrics, "optimize", res)
-        metrics["optimize_s_per_image"] = sum(secs) / len(secs)
-        metrics["optimize_steps"] = args.opt_steps
-        metrics["optimize_augmentations"] = args.opt_augment
-        metrics["optimize_contrast"] = 0.0 if args.opt_plain else 1.0   # the neutral-text contrast term, weight 0.3
-        metrics["optimize_l2_weight"] = args.opt_l2
-
-    # --- latent mapper --------------------------------------------------------------------------
+        _optimize(r, metrics)
     if not args.no_mapper:
-        res, train_s, edit_s = {}, [], []
-        for i, p in enumerate(prompts):
-            attr, target, _ = PROMPTS[p]
-            lat, p0 = tests[p]
-            t0 = time.perf_counter()
-            mapper, _ = train_mapper(G, target, clip=clip, steps=args.mapper_steps, seed=args.seed + i, psi=args.psi)
-            train_s.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            edited = apply_mapper(mapper, lat, G=G)
-            edit_s.append((time.perf_counter() - t0) / lat.batch_size)
-            res[p] = _scores(p0, judge(edited), attr, binary)
-            _log(f"mapper {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} (train {train_s[-1]:.1f}s)")
-        _summarise(metrics, "mapper", res)
-        metrics["mapper_train_s"] = sum(train_s) / len(train_s)
-        metrics["mapper_edit_s"] = sum(edit_s) / len(edit_s)
-        metrics["mapper_steps"] = args.mapper_steps
-
-    # --- FFHQ-1024 estimate ---------------------------------------------------------------------
+        _mapper(r, metrics)
     if not args.no_ffhq:
         metrics.update(ffhq_estimate(dims=args.ffhq_dims, n_images=args.ffhq_images, rank=args.rank, seed=args.seed))
         _log(f"FFHQ estimate: {metrics['relevance_ffhq_estimate_s'] / 3600:.1f} h "
              f"(reference {metrics['relevance_ffhq_reference_estimate_s'] / 3600:.1f} h)")
-    metrics.update({"n_test": args.n_test, "n_prompts": len(prompts)})
+    metrics.update({"n_test": args.n_test, "n_prompts": len(r.prompts)})
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(float(v))}

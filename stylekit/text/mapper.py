@@ -26,12 +26,14 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..latent import as_latent
+from ..checkpoints.tagged import read_tagged
 from ..edit.layers import check_strength
 from ..errors import CheckpointError, InvalidArgumentError
-from ..validate import check_positive, check_steps
-from ..latent import Latent
+from ..latent import Latent, as_latent
 from ..progress import no_progress
+from ..validate import check_positive, check_steps
+from .keys import generator_fingerprint
+from .presets import DEFAULT_PRESET, FROM_PRESET, MapperPreset, resolve_preset
 from .prompts import resolve_clip, text_target
 
 __all__ = ["GROUPS", "mapper_groups", "LatentMapper", "train_mapper", "apply_mapper", "save_mapper", "load_mapper"]
@@ -123,8 +125,9 @@ class LatentMapper(torch.nn.Module):
         return ws + strength * self.step * self.offsets(ws)
 
 
-def train_mapper(G, prompt, *, clip="toyfaces", steps: int = 300, batch_size: int = 8, lr: float = 5e-4,
-                 l2_weight: float = 0.8, perceptual_weight: float = 0.0, extractor=None, psi: float = 1.0,
+def train_mapper(G, prompt, *, clip="toyfaces", preset=DEFAULT_PRESET, steps: int = FROM_PRESET,
+                 batch_size: int = FROM_PRESET, lr: float = FROM_PRESET, l2_weight: float = FROM_PRESET,
+                 perceptual_weight: float = 0.0, extractor=None, psi: float = 1.0,
                  groups: Sequence[str] = GROUPS, depth: int = 4, seed: int = 0, templates: Sequence[str] | None = None,
                  noise_mode: str = "const", progress=no_progress) -> tuple[LatentMapper, dict[str, list[float]]]:
     """Train a :class:`LatentMapper` that moves any code toward ``prompt``.
@@ -133,6 +136,9 @@ def train_mapper(G, prompt, *, clip="toyfaces", steps: int = 300, batch_size: in
         G: the generator (frozen; only the mapper learns).
         prompt: target text (or embedding ``[D]``).
         clip: a ClipModel or a CLIP name.
+        preset: a name in :data:`~stylekit.text.presets.MAPPER` (``"toyfaces"``: 150 steps of 8 codes)
+            or a :class:`MapperPreset`; it supplies ``steps``, ``batch_size``, ``lr`` and ``l2_weight``
+            unless they are given.
         steps, batch_size, lr: the Adam loop (fresh random W codes, ``psi`` truncation, every step).
         l2_weight: weight of ``mean((w_hat - w)^2)`` (StyleCLIP: 0.8).
         perceptual_weight, extractor: optional ``extractor.distance(G(w_hat), G(w))`` term.
@@ -142,11 +148,11 @@ def train_mapper(G, prompt, *, clip="toyfaces", steps: int = 300, batch_size: in
     Returns: ``(mapper, history)`` with per-step ``'loss'``, ``'clip'``, ``'l2'`` lists; the mapper's
     ``meta`` dict records the prompt, CLIP and generator fingerprint.
     """
-    from .global_directions import generator_fingerprint
-
-    steps = check_steps(steps)
-    lr = check_positive(lr, "lr", allow_zero=False)
-    l2_weight = check_positive(l2_weight, "l2_weight")
+    settings = resolve_preset(MapperPreset, preset, steps=steps, batch_size=batch_size, lr=lr, l2_weight=l2_weight)
+    steps = check_steps(settings.steps)
+    lr = check_positive(settings.lr, "lr", allow_zero=False)
+    l2_weight = check_positive(settings.l2_weight, "l2_weight")
+    batch_size = settings.batch_size
     perceptual_weight = check_positive(perceptual_weight, "perceptual_weight")
     if perceptual_weight > 0 and extractor is None:
         raise InvalidArgumentError("perceptual_weight > 0 needs an extractor (see stylekit.invert.losses).")
@@ -222,8 +228,6 @@ def load_mapper(path, *, G=None, device="cpu") -> LatentMapper:
         CheckpointError: missing/unreadable file, not a mapper file, weights that do not fit the
             layout, or (when ``G`` is given) a mapper trained for another generator.
     """
-    from ..checkpoints.tagged import read_tagged
-
     path = Path(os.fspath(path))
     meta, state = read_tagged(
         path, fmt=_FORMAT, kind="latent mapper",
@@ -237,8 +241,6 @@ def load_mapper(path, *, G=None, device="cpu") -> LatentMapper:
         raise CheckpointError(f"{path}: the mapper weights do not match their layout ({exc}).") from None
     mapper.meta = json.loads(meta.get("meta", "{}"))
     if G is not None:
-        from .global_directions import generator_fingerprint
-
         if (mapper.num_ws, mapper.w_dim) != (G.num_ws, G.w_dim):
             raise CheckpointError(f"{path}: this mapper edits W+ of {mapper.num_ws}x{mapper.w_dim} but the generator has "
                                   f"{G.num_ws}x{G.w_dim}; it was trained for another model.")

@@ -37,26 +37,28 @@ needed a large change: very short hair stopped at about 0.6 of the "long" 0.7.
 Each code's loss is independent of the others (the batch is just a batch), so ``N`` images are
 edited in one run. The StyleCLIP defaults are ``lr=0.1`` and ``l2_weight=0.008`` on the squared
 distance summed over all W+ elements (as here; a generator with a smaller W+ gets a weaker penalty
-at the same weight, so raise it if edits wander).
+at the same weight, so raise it if edits wander). The settings come from a named preset
+(:data:`stylekit.text.presets.OPTIMIZE`): ``"toyfaces"`` (the default: 60 steps, 4 jittered copies,
+contrast weight 0.3) or ``"styleclip"`` (300 steps, the cosine and L2 terms only).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..augment import augment
-from ..latent import as_latent
 from ..errors import InvalidArgumentError
-from ..validate import check_positive, check_steps
 from ..invert.optimize import learning_rate
-from ..latent import Latent
+from ..latent import Latent, as_latent
 from ..progress import no_progress
+from ..validate import check_positive, check_steps
+from .presets import DEFAULT_PRESET, FROM_PRESET, OptimizePreset, resolve_preset
 from .prompts import resolve_clip, text_target
 
 __all__ = ["TextOptimizeResult", "optimize_latent"]
@@ -87,10 +89,59 @@ def _start_wplus(G, latent) -> Latent:
     return lat.to_wplus(G)
 
 
-def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr: float = 0.1,
-                    l2_weight: float = 0.008, perceptual_weight: float = 0.0, extractor=None,
-                    neutral=None, contrast_weight: float = 0.3, augmentations: int = 0,
-                    augment_strength: float = 1.0, seed: int = 0,
+def _start_features(renderer, w_start, extractor, perceptual_weight, noise_mode, kwargs):
+    """The perceptual extractor's features of the start images (None when the term is off)."""
+    if perceptual_weight <= 0:
+        return None
+    with torch.no_grad():
+        return extractor.prepare(renderer.synthesis(w_start, noise_mode=noise_mode, **kwargs))
+
+
+def _check(settings: OptimizePreset, perceptual_weight, extractor) -> OptimizePreset:
+    """The settings with every number validated (InvalidArgumentError with what to pass otherwise)."""
+    augmentations = settings.augmentations
+    if isinstance(augmentations, bool) or not isinstance(augmentations, int) or not 0 <= augmentations <= 64:
+        raise InvalidArgumentError(f"augmentations must be a whole number from 0 to 64, got {augmentations!r}.")
+    checked = replace(settings, steps=check_steps(settings.steps), lr=check_positive(settings.lr, "lr", allow_zero=False),
+                      l2_weight=check_positive(settings.l2_weight, "l2_weight"),
+                      contrast_weight=check_positive(settings.contrast_weight, "contrast_weight"),
+                      augment_strength=check_positive(settings.augment_strength, "augment_strength"))
+    if check_positive(perceptual_weight, "perceptual_weight") > 0 and extractor is None:
+        raise InvalidArgumentError("perceptual_weight > 0 needs an extractor, e.g. "
+                                   "stylekit.invert.losses.ToyfacesFeatures(load_predictor()) or build_perceptual('lpips').")
+    return checked
+
+
+def _texts(clip, prompt, neutral, templates):
+    """Unit text embeddings ``[D]`` of the prompt and of the neutral text (None without one)."""
+    target = text_target(clip, prompt, templates)
+    contrast = None if neutral is None else text_target(clip, neutral, templates)
+    if contrast is not None and float((target - contrast).norm()) < 1e-6:
+        raise InvalidArgumentError(f"the prompt {prompt!r} and the neutral {neutral!r} have the same CLIP embedding; "
+                                   "describe what should change in the prompt.")
+    return target, contrast
+
+
+def _clip_terms(clip, img, target, contrast, settings: OptimizePreset, jitter, first):
+    """``(1 - cos [N], -log p(prompt | image) [N])``, both over the jittered copies when there are any."""
+    k = settings.augmentations
+    if k:
+        copies = augment(img.repeat(k, 1, 1, 1), jitter, strength=settings.augment_strength)
+        embed = clip.encode_image(copies).view(k, img.shape[0], -1).mean(0)
+    else:
+        embed = clip.encode_image(img)
+    clip_loss = 1.0 - embed @ target                                     # [N]
+    choice = torch.zeros_like(clip_loss)
+    if contrast is not None:  # CLIP's zero-shot choice between prompt and neutral: -log p(prompt | image)
+        logits = clip.logit_scale * torch.stack([embed @ target, embed @ contrast], dim=1)
+        choice = F.cross_entropy(logits, first, reduction="none")
+    return clip_loss, choice
+
+
+def optimize_latent(G, latent, prompt, *, clip="toyfaces", preset=DEFAULT_PRESET, steps: int = FROM_PRESET,
+                    lr: float = FROM_PRESET, l2_weight: float = FROM_PRESET, perceptual_weight: float = 0.0,
+                    extractor=None, neutral=None, contrast_weight: float = FROM_PRESET,
+                    augmentations: int = FROM_PRESET, augment_strength: float = FROM_PRESET, seed: int = 0,
                     templates: Sequence[str] | None = None, noise_mode: str = "const",
                     progress=no_progress) -> TextOptimizeResult:
     """Edit codes toward a text prompt by optimising W+ (StyleCLIP's latent optimisation).
@@ -100,6 +151,10 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
         latent: the start codes (a :class:`Latent` in z/w/w+ or a W+ tensor), ``N`` of them.
         prompt: the target text (``"a face with glasses"``), or a text embedding ``[D]``.
         clip: a :class:`ClipModel` or a CLIP name (default ``"toyfaces"``).
+        preset: a name in :data:`~stylekit.text.presets.OPTIMIZE` (``"toyfaces"``: 60 steps, 4 jittered
+            copies, contrast 0.3; ``"styleclip"``) or an :class:`OptimizePreset`; it supplies
+            ``steps``, ``lr``, ``l2_weight``, ``contrast_weight``, ``augmentations`` and
+            ``augment_strength`` unless they are given.
         steps: optimisation steps (StyleCLIP uses 100-300).
         lr: Adam's peak learning rate (NVIDIA projector's ramp schedule).
         l2_weight: weight of the squared W+ distance to the start, summed over all elements.
@@ -109,41 +164,27 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
         neutral: a neutral text (``"a face"``) or embedding: adds ``contrast_weight`` times the loss of
             CLIP's zero-shot choice between the prompt and it, ``-log p(prompt | image)`` (None: off).
         contrast_weight: weight of that term.
-        templates: prompt templates for the text embedding (default: the model's).
         augmentations: jittered copies per image for the CLIP term (0 = the image itself).
         augment_strength: jitter size (1 = the toyfaces CLIP's training augmentation).
         seed: seeds the jitter.
+        templates: prompt templates for the text embedding (default: the model's).
         noise_mode: noise used when the latent carries no noise maps.
         progress: ``callback(step, total, message, **metrics)``; it may raise ``Cancelled``.
 
-    Returns: a :class:`TextOptimizeResult`.
+    Returns: a :class:`TextOptimizeResult` (``.latent`` a ``'w+'`` :class:`Latent`).
     """
-    steps = check_steps(steps)
-    lr = check_positive(lr, "lr", allow_zero=False)
-    l2_weight = check_positive(l2_weight, "l2_weight")
-    perceptual_weight = check_positive(perceptual_weight, "perceptual_weight")
-    contrast_weight = check_positive(contrast_weight, "contrast_weight")
-    if isinstance(augmentations, bool) or not isinstance(augmentations, int) or not 0 <= augmentations <= 64:
-        raise InvalidArgumentError(f"augmentations must be a whole number from 0 to 64, got {augmentations!r}.")
-    augment_strength = check_positive(augment_strength, "augment_strength")
-    if perceptual_weight > 0 and extractor is None:
-        raise InvalidArgumentError("perceptual_weight > 0 needs an extractor, e.g. "
-                                   "stylekit.invert.losses.ToyfacesFeatures(load_predictor()) or build_perceptual('lpips').")
+    settings = _check(resolve_preset(OptimizePreset, preset, steps=steps, lr=lr, l2_weight=l2_weight,
+                                     contrast_weight=contrast_weight, augmentations=augmentations,
+                                     augment_strength=augment_strength), perceptual_weight, extractor)
+    steps, lr = settings.steps, settings.lr
     clip = resolve_clip(clip, device=G.device)
-    target = text_target(clip, prompt, templates)
-    contrast = None if neutral is None else text_target(clip, neutral, templates)
-    if contrast is not None and float((target - contrast).norm()) < 1e-6:
-        raise InvalidArgumentError(f"the prompt {prompt!r} and the neutral {neutral!r} have the same CLIP embedding; "
-                                   "describe what should change in the prompt.")
+    target, contrast = _texts(clip, prompt, neutral, templates)
     start = _start_wplus(G, latent)
     renderer = start.generator if start.generator is not None else G
     kwargs = {"noise": start.noise} if start.noise is not None else {}
     w_start = start.tensor.detach().to(G.device).float()
     first = torch.zeros(w_start.shape[0], dtype=torch.long, device=w_start.device)  # the prompt's class index
-    start_feats = None
-    if perceptual_weight > 0:
-        with torch.no_grad():
-            start_feats = extractor.prepare(renderer.synthesis(w_start, noise_mode=noise_mode, **kwargs))
+    start_feats = _start_features(renderer, w_start, extractor, perceptual_weight, noise_mode, kwargs)
     jitter = torch.Generator().manual_seed(int(seed))
     w = w_start.clone().requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr, betas=(0.9, 0.999))
@@ -154,18 +195,9 @@ def optimize_latent(G, latent, prompt, *, clip="toyfaces", steps: int = 100, lr:
             group["lr"] = learning_rate(step / steps, lr)
         with torch.enable_grad():
             img = renderer.synthesis(w, noise_mode=noise_mode, **kwargs)
-            if augmentations:
-                copies = augment(img.repeat(augmentations, 1, 1, 1), jitter, strength=augment_strength)
-                embed = clip.encode_image(copies).view(augmentations, img.shape[0], -1).mean(0)
-            else:
-                embed = clip.encode_image(img)
-            clip_loss = 1.0 - embed @ target                             # [N]
-            choice = torch.zeros_like(clip_loss)
-            if contrast is not None:  # CLIP's zero-shot choice between prompt and neutral: -log p(prompt | image)
-                logits = clip.logit_scale * torch.stack([embed @ target, embed @ contrast], dim=1)
-                choice = F.cross_entropy(logits, first, reduction="none")
+            clip_loss, choice = _clip_terms(clip, img, target, contrast, settings, jitter, first)
             l2 = (w - w_start).square().sum(dim=(1, 2))                  # [N]
-            loss = clip_loss + contrast_weight * choice + l2_weight * l2
+            loss = clip_loss + settings.contrast_weight * choice + settings.l2_weight * l2
             perc = torch.zeros_like(loss)
             if start_feats is not None:
                 perc = extractor.compare(extractor.prepare(img), start_feats).reshape(-1).expand_as(loss)
