@@ -149,7 +149,7 @@ def resolve(name: str, kind: str = "generator") -> Artifact:
     other = [k for k in KINDS if (k, name) in _REGISTRY]
     hint = f" ({name!r} is registered as a {' and a '.join(other)})" if other else ""
     raise ModelNotFoundError(
-        f"Unknown {kind} {name!r}{hint}: not a registered name and not an existing file. Registered {kind}s: "
+        f"Unknown model {name!r}{hint}: no {kind} of that name is registered and no such file exists. Registered {kind}s: "
         f"{known}. You can also pass a path to a file or an hf://owner/repo/path/to/file[@revision] address.")
 
 

@@ -195,10 +195,10 @@ def test_learning_rate_schedule():
 
 def test_toyfaces_predictor_as_perceptual_features():
     from stylekit.invert.losses import ToyfacesFeatures
-    from stylekit.toyfaces.predictor import AttributePredictor
+    from stylekit.toyfaces.predictor import new_predictor
 
     torch.manual_seed(0)
-    ext = ToyfacesFeatures(AttributePredictor().eval())
+    ext = ToyfacesFeatures(new_predictor().eval())
     x = torch.rand(2, 3, 16, 16) * 2 - 1
     feats = ext.features(x)
     assert sum(f.ndim == 4 for f in feats) >= 4 and feats[-1].ndim == 2  # trunk maps + the feature vector
