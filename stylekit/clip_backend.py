@@ -64,14 +64,18 @@ class ClipModel:
         name: the name it was loaded under (``"toyfaces"``, ``"ViT-B-32"``, ...).
         pretrained: the pretrained tag or weights path.
         templates: default prompt templates for :meth:`text_embedding`.
+        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'``: the dtype the towers compute in (under
+            ``torch.autocast``; weights stay float32, embeddings are returned as float32).
 
     ``freeze=True`` (the default) puts the model in eval mode with frozen parameters; gradients
     still flow to input images.
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer, *, name: str, pretrained: str | None,
-                 templates: Sequence[str] = DEFAULT_TEMPLATES, freeze: bool = True):
+                 templates: Sequence[str] = DEFAULT_TEMPLATES, freeze: bool = True, precision: str = "fp32"):
         from open_clip.model import get_model_preprocess_cfg
+
+        from .networks.precision import resolve_precision
 
         # freeze=False leaves mode and requires_grad alone (the training loop wraps its live model).
         self.model = model.eval().requires_grad_(False) if freeze else model
@@ -79,6 +83,7 @@ class ClipModel:
         self.name = name
         self.pretrained = pretrained
         self.templates = tuple(templates)
+        self.precision = resolve_precision(precision, self.device)
         cfg = get_model_preprocess_cfg(model)
         size = cfg.get("size", getattr(model.visual, "image_size", 224))
         self.image_size: tuple[int, int] = (size, size) if isinstance(size, int) else tuple(size)
@@ -116,7 +121,17 @@ class ClipModel:
 
     def __repr__(self) -> str:
         return (f"ClipModel(name={self.name!r}, pretrained={self.pretrained!r}, image_size={self.image_size}, "
-                f"context_length={self.context_length}, device={self.device})")
+                f"context_length={self.context_length}, device={self.device}, precision={self.precision!r})")
+
+    def _autocast(self):
+        """The compute-precision context of both towers (a no-op in fp32)."""
+        import contextlib
+
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        from .networks.precision import dtype_of
+
+        return torch.autocast(self.device.type, dtype=dtype_of(self.precision))
 
     # -- text ---------------------------------------------------------------------------------
 
@@ -165,7 +180,9 @@ class ClipModel:
     def encode_text(self, prompts: str | Iterable[str]) -> torch.Tensor:
         """Prompts -> L2-normalised text embeddings ``[N, D]`` (float32)."""
         tokens = self.tokenize(prompts)
-        return F.normalize(self.model.encode_text(tokens).float(), dim=-1)
+        with self._autocast():
+            features = self.model.encode_text(tokens)
+        return F.normalize(features.float(), dim=-1)
 
     def text_embedding(self, prompt: str | Sequence[str], templates: Sequence[str] | None = None) -> torch.Tensor:
         """One prompt (or a class of prompts) put in each template (``"{}"`` marks where), embedded and averaged.
@@ -215,7 +232,9 @@ class ClipModel:
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """Images ``[N, 3, H, W]`` in ``[-1, 1]`` -> L2-normalised embeddings ``[N, D]`` (differentiable)."""
         x = self.preprocess(images.to(self.device))
-        return F.normalize(self.model.encode_image(x).float(), dim=-1)
+        with self._autocast():
+            features = self.model.encode_image(x)
+        return F.normalize(features.float(), dim=-1)
 
     # -- scores -------------------------------------------------------------------------------
 
@@ -400,7 +419,7 @@ def _hub_repo(name: str) -> tuple[str, str]:
     """``hf://owner/repo[@revision]`` (or the deprecated ``hf-hub:owner/repo``) -> (repo id, revision)."""
     if name.startswith("hf-hub:"):
         warnings.warn(f"{name!r}: the 'hf-hub:owner/repo' form is deprecated; write 'hf://{name[len('hf-hub:'):]}' "
-                      "(stylekit's one Hub address scheme).", DeprecationWarning, stacklevel=3)
+                      "(stylekit's one Hub address scheme).", DeprecationWarning, stacklevel=5)
         rest = name[len("hf-hub:"):]
     else:
         rest = name[len("hf://"):]
@@ -429,7 +448,7 @@ def _load_hf_hub(name: str, device, cache_dir) -> ClipModel:
 
 
 def load_clip(name: str = TOYFACES_CLIP, pretrained: str | os.PathLike | None = None, device="cpu", *,
-              cache_dir: str | os.PathLike | None = None) -> ClipModel:
+              cache_dir: str | os.PathLike | None = None, precision: str = "fp32") -> ClipModel:
     """Load a CLIP model by name.
 
     Args:
@@ -441,6 +460,8 @@ def load_clip(name: str = TOYFACES_CLIP, pretrained: str | os.PathLike | None = 
             weights file; for ``"toyfaces"``, ``None`` (the shipped weights) or a path to other weights.
         device: torch device for the model.
         cache_dir: Hugging Face cache folder (default: the usual ``HF_HOME`` cache).
+        precision: ``'fp32'`` (default), ``'bf16'``, ``'fp16'`` or ``'auto'`` (bfloat16 on CPUs with
+            AMX / AVX-512-BF16, float16 on CUDA, else float32): the towers' compute dtype.
 
     Raises:
         ModelNotFoundError: unknown name or tag (the message lists valid ones).
@@ -448,6 +469,15 @@ def load_clip(name: str = TOYFACES_CLIP, pretrained: str | os.PathLike | None = 
             ``HF_HUB_OFFLINE``) or the download fails; the message says how to supply them.
         CheckpointError: the weights do not fit the architecture or cannot be read.
     """
+    from .networks.precision import resolve_precision
+
+    chosen = resolve_precision(precision, device)  # an unknown name fails before anything is loaded
+    clip = _load(name, pretrained, device, cache_dir)
+    clip.precision = chosen
+    return clip
+
+
+def _load(name, pretrained, device, cache_dir) -> ClipModel:
     if not isinstance(name, str) or not name.strip():
         raise ModelNotFoundError(f"A CLIP model name must be a non-empty string, got {name!r}.")
     name = name.strip()

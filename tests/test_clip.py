@@ -380,3 +380,23 @@ def test_fine_tune_init_resizes_only_the_positional_grid(tmp_path):
         load_init_weights(model, tmp_path / "bad.safetensors")
     with pytest.raises(InvalidArgumentError, match="not found"):
         load_init_weights(model, tmp_path / "missing.safetensors")
+
+
+def test_clip_precision_bf16_agrees_with_fp32():
+    """The towers can compute in bfloat16 (autocast; weights stay float32): embeddings stay float32 and close."""
+    from stylekit.errors import InvalidArgumentError
+    from stylekit.toyfaces import render_batch, sample_attributes
+
+    fp32 = load_clip("toyfaces")
+    bf16 = load_clip("toyfaces", precision="bf16")
+    assert fp32.precision == "fp32" and bf16.precision == "bf16"
+    assert next(bf16.model.parameters()).dtype == torch.float32
+    images = render_batch(sample_attributes(6, seed=3), size=64)
+    a, b = fp32.encode_image(images), bf16.encode_image(images)
+    assert b.dtype == torch.float32
+    assert float((a * b).sum(-1).min()) > 0.99  # cosine of the unit embeddings
+    ta, tb = fp32.encode_text(["a face with glasses"]), bf16.encode_text(["a face with glasses"])
+    assert float((ta * tb).sum()) > 0.99
+    assert load_clip("toyfaces", precision="auto").precision in ("fp32", "bf16")
+    with pytest.raises(InvalidArgumentError, match="precision"):
+        load_clip("toyfaces", precision="int8")
