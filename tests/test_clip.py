@@ -240,35 +240,35 @@ def test_augment_keeps_shape_range_and_is_seeded():
 
 def test_hard_negative_captions_differ_from_the_true_caption():
     from stylekit.toyfaces import sample_attributes
-    from stylekit.toyfaces.clip_model import _captions_with_negatives, _one
+    from stylekit.train.clip_data import captions_with_negatives, face_at
 
     def has_glasses(text: str) -> bool:
         text = text.replace("no glasses", "").replace("without glasses", "")
         return "glasses" in text or "spectacles" in text
 
     attrs = sample_attributes(30, seed=2)
-    faces = [_one(attrs, i) for i in range(30)]
-    pos, neg = _captions_with_negatives(faces, np.random.default_rng(0), 0.0, ("a photo of {}.",), 5)
+    faces = [face_at(attrs, i) for i in range(30)]
+    pos, neg = captions_with_negatives(faces, np.random.default_rng(0), 0.0, ("a photo of {}.",), 5)
     assert len(pos) == len(neg) == 30
     for face, p, group in zip(faces, pos, neg):
         assert 1 <= len(group) <= 5 and p not in group and len(set(group)) == len(group)
         # glasses are always named when present, so the glasses-flipped negative is always there
         assert has_glasses(p) == (face["glasses"] >= 0.5)
         assert any(has_glasses(g) != has_glasses(p) for g in group)
-    _, none = _captions_with_negatives(faces[:3], np.random.default_rng(0), 0.5, ("{}",), 0)
+    _, none = captions_with_negatives(faces[:3], np.random.default_rng(0), 0.5, ("{}",), 0)
     assert none == [[], [], []]
 
 
 def test_smile_negative_mirrors_the_expression():
     from stylekit.toyfaces import sample_attributes
-    from stylekit.toyfaces.clip_model import _captions_with_negatives, _mirrored_smile, _one
+    from stylekit.train.clip_data import captions_with_negatives, face_at, mirrored_smile
 
     rng = np.random.default_rng(1)
-    assert _mirrored_smile(0.8, rng) == pytest.approx(-0.8) and _mirrored_smile(-0.2, rng) == pytest.approx(0.4)
-    assert abs(_mirrored_smile(0.05, rng)) == pytest.approx(0.7)
+    assert mirrored_smile(0.8, rng) == pytest.approx(-0.8) and mirrored_smile(-0.2, rng) == pytest.approx(0.4)
+    assert abs(mirrored_smile(0.05, rng)) == pytest.approx(0.7)
     attrs = sample_attributes(20, seed=4)
-    faces = [_one(attrs, i) for i in range(20)]
-    pos, neg = _captions_with_negatives(faces, np.random.default_rng(0), 0.0, ("{}",), 0, smile_negative=True)
+    faces = [face_at(attrs, i) for i in range(20)]
+    pos, neg = captions_with_negatives(faces, np.random.default_rng(0), 0.0, ("{}",), 0, smile_negative=True)
     moods = {"smile": ("smiling", "happy", "beaming", "laughing", "grinning", "friendly", "cheerful", "smile", "grin"),
              "frown": ("unhappy", "frowning", "glum", "sad", "grumpy", "frown")}
 
@@ -305,60 +305,62 @@ def test_shipped_clip_tells_a_smile_from_a_frown(clip):
 
 def test_smile_weight_adds_a_smile_vs_frown_term_to_the_auxiliary_loss():
     from stylekit.toyfaces.attributes import ATTRIBUTES, default_attributes
-    from stylekit.toyfaces.clip_model import _attribute_loss
+    from stylekit.train.clip import attribute_loss
 
     faces = [dict(default_attributes(), smile=s) for s in (0.8, -0.7, 0.05)]
     pred = torch.zeros(3, len(ATTRIBUTES) + 1, requires_grad=True)
-    base = _attribute_loss(pred, faces)
-    weighted = _attribute_loss(pred, faces, smile_weight=2.0)
+    base = attribute_loss(pred, faces)
+    weighted = attribute_loss(pred, faces, smile_weight=2.0)
     assert float(weighted - base) == pytest.approx(2.0 * math.log(2.0), rel=1e-5)  # logit 0 on two worded faces
     weighted.backward()
     grad = pred.grad[:, len(ATTRIBUTES)]
     assert grad[0] < 0 < grad[1] and grad[2] == 0   # pushes the smile up, the frown down, ignores "calm"
-    assert float(_attribute_loss(pred.detach()[2:], faces[2:], smile_weight=2.0)) == pytest.approx(
-        float(_attribute_loss(pred.detach()[2:], faces[2:])))
+    assert float(attribute_loss(pred.detach()[2:], faces[2:], smile_weight=2.0)) == pytest.approx(
+        float(attribute_loss(pred.detach()[2:], faces[2:])))
 
 
 def test_fresh_images_mix_renders_and_labelled_generator_samples():
     from conftest import tiny_stylegan2
     from stylekit.toyfaces.attributes import BINARY_ATTRIBUTES
-    from stylekit.toyfaces.clip_model import _fresh
+    from stylekit.train.clip_data import fresh_images
 
     G = tiny_stylegan2()                              # 16x16 samples, enlarged to the requested 64
-    imgs, faces = _fresh(6, np.random.default_rng(0), 64, True, generator=G, generator_fraction=0.5)
+    imgs, faces = fresh_images(6, np.random.default_rng(0), 64, True, generator=G, generator_fraction=0.5)
     assert imgs.shape == (6, 3, 64, 64) and len(faces) == 6 and float(imgs.abs().max()) <= 1.0
     assert all(set(f) == set(faces[0]) for f in faces)
     assert all(f[b] in (0.0, 1.0) for f in faces for b in BINARY_ATTRIBUTES)
-    renders, _ = _fresh(4, np.random.default_rng(1), 64, True)
-    same, _ = _fresh(4, np.random.default_rng(1), 64, True, generator=G, generator_fraction=0.0)
+    renders, _ = fresh_images(4, np.random.default_rng(1), 64, True)
+    same, _ = fresh_images(4, np.random.default_rng(1), 64, True, generator=G, generator_fraction=0.0)
     assert torch.equal(same, renders)
-    samples, _ = _fresh(4, np.random.default_rng(1), 64, True, generator=G, generator_fraction=1.0)
+    samples, _ = fresh_images(4, np.random.default_rng(1), 64, True, generator=G, generator_fraction=1.0)
     with torch.no_grad():   # a random-weight G draws nothing like a face: every image is G's
         assert all(float((a - b).abs().mean()) > 0.05 for a, b in zip(samples, renders))
 
 
 def test_training_loop_runs_writes_and_resumes(tmp_path):
-    from stylekit.toyfaces.clip_model import TrainConfig, train_clip
+    from stylekit.train.clip import ClipConfig, train_clip
 
-    out = tmp_path / "clip.safetensors"
-    cfg = TrainConfig(steps=2, batch_size=6, fresh_per_step=3, buffer_size=8, eval_every=0, checkpoint_every=1)
+    run = tmp_path / "run"
+    out = run / "clip.safetensors"
+    cfg = ClipConfig(steps=2, batch=6, fresh_per_step=3, buffer_size=8, eval_every=0, snapshot_every=1, out=str(run))
     lines: list[str] = []
-    summary = train_clip(out, cfg, log=lines.append)
+    summary = train_clip(cfg, log=lines.append)
     assert summary["steps"] == 2 and np.isfinite(summary["final_loss"])
     trained = load_clip("toyfaces", pretrained=out)
     assert trained.encode_text(["a face"]).shape == (1, 128)
-    cfg3 = TrainConfig(steps=3, batch_size=6, fresh_per_step=3, buffer_size=8, eval_every=0, checkpoint_every=1)
+    cfg3 = ClipConfig(steps=3, batch=6, fresh_per_step=3, buffer_size=8, eval_every=0, snapshot_every=1, out=str(run))
     with pytest.raises(InvalidArgumentError, match="other settings"):
-        train_clip(out, cfg3)
+        train_clip(cfg3)
     lines.clear()
-    train_clip(out, TrainConfig(**{**cfg.__dict__, "steps": 2}), log=lines.append)
+    train_clip(ClipConfig(**{**cfg.__dict__, "steps": 2}), log=lines.append)
     assert any("resumed" in line and "step 2" in line for line in lines)
 
 
 def test_fine_tune_init_resizes_only_the_positional_grid(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from stylekit.toyfaces.clip_model import create_untrained, load_init_weights, save_clip_weights
+    from stylekit.toyfaces.clip_model import create_untrained
+    from stylekit.train.clip_weights import load_init_weights, save_clip_weights
 
     src = create_untrained(seed=1)
     path = save_clip_weights(src, tmp_path / "src.safetensors", dtype=torch.float32)

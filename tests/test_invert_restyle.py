@@ -9,8 +9,10 @@ import torch
 
 from stylekit.errors import InvalidArgumentError
 from stylekit.invert import invert
-from stylekit.invert.encoder import LatentEncoder, load_encoder
-from stylekit.invert.train_encoder import TrainConfig, evaluate, main, train_encoder, training_batch
+from stylekit.invert.encoder import load_encoder
+from stylekit.networks.encoders import LatentEncoder
+from stylekit.train.cli import main
+from stylekit.train.encoder import EncoderConfig, evaluate, train_encoder, training_batch
 
 TINY = dict(mode="e4e", input_size=32, stem_channels=8, stages=[[8, 1], [16, 1], [24, 1], [32, 1]], se=True,
             se_reduction=4, head_channels=16, coarse_ind=2, middle_ind=4)
@@ -19,13 +21,13 @@ TINY = dict(mode="e4e", input_size=32, stem_channels=8, stages=[[8, 1], [16, 1],
 @pytest.fixture(scope="module")
 def restyle_encoder(G, tmp_path_factory):
     out = tmp_path_factory.mktemp("restyle")
-    cfg = TrainConfig(iterations=100, batch=8, lr=2e-3, data="samples", perceptual="none", perceptual_weight=0.0,
-                      restyle=True, restyle_iterations=2, snapshot_every=50, log_every=20, eval_images=8,
-                      encoder_config=dict(TINY), seed=0)
+    cfg = EncoderConfig(steps=100, batch=8, lr=2e-3, data="samples", perceptual="none", perceptual_weight=0.0,
+                        restyle=True, restyle_iterations=2, snapshot_every=50, log_every=20, eval_images=8,
+                        encoder_config=dict(TINY), seed=0, out=str(out), resume=None)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: the same sums in the same order on every machine
     try:
-        enc = train_encoder(G, out, cfg, resume=False, log=lambda s: None)
+        enc = train_encoder(cfg, G=G, log=None)
     finally:
         torch.set_num_threads(threads)
     return enc, out
@@ -46,30 +48,30 @@ def test_restyle_steps_improve_reconstructions(G, restyle_encoder):
 
 def test_training_writes_resumable_checkpoints(G, restyle_encoder, tmp_path):
     enc, out = restyle_encoder
-    assert (out / "checkpoint.pt").is_file() and (out / "encoder.safetensors").is_file()
+    assert (out / "checkpoint-latest.pt").is_file() and (out / "encoder.safetensors").is_file()
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in lines] == [20, 40, 60, 80, 100] and "eval_psnr" in lines[-1]
     exported = load_encoder(out / "encoder.safetensors")
     x = torch.rand(2, 6, 16, 16) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(exported.encoder(x), enc.encoder(x), atol=5e-2)  # float16 export
-    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    state = torch.load(out / "checkpoint-latest.pt", weights_only=True)
     assert int(state["step"]) == 100
 
 
 def test_encoder_training_lowers_loss_and_resumes(G, tmp_path):
-    cfg = TrainConfig(iterations=30, batch=8, lr=2e-3, data="samples", perceptual="none", perceptual_weight=0.0,
-                      snapshot_every=15, log_every=15, eval_images=8, encoder_config=dict(TINY), seed=1,
-                      progressive_every=5, half_export=False)
+    cfg = EncoderConfig(steps=30, batch=8, lr=2e-3, data="samples", perceptual="none", perceptual_weight=0.0,
+                        snapshot_every=15, log_every=15, eval_images=8, encoder_config=dict(TINY), seed=1,
+                        progressive_every=5, half_export=False, out=str(tmp_path), resume=None)
     logs = []
-    train_encoder(G, tmp_path, cfg, resume=False, log=logs.append)
+    train_encoder(cfg, G=G, log=logs.append)
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert records[-1]["mse"] < records[0]["mse"]
     assert records[0]["stage"] < G.num_ws - 1  # progressive: offsets switched on one by one
     # resume: ask for more iterations, it continues from 30
-    cfg2 = TrainConfig(**{**cfg.__dict__, "iterations": 45})
+    cfg2 = EncoderConfig(**{**cfg.__dict__, "steps": 45, "resume": "auto"})
     logs.clear()
-    train_encoder(G, tmp_path, cfg2, log=logs.append)
+    train_encoder(cfg2, G=G, log=logs.append)
     assert any("resumed" in line and "30" in line for line in logs)
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert records[-1]["iteration"] == 45
@@ -91,13 +93,14 @@ def test_restyle_bad_inputs(G, restyle_encoder):
 
 
 def test_cli_reports_errors(tmp_path, capsys):
-    assert main(["--generator", str(tmp_path / "missing.pkl"), "--out", str(tmp_path / "run"), "--iterations", "1"]) == 2
+    assert main(["encoder", "--generator", str(tmp_path / "missing.pkl"), "--out", str(tmp_path / "run"),
+                 "--steps", "1"]) == 2
     assert "error:" in capsys.readouterr().err
 
 
 def test_restyle_initialised_from_e4e_starts_equal_to_it(G):
     from stylekit.invert.refine import restyle_steps
-    from stylekit.invert.train_encoder import init_from
+    from stylekit.train.encoder import init_from
 
     torch.manual_seed(4)
     e4e = LatentEncoder({**TINY, "num_ws": G.num_ws, "w_dim": G.w_dim}, G.w_avg).eval()
@@ -110,15 +113,15 @@ def test_restyle_initialised_from_e4e_starts_equal_to_it(G):
 
 
 def test_latent_regression_pretraining_needs_no_generator_gradient(G, tmp_path):
-    cfg = TrainConfig(iterations=30, batch=8, lr=2e-3, data="samples", pixel_weight=0.0, perceptual_weight=0.0,
-                      latent_weight=1.0, snapshot_every=30, log_every=10, eval_images=8,
-                      encoder_config=dict(TINY), seed=2)
-    train_encoder(G, tmp_path, cfg, resume=False, log=lambda s: None)
+    cfg = EncoderConfig(steps=30, batch=8, lr=2e-3, data="samples", pixel_weight=0.0, perceptual_weight=0.0,
+                        latent_weight=1.0, snapshot_every=30, log_every=10, eval_images=8,
+                        encoder_config=dict(TINY), seed=2, out=str(tmp_path), resume=None)
+    train_encoder(cfg, G=G, log=None)
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert "mse" not in records[0] and records[-1]["latent"] < records[0]["latent"]
     with pytest.raises(InvalidArgumentError, match="nothing to train"):
-        train_encoder(G, tmp_path / "b", TrainConfig(iterations=2, data="renders", pixel_weight=0.0,
-                                                     perceptual_weight=0.0, latent_weight=1.0), log=lambda s: None)
+        train_encoder(EncoderConfig(steps=2, data="renders", pixel_weight=0.0, perceptual_weight=0.0,
+                                    latent_weight=1.0, out=str(tmp_path / "b")), G=G, log=None)
 
 
 def test_bootstrapped_restyle_starts_from_its_encoder(G, tmp_path):
@@ -128,10 +131,10 @@ def test_bootstrapped_restyle_starts_from_its_encoder(G, tmp_path):
     torch.manual_seed(5)
     e4e = LatentEncoder({**TINY, "num_ws": G.num_ws, "w_dim": G.w_dim}, G.w_avg, info={"name": "tiny-e4e"}).eval()
     boot_file = save_encoder(e4e, tmp_path / "e4e.safetensors")
-    cfg = TrainConfig(iterations=4, batch=4, lr=1e-3, data="samples", perceptual="none", perceptual_weight=0.0,
-                      restyle=True, restyle_iterations=2, bootstrap=str(boot_file), snapshot_every=4, log_every=2,
-                      eval_images=4, encoder_config=dict(TINY), seed=0)
-    rs = train_encoder(G, tmp_path / "run", cfg, resume=False, log=lambda s: None)
+    cfg = EncoderConfig(steps=4, batch=4, lr=1e-3, data="samples", perceptual="none", perceptual_weight=0.0,
+                        restyle=True, restyle_iterations=2, bootstrap=str(boot_file), snapshot_every=4, log_every=2,
+                        eval_images=4, encoder_config=dict(TINY), seed=0, out=str(tmp_path / "run"), resume=None)
+    rs = train_encoder(cfg, G=G, log=None)
     saved = load_encoder(tmp_path / "run" / "encoder.safetensors")
     assert saved.info["bootstrap"] == str(boot_file)
     x = training_batch(G, "samples", 1, torch.Generator().manual_seed(3))
@@ -143,7 +146,7 @@ def test_bootstrapped_restyle_starts_from_its_encoder(G, tmp_path):
     assert plain.extra["bootstrap_psnr"] is None
     assert not torch.allclose(plain.latent.tensor, auto.latent.tensor)
     with pytest.raises(InvalidArgumentError, match="restyle=True"):
-        train_encoder(G, tmp_path / "b", TrainConfig(iterations=2, bootstrap=str(boot_file)), log=lambda s: None)
+        train_encoder(EncoderConfig(steps=2, bootstrap=str(boot_file), out=str(tmp_path / "b")), G=G, log=None)
     with pytest.raises(InvalidArgumentError, match="one-pass"):
         invert(G, x, method="restyle", encoder=saved, steps=1, bootstrap=rs)
 

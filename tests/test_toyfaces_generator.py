@@ -32,10 +32,10 @@ def test_shipped_generator_shapes_and_range(G):
 
 
 def test_shipped_generator_draws_the_attributes_of_its_latents(G):
-    """Training tied z to attributes (stylekit.train.supervised.z_to_attributes): check samples follow it."""
+    """Training tied z to attributes (stylekit.toyfaces.latents.z_to_attributes): check samples follow it."""
     from stylekit.toyfaces.attributes import ATTRIBUTES
     from stylekit.checkpoints.predictor import load_predictor
-    from stylekit.train.supervised import render_targets, z_to_attributes
+    from stylekit.toyfaces.latents import render_targets, z_to_attributes
 
     z = torch.randn(200, G.z_dim, generator=torch.Generator().manual_seed(123))
     with torch.no_grad():

@@ -15,15 +15,11 @@ from stylekit.toyfaces.attributes import (
     attribute_spec,
     sample_attributes,
 )
-from stylekit.toyfaces.predictor import (
-    AttributePredictor,
-    default_weights_path,
-    load_predictor,
-    predictor_metrics,
-    save_predictor,
-)
+from stylekit.checkpoints.predictor import load_predictor, predictor_metrics, resolve_predictor_path, save_predictor
+from stylekit.toyfaces.predictor import new_predictor
 from stylekit.toyfaces.renderer import render_batch
-from stylekit.toyfaces.train_predictor import degrade, main, make_batch
+from stylekit.train.cli import main
+from stylekit.train.predictor_data import degrade, make_batch
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +35,12 @@ def fresh_batch():
 
 
 def test_shipped_weights_are_small_and_documented():
-    path = default_weights_path()
+    path = resolve_predictor_path("toyfaces")
     assert path.is_file(), "the predictor weights must ship inside the package"
     assert path.stat().st_size < 2_000_000
     card = path.with_name("predictor.md")
     text = card.read_text()
-    assert "python -m stylekit.toyfaces.train_predictor" in text
+    assert "python -m stylekit.train predictor" in text
     for name in ATTRIBUTE_NAMES:
         assert f"| {name} |" in text
     metrics = predictor_metrics()
@@ -118,17 +114,17 @@ def test_gradients_reach_the_image(predictor, fresh_batch):
 
 
 def test_errors(tmp_path, predictor):
-    with pytest.raises(CheckpointError, match="missing"):
-        load_predictor(path=tmp_path / "nope.safetensors")
+    with pytest.raises(CheckpointError, match="no such"):
+        load_predictor(tmp_path / "nope.safetensors")
     bogus = tmp_path / "bogus.safetensors"
     bogus.write_bytes(b"not a safetensors file at all")
     with pytest.raises(CheckpointError):
-        load_predictor(path=bogus)
+        load_predictor(bogus)
     from safetensors.torch import save_file
     other = tmp_path / "other.safetensors"
     save_file({"w": torch.zeros(2)}, str(other), metadata={"format": "something-else"})
-    with pytest.raises(CheckpointError, match="not a toyfaces"):
-        load_predictor(path=other)
+    with pytest.raises(CheckpointError, match="not a stylekit attribute predictor"):
+        load_predictor(other)
     with pytest.raises(ImageInputError):
         predictor.predict(torch.zeros(2, 1, 64, 64))
     with pytest.raises(ImageInputError):
@@ -137,9 +133,9 @@ def test_errors(tmp_path, predictor):
 
 def test_save_load_round_trip(tmp_path):
     torch.manual_seed(0)
-    model = AttributePredictor(channels=(8, 8, 8, 8, 8, 8, 8), feature_dim=16).eval()
+    model = new_predictor(channels=(8, 8, 8, 8, 8, 8, 8), feature_dim=16).eval()
     path = save_predictor(model, tmp_path / "p.safetensors", metrics={"note": 1})
-    loaded = load_predictor(path=path)
+    loaded = load_predictor(path)
     assert loaded.config == model.config
     assert predictor_metrics(path) == {"note": 1}
     x = torch.rand(3, 3, 64, 64) * 2 - 1
@@ -159,20 +155,24 @@ def test_degrade_and_make_batch():
 
 
 def test_training_script_runs_saves_and_resumes(tmp_path, capsys):
-    out = tmp_path / "tiny.safetensors"
-    args = ["--steps", "2", "--batch-size", "8", "--eval-samples", "16", "--pool", "16",
-            "--log-every", "1", "--ckpt-every", "1", "--out", str(out)]
-    assert main(args) == 0
+    run = tmp_path / "run"
+    out = run / "predictor.safetensors"
+    args = ["--batch", "8", "--eval-samples", "16", "--pool", "16", "--log-every", "1", "--snapshot-every", "1",
+            "--out", str(run)]
+    assert main(["predictor", "--steps", "2"] + args) == 0
     log = capsys.readouterr().out
     assert "step 2/2" in log and "accuracy" in log
-    assert out.is_file() and out.with_suffix(".state.pt").is_file()
-    card = out.with_name("tiny.md").read_text()
+    assert out.is_file() and (run / "checkpoint-latest.pt").is_file()
+    card = out.with_name("predictor.md").read_text()
     assert "--steps 2" in card and "| glasses | binary | accuracy |" in card
     metrics = predictor_metrics(out)
     assert set(metrics["clean"]["accuracy"]) == set(BINARY_ATTRIBUTES)
     assert set(metrics["clean"]["r2"]) == set(CONTINUOUS_ATTRIBUTES)
-    load_predictor(path=out)  # a file the loader accepts
-    assert main(args[:1] + ["3"] + args[2:] + ["--resume"]) == 0
+    load_predictor(out)  # a file the loader accepts
+    assert main(["predictor", "--steps", "3"] + args + ["--resume"]) == 0
     assert "resumed from" in capsys.readouterr().out
+    from stylekit.train.predictor import PredictorConfig, train_predictor
+
     with pytest.raises(InvalidArgumentError):
-        main(["--steps", "1", "--resume", "--out", str(tmp_path / "fresh.safetensors")])
+        train_predictor(PredictorConfig(steps=1, resume="latest", out=str(tmp_path / "fresh")))
+    assert main(["predictor", "--steps", "1", "--resume", "--out", str(tmp_path / "fresh2")]) == 2

@@ -64,7 +64,7 @@ def test_discriminator_shapes_and_downsampling():
 
 
 def _tiny_gan_config(tmp_path, **overrides):
-    from stylekit.train.loop import GanConfig
+    from stylekit.train.gan import GanConfig
 
     cfg = dict(data="toyfaces", out=str(tmp_path / "run"), resolution=16, batch=4, kimg=0.008, seed=3,
                z_dim=16, w_dim=16, map_layers=2, g_channels=TINY_CHANNELS, d_channels=TINY_CHANNELS,
@@ -75,10 +75,11 @@ def _tiny_gan_config(tmp_path, **overrides):
 
 def test_gan_two_iterations_checkpoint_and_resume(tmp_path):
     from stylekit.checkpoints.load import load_generator_file
-    from stylekit.train.loop import load_checkpoint, train_gan
+    from stylekit.train.gan import train_gan
+    from stylekit.train.skeleton import load_checkpoint
 
     cfg = _tiny_gan_config(tmp_path)
-    first = train_gan(cfg, echo=False)
+    first = train_gan(cfg, log=None)
     run = tmp_path / "run"
     assert first["kimg"] == pytest.approx(0.008)
     ckpt1 = load_checkpoint(run / "checkpoint-latest.pt", kind="gan")
@@ -89,8 +90,8 @@ def test_gan_two_iterations_checkpoint_and_resume(tmp_path):
     assert G_final.img_resolution == 16 and G_final.z_dim == 16
 
     # resume and continue two more iterations: the counter advances and every network moves
-    cfg2 = _tiny_gan_config(tmp_path, kimg=0.016)
-    second = train_gan(cfg2, resume=str(run), echo=False)
+    cfg2 = _tiny_gan_config(tmp_path, kimg=0.016, resume=str(run))
+    second = train_gan(cfg2, log=None)
     assert second["kimg"] == pytest.approx(0.016)
     ckpt2 = load_checkpoint(run / "checkpoint-latest.pt", kind="gan")
     assert ckpt2["cur_nimg"] == 16
@@ -106,7 +107,7 @@ def test_gan_two_iterations_checkpoint_and_resume(tmp_path):
 
 
 def test_gan_resume_rejects_foreign_checkpoint(tmp_path):
-    from stylekit.train.loop import load_checkpoint
+    from stylekit.train.skeleton import load_checkpoint
 
     bad = tmp_path / "bad.pt"
     torch.save({"kind": "supervised"}, bad)
@@ -117,7 +118,7 @@ def test_gan_resume_rejects_foreign_checkpoint(tmp_path):
 
 
 def test_lazy_regularisation_adam_correction():
-    from stylekit.train.loop import lazy_reg_adam
+    from stylekit.train.adversarial import lazy_reg_adam
 
     p = [torch.nn.Parameter(torch.zeros(1))]
     opt = lazy_reg_adam(p, 0.002, (0.0, 0.99), 16)
@@ -128,7 +129,7 @@ def test_lazy_regularisation_adam_correction():
 
 
 def test_ema_update_half_life():
-    from stylekit.train.loop import ema_update
+    from stylekit.train.skeleton import ema_update
 
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     with torch.no_grad():
@@ -144,7 +145,7 @@ def test_ema_update_half_life():
 
 def test_z_to_attributes_matches_sampler_priors():
     from stylekit.toyfaces.attributes import ATTRIBUTES, attribute_priors
-    from stylekit.train.supervised import z_to_attributes, z_to_unit
+    from stylekit.toyfaces.latents import z_to_attributes, z_to_unit
 
     n = 40000
     z = np.random.default_rng(0).standard_normal((n, 64))
@@ -178,10 +179,10 @@ def test_z_to_attributes_matches_sampler_priors():
 
 def test_sphere_marginal_cdf_matches_beta():
     scipy_special = pytest.importorskip("scipy.special")
-    from stylekit.train.supervised import _sphere_marginal_table
+    from stylekit.toyfaces.latents import sphere_marginal_table
 
     d = 64
-    t, cdf = _sphere_marginal_table(d)
+    t, cdf = sphere_marginal_table(d)
     probe = np.linspace(-0.6, 0.6, 13)
     expected = scipy_special.betainc((d - 1) / 2, (d - 1) / 2, (probe + 1) / 2)
     assert np.allclose(np.interp(probe, t, cdf), expected, atol=1e-6)
@@ -199,7 +200,7 @@ def test_supervised_recipe_reduces_loss(tmp_path):
     cfg = SupervisedConfig(out=str(tmp_path / "sup"), resolution=16, batch=8, kimg=0.16, seed=1, z_dim=16, w_dim=16,
                            map_layers=2, g_channels=TINY_CHANNELS, lr=0.01, percep_weight=0.0,
                            snapshot_kimg=0.08, log_kimg=0.008, grid_size=4)
-    result = train_supervised(cfg, progress=progress, echo=False, predictor=None)
+    result = train_supervised(cfg, progress=progress, log=None, predictor=None)
     assert len(losses) == 20
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
     assert (tmp_path / "sup" / "targets.png").is_file()
@@ -210,7 +211,8 @@ def test_supervised_recipe_reduces_loss(tmp_path):
 
     # resume extends the run from its checkpoint
     cfg.kimg = 0.176
-    more = train_supervised(cfg, resume=str(tmp_path / "sup"), echo=False, predictor=None)
+    cfg.resume = str(tmp_path / "sup")
+    more = train_supervised(cfg, log=None, predictor=None)
     assert more["kimg"] == pytest.approx(0.176)
 
 
@@ -302,7 +304,7 @@ def test_image_folder_dataset(tmp_path):
 def test_gan_trains_from_image_folder(tmp_path):
     from PIL import Image
 
-    from stylekit.train.loop import train_gan
+    from stylekit.train.gan import train_gan
 
     folder = tmp_path / "imgs"
     folder.mkdir()
@@ -310,7 +312,7 @@ def test_gan_trains_from_image_folder(tmp_path):
     for i in range(4):
         Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     cfg = _tiny_gan_config(tmp_path, data=str(folder), pl_weight=0.0, mirror=True)
-    result = train_gan(cfg, echo=False)
+    result = train_gan(cfg, log=None)
     assert result["kimg"] == pytest.approx(0.008)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["data"] == str(folder)
@@ -324,7 +326,7 @@ def test_toyfaces_source_batches():
 
 
 def test_cli_parses_channels():
-    from stylekit.train.__main__ import parse_channels
+    from stylekit.train.cli import parse_channels
 
     assert parse_channels("4:128,8:64") == {"4": 128, "8": 64}
     assert parse_channels(None) is None
@@ -341,18 +343,18 @@ class _RendererAsGenerator(torch.nn.Module):
         return z[:, None, :]
 
     def synthesis(self, ws, noise_mode="const"):
-        from stylekit.train.supervised import render_targets
+        from stylekit.toyfaces.latents import render_targets
 
         img = render_targets(ws[:, 0], self.img_resolution)
         return torch.zeros_like(img) if self.grey else img
 
 
 def test_toyfaces_fd_separates_renders_from_junk():
-    from stylekit.toyfaces.predictor import default_weights_path
+    from stylekit.checkpoints.predictor import resolve_predictor_path
     from stylekit.train.metrics import toyfaces_fd
 
-    if not default_weights_path().is_file():
-        pytest.skip("the toyfaces predictor weights are not built yet (python -m stylekit.toyfaces.train_predictor)")
+    if not resolve_predictor_path("toyfaces").is_file():
+        pytest.skip("the toyfaces predictor weights are not built yet (python -m stylekit.train predictor)")
     good = toyfaces_fd(_RendererAsGenerator(), n=200)
     bad = toyfaces_fd(_RendererAsGenerator(grey=True), n=200)
     assert good["fd_floor"] > 0 and good["n"] == 200

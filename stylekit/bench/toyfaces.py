@@ -81,8 +81,8 @@ def _predict(predictor, images: torch.Tensor, batch: int = 250) -> dict[str, np.
 
 def run(args) -> dict[str, float]:
     from ..checkpoints.load import load_generator
-    from ..toyfaces.predictor import load_predictor
-    from ..toyfaces.train_predictor import evaluate
+    from ..checkpoints.predictor import load_predictor
+    from ..train.predictor import evaluate
     from ..train.metrics import fd_between, generator_samples, toyfaces_renders
 
     if args.threads:

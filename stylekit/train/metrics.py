@@ -95,7 +95,7 @@ def toyfaces_renders(n: int, *, resolution: int, seed: int, batch: int = 250,
 def predictor_features(images: torch.Tensor, *, predictor=None, batch: int = 250) -> np.ndarray:
     """Toyfaces predictor features of ``images [N, 3, R, R]`` in [-1, 1]: ``[N, F]`` float64."""
     if predictor is None:
-        from ..toyfaces.predictor import load_predictor
+        from ..checkpoints.predictor import load_predictor
 
         predictor = load_predictor()
     feats = [predictor.features(images[i:i + batch]).to("cpu", torch.float64) for i in range(0, len(images), batch)]
@@ -116,7 +116,7 @@ def toyfaces_fd(G, n: int = 1000, device: str | torch.device = "cpu", *, seed: i
     if n < 2:
         raise InvalidArgumentError(f"toyfaces_fd needs n >= 2, not {n}")
     if predictor is None:
-        from ..toyfaces.predictor import load_predictor
+        from ..checkpoints.predictor import load_predictor
 
         predictor = load_predictor()
     res = G.img_resolution

@@ -1,0 +1,304 @@
+"""Command line: ``python -m stylekit.train {gan,supervised,encoder,clip,predictor,fd,clip-eval} ...``.
+
+Every trainer takes the same common options (``--out`` (required), ``--batch``, ``--lr``, ``--seed``,
+``--device``, ``--threads``, ``--resume [CHECKPOINT]`` / ``--no-resume``, ``--export PATH``,
+``--overwrite-shipped``), the options of its length unit (``--steps --warmup --decay --lr-floor
+--log-every --snapshot-every``, or ``--kimg --log-kimg --snapshot-kimg`` and the generator's
+architecture) and its own. No run writes into the package's shipped weights
+(``stylekit/toyfaces/weights/``) unless ``--overwrite-shipped`` is given.
+
+Examples::
+
+    python -m stylekit.train supervised --resolution 64 --batch 32 --kimg 100 --out runs/sup
+    python -m stylekit.train gan --data toyfaces --resolution 64 --batch 32 --kimg 20 --out runs/ft \\
+        --init runs/sup/generator.safetensors
+    python -m stylekit.train gan --data path/to/images --resolution 64 --kimg 500 --out runs/mine
+    python -m stylekit.train encoder --generator toyfaces --out runs/e4e --steps 20000 --batch 16
+    python -m stylekit.train clip --out runs/clip --steps 600
+    python -m stylekit.train predictor --out runs/predictor --steps 3000
+    python -m stylekit.train fd runs/sup/generator.safetensors --n 1000
+    python -m stylekit.train clip-eval runs/clip/clip.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+
+from ..errors import StylekitError
+
+__all__ = ["TRAINERS", "build_parser", "config_from_args", "main", "parse_channels"]
+
+#: The training subcommands.
+TRAINERS = ("gan", "supervised", "encoder", "clip", "predictor")
+
+#: Command-line defaults that differ from the config classes' (kept from the earlier commands).
+_CLI_DEFAULTS = {"gan": {"threads": 2}, "supervised": {"threads": 2, "z_dim": 64, "w_dim": 64}}
+
+
+def parse_channels(text: str | None) -> dict | None:
+    """``"4:128,8:128,16:64"`` -> ``{"4": 128, "8": 128, "16": 64}``."""
+    if not text:
+        return None
+    out = {}
+    try:
+        for item in text.split(","):
+            res, ch = item.split(":")
+            out[str(int(res))] = int(ch)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"channels must look like '4:128,8:128,16:64', not {text!r}") from exc
+    return out
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _fraction_or_none(text: str) -> float | None:
+    return None if text.strip().lower() == "none" else float(text)
+
+
+def _config_class(kind: str):
+    if kind == "gan":
+        from .gan import GanConfig as cls
+    elif kind == "supervised":
+        from .supervised import SupervisedConfig as cls
+    elif kind == "encoder":
+        from .encoder import EncoderConfig as cls
+    elif kind == "clip":
+        from .clip import ClipConfig as cls
+    else:
+        from .predictor import PredictorConfig as cls
+    return cls
+
+
+# ------------------------------------------------------------------------------------------------
+# Options
+
+
+def _add_common(p: argparse.ArgumentParser, d) -> None:
+    """The options every trainer takes (defaults from its config ``d``)."""
+    p.add_argument("--out", required=True, help="run folder (config, log, checkpoint-latest.pt, the trained file)")
+    p.add_argument("--batch", type=int, default=d.batch, help="images per optimiser step")
+    p.add_argument("--lr", type=float, default=d.lr, help="base (peak) learning rate")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--threads", type=int, default=d.threads, help="torch.set_num_threads for the run")
+    p.add_argument("--resume", nargs="?", const="latest", default=d.resume, metavar="CHECKPOINT",
+                   help="continue from the run folder's checkpoint, or from this checkpoint file / run folder "
+                        f"(default: {d.resume or 'start afresh'})")
+    p.add_argument("--no-resume", dest="resume", action="store_const", const=None,
+                   help="start afresh even if the run folder holds a checkpoint")
+    p.add_argument("--export", default=None, help="also copy the trained file here")
+    p.add_argument("--overwrite-shipped", action="store_true",
+                   help="allow --out / --export inside the package's shipped weights (stylekit/toyfaces/weights)")
+
+
+def _add_steps(p: argparse.ArgumentParser, d) -> None:
+    """The options of a run counted in optimiser steps."""
+    p.add_argument("--steps", type=int, default=d.steps, help="optimiser steps")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="linear warm-up steps")
+    p.add_argument("--decay", type=_fraction_or_none, default=d.decay,
+                   help="cosine decay over the last fraction of the run ('none': every step after the warm-up)")
+    p.add_argument("--lr-floor", type=float, default=d.lr_floor, help="the cosine ends at lr * this")
+    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--snapshot-every", type=int, default=d.snapshot_every, help="checkpoint every this many steps")
+
+
+def _add_kimg(p: argparse.ArgumentParser, d) -> None:
+    """The options of a generator run counted in thousands of images."""
+    p.add_argument("--kimg", type=float, required=True, help="total training length in thousands of images")
+    p.add_argument("--snapshot-kimg", type=float, default=d.snapshot_kimg)
+    p.add_argument("--log-kimg", type=float, default=d.log_kimg)
+    p.add_argument("--resolution", type=int, default=d.resolution)
+    p.add_argument("--init", default=None, help="start G from this canonical generator .safetensors")
+    for name in ("z_dim", "w_dim", "map_layers", "channel_base", "channel_max"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    p.add_argument("--g-channels", type=parse_channels, default=None, help="explicit G channels, e.g. 4:128,8:128,...")
+    p.add_argument("--ema-kimg", type=float, default=d.ema_kimg, help="half-life of the generator EMA")
+
+
+def _add_gan(p: argparse.ArgumentParser, d) -> None:
+    p.add_argument("--data", default=d.data, help="'toyfaces' or a folder of images (any size)")
+    p.add_argument("--mirror", action="store_true", help="x-flip augmentation (image folders)")
+    p.add_argument("--dlr", dest="d_lr", type=float, default=d.d_lr, help="discriminator learning rate")
+    p.add_argument("--gamma", dest="r1_gamma", type=float, default=d.r1_gamma, help="R1 weight")
+    p.add_argument("--r1-interval", type=int, default=d.r1_interval)
+    p.add_argument("--pl-weight", type=float, default=d.pl_weight, help="path-length regularisation weight (0 = off)")
+    p.add_argument("--style-mixing", dest="style_mixing_prob", type=float, default=d.style_mixing_prob)
+    p.add_argument("--ema-rampup", type=float, default=d.ema_rampup)
+    p.add_argument("--d-channel-base", type=int, default=d.d_channel_base)
+    p.add_argument("--d-channel-max", type=int, default=d.d_channel_max)
+    p.add_argument("--d-channels", type=parse_channels, default=None)
+
+
+def _add_supervised(p: argparse.ArgumentParser, d) -> None:
+    p.add_argument("--mapping-lr-scale", type=float, default=d.mapping_lr_scale, help="mapping network lr = lr * this")
+    p.add_argument("--lr-rampdown-kimg", type=float, default=d.lr_rampdown_kimg,
+                   help="cosine-decay the lr to 10%% over the last this many kimg")
+    p.add_argument("--l1", dest="l1_weight", type=float, default=d.l1_weight)
+    p.add_argument("--multiscale", dest="multiscale_weight", type=float, default=d.multiscale_weight)
+    p.add_argument("--percep", dest="percep_weight", type=float, default=d.percep_weight,
+                   help="weight of the predictor-feature term (0 = off)")
+    p.add_argument("--adv", dest="adv_weight", type=float, default=d.adv_weight,
+                   help="weight of an adversarial term (0 = off)")
+    p.add_argument("--adv-start-kimg", type=float, default=d.adv_start_kimg)
+    p.add_argument("--gamma", dest="r1_gamma", type=float, default=d.r1_gamma)
+    p.add_argument("--noise-mode", default=d.noise_mode, choices=["random", "const", "none"])
+
+
+def _add_encoder(p: argparse.ArgumentParser, d) -> None:
+    p.add_argument("--generator", default=d.generator, help="registered name or checkpoint path (default: toyfaces)")
+    p.add_argument("--init", default=None, help="start from this encoder's weights (file or registered name)")
+    p.add_argument("--preset", choices=("toyfaces", "ffhq"), default="toyfaces", help="encoder size")
+    for name in ("restyle_iterations", "progressive_start", "progressive_every", "eval_images"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
+    for name in ("pixel_weight", "perceptual_weight", "delta_weight", "w_disc_weight", "latent_weight"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(d, name))
+    p.add_argument("--data", choices=("renders", "samples", "mix"), default=d.data)
+    p.add_argument("--perceptual", default=d.perceptual)
+    p.add_argument("--restyle", action="store_true", help="train a ReStyle encoder (6 input channels)")
+    p.add_argument("--bootstrap", default="", help="ReStyle: start the steps from this encoder's inversion "
+                                                   "(registered name or file, e.g. e4e-toyfaces)")
+    p.add_argument("--full-precision", action="store_true", help="export float32 weights (default float16)")
+
+
+def _add_own_fields(p: argparse.ArgumentParser, d, base, skip=()) -> None:
+    """One option per field the config adds to ``base`` (booleans take true/false)."""
+    own = {f.name for f in dataclasses.fields(base)}
+    for f in dataclasses.fields(d):
+        if f.name in own or f.name in skip:
+            continue
+        value = getattr(d, f.name)
+        kind = _bool if isinstance(value, bool) else (type(value) if value is not None else int)
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=value, help=f"(default {value})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .skeleton import StepsConfig
+
+    parser = argparse.ArgumentParser(prog="python -m stylekit.train", description="Train stylekit's networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    helps = {"gan": "adversarial training (StyleGAN2: logistic loss, R1, EMA, style mixing)",
+             "supervised": "toyfaces pretraining: regress G(z) onto renders of z's attributes",
+             "encoder": "an e4e (or ReStyle) encoder for a StyleGAN generator",
+             "clip": "the toyfaces CLIP (contrastive, with hard-negative captions)",
+             "predictor": "the toyfaces attribute predictor (renders made on the fly)"}
+    for kind in TRAINERS:
+        d = _config_class(kind)(**_CLI_DEFAULTS.get(kind, {}))
+        p = sub.add_parser(kind, help=helps[kind])
+        _add_common(p, d)
+        if kind in ("gan", "supervised"):
+            _add_kimg(p, d)
+            (_add_gan if kind == "gan" else _add_supervised)(p, d)
+            continue
+        _add_steps(p, d)
+        if kind == "encoder":
+            _add_encoder(p, d)
+        else:
+            _add_own_fields(p, d, StepsConfig, skip=("templates", "command"))
+
+    f = sub.add_parser("fd", help="toyfaces Fréchet distance of a generator (samples vs renders, and the floor)")
+    f.add_argument("generator", help="generator file or registered name")
+    f.add_argument("--n", type=int, default=1000)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--truncation", type=float, default=1.0)
+    f.add_argument("--threads", type=int, default=2)
+
+    e = sub.add_parser("clip-eval", help="held-out zero-shot accuracy of toyfaces CLIP weights (JSON)")
+    e.add_argument("weights", help="a clip.safetensors file")
+    e.add_argument("--per-class", type=int, default=200, help="held-out faces per class")
+    e.add_argument("--seed", type=int, default=1234, help="seed of the held-out set")
+    e.add_argument("--threads", type=int, default=1)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, argv: list[str] | None = None):
+    """The trainer config that parsed arguments describe (``argv`` is recorded where a trainer keeps it)."""
+    cls = _config_class(args.command)
+    values = dict(vars(args))
+    values.pop("command")
+    if args.command == "encoder":
+        from ..networks.encoders import FFHQ_CONFIG, TOYFACES_CONFIG
+
+        values["encoder_config"] = dict(FFHQ_CONFIG if args.preset == "ffhq" else TOYFACES_CONFIG)
+        values["half_export"] = not args.full_precision
+    if args.command == "predictor" and argv is not None:
+        values["command"] = "python -m stylekit.train " + " ".join(shlex.quote(a) for a in argv)
+    return cls.from_dict(values)
+
+
+# ------------------------------------------------------------------------------------------------
+# Running
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def _train(args, argv: list[str]) -> int:
+    cfg = config_from_args(args, argv)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    if args.command == "gan":
+        from .gan import train_gan
+
+        _print_json(train_gan(cfg, log=log))
+    elif args.command == "supervised":
+        from .supervised import train_supervised
+
+        _print_json(train_supervised(cfg, log=log))
+    elif args.command == "encoder":
+        from .encoder import train_encoder
+
+        train_encoder(cfg, log=log)
+    elif args.command == "clip":
+        from .clip import train_clip
+
+        _print_json({k: v for k, v in train_clip(cfg, log=log).items() if k != "history"})
+    else:
+        from .predictor import train_predictor
+
+        metrics = train_predictor(cfg, log=log)
+        print(json.dumps({"clean": metrics["clean"]["accuracy"] | metrics["clean"]["r2"]}, indent=1))
+    return 0
+
+
+def _evaluate(args) -> int:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.command == "fd":
+        from ..checkpoints.load import load_generator
+        from .metrics import toyfaces_fd
+
+        result = toyfaces_fd(load_generator(args.generator), n=args.n, seed=args.seed, truncation_psi=args.truncation)
+        result["ratio"] = result["fd_samples"] / max(result["fd_floor"], 1e-12)
+    else:
+        import time
+
+        from .clip import evaluate_clip
+
+        t0 = time.time()
+        result = evaluate_clip(args.weights, per_class=args.per_class, seed=args.seed)
+        result["seconds"] = round(time.time() - t0, 1)
+    _print_json(result)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return _train(args, argv) if args.command in TRAINERS else _evaluate(args)
+    except StylekitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

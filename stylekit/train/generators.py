@@ -1,0 +1,148 @@
+"""What the generator trainers (adversarial and supervised) share: the generator's settings, building
+or loading a trainable StyleGAN2, style mixing, fixed-latent sample grids, and writing the result in
+stylekit's canonical format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError, InvalidArgumentError
+from .skeleton import KimgConfig
+
+__all__ = ["GeneratorConfig", "build_generator", "load_init_generator", "generator_for_run", "save_canonical",
+           "mixed_ws", "save_grid", "fixed_latents", "sample_grid"]
+
+
+@dataclass
+class GeneratorConfig(KimgConfig):
+    """A generator-training run: length in kimg plus the StyleGAN2 generator's architecture.
+
+    The architecture fields are ignored when ``init`` is given (the init file's config wins).
+    """
+
+    resolution: int = 64                # training resolution R (power of two)
+    z_dim: int = 64
+    w_dim: int = 64
+    map_layers: int = 4
+    channel_base: int = 4096            # feature maps per resolution: min(channel_base // res, channel_max)
+    channel_max: int = 128
+    g_channels: dict | None = None      # optional explicit {str(res): channels} for G
+    conv_clamp: float | None = None
+    init: str | None = None             # start G (and its EMA) from this canonical generator file
+    ema_kimg: float = 1.0               # half-life of the generator EMA in kimg
+    grid_size: int = 36                 # images in the sample grids
+
+    def generator_config(self) -> dict:
+        """NVIDIA-style Generator kwargs for :class:`StyleGAN2Generator`."""
+        cfg = dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution, img_channels=3,
+                   mapping_kwargs=dict(num_layers=self.map_layers), channel_base=self.channel_base,
+                   channel_max=self.channel_max, conv_clamp=self.conv_clamp, architecture="skip")
+        if self.g_channels:
+            cfg["channels"] = {str(k): int(v) for k, v in self.g_channels.items()}
+        return cfg
+
+    def resumed_from(self, saved: dict) -> "GeneratorConfig":
+        """The checkpoint's settings, except the run fields (see :attr:`RUN_FIELDS`); ``init`` is dropped."""
+        merged = {**saved, **{k: getattr(self, k) for k in self.RUN_FIELDS}, "init": None}
+        return type(self).from_dict(merged)
+
+    def validate(self) -> None:
+        super().validate()
+        log2 = int(round(math.log2(self.resolution))) if self.resolution > 0 else 0
+        if self.resolution < 8 or 2 ** log2 != self.resolution:
+            raise InvalidArgumentError(f"--resolution must be a power of two >= 8, not {self.resolution}")
+
+
+def build_generator(config: dict, device="cpu"):
+    """A fresh :class:`StyleGAN2Generator` from NVIDIA-style kwargs, on ``device``, in train mode."""
+    from ..networks.stylegan2 import StyleGAN2Generator
+
+    return StyleGAN2Generator(dict(config)).to(device).train()
+
+
+def load_init_generator(path: str, device="cpu"):
+    """Read a canonical generator file to start training from: returns a trainable StyleGAN2 G."""
+    from ..checkpoints.canonical import read_canonical
+    from ..checkpoints.load import load_state_checked
+
+    arch, config, state, _ = read_canonical(path)
+    if arch != "stylegan2":
+        raise CheckpointError(f"{path}: only StyleGAN2 generators can be trained here, this one is {arch!r}.")
+    G = build_generator(config, device="cpu")
+    load_state_checked(G, state, source=str(path))
+    return G.to(device).train().requires_grad_(True)
+
+
+def generator_for_run(cfg: GeneratorConfig, state: dict | None, device) -> torch.nn.Module:
+    """The generator a run trains: from ``cfg.init`` on a fresh run, else built from the checkpoint's
+    (or the config's) architecture. Its resolution must equal ``cfg.resolution``."""
+    if cfg.init and state is None:
+        G = load_init_generator(cfg.init, device=device)
+    else:
+        extra = (state or {}).get("extra") or {}
+        g_config = (json.loads(state.get("g_config") or extra["g_config"]) if state is not None
+                    else cfg.generator_config())
+        G = build_generator(g_config, device=device)
+    if G.img_resolution != cfg.resolution:
+        raise InvalidArgumentError(f"the generator is {G.img_resolution}x{G.img_resolution} but --resolution is "
+                                   f"{cfg.resolution}; use the same resolution.")
+    return G
+
+
+def save_canonical(G, path: str | Path, extra_metadata: dict | None = None) -> Path:
+    """Write ``G`` in stylekit's canonical safetensors format."""
+    from ..checkpoints.canonical import save_generator
+
+    return save_generator(G, path, extra_metadata=extra_metadata)
+
+
+def mixed_ws(G, z: torch.Tensor, *, style_mixing_prob: float, update_emas: bool = False,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Map ``z [N, z_dim]`` to ``ws [N, num_ws, w_dim]`` with style-mixing regularisation.
+
+    With probability ``style_mixing_prob`` (per batch, as in StyleGAN2-ADA) a random cutoff in
+    ``[1, num_ws)`` is drawn and the ws from it onward come from a second random latent.
+    """
+    ws = G.mapping(z, None, update_emas=update_emas)
+    if style_mixing_prob > 0 and G.num_ws > 1:
+        u = torch.rand([], generator=generator).item()
+        if u < style_mixing_prob:
+            cutoff = int(torch.randint(1, G.num_ws, [], generator=generator).item())
+            z2 = torch.randn(z.shape, generator=generator).to(z.device)
+            ws = ws.clone()
+            ws[:, cutoff:] = G.mapping(z2, None, update_emas=False)[:, cutoff:]
+    return ws
+
+
+def save_grid(images: torch.Tensor, path: str | Path, *, ncols: int | None = None) -> Path:
+    """Write ``[N, 3, H, W]`` images in [-1, 1] as one PNG grid."""
+    from ..images import make_grid, tensor_to_pil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensor_to_pil(make_grid(images.clamp(-1, 1), ncols=ncols, padding=1)).save(path)
+    return path
+
+
+def fixed_latents(G, n: int, seed: int = 1234) -> torch.Tensor:
+    """``n`` reproducible standard-normal latents ``[n, z_dim]`` for sample grids."""
+    return torch.randn([n, G.z_dim], generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def sample_grid(G, z: torch.Tensor, path: str | Path, device="cpu") -> Path:
+    """Render ``G`` at fixed ``z [N, z_dim]`` (noise_mode='const') and save the grid PNG."""
+    was_training = G.training
+    G.eval()
+    imgs = []
+    for i in range(0, len(z), 64):
+        ws = G.mapping(z[i:i + 64].to(device), None)
+        imgs.append(G.synthesis(ws, noise_mode="const").cpu())
+    G.train(was_training)
+    return save_grid(torch.cat(imgs), path)

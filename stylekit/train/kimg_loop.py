@@ -1,0 +1,57 @@
+"""The outer loop of the generator trainers (adversarial and supervised), counted in images shown.
+
+It calls one training step after another until ``cfg.kimg`` thousand images have been shown,
+averages the step's numbers between log lines (one every ``log_kimg``), reports them to the run's
+progress callback, and takes a snapshot every ``snapshot_kimg`` and at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from .skeleton import Every, KimgConfig, Run
+
+__all__ = ["run_kimg_loop"]
+
+
+def run_kimg_loop(run: Run, cfg: KimgConfig, step: Callable[[], tuple[dict, int]], snapshot: Callable[[], None], *,
+                  label: str, describe: Callable[[], str] | None = None) -> None:
+    """Train from ``run.cur_nimg`` to ``cfg.kimg``; ``run.step`` and ``run.cur_nimg`` advance as it goes.
+
+    Args:
+        step: one optimiser step; returns ``(numbers to log, images it consumed)``.
+        snapshot: writes a checkpoint (and whatever else the trainer keeps); called every
+            ``snapshot_kimg`` and once at the end (also when the run was already complete).
+        label: the progress message (``"gan"``, ``"supervised"``).
+        describe: extra text for each log line (e.g. the current learning rate).
+    """
+    total = int(round(cfg.kimg * 1000))
+    log_tick = Every(cfg.log_kimg * 1000, run.cur_nimg)
+    snap_tick = Every(cfg.snapshot_kimg * 1000, run.cur_nimg)
+    stats: dict[str, list[float]] = {}
+    tick_nimg, tick_time = run.cur_nimg, time.time()
+    snapped = False
+    while run.cur_nimg < total:
+        parts, images = step()
+        for k, v in parts.items():
+            stats.setdefault(k, []).append(float(v))
+        run.cur_nimg += images
+        run.step += 1
+        done = run.cur_nimg >= total
+        if log_tick.next is not None and (log_tick.due(run.cur_nimg) or done):
+            elapsed = time.time() - tick_time
+            sec_per_kimg = elapsed / max((run.cur_nimg - tick_nimg) / 1000, 1e-9)
+            means = {k: float(np.mean(v)) for k, v in stats.items()}
+            run.log(f"kimg {run.cur_nimg / 1000:8.2f}  " + "  ".join(f"{k} {v:7.4f}" for k, v in means.items())
+                    + (describe() if describe else "") + f"  sec/kimg {sec_per_kimg:7.1f}")
+            run.progress(run.cur_nimg, total, label, **means)
+            stats.clear()
+            tick_nimg, tick_time = run.cur_nimg, time.time()
+        if snap_tick.due(run.cur_nimg) or done:
+            snapshot()
+            snapped = True
+    if not snapped:  # resumed a run that was already complete
+        snapshot()
