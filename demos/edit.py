@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import gradio as gr
 
+from stylekit.edit.presets import INTERFACEGAN
 from stylekit.errors import InvalidArgumentError
 
 from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, render, row,
                      teaching_note, use_result, user_errors)
 
-NOTE = """**Linear edits in W.** Many attributes change along a straight line in W, so an edit is
+NOTE = f"""**Linear edits in W.** Many attributes change along a straight line in W, so an edit is
 *w' = w + strength x direction*, applied to all layers or only the coarse / middle / fine rows.
-- **InterFaceGAN** (Shen et al. 2020, supervised): sample codes, label their images with an attribute
-  classifier (here the toyfaces attribute predictor), fit a linear SVM; its unit normal is the direction and
-  *strength* is the distance moved in W. The predicted attribute before and after is shown.
+- **InterFaceGAN** (Shen et al. 2020, supervised): sample {INTERFACEGAN.n:,} codes, label their images with an
+  attribute classifier (here the toyfaces attribute predictor), fit a linear SVM to the
+  {INTERFACEGAN.keep_fraction:.0%} scored highest and the {INTERFACEGAN.keep_fraction:.0%} scored lowest; its unit
+  normal is the direction and *strength* is the distance moved in W. The predicted attribute before and after is shown.
 - **GANSpace** (Härkönen et al. 2020, unsupervised): PCA of many W samples; the first components are the
   main axes of variation (pose, hair, lighting). *Amount* is in standard deviations of the component.
 - **SeFa** (Shen & Zhou 2021, closed form): eigenvectors of A^T A, where A stacks the style layers'
   affine weights: the directions the chosen layers react to most. No sampling at all.
-Fits are computed once per model on first use and cached; moving a slider re-renders only."""
+Fits are computed once per model on first use and cached (an InterFaceGAN boundary takes some seconds:
+every sample is rendered and scored); moving a slider re-renders only."""
 
 LAYERS = ("all", "coarse", "middle", "fine")
 PCA_COMPONENTS = 20
 SEFA_DIRECTIONS = 10
-IFG_SAMPLES = 600
 
 
 def _attributes() -> tuple[str, ...]:
@@ -61,7 +63,10 @@ def boundary(model: str, G, attribute: str):
 
     def fit():
         scorer = interfacegan.predictor_scorer(attribute, predictor=predictor())
-        return interfacegan.find_boundary(G, scorer, n=IFG_SAMPLES, keep_fraction=0.25, name=attribute)
+        # the library's preset, the protocol bench editing measures
+        return interfacegan.find_boundary(G, scorer, n=INTERFACEGAN.n, keep_fraction=INTERFACEGAN.keep_fraction,
+                                          method=INTERFACEGAN.method, regularization=INTERFACEGAN.regularization,
+                                          name=attribute)
 
     return cached_fit((model, "interfacegan", attribute), fit)
 

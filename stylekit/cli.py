@@ -39,15 +39,6 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def z_from_seeds(seeds, z_dim: int, device="cpu"):
-    """Latents as NVIDIA's ``gen_images.py`` draws them: ``RandomState(seed).randn(z_dim)`` -> ``[N, z_dim]``."""
-    import numpy as np
-    import torch
-
-    z = np.stack([np.random.RandomState(seed).randn(z_dim) for seed in seeds])
-    return torch.from_numpy(z).float().to(device)
-
-
 def generate_grid(model, seeds, *, psi: float = 1.0, noise_mode: str = "const", device="cpu", ncols=None,
                   class_idx: int | None = None):
     """Generate one image per seed and tile them; returns ``(grid_tensor [3, H', W'], images [N, 3, R, R])``."""
@@ -55,9 +46,10 @@ def generate_grid(model, seeds, *, psi: float = 1.0, noise_mode: str = "const", 
 
     from .checkpoints.load import load_generator
     from .images import make_grid
+    from .latent import Latent
 
     G = load_generator(model, device=device)
-    z = z_from_seeds(seeds, G.z_dim, device)
+    z = Latent.seed_z(G, seeds, device=device)
     c = None
     if G.c_dim > 0:
         if class_idx is None or not 0 <= class_idx < G.c_dim:

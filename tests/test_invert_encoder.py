@@ -12,8 +12,9 @@ from torch import nn
 from conftest import tiny_stylegan2
 from stylekit.errors import CheckpointError, InvalidArgumentError, ModelNotFoundError
 from stylekit.invert import invert
-from stylekit.invert.encoder import (FFHQ_CONFIG, TOYFACES_CONFIG, LatentEncoder, StyleEncoder, delta_regularization,
-                                     load_encoder, load_official_checkpoint, official_to_stylekit_key, save_encoder)
+from stylekit.invert.encoder import load_encoder, load_official_checkpoint, official_to_stylekit_key, save_encoder
+from stylekit.networks.encoders import (FFHQ_CONFIG, TOYFACES_CONFIG, LatentEncoder, StyleEncoder,
+                                        delta_regularization)
 
 TINY = dict(mode="e4e", in_channels=3, input_size=32, stem_channels=8, stages=[[8, 1], [16, 1], [24, 2], [32, 1]],
             se=True, se_reduction=4, num_ws=6, w_dim=16, head_channels=16, coarse_ind=2, middle_ind=4)

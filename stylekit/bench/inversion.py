@@ -21,6 +21,10 @@ Measured (keys of the JSON):
   ReStyle beats one encoder pass; encoder >= 20 images/s), so a regression is visible in the JSON.
 - ``perceptual_lpips_vgg`` / ``perceptual_toyfaces`` / ``perceptual_random_cnn``: 1 for the
   perceptual loss that was used (the JSON holds numbers only; the names are printed to stderr).
+
+Step counts default to the library's presets (:mod:`stylekit.invert.presets`: 500 optimisation
+steps, PTI 450 pivot + 350 tuning steps, 3 ReStyle iterations), so the numbers are what
+``stylekit.invert.invert`` gives without options; ``--quick`` shrinks them for a smoke run.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from ..invert.presets import OPTIMIZE, PTI, RESTYLE
 
 
 def _mean(values):
@@ -83,7 +89,7 @@ def _score(results, targets, extractor, predictor) -> dict:
 
 def ffhq_encoder_measure() -> dict:
     """Build the official-size e4e encoder and time one 256x256 forward (run this in a fresh process)."""
-    from ..invert.encoder import FFHQ_CONFIG, StyleEncoder
+    from ..networks.encoders import FFHQ_CONFIG, StyleEncoder
 
     torch.manual_seed(0)
     t0 = time.perf_counter()
@@ -120,8 +126,6 @@ def encoder_throughput(enc, size: int, batch: int = 32, repeats: int = 3) -> flo
 
 def run(args) -> dict:
     from ..checkpoints.load import load_generator
-    from ..invert import invert
-    from ..invert.encoder import load_encoder
     from ..invert.losses import build_perceptual
 
     if args.threads:
@@ -138,65 +142,90 @@ def run(args) -> dict:
                     "n_samples": args.n_samples, "n_renders": args.n_renders}
     for kind in ("lpips-vgg", "toyfaces", "random-cnn"):
         report["perceptual_" + kind.replace("-", "_")] = int(perceptual_name == kind)
+    _log(f"generator {args.generator}, perceptual loss {perceptual_name}, torch {torch.__version__}, "
+         f"python {platform.python_version()}, {torch.get_num_threads()} thread(s)")
 
-    def log(msg):
-        print(msg, file=sys.stderr, flush=True)
-
-    log(f"generator {args.generator}, perceptual loss {perceptual_name}, torch {torch.__version__}, "
-        f"python {platform.python_version()}, {torch.get_num_threads()} thread(s)")
-
-    # 1. the generator's own samples: W+ optimisation must reconstruct them
-    samples = generator_samples(G, args.n_samples)
-    opt_self = [invert(G, s[None], method="optimize", space="w+", steps=args.steps, perceptual=args.perceptual,
-                       seed=i) for i, s in enumerate(samples)]
-    report["self_psnr_optimize_wplus"] = _score(opt_self, samples, None, None)["psnr"]
-    log(f"self W+ PSNR {report['self_psnr_optimize_wplus']:.2f} dB")
-
-    # 2. held-out renders: every method
+    report["self_psnr_optimize_wplus"] = _self_psnr(G, args)
+    _log(f"self W+ PSNR {report['self_psnr_optimize_wplus']:.2f} dB")
     renders = held_out_renders(args.n_renders, res)
-    methods: dict[str, list] = {}
-    methods["optimize_wplus"] = [invert(G, t[None], space="w+", steps=args.steps, perceptual=args.perceptual, seed=i)
-                                 for i, t in enumerate(renders)]
-    methods["optimize_w"] = [invert(G, t[None], space="w", steps=args.steps, perceptual=args.perceptual, seed=i)
-                             for i, t in enumerate(renders)]
-    enc = restyle_enc = None
-    try:
-        enc = load_encoder(args.encoder)
-        methods["encoder"] = [invert(G, t[None], method="encoder", encoder=enc) for t in renders]
-    except Exception as exc:  # noqa: BLE001 - reported, and the encoder metrics are left out
-        log(f"encoder skipped: {type(exc).__name__}: {exc}")
-    try:
-        restyle_enc = load_encoder(args.restyle_encoder)
-        methods["restyle"] = [invert(G, t[None], method="restyle", encoder=restyle_enc, steps=args.restyle_iterations)
-                              for t in renders]
-    except Exception as exc:  # noqa: BLE001
-        log(f"restyle skipped: {type(exc).__name__}: {exc}")
-    methods["pti"] = [invert(G, t[None], method="pti", steps=args.pti_steps, pivot_steps=args.pivot_steps,
-                             perceptual=args.perceptual, seed=i) for i, t in enumerate(renders)]
+    methods, enc = _invert_renders(G, renders, args)
     report["pti_delta_bytes"] = _mean(r.generator_delta_bytes for r in methods["pti"])
     report["pti_pivot_psnr"] = _mean(r.extra["pivot_psnr"] for r in methods["pti"])
     for name, results in methods.items():
         for key, value in _score(results, renders, extractor, predictor).items():
             report[f"renders_{key}_{name}" if key != "seconds_per_image" else f"seconds_per_image_{name}"] = value
-        log(f"{name}: PSNR {report[f'renders_psnr_{name}']:.2f} dB, {report[f'seconds_per_image_{name}']:.2f} s/image")
+        _log(f"{name}: PSNR {report[f'renders_psnr_{name}']:.2f} dB, {report[f'seconds_per_image_{name}']:.2f} s/image")
+    report.update(_speed_and_memory(enc, res, args))
+    report.update(_bars(report))
+    return report
 
-    # 3. speed and memory
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _self_psnr(G, args) -> float:
+    """Mean PSNR of W+ optimisation on the generator's own samples (it must reconstruct them)."""
+    from ..invert import invert
+
+    samples = generator_samples(G, args.n_samples)
+    opt_self = [invert(G, s[None], method="optimize", space="w+", steps=args.steps, perceptual=args.perceptual,
+                       seed=i) for i, s in enumerate(samples)]
+    return _score(opt_self, samples, None, None)["psnr"]
+
+
+def _invert_renders(G, renders, args) -> tuple[dict[str, list], object]:
+    """Every method on the held-out ``renders [n, 3, R, R]``: ``({method: [InversionResult]}, encoder or None)``.
+
+    The encoder methods are left out (and logged) when their encoder cannot be loaded.
+    """
+    from ..invert import invert
+    from ..invert.encoder import load_encoder
+
+    methods: dict[str, list] = {}
+    methods["optimize_wplus"] = [invert(G, t[None], space="w+", steps=args.steps, perceptual=args.perceptual, seed=i)
+                                 for i, t in enumerate(renders)]
+    methods["optimize_w"] = [invert(G, t[None], space="w", steps=args.steps, perceptual=args.perceptual, seed=i)
+                             for i, t in enumerate(renders)]
+    enc = None
+    try:
+        enc = load_encoder(args.encoder)
+        methods["encoder"] = [invert(G, t[None], method="encoder", encoder=enc) for t in renders]
+    except Exception as exc:  # noqa: BLE001 - reported, and the encoder metrics are left out
+        _log(f"encoder skipped: {type(exc).__name__}: {exc}")
+    try:
+        restyle_enc = load_encoder(args.restyle_encoder)
+        methods["restyle"] = [invert(G, t[None], method="restyle", encoder=restyle_enc, steps=args.restyle_iterations)
+                              for t in renders]
+    except Exception as exc:  # noqa: BLE001
+        _log(f"restyle skipped: {type(exc).__name__}: {exc}")
+    methods["pti"] = [invert(G, t[None], method="pti", steps=args.pti_steps, pivot_steps=args.pivot_steps,
+                             perceptual=args.perceptual, seed=i) for i, t in enumerate(renders)]
+    return methods, enc
+
+
+def _speed_and_memory(enc, res: int, args) -> dict:
+    """The shipped encoder's throughput and file size; the official-size encoder's time and memory."""
+    out: dict = {}
     if enc is not None:
-        report["encoder_images_per_s"] = encoder_throughput(enc, res)
+        out["encoder_images_per_s"] = encoder_throughput(enc, res)
         path = _encoder_file(args.encoder)
         if path is not None:
-            report["encoder_bytes"] = Path(path).stat().st_size
+            out["encoder_bytes"] = Path(path).stat().st_size
     if not args.skip_ffhq:
         cmd = [sys.executable, "-c", "import json; from stylekit.bench.inversion import ffhq_encoder_measure as m; "
                "print(json.dumps(m()))"]
         env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        if out.returncode == 0:
-            report.update(json.loads(out.stdout.strip().splitlines()[-1]))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode == 0:
+            out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
         else:
-            log("official-size encoder measurement failed: " + out.stderr.strip()[-500:])
+            _log("official-size encoder measurement failed: " + proc.stderr.strip()[-500:])
+    return out
 
-    # 4. the bars
+
+def _bars(report: dict) -> dict:
+    """``bar_<name>``: 1/0 for each target, so a regression is visible in the JSON."""
     bars = {"self_psnr_optimize_wplus>=30": report["self_psnr_optimize_wplus"] >= 30.0}
     if "renders_psnr_encoder" in report:
         bars["pti>encoder"] = report["renders_psnr_pti"] > report["renders_psnr_encoder"]
@@ -205,9 +234,8 @@ def run(args) -> dict:
     if "renders_psnr_restyle" in report and "renders_psnr_encoder" in report:
         bars["restyle>encoder"] = report["renders_psnr_restyle"] > report["renders_psnr_encoder"]
     for name, ok in bars.items():
-        log(f"bar {name}: {'PASS' if ok else 'FAIL'}")
-    report.update({"bar_" + name.replace(">=", "_ge_").replace(">", "_gt_"): int(ok) for name, ok in bars.items()})
-    return report
+        _log(f"bar {name}: {'PASS' if ok else 'FAIL'}")
+    return {"bar_" + name.replace(">=", "_ge_").replace(">", "_gt_"): int(ok) for name, ok in bars.items()}
 
 
 def _encoder_file(spec):
@@ -224,10 +252,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", default="e4e-toyfaces")
     p.add_argument("--restyle-encoder", default="restyle-toyfaces")
     p.add_argument("--perceptual", default="auto")
-    p.add_argument("--steps", type=int, default=300, help="optimisation steps (W, W+)")
-    p.add_argument("--pti-steps", type=int, default=100)
-    p.add_argument("--pivot-steps", type=int, default=200)
-    p.add_argument("--restyle-iterations", type=int, default=3)
+    p.add_argument("--steps", type=int, default=OPTIMIZE.steps, help="optimisation steps (W, W+); default: the preset")
+    p.add_argument("--pti-steps", type=int, default=PTI.steps, help="PTI tuning steps; default: the preset")
+    p.add_argument("--pivot-steps", type=int, default=PTI.pivot_steps, help="PTI pivot steps; default: the preset")
+    p.add_argument("--restyle-iterations", type=int, default=RESTYLE.iterations, help="default: the preset")
     p.add_argument("--n-samples", type=int, default=4)
     p.add_argument("--n-renders", type=int, default=6)
     p.add_argument("--threads", type=int, default=1)

@@ -23,7 +23,8 @@ import torch
 
 from ..errors import InvalidArgumentError
 from ._inputs import check_steps, progress_or_default, target_tensor
-from .encoder import LatentEncoder, load_encoder
+from ..networks.encoders import LatentEncoder
+from .encoder import load_encoder
 from .presets import RESTYLE
 from .result import InversionResult, inversion_latent, psnr
 
@@ -77,7 +78,7 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = RESTYLE.iter
     Args:
         G: the generator the ReStyle encoder was trained for.
         image: anything :func:`stylekit.images.image_to_tensor` accepts, or a tensor in ``[-1, 1]``.
-        encoder: a 6-channel :class:`~stylekit.invert.encoder.LatentEncoder`, a registered name
+        encoder: a 6-channel :class:`~stylekit.networks.encoders.LatentEncoder`, a registered name
             (``'restyle-toyfaces'``) or a file path.
         iterations: refinement steps (1..20000; default :data:`stylekit.invert.presets.RESTYLE`: 3, what the
             toyfaces encoder was trained with; ReStyle uses 5).

@@ -145,9 +145,3 @@ def check_styles(styles, style_layers: list[StyleLayer]) -> list[torch.Tensor]:
         n = s.shape[0]
         out.append(s.to(torch.float32))
     return out
-
-
-def check_noise_mode(noise_mode: str) -> None:
-    """Raise ``InvalidArgumentError`` unless ``noise_mode`` is one of the three supported modes."""
-    if noise_mode not in ("const", "random", "none"):
-        raise InvalidArgumentError(f"noise_mode must be 'const', 'random' or 'none', not {noise_mode!r}")
