@@ -176,3 +176,28 @@ def test_scorer_argument_errors():
         ifg.clip_scorer("a face", "a face")
     with pytest.raises(InvalidArgumentError, match="non-empty"):
         ifg.clip_scorer("", "a face")
+
+
+def test_library_and_bench_fit_with_the_preset():
+    """find_boundary, sample_and_label, fit_boundary and bench editing all default to edit.presets.INTERFACEGAN."""
+    import argparse
+    import dataclasses
+    import inspect
+
+    from stylekit.bench import editing
+    from stylekit.edit.presets import INTERFACEGAN
+
+    assert (INTERFACEGAN.n, INTERFACEGAN.keep_fraction, INTERFACEGAN.method) == (4000, 0.10, "svm")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        INTERFACEGAN.n = 10
+    for fn in (ifg.find_boundary, ifg.sample_and_label):
+        params = inspect.signature(fn).parameters
+        assert params["n"].default == INTERFACEGAN.n and params["keep_fraction"].default == INTERFACEGAN.keep_fraction
+    fit = inspect.signature(ifg.fit_boundary).parameters
+    assert fit["method"].default == INTERFACEGAN.method and fit["regularization"].default == INTERFACEGAN.regularization
+    parser = argparse.ArgumentParser()
+    editing.add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.n_fit, args.keep_fraction) == (INTERFACEGAN.n, INTERFACEGAN.keep_fraction)
+    params = inspect.signature(editing.evaluate).parameters
+    assert (params["n_fit"].default, params["keep_fraction"].default) == (INTERFACEGAN.n, INTERFACEGAN.keep_fraction)

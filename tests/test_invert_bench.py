@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+import pytest
+
 from conftest import tiny_stylegan2
 
 
@@ -29,3 +31,28 @@ def test_inversion_bench_smoke(tmp_path):
         assert key in metrics and math.isfinite(metrics[key])
     assert metrics["pti_delta_bytes"] > 0
     assert "renders_psnr_encoder" not in metrics  # no encoder file: its metrics are left out, not invented
+
+
+def test_library_and_bench_invert_with_the_presets():
+    """project, pivotal_tuning, restyle and bench inversion all default to the frozen invert presets."""
+    import dataclasses
+    import inspect
+
+    from stylekit.bench import inversion
+    from stylekit.invert.optimize import project
+    from stylekit.invert.presets import OPTIMIZE, PTI, RESTYLE
+    from stylekit.invert.pti import pivotal_tuning
+    from stylekit.invert.refine import restyle
+
+    for fn, preset in ((project, OPTIMIZE), (pivotal_tuning, PTI), (restyle, RESTYLE)):
+        params = inspect.signature(fn).parameters
+        for field in dataclasses.fields(preset):
+            if field.name != "tuned":
+                assert params[field.name].default == getattr(preset, field.name), (fn.__name__, field.name)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        OPTIMIZE.steps = 1
+    parser = argparse.ArgumentParser()
+    inversion.add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.steps, args.pti_steps, args.pivot_steps, args.restyle_iterations) == (
+        OPTIMIZE.steps, PTI.steps, PTI.pivot_steps, RESTYLE.iterations)

@@ -3,7 +3,7 @@
 The library's defaults (:func:`stylekit.edit.interfacegan.find_boundary`, ``sample_and_label``,
 ``fit_boundary``), the gallery's Edit tab and ``python -m stylekit.bench editing`` all read the same
 object, so the benchmark measures what a user gets without passing any option. Each preset says in
-``source`` where and how its numbers were chosen, and on which world.
+``tuned`` where and how its numbers were chosen, and on which world.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ class BoundaryFit:
     method: str
     regularization: float
     world: str
-    source: str
+    tuned: str
 
 
 INTERFACEGAN = BoundaryFit(
     n=4000, keep_fraction=0.10, method="svm", regularization=1e-3, world="toyfaces",
-    source=("Tuned with 'python -m stylekit.bench editing' on toyfaces (commit ef7312d): InterFaceGAN's own protocol "
+    tuned=("Tuned with 'python -m stylekit.bench editing' on toyfaces (commit ef7312d): InterFaceGAN's own protocol "
             "of fitting on the most confidently scored samples (the paper keeps the top and bottom 10k of 500k). "
             "With 2,000 codes and 25% ends, a few percent of systematic CLIP mislabels near the middle tilted the "
             "CLIP-labelled eyes boundary (cosine 0.39 to the predictor-labelled one; 0.93 with 4,000 codes and 10% "

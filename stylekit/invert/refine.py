@@ -9,10 +9,10 @@ residual in W+::
         y_t = G(w_t)
 
 ReStyle's *encoder bootstrapping* replaces ``w_0`` by a one-pass encoder's inversion (``w_0 = E0(x)``);
-an encoder trained that way (``train_encoder --restyle --bootstrap e4e-toyfaces``) records the
-bootstrap encoder in its metadata and :func:`restyle` starts from it unless told otherwise.
+an encoder trained that way (``python -m stylekit.train encoder --restyle --bootstrap e4e-toyfaces``)
+records the bootstrap encoder in its metadata and :func:`restyle` starts from it unless told otherwise.
 
-Train such an encoder with ``python -m stylekit.invert.train_encoder --restyle ...``.
+Train such an encoder with ``python -m stylekit.train encoder --restyle ...``.
 """
 
 from __future__ import annotations
