@@ -12,7 +12,8 @@ Sizes come from the generator (``num_ws``, ``w_dim``); groups can be switched of
 StyleCLIP's ``--no_coarse_mapper`` etc. Training (:func:`train_mapper`) samples fresh W codes every
 step and minimises ``(1 - cos(CLIP(G(w_hat)), t)) + l2_weight * mean((w_hat - w)^2)`` (+ an optional
 perceptual term between ``G(w_hat)`` and ``G(w)``, StyleCLIP's identity loss). The last layer starts
-small (outputs of RMS 0.1), so an untrained mapper is close to the identity edit.
+small (outputs of RMS 0.1), so an untrained mapper is close to the identity edit. The training
+settings come from a named preset (:data:`stylekit.text.presets.MAPPER`, default ``"toyfaces"``).
 """
 
 from __future__ import annotations
