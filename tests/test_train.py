@@ -360,3 +360,137 @@ def test_toyfaces_fd_separates_renders_from_junk():
     assert good["fd_floor"] > 0 and good["n"] == 200
     assert good["fd_samples"] < 2.0 * good["fd_floor"]  # renders through the z map look like renders
     assert bad["fd_samples"] > 20 * bad["fd_floor"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The shared skeleton and the command line
+
+
+def test_every_trainer_parses_and_refuses_the_shipped_weights_folder(tmp_path, capsys):
+    from stylekit.train.cli import TRAINERS, build_parser, config_from_args, main
+    from stylekit.train.skeleton import shipped_weights_dir
+
+    shipped = shipped_weights_dir()
+    before = {p.name: p.stat().st_mtime_ns for p in shipped.iterdir()}
+    length = {"gan": ["--kimg", "0.004"], "supervised": ["--kimg", "0.004"]}
+    for kind in TRAINERS:
+        extra = length.get(kind, ["--steps", "1"])
+        # a bare run (no --out) does not start
+        with pytest.raises(SystemExit) as info:
+            main([kind] + extra)
+        assert info.value.code == 2
+        # the shipped folder, a file inside it, or an export there: refused before anything is built
+        for where in (["--out", str(shipped)], ["--out", str(shipped / "run")],
+                      ["--out", str(tmp_path / kind), "--export", str(shipped / "new.safetensors")]):
+            assert main([kind] + extra + where) == 2, (kind, where)
+            assert "--overwrite-shipped" in capsys.readouterr().err
+        # the explicit flag is accepted (validated only: nothing is trained here)
+        args = build_parser().parse_args([kind] + extra + ["--out", str(shipped), "--overwrite-shipped"])
+        cfg = config_from_args(args)
+        assert cfg.kind == kind and cfg.overwrite_shipped and cfg.out == str(shipped)
+        cfg.validate()
+        # the common options parse the same way for every trainer
+        args = build_parser().parse_args([kind] + extra + ["--out", "r", "--batch", "3", "--lr", "0.01", "--seed", "7",
+                                                           "--resume", "--threads", "1", "--export", "e.st"])
+        cfg = config_from_args(args)
+        assert (cfg.batch, cfg.lr, cfg.seed, cfg.resume, cfg.threads, cfg.export) == (3, 0.01, 7, "latest", 1, "e.st")
+        assert config_from_args(build_parser().parse_args([kind] + extra + ["--out", "r", "--no-resume"])).resume is None
+    assert {p.name: p.stat().st_mtime_ns for p in shipped.iterdir()} == before
+    assert not (shipped / "run").exists() and not (shipped / "new.safetensors").exists()
+
+
+def test_each_trainer_keeps_its_learning_rate_curve():
+    """The one cosine_lr reproduces, bit for bit, the four schedules the trainers had before sharing it."""
+    from stylekit.train.clip import ClipConfig
+    from stylekit.train.encoder import EncoderConfig
+    from stylekit.train.predictor import PredictorConfig
+    from stylekit.train.supervised import SupervisedConfig
+
+    def encoder_before(step, n, lr, rd):
+        t = step / max(1, n)
+        if rd <= 0 or t < 1 - rd:
+            return lr
+        r = (t - (1 - rd)) / rd
+        return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * r)))
+
+    def clip_before(step, n, lr, warmup):
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        t = (step - warmup) / max(1, n - warmup)
+        return lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+    def predictor_before(step, n, lr, warmup=150):
+        if step < warmup:
+            return lr * (step + 1) / warmup
+        t = (step - warmup) / max(1, n - warmup)
+        return lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0))))
+
+    def supervised_before(cur, total, lr, rd_kimg):
+        if rd_kimg > 0:
+            start = total - rd_kimg * 1000
+            if cur > start:
+                frac = min((cur - start) / (rd_kimg * 1000), 1.0)
+                return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        return lr
+
+    for n, rd in ((700, 0.3), (20000, 0.3), (45, 0.5), (100, 0.0)):
+        cfg = EncoderConfig(steps=n, lr=5e-4, decay=rd)
+        assert all(cfg.lr_at(s) == encoder_before(s, n, 5e-4, rd) for s in range(n)), (n, rd)
+    for n, warmup, lr in ((600, 40, 5e-4), (1200, 20, 3e-4), (3, 0, 2e-4)):
+        cfg = ClipConfig(steps=n, warmup=warmup, lr=lr)
+        assert all(cfg.lr_at(s) == clip_before(s, n, lr, warmup) for s in range(n + 3)), (n, warmup)
+    for n in (4000, 2, 151):
+        cfg = PredictorConfig(steps=n, lr=2e-3)
+        assert all(cfg.lr_at(s) == predictor_before(s, n, 2e-3) for s in range(n + 3)), n
+    for kimg, rd, batch in ((240, 60, 16), (72, 12, 8), (0.176, 0.05, 8), (10, 0, 32)):
+        cfg = SupervisedConfig(kimg=kimg, lr=0.002, lr_rampdown_kimg=rd)
+        total = int(round(kimg * 1000))
+        assert all(cfg.lr_at(c) == supervised_before(c, total, 0.002, rd) for c in range(0, total + batch, batch))
+
+
+def test_an_interrupted_gan_run_resumes_exactly(tmp_path):
+    """Checkpoints hold the step counter and every random state, so 2 + 3 iterations equal 5 in one go."""
+    from stylekit.train.gan import train_gan
+
+    def run(out, kimg, resume=None):
+        cfg = _tiny_gan_config(tmp_path, out=str(tmp_path / out), kimg=kimg, r1_interval=3, pl_interval=2,
+                               ema_rampup=0.05, resume=resume)
+        return load_file(train_gan(cfg, log=None)["generator"])
+
+    from safetensors.torch import load_file
+
+    straight = run("a", 0.02)
+    run("b", 0.008)
+    resumed = run("b", 0.02, resume="latest")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    log = (tmp_path / "b" / "log.txt").read_text()
+    assert f"resumed from {tmp_path / 'b' / 'checkpoint-latest.pt'} at kimg 0.0" in log
+
+
+def test_run_checkpoints_atomically_with_random_states(tmp_path):
+    from stylekit.train.skeleton import CHECKPOINT_NAME, Run, StepsConfig, load_checkpoint
+
+    cfg = StepsConfig(out=str(tmp_path / "run"), seed=5)
+    net = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with Run(cfg, log=None) as run:
+        run.rng.random(3)
+        torch.randn(2, generator=run.gen)
+        run.step, run.cur_nimg = 4, 128
+        path = run.checkpoint(nets={"net": net}, optims={"opt": opt}, extra={"note": 1.5}, keep="000004")
+        expected = (run.rng.random(), float(torch.randn([], generator=run.gen)), float(torch.randn([])))
+    assert path.name == "checkpoint-000004.pt" and (tmp_path / "run" / CHECKPOINT_NAME).is_file()
+    assert not list((tmp_path / "run").glob("*.tmp"))
+    state = load_checkpoint(tmp_path / "run", kind="train")
+    assert (state["step"], state["cur_nimg"], state["extra"]) == (4, 128, {"note": 1.5})
+    with pytest.raises(CheckpointError, match="'gan'"):
+        load_checkpoint(tmp_path / "run", kind="gan")
+    other = torch.nn.Linear(2, 2)
+    with Run(StepsConfig(out=str(tmp_path / "run"), seed=99, resume="latest"), log=None) as run:
+        extra = run.restore(run.resume_state(), {"net": other}, {})
+        assert extra == {"note": 1.5} and (run.step, run.cur_nimg) == (4, 128)
+        assert (run.rng.random(), float(torch.randn([], generator=run.gen)), float(torch.randn([]))) == expected
+    assert torch.equal(other.weight, net.weight)
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        Run(StepsConfig(out=str(tmp_path / "empty"), resume="latest"), log=None).resume_state()

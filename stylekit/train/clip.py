@@ -202,7 +202,7 @@ def _start(run: Run, cfg: ClipConfig, m: _Model) -> tuple[float, list]:
     if state is not None:
         cfg.resumed_from(run.saved_config(state))
         extra = run.restore(state, m.nets(), m.optims())
-        run.log(f"resumed from {run.out} at step {run.step} ({extra['elapsed']:.0f} s so far)")
+        run.log(f"resumed from {run.resume_path} at step {run.step} ({extra['elapsed']:.0f} s so far)")
         return float(extra["elapsed"]), list(extra["history"])
     run.write_config()
     if cfg.init:

@@ -239,7 +239,7 @@ def _start(run: Run, cfg: EncoderConfig, p: _Parts) -> int:
     state = run.resume_state()
     if state is not None:
         run.restore(state, p.nets(), p.optims())
-        run.log(f"resumed from {run.out if cfg.resume in ('auto', 'latest') else cfg.resume} at step {run.step}")
+        run.log(f"resumed from {run.resume_path} at step {run.step}")
     elif cfg.init is not None:
         skipped = init_from(p.enc, cfg.init)
         run.log(f"initialised from {cfg.init}" + (f" ({len(skipped)} tensors kept fresh)" if skipped else ""))

@@ -196,7 +196,7 @@ def train_gan(cfg: GanConfig, *, progress: ProgressCallback = no_progress,
         if state is not None:
             extra = run.restore(state, n.nets(), n.optims())
             n.pl_mean = torch.as_tensor(float(extra.get("pl_mean", 0.0)), device=run.device)
-            run.log(f"resumed from {cfg.resume} at kimg {run.cur_nimg / 1000:.1f}")
+            run.log(f"resumed from {run.resume_path} at kimg {run.cur_nimg / 1000:.1f}")
         else:
             run.write_config()
             run.log(f"G: {sum(p.numel() for p in n.G.parameters()):,} params, "

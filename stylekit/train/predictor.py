@@ -182,7 +182,7 @@ def train_predictor(cfg: PredictorConfig, *, progress: ProgressCallback = no_pro
         state = run.resume_state()
         if state is not None:
             run.restore(state, {"model": model}, {"optimizer": opt})
-            run.log(f"resumed from {run.out if cfg.resume in ('auto', 'latest') else cfg.resume} at step {run.step}")
+            run.log(f"resumed from {run.resume_path} at step {run.step}")
         else:
             run.write_config()
         _loop(run, cfg, model, opt)

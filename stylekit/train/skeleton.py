@@ -339,6 +339,7 @@ class Run:
         self.gen = torch.Generator().manual_seed(cfg.seed + torch_offset)
         self.step = 0
         self.cur_nimg = 0
+        self.resume_path: Path | None = None
 
     def __enter__(self) -> "Run":
         return self
@@ -375,18 +376,24 @@ class Run:
     # -- checkpoints
 
     def resume_state(self) -> dict | None:
-        """The checkpoint to continue from under ``cfg.resume`` (see :class:`TrainConfig`), or None."""
+        """The checkpoint to continue from under ``cfg.resume`` (see :class:`TrainConfig`), or None.
+
+        The file it came from is kept in :attr:`resume_path`.
+        """
         resume = self.cfg.resume
-        if resume in (None, "", "none"):
+        latest = self.out / CHECKPOINT_NAME
+        if resume in (None, "", "none") or (resume == "auto" and not latest.is_file()):
             return None
-        if resume == "auto":
-            return load_checkpoint(self.out, kind=self.kind) if (self.out / CHECKPOINT_NAME).is_file() else None
-        if resume == "latest":
-            if not (self.out / CHECKPOINT_NAME).is_file():
-                raise InvalidArgumentError(f"resume was asked but {self.out / CHECKPOINT_NAME} does not exist; "
+        if resume in ("auto", "latest"):
+            if not latest.is_file():
+                raise InvalidArgumentError(f"resume was asked but {latest} does not exist; "
                                            "start the run without --resume first.")
-            return load_checkpoint(self.out, kind=self.kind)
-        return load_checkpoint(resume, kind=self.kind)
+            path = latest
+        else:
+            path = Path(resume) / CHECKPOINT_NAME if Path(resume).is_dir() else Path(resume)
+        state = load_checkpoint(path, kind=self.kind)
+        self.resume_path = path
+        return state
 
     def saved_config(self, state: dict) -> dict:
         """The settings a checkpoint was written with."""

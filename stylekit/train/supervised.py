@@ -226,7 +226,7 @@ def _start(run: Run, cfg: SupervisedConfig, n: _Nets, state: dict | None, grid_z
     """Restore a resumed run, or write the config, the target grid and the initial samples of a new one."""
     if state is not None:
         run.restore(state, n.nets(), n.optims())
-        run.log(f"resumed from {cfg.resume} at kimg {run.cur_nimg / 1000:.1f}")
+        run.log(f"resumed from {run.resume_path} at kimg {run.cur_nimg / 1000:.1f}")
         return
     run.write_config()
     run.log(f"G: {sum(p.numel() for p in n.G.parameters()):,} params, {cfg.resolution}x{cfg.resolution}, "
