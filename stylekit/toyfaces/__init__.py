@@ -9,7 +9,8 @@ image, including GAN samples.
 - :mod:`.renderer`: ``render`` (one PIL image) and ``render_batch`` (a ``[n, 3, S, S]`` tensor in
   ``[-1, 1]``), a vectorised torch renderer.
 - :mod:`.captions`: natural-language captions and prompt pairs for text-guided editing.
-- :mod:`.predictor`: ``AttributePredictor`` and ``load_predictor``.
+- :mod:`.predictor`: ``new_predictor`` (the attribute predictor's toyfaces heads; the shipped weights load
+  with ``stylekit.checkpoints.predictor.load_predictor("toyfaces")``).
 
 Names are imported lazily: ``import stylekit.toyfaces`` does not import torch.
 """
@@ -37,8 +38,7 @@ _LAZY = {
     "caption": "captions",
     "attribute_prompts": "captions",
     "direction_prompts": "captions",
-    "AttributePredictor": "predictor",
-    "load_predictor": "predictor",
+    "new_predictor": "predictor",
 }
 
 __all__ = sorted(_LAZY)
