@@ -1,4 +1,5 @@
-"""Argument checks and conversions shared by the inversion methods."""
+"""Conversions shared by the inversion methods (private to stylekit.invert; argument checks are in
+stylekit.validate)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import torch.nn.functional as F
 
 from ..errors import ImageInputError, InvalidArgumentError
 from ..progress import no_progress
-from ..validate import MAX_STEPS, check_positive, check_steps  # noqa: F401  (re-used by the methods)
 
 
 def target_tensor(G, image, *, device=None) -> torch.Tensor:

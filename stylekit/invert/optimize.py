@@ -29,9 +29,8 @@ import time
 import torch
 
 from ..errors import InvalidArgumentError
-from ..progress import Cancelled  # noqa: F401 (re-exported for callers that catch it here)
-from ._inputs import (as_w_plus, check_positive, check_steps, frozen, progress_or_default, target_tensor,
-                      w_statistics)
+from ..validate import check_positive, check_steps
+from ._inputs import as_w_plus, frozen, progress_or_default, target_tensor, w_statistics
 from .losses import ReconstructionLoss, build_perceptual, noise_regularization, prepare_mask
 from .presets import OPTIMIZE
 from .result import InversionResult, inversion_latent

@@ -26,7 +26,8 @@ import time
 import torch
 
 from ..errors import InvalidArgumentError
-from ._inputs import as_w_plus, check_positive, check_steps, progress_or_default, target_tensor, w_statistics
+from ..validate import check_positive, check_steps
+from ._inputs import as_w_plus, progress_or_default, target_tensor, w_statistics
 from .losses import ReconstructionLoss, build_perceptual
 from .presets import PTI
 from .result import InversionResult, inversion_latent, psnr

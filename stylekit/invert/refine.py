@@ -22,7 +22,8 @@ import time
 import torch
 
 from ..errors import InvalidArgumentError
-from ._inputs import check_steps, progress_or_default, target_tensor
+from ..validate import check_steps
+from ._inputs import progress_or_default, target_tensor
 from ..networks.encoders import LatentEncoder
 from .encoder import load_encoder
 from .presets import RESTYLE
