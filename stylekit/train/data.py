@@ -95,9 +95,6 @@ class ToyfacesSource:
         self.resolution = resolution
         self.device = device
 
-    def __len__(self) -> int:  # endless; reported as a large number for logging
-        return 2 ** 31 - 1
-
     def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
         from ..toyfaces.attributes import sample_attributes
         from ..toyfaces.renderer import render_batch

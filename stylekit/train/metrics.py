@@ -77,18 +77,13 @@ def generator_samples(G, n: int, *, seed: int = 0, batch: int = 100, truncation_
 @torch.no_grad()
 def toyfaces_renders(n: int, *, resolution: int, seed: int, batch: int = 250,
                      device: str | torch.device = "cpu") -> torch.Tensor:
-    """``n`` renderer images with attributes from the sampler's distribution: ``[n, 3, R, R]`` in [-1, 1]."""
-    from ..toyfaces.attributes import sample_attributes
-    from ..toyfaces.renderer import render_batch
+    """``n`` renderer images with attributes from the sampler's distribution: ``[n, 3, R, R]`` in [-1, 1]
+    (the GAN trainer's toyfaces data, :class:`~stylekit.train.data.ToyfacesSource`, drawn with ``seed``)."""
+    from .data import ToyfacesSource
 
+    source = ToyfacesSource(resolution, device=device)
     rng = np.random.default_rng(seed)
-    out = []
-    for start in range(0, n, batch):
-        m = min(batch, n - start)
-        attrs = sample_attributes(m, rng=rng)
-        seeds = [int(s) for s in rng.integers(0, 2 ** 31 - 1, size=m)]
-        out.append(render_batch(attrs, size=resolution, seeds=seeds, device=device).to("cpu", torch.float32))
-    return torch.cat(out)
+    return torch.cat([source.batch(min(batch, n - start), rng).to("cpu") for start in range(0, n, batch)])
 
 
 @torch.no_grad()
