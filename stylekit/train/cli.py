@@ -259,6 +259,7 @@ def _train(args, argv: list[str]) -> int:
         from .encoder import train_encoder
 
         train_encoder(cfg, log=log)
+        _print_json({"encoder": f"{cfg.out}/encoder.safetensors", "out": cfg.out})
     elif args.command == "clip":
         from .clip import train_clip
 

@@ -302,15 +302,11 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _numpy_state(rng: np.random.Generator | None) -> str | None:
-    return None if rng is None else json.dumps(rng.bit_generator.state)
-
-
 class Run:
     """One training run: its folder, log, seeded random streams, checkpoints and progress callback.
 
-    Creating it validates the config, makes the run folder (refusing the package's shipped weights
-    unless ``cfg.overwrite_shipped``), seeds torch's global generator with ``cfg.seed`` and creates
+    Creating it validates the config (which refuses the package's shipped weights folder unless
+    ``cfg.overwrite_shipped``), makes the run folder, seeds torch's global generator with ``cfg.seed`` and creates
     ``rng`` (numpy, ``seed``) and ``gen`` (a torch CPU generator, ``seed + torch_offset``). Use it as
     a context manager: the thread count is restored on exit.
 
@@ -437,7 +433,7 @@ class Run:
             "step": int(self.step), "cur_nimg": int(self.cur_nimg),
             "nets": {name: net.state_dict() for name, net in nets.items() if net is not None},
             "optims": {name: opt.state_dict() for name, opt in optims.items() if opt is not None},
-            "numpy_rng": _numpy_state(self.rng), "torch_rng": self.gen.get_state(),
+            "numpy_rng": json.dumps(self.rng.bit_generator.state), "torch_rng": self.gen.get_state(),
             "torch_global_rng": torch.get_rng_state(), "extra": extra or {},
         }
         if keep is not None:
@@ -447,6 +443,5 @@ class Run:
             shutil.copyfile(kept, tmp)
             os.replace(tmp, path)
             return kept
-        else:
-            _atomic_save(state, path)
+        _atomic_save(state, path)
         return path
