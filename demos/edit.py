@@ -35,9 +35,9 @@ def _attributes() -> tuple[str, ...]:
 
 
 def predictor():
-    from stylekit.toyfaces.predictor import load_predictor
+    from stylekit.checkpoints.predictor import load_predictor
 
-    return cached_fit(("predictor",), lambda: load_predictor("cpu"))
+    return cached_fit(("predictor",), lambda: load_predictor("toyfaces", device="cpu"))
 
 
 def _layers(G, layers: str):

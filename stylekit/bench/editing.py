@@ -125,10 +125,10 @@ def _score(p0, p1, attr, sign, names):
 def run(args) -> dict[str, float]:
     import stylekit
     from stylekit.toyfaces.attributes import BINARY_ATTRIBUTES
-    from stylekit.toyfaces.predictor import load_predictor
+    from stylekit.checkpoints.predictor import load_predictor
 
     G = stylekit.load_generator(args.model, device=args.device)
-    predictor = load_predictor(args.device, path=args.predictor)
+    predictor = load_predictor(args.predictor or "toyfaces", device=args.device)
     clip = None
     if not args.no_clip:
         try:

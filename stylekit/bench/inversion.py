@@ -65,7 +65,7 @@ def generator_samples(G, n: int, seed: int = 4242) -> torch.Tensor:
 
 def _attr_predictor():
     try:
-        from ..toyfaces.predictor import load_predictor
+        from ..checkpoints.predictor import load_predictor
 
         return load_predictor()
     except Exception:  # noqa: BLE001 - the predictor is optional here; the JSON says it was missing

@@ -74,30 +74,14 @@ def load_encoder(spec, *, device="cpu") -> LatentEncoder:
 
 
 def _resolve_encoder_path(spec) -> Path:
-    from ..errors import ModelNotFoundError
-
+    """A file path, or a registered encoder name resolved through the artifact registry."""
     spec_str = os.fspath(spec)
-    p = Path(spec_str)
+    p = Path(spec_str).expanduser()
     if p.is_file():
         return p
     from .. import registry
 
-    try:
-        entry = registry.resolve(spec_str)
-    except ModelNotFoundError:
-        raise ModelNotFoundError(f"{spec_str!r} is neither an encoder file nor a registered encoder name; registered "
-                                 f"encoders: {[e.name for e in registry.list_models('encoder')]}.") from None
-    if entry.kind != "encoder":
-        raise ModelNotFoundError(f"{spec_str!r} is a {entry.kind}, not an encoder.")
-    if entry.package_file is not None:
-        path = registry.package_path(entry.package_file)
-        if not path.is_file():
-            raise ModelNotFoundError(f"the encoder {spec_str!r} is registered but its file {path} is not installed "
-                                     "(it has not been trained yet, or the package was installed without it).")
-        return path
-    from .. import hub
-
-    return Path(hub.fetch(entry.hub))
+    return registry.artifact_path(registry.resolve(spec_str, "encoder"))
 
 
 def _load_safetensors_encoder(path: Path) -> LatentEncoder:
