@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import InvalidArgumentError
+from .precision import dtype_of
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,22 @@ class Generator(torch.nn.Module):
     def device(self) -> torch.device:
         return self.mapping.w_avg.device
 
+    # --- precision -----------------------------------------------------------------------------
+    @property
+    def precision(self) -> str:
+        """Compute precision of the synthesis network's fast path: ``'fp32'``, ``'bf16'`` or ``'fp16'``.
+
+        Weights stay float32 whatever it is; images are returned float32. Set it directly
+        (``G.precision = 'bf16'``) or through ``load_generator(..., precision=...)``; see
+        :mod:`stylekit.networks.precision`.
+        """
+        return getattr(self.synthesis, "precision", "fp32")
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        dtype_of(value)  # raises InvalidArgumentError for an unknown name
+        self.synthesis.precision = value
+
     # --- StyleSpace ----------------------------------------------------------------------------
     @property
     def style_layers(self) -> list[StyleLayer]:
@@ -104,6 +121,7 @@ class Generator(torch.nn.Module):
             f"z_dim={self.z_dim} w_dim={self.w_dim} c_dim={self.c_dim} num_ws={self.num_ws}",
             f"mapping layers: {self.mapping.num_layers}",
             f"parameters:   {n_params:,}",
+            f"precision:    {self.precision} (weights float32)",
             "style layers (StyleSpace):",
         ]
         for layer in self.style_layers:

@@ -198,13 +198,24 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     # activated and filtered down. Strips overlap by the downsampling filter's support.
     row_bytes = x.shape[0] * x.shape[1] * tmp_w * x.element_size()
     strip = max(MIN_STRIP_ROWS, (STRIP_BYTES // max(row_bytes, 1) - fd_h) // down + 1)  # output rows per strip
+    # float32 keeps the transposed convolutions; other dtypes use the polyphase form (no fast
+    # reduced-precision depthwise transposed convolution on CPU).
+    polyphase = x.dtype != torch.float32 and fu is not None and fu.ndim == 1
+    fuse_activation = not (torch.is_grad_enabled() and x.requires_grad)  # clamp(out=...) has no gradient
     pieces = []
     for o0 in range(0, out_h, strip):
         o1 = min(out_h, o0 + strip)
         t0, t1 = o0 * down, (o1 - 1) * down + fd_h  # intermediate rows this strip needs
         # gain > 0 commutes with the leaky ReLU, so it rides along in the upsampling filter.
-        y = upsample_fir(x, fu, up=up, padding=(px0, px1, py0 - t0, py1 - (tmp_h - t1)), gain=gain)
-        y = _activate(y, gain=1.0, slope=slope, clamp=clamp)
+        strip_padding = (px0, px1, py0 - t0, py1 - (tmp_h - t1))
+        if polyphase and fuse_activation:
+            y = upsample_fir_polyphase(x, fu, up=up, padding=strip_padding, gain=gain, slope=slope, clamp=clamp)
+        elif polyphase:
+            y = _activate(upsample_fir_polyphase(x, fu, up=up, padding=strip_padding, gain=gain), gain=1.0,
+                          slope=slope, clamp=clamp)
+        else:
+            y = _activate(upsample_fir(x, fu, up=up, padding=strip_padding, gain=gain), gain=1.0, slope=slope,
+                          clamp=clamp)
         pieces.append(downsample_fir(y, fd, down=down))
     y = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=2)
     assert y.shape[2:] == (out_h, out_w), (y.shape, out_h, out_w)
@@ -319,6 +330,69 @@ def upsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, up: int, padding, g
     x = _pad_or_crop(x, extra_x0, extra_x1, dim=3)
     x = _pad_or_crop(x, extra_y0, extra_y1, dim=2)
     return x
+
+
+def upsample_fir_polyphase(x: torch.Tensor, f: torch.Tensor, *, up: int, padding, gain: float = 1.0,
+                           slope: float = 1.0, clamp: float | None = None) -> torch.Tensor:
+    """:func:`upsample_fir` for a separable ``f [k]`` without transposed convolutions.
+
+    Along each axis, output sample ``up * m + r`` takes only every ``up``-th filter tap, so each of
+    the ``up`` output phases is an ordinary depthwise convolution of the input with a
+    ``ceil(k / up)``-tap sub-filter; the phases are written interleaved into the result. PyTorch's
+    CPU depthwise *transposed* convolution has no fast bfloat16 kernel (it is tens of times slower
+    than float32), while ordinary depthwise convolutions in channels-last bfloat16 are fast.
+    Same arguments, result and shape as :func:`upsample_fir` (channels-last memory), followed by
+    the activation (leaky ReLU with ``slope``, then ``clamp``), which is applied to each phase as it
+    is written (one pass fewer over the upsampled signal than activating it afterwards).
+    """
+    px0, px1, py0, py1 = parse_padding(padding)
+    x = _upsample_axis(x, f * up, up, py0, py1, dim=2)
+    return _upsample_axis(x, f * (up * gain), up, px0, px1, dim=3, slope=slope, clamp=clamp)
+
+
+def _upsample_axis(x: torch.Tensor, f: torch.Tensor, up: int, pad0: int, pad1: int, dim: int,
+                   slope: float = 1.0, clamp: float | None = None) -> torch.Tensor:
+    """Zero-insertion by ``up``, padding ``pad0``/``pad1`` and convolution with ``f [k]`` (valid part) along ``dim``.
+
+    Output ``t[up*m + r] = sum_q f'[j0 + up*q] * x[m + q + c]`` with ``f'`` the flipped filter,
+    ``j0 = (pad0 - r) mod up`` and ``c = (r + j0 - pad0) / up``: one depthwise correlation per phase ``r``,
+    then ``clamp(leaky_relu(t, slope))`` as each phase is written.
+    """
+    n_in, k, c = x.shape[dim], f.shape[0], x.shape[1]
+    length = n_in * up + pad0 + pad1 - k + 1
+    shape = list(x.shape)
+    shape[dim] = length
+    out = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    taps = f.flip(0).to(x.dtype)
+    for r in range(up):
+        count = len(range(r, length, up))
+        if count <= 0:
+            continue
+        j0 = (pad0 - r) % up
+        sub = taps[j0::up]
+        view = out[:, :, r::up, :] if dim == 2 else out[:, :, :, r::up]
+        if sub.numel() == 0:
+            view.zero_()  # leaky_relu(0) = 0 = clamp(0)
+            continue
+        q = sub.numel()
+        lo = (r + j0 - pad0) // up
+        hi = lo + count + q - 1  # input samples [lo, hi) are read (zero outside [0, n_in))
+        left, right = max(0, -lo), max(0, hi - n_in)
+        src = x.narrow(dim, max(lo, 0), min(hi, n_in) - max(lo, 0)) if lo > 0 or hi < n_in else x
+        if src.shape[dim] <= 0:
+            view.zero_()
+            continue
+        pad = max(left, right)
+        kshape = (q, 1) if dim == 2 else (1, q)
+        y = F.conv2d(src, _depthwise(sub, c, kshape, x.dtype), padding=(pad, 0) if dim == 2 else (0, pad), groups=c)
+        y = y.narrow(dim, pad - left, count)
+        if slope != 1:
+            y = F.leaky_relu_(y, slope)
+        if clamp is not None and clamp >= 0:
+            torch.clamp(y, -clamp, clamp, out=view)
+        else:
+            view.copy_(y)
+    return out
 
 
 def downsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, down: int) -> torch.Tensor:

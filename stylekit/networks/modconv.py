@@ -12,6 +12,8 @@ demodulation coefficients ``[N, O]``.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 
@@ -55,8 +57,14 @@ def modulated_conv2d_reference(x: torch.Tensor, weight: torch.Tensor, styles: to
 
 
 def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:
-    """``rsqrt(sum_{i,k} (w[o,i,k] * s[n,i])^2 + 1e-8)`` as ``[N, O]``, via one small matmul."""
-    wsq = weight.square().sum(dim=[2, 3])  # [O, I]
+    """``rsqrt(sum_{i,k} (w[o,i,k] * s[n,i])^2 + 1e-8)`` as ``[N, O]``, via one small matmul.
+
+    ``sum_k w^2`` ``[O, I]`` of a parameter is remembered between calls when no gradient is recorded.
+    """
+    if _cacheable(weight):
+        wsq = _cached(weight, "wsq", lambda w: w.square().sum(dim=[2, 3]))
+    else:
+        wsq = weight.square().sum(dim=[2, 3])  # [O, I]
     return (styles.square() @ wsq.t() + 1e-8).rsqrt()
 
 
@@ -75,39 +83,86 @@ def upsample_conv2d(x: torch.Tensor, weight: torch.Tensor, resample_filter: torc
     return ops.fir2d_depthwise(y, resample_filter, padding=pad, gain=4.0, bias=bias)
 
 
+def cast_weight(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``weight`` in ``dtype``; a parameter's cast copy is kept and reused until the parameter changes.
+
+    The cache key is the tensor's version counter (bumped by every in-place update: optimiser
+    steps, ``load_state_dict``, ``copy_``), so a cached copy is never stale. With autograd
+    recording on a trainable weight, or for a non-parameter, the cast is redone each call.
+    """
+    if weight.dtype == dtype:
+        return weight
+    if not _cacheable(weight):
+        return weight.to(dtype)
+    return _cached(weight, ("cast", dtype), lambda w: w.to(dtype))
+
+
+def _cacheable(weight: torch.Tensor) -> bool:
+    """Whether derived copies of ``weight`` may be remembered: a parameter, no gradient recorded to it."""
+    return (isinstance(weight, torch.nn.Parameter) and not weight.is_inference()
+            and not (torch.is_grad_enabled() and weight.requires_grad))
+
+
+def _cached(weight: torch.Tensor, what, make) -> torch.Tensor:
+    """``make(weight.detach())``, remembered per (``weight``, ``what``) until ``weight`` changes or dies."""
+    key = (what, weight._version, weight.data_ptr(), weight.device)
+    slot = _CACHE.get(id(weight))
+    if slot is None:
+        slot = _CACHE[id(weight)] = {}
+        weakref.finalize(weight, _CACHE.pop, id(weight), None)
+    entry = slot.get(what)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    out = make(weight.detach())
+    slot[what] = (key, out)
+    return out
+
+
+_CACHE: dict[int, dict] = {}  # id(weight) -> {what: (key, derived tensor)}
+
+
 def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, up: int = 1,
                           padding: int = 0, resample_filter: torch.Tensor | None = None, out_gain: float = 1.0,
                           bias: torch.Tensor | None = None) -> torch.Tensor:
     """``out_gain * (modulated_conv2d_reference(x, weight, styles, up=up, ...) + bias)``, demodulated.
 
+    Computes in ``x.dtype`` (float32, bfloat16 or float16); ``weight [O, I, k, k]``, ``styles [N, I]``
+    and ``bias [O]`` are float32, and the demodulation coefficients are computed in float32.
+
     - Demodulation coefficients are ``rsqrt(s^2 @ sum_k w^2 + 1e-8)`` (one small matmul, no
       per-sample weight tensor); ``out_gain`` is folded into them.
-    - Batch 1: modulate and demodulate the weights (one ``[O, I, k, k]`` tensor) and run one
-      ordinary convolution with the bias folded into it.
+    - Batch 1: modulate and demodulate the weights (one ``[O, I, k, k]`` tensor, rounded once to
+      ``x.dtype``) and run one ordinary convolution with the bias folded into it.
     - Batch > 1: modulate the activations (``x * s``), run one convolution with the shared weights
       over the whole batch, then scale by the coefficients and add the bias in one ``addcmul``.
     - ``up=2``: see :func:`upsample_conv2d` (transposed conv + depthwise FIR, no zero-inserted tensor).
 
     Works for any memory format; channels_last input is fastest on CPU (oneDNN). Returns
-    ``[N, O, H*up, W*up]``.
+    ``[N, O, H*up, W*up]`` in ``x.dtype``.
     """
     n = x.shape[0]
     out_ch = weight.shape[0]
+    dtype = x.dtype
     d = demodulation_coefficients(weight, styles)
     if out_gain != 1:
         d = d * out_gain
-    b = None if bias is None else bias * out_gain
+    b = None if bias is None else (bias * out_gain).to(dtype)
     if n == 1:
-        wgt = weight * (styles.reshape(1, -1, 1, 1) * d.reshape(-1, 1, 1, 1))
+        scale = styles.reshape(1, -1, 1, 1) * d.reshape(-1, 1, 1, 1)
+        if dtype == weight.dtype or torch.is_grad_enabled():
+            wgt = (weight * scale).to(dtype)
+        else:  # modulate and round in one pass
+            wgt = torch.mul(weight, scale, out=weight.new_empty(weight.shape, dtype=dtype))
         if up == 1:
             return F.conv2d(x, wgt, b, padding=padding)
         return upsample_conv2d(x, wgt, resample_filter, padding, b)
-    x = x * styles.reshape(n, -1, 1, 1).to(x.dtype)
+    x = x * styles.reshape(n, -1, 1, 1).to(dtype)
+    wgt = cast_weight(weight, dtype)
     if up == 1:
-        y = F.conv2d(x, weight, padding=padding)
+        y = F.conv2d(x, wgt, padding=padding)
     else:
-        y = upsample_conv2d(x, weight, resample_filter, padding, None)
-    d = d.reshape(n, out_ch, 1, 1)
+        y = upsample_conv2d(x, wgt, resample_filter, padding, None)
+    d = d.reshape(n, out_ch, 1, 1).to(dtype)
     if b is None:
         return y.mul_(d) if not torch.is_grad_enabled() else y * d
     b = b.reshape(1, out_ch, 1, 1)

@@ -34,6 +34,7 @@ from ..errors import InvalidArgumentError
 from . import ops
 from .base import Generator, StyleLayer, check_styles, check_ws
 from .modconv import modulated_conv2d_fast, modulated_conv2d_reference
+from .precision import dtype_of
 from .mapping import MappingNetwork
 
 _LRELU_GAIN = math.sqrt(2.0)
@@ -216,8 +217,7 @@ class SynthesisLayer(torch.nn.Module):
         x = modulated_conv2d_fast(x, self.weight, styles, up=self.up, padding=self.padding,
                                   resample_filter=self.resample_filter, out_gain=g, bias=self.bias)
         if noise is not None:
-            noise = noise * g
-            x = x + noise if torch.is_grad_enabled() else x.add_(noise)
+            x = ops.add_plane_(x, (noise * g).to(x.dtype))
         return ops.lrelu_clamp_(x, _LRELU_ALPHA, self.conv_clamp)
 
     def extra_repr(self) -> str:
@@ -243,10 +243,11 @@ class ToRGBLayer(torch.nn.Module):
         if impl == "reference":
             x = modulated_conv2d_reference(x, self.weight, styles, demodulate=False)
             return ops.bias_act(x, self.bias, clamp=self.conv_clamp)
-        # [N, H, W, I] @ [N, I, C]: a view (no copy) when x is channels_last.
+        # [N, H, W, I] @ [N, I, C]: a view (no copy) when x is channels_last. Computed in x.dtype,
+        # the bias added (and the result returned) in float32 for the image's skip sum.
         n, _, h, w_ = x.shape
         wgt = (self.weight[:, :, 0, 0].unsqueeze(0) * styles.unsqueeze(1)).transpose(1, 2)  # [N, I, C]
-        y = torch.matmul(x.permute(0, 2, 3, 1).reshape(n, h * w_, -1), wgt) + self.bias
+        y = torch.matmul(x.permute(0, 2, 3, 1).reshape(n, h * w_, -1), wgt.to(x.dtype)).float() + self.bias
         y = y.reshape(n, h, w_, -1).permute(0, 3, 1, 2)  # [N, C, H, W], channels_last memory
         if self.conv_clamp is not None:
             y = y.clamp(-self.conv_clamp, self.conv_clamp)
@@ -300,6 +301,21 @@ class SynthesisBlock(torch.nn.Module):
                              gain=4)
 
 
+def block_dtypes(resolutions: Sequence[int], precision: str) -> dict[int, torch.dtype]:
+    """The fast path's activation dtype per block resolution for a ``precision``.
+
+    ``'fp32'``: float32 everywhere; ``'bf16'``: bfloat16 everywhere (float32's range, so nothing
+    can overflow); ``'fp16'``: float16 on the four finest resolutions only (NVIDIA's
+    ``num_fp16_res=4``, where nearly all the work is), float32 below, where 512-channel sums
+    could exceed float16's range.
+    """
+    dtype = dtype_of(precision)
+    if dtype != torch.float16:
+        return {r: dtype for r in resolutions}
+    finest = max(resolutions)
+    return {r: (torch.float16 if r * 8 >= finest else torch.float32) for r in resolutions}
+
+
 # ----------------------------------------------------------------------------------------------
 # Synthesis network
 
@@ -339,6 +355,7 @@ class SynthesisNetwork(torch.nn.Module):
             if res == img_resolution:
                 self.num_ws += block.num_torgb
         self.style_layers: list[StyleLayer] = style_layers
+        self.precision = "fp32"  # compute precision of the fast path (see block_dtypes)
 
     def blocks(self) -> list[SynthesisBlock]:
         return [getattr(self, f"b{res}") for res in self.block_resolutions]
@@ -393,7 +410,8 @@ class SynthesisNetwork(torch.nn.Module):
 
     def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "const",
                 noise: Sequence[torch.Tensor] | None = None, styles: Sequence[torch.Tensor] | None = None,
-                impl: str = "fast", force_fp32: bool = True, fused_modconv=None, update_emas: bool = False) -> torch.Tensor:
+                impl: str = "fast", precision: str | None = None, force_fp32: bool = True, fused_modconv=None,
+                update_emas: bool = False) -> torch.Tensor:
         """Synthesize images.
 
         Args:
@@ -404,13 +422,17 @@ class SynthesisNetwork(torch.nn.Module):
                 ``[N or 1, 1, H, W]`` or ``[H, W]``; overrides ``noise_mode``; gradients flow into them.
                 (Each layer multiplies its map by its learned ``noise_strength``.)
             styles: StyleSpace S (list of ``[N, C]``, see :meth:`ws_to_styles`) used instead of ``ws``.
-            impl: ``'fast'`` (default) or ``'reference'``.
+            impl: ``'fast'`` (default) or ``'reference'`` (always float32).
+            precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` for the fast path's activations and
+                convolutions; None = ``self.precision`` (see :func:`block_dtypes`). The styles,
+                demodulation coefficients and the skip image stay float32.
             force_fp32, fused_modconv, update_emas: accepted for compatibility with official call
-                sites; stylekit always computes in float32 with the fused-modconv maths.
+                sites (``precision`` decides the dtype; the maths is always the fused-modconv one).
 
         Returns: ``[N, img_channels, R, R]`` float32, about [-1, 1].
         """
         del force_fp32, fused_modconv, update_emas
+        dtypes = block_dtypes(self.block_resolutions, precision or self.precision) if impl == "fast" else None
         if impl not in _IMPLS:
             raise InvalidArgumentError(f"impl must be one of {_IMPLS}, not {impl!r}.")
         if noise_mode not in _NOISE_MODES:
@@ -422,24 +444,56 @@ class SynthesisNetwork(torch.nn.Module):
         else:
             styles = check_styles(styles, self.style_layers)
         n = styles[0].shape[0]
-        device = styles[0].device
-        noise_maps = iter(self._noise_maps(noise, noise_mode, n, device))
+        noise_maps = iter(self._noise_maps(noise, noise_mode, n, styles[0].device))
         style_iter = iter(styles)
-
-        x = img = None
+        plan = []  # (block, [(layer, style, noise)], torgb style or None)
         for block in self.blocks():
+            convs = [(layer, next(style_iter), next(noise_maps) if layer.use_noise else None)
+                     for _name, layer in block.conv_layers()]
+            plan.append((block, convs, next(style_iter) if block.num_torgb else None))
+        split = len(plan) if impl != "fast" or n == 1 else self._per_sample_from(plan)
+        x, img = self._run_blocks(plan[:split], None, None, n, impl, dtypes)
+        if split == len(plan):
+            return img.contiguous()
+        images = []
+        for i in range(n):  # finer blocks sample by sample (see _per_sample_from)
+            one = [(block, [(layer, s[i:i + 1], m if m is None or m.shape[0] == 1 else m[i:i + 1])
+                            for layer, s, m in convs], None if t is None else t[i:i + 1])
+                   for block, convs, t in plan[split:]]
+            images.append(self._run_blocks(one, x[i:i + 1], None if img is None else img[i:i + 1], 1, impl, dtypes)[1])
+        return torch.cat(images).contiguous()
+
+    @staticmethod
+    def _per_sample_from(plan) -> int:
+        """Index of the first block the fast path runs one sample at a time when the batch is > 1.
+
+        Batch > 1 modulates activations (two extra passes over them, see ``modulated_conv2d_fast``)
+        where batch 1 modulates weights (one pass over ``O*I*k*k`` weights per sample); from the
+        resolution where ``R^2 * (I + O)`` exceeds ``O * I * 9`` the per-sample form does less work
+        (and rounds less in bfloat16). For StyleGAN2 config-f that is 64x64 and up.
+        """
+        for idx, (block, convs, _) in enumerate(plan):
+            layer = convs[-1][0]
+            if block.resolution ** 2 * (layer.in_channels + layer.out_channels) >= 9 * layer.in_channels * layer.out_channels:
+                return idx
+        return len(plan)
+
+    def _run_blocks(self, plan, x, img, n: int, impl: str, dtypes):
+        """Run ``plan``'s blocks from activations ``x`` and skip image ``img`` (None before the first block)."""
+        for block, convs, torgb_style in plan:
             if block.in_channels == 0:
                 x = block.const.unsqueeze(0).expand(n, -1, -1, -1)
                 x = x.contiguous(memory_format=torch.channels_last if impl == "fast" else torch.contiguous_format)
-            for _name, layer in block.conv_layers():
-                layer_noise = next(noise_maps) if layer.use_noise else None
-                x = layer(x, next(style_iter), layer_noise, impl=impl)
+            if dtypes is not None and x.dtype != dtypes[block.resolution]:
+                x = x.to(dtypes[block.resolution])
+            for layer, style, layer_noise in convs:
+                x = layer(x, style, layer_noise, impl=impl)
             if img is not None:
                 img = block.upsample_image(img, impl)
-            if block.num_torgb:
-                y = block.torgb(x, next(style_iter), impl=impl)
+            if torgb_style is not None:
+                y = block.torgb(x, torgb_style, impl=impl)
                 img = y if img is None else img + y
-        return img.contiguous()
+        return x, img
 
     def extra_repr(self) -> str:
         return (f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "

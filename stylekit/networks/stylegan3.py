@@ -34,6 +34,7 @@ from ..errors import InvalidArgumentError
 from .base import Generator, StyleLayer, check_styles, check_ws
 from .filtered_lrelu import design_lowpass_filter, filtered_lrelu
 from .mapping import MappingNetwork
+from .precision import dtype_of
 from .modconv import demodulation_coefficients, modulated_conv2d_grouped, prenormalize
 from .ops import FullyConnectedLayer
 
@@ -326,6 +327,7 @@ class SynthesisNetwork(torch.nn.Module):
             name = f"L{idx}_{layer.out_size[0]}_{layer.out_channels}"
             setattr(self, name, layer)
             self.layer_names.append(name)
+        self.precision = "fp32"  # compute precision of the fast path (see layer_dtypes)
 
     # --- StyleSpace ----------------------------------------------------------------------------
     @property
@@ -352,7 +354,7 @@ class SynthesisNetwork(torch.nn.Module):
     # --- forward -------------------------------------------------------------------------------
     def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "const", noise=None,
                 styles: Sequence[torch.Tensor] | None = None, rotate: float = 0.0,
-                translate: Sequence[float] = (0.0, 0.0), impl: str = "fast",
+                translate: Sequence[float] = (0.0, 0.0), impl: str = "fast", precision: str | None = None,
                 update_emas: bool = False) -> torch.Tensor:
         """Synthesize images.
 
@@ -369,6 +371,9 @@ class SynthesisNetwork(torch.nn.Module):
                 strips, see :mod:`stylekit.networks.filtered_lrelu`) or ``'reference'`` (the official
                 reference ops written out literally: grouped modulated convolution, zero-insertion
                 upsampling; slow). Same numbers up to float rounding.
+            precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` for the fast path's activations,
+                convolutions and filtered nonlinearities (``'fp16'``: only the layers NVIDIA runs in
+                float16); None = ``self.precision``. ``impl='reference'`` is always float32.
             update_emas: training only: update the layers' ``magnitude_ema`` from this batch.
 
         Returns: ``[N, img_channels, img_resolution, img_resolution]`` float32, about [-1, 1].
@@ -390,11 +395,23 @@ class SynthesisNetwork(torch.nn.Module):
         x = self.input(styles[0].to(torch.float32), transform)
         if impl == "reference":
             x = x.contiguous()
-        for name, s in zip(self.layer_names, styles[1:]):
+        dtypes = self.layer_dtypes(precision or self.precision) if impl == "fast" else None
+        for idx, (name, s) in enumerate(zip(self.layer_names, styles[1:])):
+            if dtypes is not None and x.dtype != dtypes[idx]:
+                x = x.to(dtypes[idx])
             x = getattr(self, name)(x, s.to(torch.float32), impl=impl, update_emas=update_emas)
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(torch.float32).contiguous()
+
+    def layer_dtypes(self, precision: str) -> list[torch.dtype]:
+        """The fast path's dtype per layer: one dtype everywhere for ``'fp32'`` / ``'bf16'``; for
+        ``'fp16'`` float16 where NVIDIA uses it (output sampling rate * 2**4 > img_resolution)."""
+        dtype = dtype_of(precision)
+        if dtype != torch.float16:
+            return [dtype] * len(self.layer_names)
+        return [torch.float16 if getattr(self, name).out_sampling_rate * 16 > self.img_resolution else torch.float32
+                for name in self.layer_names]
 
     def _user_transform(self, rotate, translate) -> torch.Tensor | None:
         """The input's inverse transform for this call: the stored one composed with the inverse of
