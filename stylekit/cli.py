@@ -78,9 +78,10 @@ def _cmd_convert(args) -> int:
 def _cmd_info(args) -> int:
     from .checkpoints.load import load_generator
 
-    G = load_generator(args.file)
+    G = load_generator(args.file, precision=args.precision)
     if args.json:
-        print(json.dumps({"arch": G.arch, "config": G.config, "num_ws": G.num_ws, "img_resolution": G.img_resolution,
+        print(json.dumps({"arch": G.arch, "config": G.config, "precision": G.precision, "num_ws": G.num_ws,
+                          "img_resolution": G.img_resolution,
                           "z_dim": G.z_dim, "w_dim": G.w_dim, "c_dim": G.c_dim,
                           "style_layers": [[s.name, s.ws_index, s.channels, s.kind] for s in G.style_layers]}, indent=2))
     else:
@@ -159,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="print a checkpoint's architecture")
     p.add_argument("file", help="a checkpoint file, a registered name or hf://owner/repo/file")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                   help="compute precision to report (default auto: what this machine would use)")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("generate", help="write a grid of generated images")

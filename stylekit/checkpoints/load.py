@@ -20,8 +20,13 @@ from .build import build_generator, load_state_checked  # noqa: F401  (build_gen
 _NVIDIA_POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels")
 
 
-def _finish(G, device):
-    return G.eval().requires_grad_(False).to(device)
+def _finish(G, device, precision=None):
+    """Eval mode, no gradients, on ``device``, with the compute ``precision`` (None: float32)."""
+    from ..networks.precision import resolve_precision
+
+    G = G.eval().requires_grad_(False).to(device)
+    G.precision = resolve_precision(precision or "fp32", device)
+    return G
 
 
 def generator_from_nvidia_record(record, *, source: str):
@@ -79,8 +84,9 @@ def sniff_format(path: Path) -> str:
                           "torch .pt file).")
 
 
-def load_generator_file(path: str | os.PathLike, *, device="cpu", format: str | None = None):
-    """Read a generator from a local file of any supported format."""
+def load_generator_file(path: str | os.PathLike, *, device="cpu", format: str | None = None,
+                        precision: str | None = None):
+    """Read a generator from a local file of any supported format (``precision`` as in :func:`load_generator`)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file.")
@@ -106,10 +112,11 @@ def load_generator_file(path: str | os.PathLike, *, device="cpu", format: str | 
         G = load_rosinality_generator(path, device="cpu")
     else:
         raise CheckpointError(f"{source}: unknown checkpoint format {fmt!r}.")
-    return _finish(G, device)
+    return _finish(G, device, precision)
 
 
-def load_generator(spec, *, device="cpu", cache_dir=None, local_files_only: bool | None = None):
+def load_generator(spec, *, device="cpu", cache_dir=None, local_files_only: bool | None = None,
+                   precision: str | None = None):
     """Load a generator from a path, a registered name, or an ``hf://owner/repo/file`` address.
 
     Args:
@@ -117,21 +124,30 @@ def load_generator(spec, *, device="cpu", cache_dir=None, local_files_only: bool
             or an already-built Generator (returned moved to ``device``).
         device: where the weights go (``"cpu"``, ``"cuda"``, a ``torch.device``).
         cache_dir, local_files_only: passed to the Hugging Face download (see ``stylekit.hub.fetch``).
+        precision: compute precision of the synthesis network: ``'fp32'``, ``'bf16'``, ``'fp16'`` or
+            ``'auto'`` (bfloat16 on a CPU with AMX / AVX-512-BF16, float16 on CUDA, else float32; see
+            :mod:`stylekit.networks.precision`). None: float32 for a file, unchanged for a Generator
+            passed in. Weights stay float32 in memory and on disk; ``G.precision`` says what was picked.
 
     Returns: a ``stylekit.networks.base.Generator`` in eval mode with ``requires_grad=False``.
     """
     from ..networks.base import Generator
 
     if isinstance(spec, Generator):
-        return spec.to(device)
+        spec = spec.to(device)
+        if precision is not None:
+            from ..networks.precision import resolve_precision
+
+            spec.precision = resolve_precision(precision, device)
+        return spec
     spec_str = os.fspath(spec)
     if spec_str.startswith("hf://"):
         hub_file = hub.parse_hf_uri(spec_str)
         path = hub.fetch(hub_file, cache_dir=cache_dir, local_files_only=local_files_only)
-        return load_generator_file(path, device=device)
+        return load_generator_file(path, device=device, precision=precision)
     if Path(spec_str).expanduser().is_file():
-        return load_generator_file(Path(spec_str).expanduser(), device=device)
+        return load_generator_file(Path(spec_str).expanduser(), device=device, precision=precision)
     entry = registry.resolve(spec_str, "generator")
     path = registry.artifact_path(entry, cache_dir=cache_dir, local_files_only=local_files_only)
     fmt = {"nvidia-pkl": "nvidia-pkl", "safetensors": "safetensors", "rosinality-pt": "torch"}.get(entry.format)
-    return load_generator_file(path, device=device, format=fmt)
+    return load_generator_file(path, device=device, format=fmt, precision=precision)
