@@ -36,7 +36,8 @@ from .errors import CheckpointError, InvalidArgumentError, ModelNotFoundError, O
 from .hub import HubFile, fetch
 from . import settings
 
-__all__ = ["ClipModel", "load_clip", "list_clip_models", "DEFAULT_TEMPLATES", "TOYFACES_CLIP"]
+__all__ = ["ClipModel", "load_clip", "list_clip_models", "register_open_clip_config", "DEFAULT_TEMPLATES",
+           "TOYFACES_CLIP"]
 
 #: The name of the offline toyfaces CLIP in :func:`load_clip`.
 TOYFACES_CLIP = "toyfaces"
@@ -386,7 +387,7 @@ def _create(open_clip_name: str, weights: str | None, device, **kwargs) -> torch
             "belongs to this architecture and is complete.") from exc
 
 
-def _open_clip_config_name(config: Path) -> str:
+def register_open_clip_config(config: Path) -> str:
     """Register an open_clip config file (idempotent) and return its model name (the file's stem)."""
     import open_clip
 
@@ -405,7 +406,7 @@ def _load_registered(artifact, pretrained: str | os.PathLike | None, device) -> 
 
     from . import registry
 
-    open_clip_name = _open_clip_config_name(registry.extra_file(artifact, "open_clip_config"))
+    open_clip_name = register_open_clip_config(registry.extra_file(artifact, "open_clip_config"))
     weights = Path(pretrained) if pretrained is not None else registry.artifact_path(artifact)
     if not weights.is_file():
         card = f" (its model card, {artifact.card}, says how they were trained)" if artifact.card else ""

@@ -43,7 +43,8 @@ def test_import_does_no_work():
 def test_toyfaces_is_built_by_open_clip_create_model(monkeypatch):
     import open_clip
 
-    from stylekit.toyfaces.clip_model import MODEL_CONFIG, OPEN_CLIP_NAME, shipped_config_path, shipped_weights_path
+    from stylekit.registry import artifact_path
+    from stylekit.toyfaces.clip_model import MODEL_CONFIG, OPEN_CLIP_NAME, config_path
 
     calls = []
     real_create = open_clip.create_model
@@ -54,10 +55,10 @@ def test_toyfaces_is_built_by_open_clip_create_model(monkeypatch):
 
     monkeypatch.setattr(open_clip, "create_model", spy)
     model = load_clip("toyfaces")
-    assert calls == [(OPEN_CLIP_NAME, str(shipped_weights_path()))]
+    assert calls == [(OPEN_CLIP_NAME, str(artifact_path("toyfaces", "clip")))]
     assert OPEN_CLIP_NAME in open_clip.list_models()
     assert isinstance(model.model, open_clip.CLIP)
-    assert json.loads(shipped_config_path().read_text()) == MODEL_CONFIG
+    assert json.loads(config_path().read_text()) == MODEL_CONFIG
     assert model.image_size == (128, 128)  # 64 px renders are upsampled 2x, so eyes and mouths survive the stem
     assert model.context_length == MODEL_CONFIG["text_cfg"]["context_length"]
     assert not any(p.requires_grad for p in model.model.parameters())
@@ -67,9 +68,10 @@ def test_toyfaces_is_built_by_open_clip_create_model(monkeypatch):
 def test_shipped_weights_are_small_safetensors_with_config():
     from safetensors import safe_open
 
-    from stylekit.toyfaces.clip_model import MODEL_CONFIG, shipped_weights_path
+    from stylekit.registry import artifact_path
+    from stylekit.toyfaces.clip_model import MODEL_CONFIG
 
-    path = shipped_weights_path()
+    path = artifact_path("toyfaces", "clip")
     assert path.stat().st_size < 15 * 2**20
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata()

@@ -6,13 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stylekit.registry import package_path, resolve
 from stylekit.text import cache, generator_fingerprint, global_edit, relevance_for
-from stylekit.toyfaces.clip_model import shipped_weights_path
-
-pytestmark = pytest.mark.skipif(not shipped_weights_path().is_file()
-                                or not package_path(resolve("toyfaces", "relevance").package_file).is_file(),
-                                reason="the toyfaces CLIP or relevance weights are not installed")
 
 
 @pytest.fixture(scope="module")

@@ -350,11 +350,8 @@ class _RendererAsGenerator(torch.nn.Module):
 
 
 def test_toyfaces_fd_separates_renders_from_junk():
-    from stylekit.checkpoints.predictor import resolve_predictor_path
     from stylekit.train.metrics import toyfaces_fd
 
-    if not resolve_predictor_path("toyfaces").is_file():
-        pytest.skip("the toyfaces predictor weights are not built yet (python -m stylekit.train predictor)")
     good = toyfaces_fd(_RendererAsGenerator(), n=200)
     bad = toyfaces_fd(_RendererAsGenerator(grey=True), n=200)
     assert good["fd_floor"] > 0 and good["n"] == 200

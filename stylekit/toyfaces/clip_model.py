@@ -23,20 +23,16 @@ import numpy as np
 import torch
 
 from stylekit.augment import augment
-from stylekit.errors import CheckpointError, InvalidArgumentError
+from stylekit.clip_backend import register_open_clip_config
+from stylekit.errors import InvalidArgumentError
 
-__all__ = [
-    "OPEN_CLIP_NAME", "MODEL_CONFIG", "shipped_config_path", "shipped_weights_path", "register_toyfaces_clip",
-    "create_untrained", "zero_shot_accuracy", "NEGATED_PROMPTS",
-]
+__all__ = ["OPEN_CLIP_NAME", "MODEL_CONFIG", "config_path", "create_untrained", "zero_shot_accuracy", "NEGATED_PROMPTS"]
 
 #: The name the architecture is registered under in open_clip.
 OPEN_CLIP_NAME = "toyfaces-clip"
 
-_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-#: The open_clip model config (also written to ``weights/toyfaces-clip.json``, which is what
-#: :func:`register_toyfaces_clip` registers).
+#: The open_clip model config (also written to ``weights/toyfaces-clip.json``, the file the registry
+#: names and :func:`create_untrained` / ``load_clip("toyfaces")`` register with open_clip).
 MODEL_CONFIG: dict = {
     "embed_dim": 128,
     "vision_cfg": {"image_size": 128, "layers": [1, 1, 1, 1], "width": 16, "head_width": 32},
@@ -56,29 +52,11 @@ NEGATED_PROMPTS: dict[str, str | tuple[str, ...]] = {
 }
 
 
-def shipped_config_path() -> Path:
-    """``stylekit/toyfaces/weights/toyfaces-clip.json``: the open_clip config of the toyfaces CLIP."""
-    return _WEIGHTS_DIR / f"{OPEN_CLIP_NAME}.json"
+def config_path() -> Path:
+    """The open_clip config file of the toyfaces CLIP (``weights/toyfaces-clip.json``), as registered."""
+    from stylekit import registry
 
-
-def shipped_weights_path() -> Path:
-    """``stylekit/toyfaces/weights/clip.safetensors``: the trained weights shipped in the package."""
-    return _WEIGHTS_DIR / "clip.safetensors"
-
-
-def register_toyfaces_clip() -> str:
-    """Register the toyfaces CLIP config with open_clip (idempotent) and return its open_clip name."""
-    import open_clip
-
-    if OPEN_CLIP_NAME not in open_clip.list_models():
-        path = shipped_config_path()
-        if not path.is_file():
-            raise CheckpointError(
-                f"The toyfaces CLIP config {path} is missing; reinstall stylekit (it ships with the package).")
-        open_clip.add_model_config(path)
-        if OPEN_CLIP_NAME not in open_clip.list_models():
-            raise CheckpointError(f"open_clip did not accept the toyfaces CLIP config {path}.")
-    return OPEN_CLIP_NAME
+    return registry.extra_file(registry.resolve("toyfaces", "clip"), "open_clip_config")
 
 
 def create_untrained(device="cpu", seed: int = 0) -> torch.nn.Module:
@@ -87,7 +65,7 @@ def create_untrained(device="cpu", seed: int = 0) -> torch.nn.Module:
 
     import open_clip
 
-    register_toyfaces_clip()
+    register_open_clip_config(config_path())
     torch.manual_seed(seed)
     logger = logging.getLogger()
     level = logger.level
