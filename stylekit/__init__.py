@@ -6,7 +6,7 @@ no model loading, no downloads).
 
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -30,12 +30,4 @@ __all__ = sorted(_LAZY) + ["__version__"]
 _SUBPACKAGES = ("edit", "invert")
 
 
-def __getattr__(name: str):
-    if name in _SUBPACKAGES:  # e.g. stylekit.invert.invert(G, image, method=...)
-        return importlib.import_module(f"stylekit.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stylekit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, _SUBPACKAGES)  # e.g. stylekit.invert.invert(G, image, method=...)

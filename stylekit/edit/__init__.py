@@ -20,7 +20,7 @@ Names are imported lazily: ``import stylekit.edit`` does no work.
 
 from __future__ import annotations
 
-import importlib
+from stylekit.lazy import lazy_exports
 
 _LAZY = {
     "Direction": "stylekit.edit.direction",
@@ -49,14 +49,4 @@ _SUBMODULES = ("arithmetic", "direction", "ganspace", "hooks", "interfacegan", "
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
 
 
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        value = importlib.import_module(f"stylekit.edit.{name}")
-        globals()[name] = value
-        return value
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stylekit.edit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, _SUBMODULES)

@@ -15,7 +15,7 @@ Every method returns an :class:`~stylekit.invert.result.InversionResult` whose `
 
 from __future__ import annotations
 
-import importlib
+from stylekit.lazy import lazy_exports
 
 METHODS = ("optimize", "encoder", "restyle", "pti")
 
@@ -91,10 +91,4 @@ def _only_w_plus(space: str, method: str) -> None:
                                    "for a W-space inversion).")
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stylekit.invert' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -23,7 +23,7 @@ name of a submodule, so ``stylekit.text.<module>`` always means the module.
 
 from __future__ import annotations
 
-import importlib
+from stylekit.lazy import lazy_exports
 
 _LAZY = {
     "optimize_latent": "optimize", "TextOptimizeResult": "optimize",
@@ -45,12 +45,4 @@ _SUBMODULES = ("cache", "directions", "keys", "mapper", "optimize", "presets", "
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
 
 
-def __getattr__(name: str):
-    if name in _SUBMODULES:
-        value = importlib.import_module(f"stylekit.text.{name}")
-    elif name in _LAZY:
-        value = getattr(importlib.import_module(f"stylekit.text.{_LAZY[name]}"), name)
-    else:
-        raise AttributeError(f"module 'stylekit.text' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, _SUBMODULES)

@@ -17,7 +17,7 @@ Names are imported lazily: ``import stylekit.toyfaces`` does not import torch.
 
 from __future__ import annotations
 
-import importlib
+from stylekit.lazy import lazy_exports
 
 _LAZY = {
     "AttributeSpec": "attributes",
@@ -44,10 +44,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stylekit.toyfaces' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
