@@ -19,7 +19,6 @@ optimisations and are not timed here; ``python -m stylekit.bench text`` measures
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import statistics
@@ -153,12 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Launch the app, time every endpoint, print the metrics as JSON (and write them to ``--json``)."""
+    from stylekit.bench import write_metrics
+
     args = build_parser().parse_args(argv)
-    text = json.dumps(run(args), indent=2, sort_keys=True)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
+    write_metrics(run(args), args.json)
     return 0
 
 

@@ -28,6 +28,19 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
+def write_metrics(metrics: dict, json_path=None) -> str:
+    """Print ``metrics`` as sorted, indented JSON and write it to ``json_path`` too (folders made); returns the text."""
+    import json
+    from pathlib import Path
+
+    text = json.dumps(metrics, indent=2, sort_keys=True)
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(text + "\n")
+    print(text)
+    return text
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far, in MiB (``getrusage``; Linux reports KiB)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import math
 import sys
 from pathlib import Path
 
-from . import BENCHMARKS
+from . import BENCHMARKS, write_metrics
 
 #: Benchmarks that left this package -> the command that runs them now.
 MOVED = {"app": "python -m demos.bench_app --json out.json (from the repository root: it launches the gallery's app.py)"}
@@ -54,12 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown benchmark {argv[0]!r}; choose one of: {names}", file=sys.stderr)
         return 2
     args = build_parser(argv[0]).parse_args(argv[1:])
-    metrics = flatten_metrics(args._module.run(args))
-    text = json.dumps(metrics, indent=2, sort_keys=True)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
+    write_metrics(flatten_metrics(args._module.run(args)), args.json)
     return 0
 
 
