@@ -54,23 +54,36 @@ def save_encoder(enc: LatentEncoder, path, *, metadata: dict | None = None, half
     return path
 
 
-def load_encoder(spec, *, device="cpu") -> LatentEncoder:
+def load_encoder(spec, *, device="cpu", precision: str | None = None) -> LatentEncoder:
     """Load an encoder: a registered name (``'e4e-toyfaces'``), a stylekit ``.safetensors`` file, or an
     official pSp / e4e ``.pt`` checkpoint. Returns a :class:`LatentEncoder` in eval mode, no grad.
+
+    ``precision``: ``'fp32'``, ``'bf16'``, ``'fp16'`` or ``'auto'`` (bfloat16 on CPUs with AMX or
+    AVX-512-BF16, float16 on CUDA, else float32; see :mod:`stylekit.networks.precision`), recorded in
+    ``enc.precision``; weights stay float32 and W+ codes come back float32. None: ``'fp32'`` for a
+    name or file; an encoder object keeps its own (it is moved to ``device`` and, when ``precision``
+    is given, switched to it in place).
 
     A generator stored in an official checkpoint (``decoder.*``) is not loaded here; see
     :func:`load_official_checkpoint`.
     """
+    from ..networks.precision import resolve_precision
+
+    chosen = None if precision is None else resolve_precision(precision, device)  # a bad name fails first
     if isinstance(spec, LatentEncoder):
-        return spec.to(device)
-    path = _resolve_encoder_path(spec)
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if len(head) >= 9 and head[8:9] == b"{":
-        enc = _load_safetensors_encoder(path)
+        enc = spec.to(device)
     else:
-        enc, _ = load_official_checkpoint(path, with_decoder=False)
-    return enc.eval().requires_grad_(False).to(device)
+        path = _resolve_encoder_path(spec)
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if len(head) >= 9 and head[8:9] == b"{":
+            enc = _load_safetensors_encoder(path)
+        else:
+            enc, _ = load_official_checkpoint(path, with_decoder=False)
+        enc = enc.eval().requires_grad_(False).to(device)
+    if chosen is not None:
+        enc.precision = chosen
+    return enc
 
 
 def _resolve_encoder_path(spec) -> Path:
@@ -247,7 +260,7 @@ def load_official_checkpoint(path, *, with_decoder: bool = True):
 # Inversion with an encoder
 
 
-def encode(G, image, *, encoder="e4e-toyfaces", progress=None, device=None):
+def encode(G, image, *, encoder="e4e-toyfaces", progress=None, device=None, precision: str | None = None):
     """One encoder pass: ``image`` -> W+; returns an :class:`~stylekit.invert.result.InversionResult`
     whose ``latent`` is a ``'w+'`` Latent ``[1, num_ws, w_dim]``.
 
@@ -256,13 +269,16 @@ def encode(G, image, *, encoder="e4e-toyfaces", progress=None, device=None):
         image: anything :func:`stylekit.images.image_to_tensor` accepts, or a tensor in ``[-1, 1]``.
         encoder: a :class:`LatentEncoder`, a registered name or a file path (see :func:`load_encoder`).
         progress: called once at the end (the pass is a single step).
+        precision: the encoder's compute precision (``'fp32'``, ``'bf16'``, ``'fp16'``, ``'auto'``; see
+            :func:`load_encoder`); None: float32, or an encoder object's own. The generator renders in
+            ``G.precision``.
     """
     from ._inputs import progress_or_default, target_tensor
     from .result import InversionResult, inversion_latent
 
     start = time.perf_counter()
     device = torch.device(device) if device is not None else G.w_avg.device
-    enc = load_encoder(encoder, device=device)
+    enc = load_encoder(encoder, device=device, precision=precision)
     enc.check_generator(G)
     if enc.config["in_channels"] != 3:
         raise InvalidArgumentError("this encoder takes 6 channels (a ReStyle encoder); use method='restyle'.")

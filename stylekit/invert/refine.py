@@ -32,9 +32,10 @@ from .result import InversionResult, inversion_latent, psnr
 DEFAULT_ENCODER = "restyle-toyfaces"
 
 
-def load_bootstrap(spec, G, *, device=None) -> LatentEncoder:
-    """The one-pass (3-channel) encoder ``spec`` (name, file or object) checked against ``G``, for bootstrapping."""
-    boot = load_encoder(spec, device=device if device is not None else G.w_avg.device)
+def load_bootstrap(spec, G, *, device=None, precision: str | None = None) -> LatentEncoder:
+    """The one-pass (3-channel) encoder ``spec`` (name, file or object) checked against ``G``, for bootstrapping
+    (``precision``: see :func:`~stylekit.invert.encoder.load_encoder`)."""
+    boot = load_encoder(spec, device=device if device is not None else G.w_avg.device, precision=precision)
     boot.check_generator(G)
     if boot.config["in_channels"] != 3:
         raise InvalidArgumentError("the bootstrap encoder must be a one-pass (3-channel) encoder such as "
@@ -56,14 +57,15 @@ def restyle_steps(G, enc: LatentEncoder, target: torch.Tensor, iterations: int, 
     Returns ``(latent [N, num_ws, w_dim], image [N, 3, R, R], images)`` with ``images`` the
     reconstruction after each step (``iterations`` tensors). ``start_latent`` defaults to
     :func:`initial_latent` (``latent_avg``); ``start_image``, when the caller has already rendered
-    ``start_latent``, saves that synthesis. Gradients flow unless the caller disables them.
+    ``start_latent``, saves that synthesis. Gradients flow unless the caller disables them. The encoder
+    runs in its ``precision`` (:meth:`LatentEncoder.codes`).
     """
     progress = progress_or_default(progress)
     latent = initial_latent(G, enc, target) if start_latent is None else start_latent
     image = G.synthesis(latent, noise_mode="const") if start_image is None else start_image
     images = []
     for t in range(iterations):
-        latent = latent + enc.encoder(torch.cat([target, image], dim=1))
+        latent = latent + enc.codes(torch.cat([target, image], dim=1))
         image = G.synthesis(latent, noise_mode="const")
         images.append(image)
         progress(t + 1, iterations, "restyle")
@@ -71,7 +73,7 @@ def restyle_steps(G, enc: LatentEncoder, target: torch.Tensor, iterations: int, 
 
 
 def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = RESTYLE.iterations, bootstrap="auto",
-            progress=None, device=None) -> InversionResult:
+            progress=None, device=None, precision: str | None = None) -> InversionResult:
     """Invert ``image`` with ``iterations`` ReStyle steps; ``result.extra['psnr_per_step']`` shows the refinement.
 
     ``result.latent`` is a ``'w+'`` Latent ``[1, num_ws, w_dim]``.
@@ -87,18 +89,21 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = RESTYLE.iter
             (its metadata's ``bootstrap``), or from ``latent_avg`` when it has none; ``None`` always
             starts from ``latent_avg``; an encoder (name, file or object) starts from its inversion.
             ``result.extra['bootstrap_psnr']`` is the PSNR of that starting point.
+        precision: the compute precision of the ReStyle and bootstrap encoders (``'fp32'``, ``'bf16'``,
+            ``'fp16'``, ``'auto'``; see :func:`~stylekit.invert.encoder.load_encoder`); None: float32, or
+            an encoder object's own. The generator renders in ``G.precision``.
     """
     start = time.perf_counter()
     iterations = check_steps(iterations, "iterations")
     device = torch.device(device) if device is not None else G.w_avg.device
-    enc = load_encoder(encoder, device=device)
+    enc = load_encoder(encoder, device=device, precision=precision)
     enc.check_generator(G)
     if enc.config["in_channels"] != 6:
         raise InvalidArgumentError("ReStyle needs an encoder with 6 input channels (image + reconstruction); this one "
                                    "takes 3: use method='encoder' with it, or train one with --restyle.")
     if bootstrap == "auto":
         bootstrap = enc.info.get("bootstrap") or None
-    boot = load_bootstrap(bootstrap, G, device=device) if bootstrap is not None else None
+    boot = load_bootstrap(bootstrap, G, device=device, precision=precision) if bootstrap is not None else None
     target = target_tensor(G, image, device=device)
     with torch.no_grad():
         start_latent = initial_latent(G, enc, target, boot)
