@@ -32,16 +32,9 @@ def save_generator(G, path: str | os.PathLike, *, extra_metadata: dict[str, str]
 
 def read_canonical(path: str | os.PathLike) -> tuple[str, dict, dict, dict]:
     """Read a canonical file: returns ``(arch, config, state_dict, metadata)`` (tensors on CPU)."""
-    from safetensors import SafetensorError
-    from safetensors import safe_open
+    from .tagged import read_tagged
 
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as fh:
-            metadata = dict(fh.metadata() or {})
-            state = {key: fh.get_tensor(key) for key in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); download or convert it again.") from exc
+    metadata, state = read_tagged(path, fmt=None, kind="generator", unreadable_advice="; download or convert it again")
     if "arch" not in metadata or "config" not in metadata:
         raise CheckpointError(
             f"{path}: this safetensors file has no stylekit architecture metadata ('arch' and 'config'); "

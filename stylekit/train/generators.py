@@ -15,7 +15,7 @@ import torch
 from ..errors import CheckpointError, InvalidArgumentError
 from .skeleton import KimgConfig
 
-__all__ = ["GeneratorConfig", "build_generator", "load_init_generator", "generator_for_run", "save_canonical",
+__all__ = ["GeneratorConfig", "new_stylegan2", "load_init_generator", "generator_for_run", "save_canonical",
            "mixed_ws", "save_grid", "fixed_latents", "sample_grid"]
 
 
@@ -59,7 +59,7 @@ class GeneratorConfig(KimgConfig):
             raise InvalidArgumentError(f"--resolution must be a power of two >= 8, not {self.resolution}")
 
 
-def build_generator(config: dict, device="cpu"):
+def new_stylegan2(config: dict, device="cpu"):
     """A fresh :class:`StyleGAN2Generator` from NVIDIA-style kwargs, on ``device``, in train mode."""
     from ..networks.stylegan2 import StyleGAN2Generator
 
@@ -74,7 +74,7 @@ def load_init_generator(path: str, device="cpu"):
     arch, config, state, _ = read_canonical(path)
     if arch != "stylegan2":
         raise CheckpointError(f"{path}: only StyleGAN2 generators can be trained here, this one is {arch!r}.")
-    G = build_generator(config, device="cpu")
+    G = new_stylegan2(config, device="cpu")
     load_state_checked(G, state, source=str(path))
     return G.to(device).train().requires_grad_(True)
 
@@ -88,7 +88,7 @@ def generator_for_run(cfg: GeneratorConfig, state: dict | None, device) -> torch
         extra = (state or {}).get("extra") or {}
         g_config = (json.loads(state.get("g_config") or extra["g_config"]) if state is not None
                     else cfg.generator_config())
-        G = build_generator(g_config, device=device)
+        G = new_stylegan2(g_config, device=device)
     if G.img_resolution != cfg.resolution:
         raise InvalidArgumentError(f"the generator is {G.img_resolution}x{G.img_resolution} but --resolution is "
                                    f"{cfg.resolution}; use the same resolution.")
