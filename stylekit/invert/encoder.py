@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from ..checkpoints.build import load_state_checked
 from ..errors import CheckpointError, InvalidArgumentError
 from ..networks.encoders import LatentEncoder, normalize_config
 
@@ -110,21 +111,8 @@ def _load_safetensors_encoder(path: Path) -> LatentEncoder:
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: the encoder config in the metadata is not valid JSON ({exc}).") from exc
     enc = LatentEncoder(config, info=info)
-    _load_checked(enc, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, source=str(path))
+    load_state_checked(enc, state, source=str(path), what="encoder")
     return enc
-
-
-def _load_checked(module: torch.nn.Module, state: dict, *, source: str) -> None:
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        raise CheckpointError(f"{source}: encoder tensors do not match the architecture (missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]}).")
-    for k, v in state.items():
-        if tuple(v.shape) != tuple(expected[k].shape):
-            raise CheckpointError(f"{source}: tensor {k!r} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}.")
-    module.load_state_dict(state, strict=True)
 
 
 _RES_LAYER = {"0": "bn_in", "1": "conv1", "2": "act", "3": "conv2", "4": "bn_out", "5": "se"}
@@ -242,11 +230,11 @@ def load_official_checkpoint(path, *, with_decoder: bool = True):
     for key, value in enc.state_dict().items():  # BN counters are not needed for inference
         if key.endswith("num_batches_tracked"):
             mapped[key] = value
-    _load_checked(enc, mapped, source=source)
+    load_state_checked(enc, mapped, source=source, what="encoder")
     G = None
     dec_state = {k[len("decoder."):]: v for k, v in state.items() if k.startswith("decoder.")}
     if with_decoder and dec_state:
-        from ..checkpoints.load import build_generator, load_state_checked
+        from ..checkpoints.build import build_generator
         from ..checkpoints.rosinality import convert_rosinality_state
 
         g_config, g_state = convert_rosinality_state(dec_state, latent_avg, source=source)
