@@ -5,7 +5,8 @@
 - ``load_clip("ViT-B-32", "openai")`` (or any name in ``open_clip.list_models()`` with one of its
   pretrained tags, or a path to a weights file): the weights come from the Hugging Face Hub through
   :mod:`stylekit.hub` (its cache, ``STYLEKIT_HUB_MIRROR``, ``STYLEKIT_OFFLINE``), or, for the few
-  tags that only have a URL, through open_clip's own downloader into ``~/.cache/clip``.
+  tags that only have a URL, through open_clip's own downloader into ``~/.cache/clip``
+  (:mod:`stylekit.clip_sources`).
 - ``load_clip("hf://owner/repo[@revision]")``: an open_clip repository on the Hub
   (``open_clip_config.json`` plus weights); the older ``hf-hub:owner/repo`` form is accepted with a
   DeprecationWarning.
@@ -24,7 +25,6 @@ Nothing here runs at import time; open_clip itself is imported on the first ``lo
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -32,9 +32,9 @@ from typing import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .errors import CheckpointError, InvalidArgumentError, ModelNotFoundError, OfflineError
-from .hub import HubFile, fetch
-from . import settings
+from .errors import CheckpointError, InvalidArgumentError, ModelNotFoundError
+from . import clip_sources as sources
+from .hub import HubFile
 
 __all__ = ["ClipModel", "load_clip", "list_clip_models", "register_open_clip_config", "DEFAULT_TEMPLATES",
            "TOYFACES_CLIP"]
@@ -51,10 +51,6 @@ DEFAULT_TEMPLATES: tuple[str, ...] = (
     "an image of {}.",
     "a drawing of {}.",
 )
-
-_HF_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-                    "open_clip_pytorch_model.bin")
-
 
 class ClipModel:
     """An open_clip model with stylekit's differentiable preprocessing and prompt helpers.
@@ -282,99 +278,6 @@ def list_clip_models() -> list[str]:
     return [a.name for a in registry.list_artifacts("clip")] + [m for m in open_clip.list_models()]
 
 
-def _unknown_model(name: str) -> ModelNotFoundError:
-    import open_clip
-
-    known = [m for m in open_clip.list_models() if open_clip.list_pretrained_tags_by_model(m)]
-    some = [TOYFACES_CLIP] + [m for m in ("ViT-B-32", "ViT-B-16", "ViT-L-14", "RN50") if m in known]
-    return ModelNotFoundError(
-        f"Unknown CLIP model {name!r}. Valid names include {', '.join(some)} "
-        f"(open_clip knows {len(known)} architectures with pretrained weights: see "
-        "stylekit.clip_backend.list_clip_models()), or use 'hf://owner/repo' for an open_clip repository "
-        "on the Hugging Face Hub.")
-
-
-def _offline_error(name: str, tag: str, what: str, how: str) -> OfflineError:
-    return OfflineError(
-        f"The weights of CLIP model {name!r} (pretrained={tag!r}) are not available offline: {what}. {how} "
-        "Or use load_clip('toyfaces'), which ships inside the package.")
-
-
-def _fetch_first(files: Sequence[HubFile], *, name: str, tag: str, cache_dir) -> Path:
-    """Fetch the first of ``files`` that exists (cache or Hub); OfflineError if none can be had."""
-    offline_exc: OfflineError | None = None
-    missing: list[str] = []
-    for hub_file in files:
-        try:
-            return fetch(hub_file, cache_dir=cache_dir)
-        except OfflineError as exc:
-            offline_exc = offline_exc or exc
-        except ModelNotFoundError:
-            missing.append(hub_file.filename)
-    if offline_exc is not None:
-        first = files[0]
-        raise _offline_error(
-            name, tag, f"{first.repo_id}/{first.filename} is not in the Hugging Face cache and cannot be "
-            f"downloaded now{' (STYLEKIT_OFFLINE / HF_HUB_OFFLINE is set)' if settings.offline() else ''}",
-            f"On a connected machine run `hf download {first.repo_id} {first.filename}` and copy the Hub cache "
-            f"(HF_HOME) here, or put the file at $STYLEKIT_HUB_MIRROR/{first.repo_id}/{first.filename}, or pass "
-            "its path as `pretrained`.") from offline_exc
-    raise ModelNotFoundError(
-        f"The Hugging Face Hub repository {files[0].repo_id} has none of {', '.join(missing)} for CLIP model "
-        f"{name!r}; check the name or pass a weights file path as `pretrained`.")
-
-
-def _resolve_tag(name: str, tag: str, cache_dir) -> tuple[str, dict]:
-    """A pretrained tag of a built-in open_clip model -> (local weights path, tag config)."""
-    import open_clip
-    from open_clip.pretrained import download_pretrained_from_url
-
-    cfg = open_clip.get_pretrained_cfg(name, tag)
-    if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(name)
-        raise ModelNotFoundError(
-            f"CLIP model {name!r} has no pretrained tag {tag!r}. Its tags are: "
-            f"{', '.join(tags) if tags else '(none)'}; or pass a path to a weights file.")
-    if cfg.get("file"):
-        return cfg["file"], cfg
-    hf_hub = cfg.get("hf_hub", "")
-    if hf_hub:
-        if hf_hub.endswith("/"):  # open_clip's convention: a repo id whose default weights file is meant
-            repo_id, filenames = hf_hub.rstrip("/"), ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-        else:
-            repo_id, filename = os.path.split(hf_hub)
-            stem, ext = os.path.splitext(filename)
-            filenames = ([stem + ".safetensors"] if ext in (".bin", ".pth") else []) + [filename]
-        path = _fetch_first([HubFile(repo_id, f) for f in filenames], name=name, tag=tag, cache_dir=cache_dir)
-        return str(path), cfg
-    url = cfg.get("url", "")
-    if not url:
-        raise ModelNotFoundError(f"open_clip lists no download location for {name!r} / {tag!r}; "
-                                 "pass a weights file path as `pretrained`.")
-    clip_cache = Path(cache_dir or os.path.expanduser("~/.cache/clip"))
-    target = clip_cache / os.path.basename(url)
-    if settings.offline() and not target.is_file():
-        raise _offline_error(name, tag, f"{target} does not exist and STYLEKIT_OFFLINE / HF_HUB_OFFLINE is set",
-                             f"Download {url} on a connected machine and put it at {target}, or pass its path "
-                             "as `pretrained`.")
-    try:
-        return download_pretrained_from_url(url, cache_dir=str(clip_cache)), cfg
-    except OSError as exc:
-        raise _offline_error(name, tag, f"downloading {url} failed ({exc})",
-                             f"Download it on a connected machine and put it at {target}, or pass its path "
-                             "as `pretrained`.") from exc
-
-
-def _default_tag(name: str) -> str:
-    import open_clip
-
-    tags = open_clip.list_pretrained_tags_by_model(name)
-    if not tags:
-        raise ModelNotFoundError(
-            f"open_clip has no pretrained weights for {name!r}; pass a path to a weights file as `pretrained`.")
-    return "openai" if "openai" in tags else tags[0]
-
-
 def _create(open_clip_name: str, weights: str | None, device, **kwargs) -> torch.nn.Module:
     import open_clip
 
@@ -416,29 +319,13 @@ def _load_registered(artifact, pretrained: str | os.PathLike | None, device) -> 
     return ClipModel(model, open_clip.get_tokenizer(open_clip_name), name=artifact.name, pretrained=str(weights))
 
 
-def _hub_repo(name: str) -> tuple[str, str]:
-    """``hf://owner/repo[@revision]`` (or the deprecated ``hf-hub:owner/repo``) -> (repo id, revision)."""
-    if name.startswith("hf-hub:"):
-        warnings.warn(f"{name!r}: the 'hf-hub:owner/repo' form is deprecated; write 'hf://{name[len('hf-hub:'):]}' "
-                      "(stylekit's one Hub address scheme).", DeprecationWarning, stacklevel=5)
-        rest = name[len("hf-hub:"):]
-    else:
-        rest = name[len("hf://"):]
-    rest, _, revision = rest.partition("@")
-    repo_id = rest.strip("/")
-    if repo_id.count("/") != 1:
-        raise ModelNotFoundError(f"{name!r} should look like 'hf://owner/repo[@revision]': an open_clip repository "
-                                 "on the Hugging Face Hub (open_clip_config.json plus weights).")
-    return repo_id, revision or "main"
-
-
 def _load_hf_hub(name: str, device, cache_dir) -> ClipModel:
     import open_clip
 
-    repo_id, revision = _hub_repo(name)
-    config = _fetch_first([HubFile(repo_id, "open_clip_config.json", revision)], name=name, tag="hub",
+    repo_id, revision = sources.hub_repo(name)
+    config = sources.fetch_first([HubFile(repo_id, "open_clip_config.json", revision)], name=name, tag="hub",
                           cache_dir=cache_dir)
-    _fetch_first([HubFile(repo_id, f, revision) for f in _HF_WEIGHT_NAMES], name=name, tag="hub", cache_dir=cache_dir)
+    sources.fetch_first([HubFile(repo_id, f, revision) for f in sources.HF_WEIGHT_NAMES], name=name, tag="hub", cache_dir=cache_dir)
     local = "local-dir:" + str(config.parent)
     try:
         model = open_clip.create_model(local, device=torch.device(device))
@@ -494,13 +381,13 @@ def _load(name, pretrained, device, cache_dir) -> ClipModel:
 
     arch = name.replace("/", "-")
     if arch not in open_clip.list_models():
-        raise _unknown_model(name)
+        raise sources.unknown_model(name)
     kwargs: dict = {}
     if pretrained is not None and Path(pretrained).is_file():
         weights, tag = str(pretrained), str(pretrained)
     else:
-        tag = _default_tag(arch) if pretrained is None else str(pretrained)
-        weights, tag_cfg = _resolve_tag(arch, tag, cache_dir)
+        tag = sources.default_tag(arch) if pretrained is None else str(pretrained)
+        weights, tag_cfg = sources.resolve_tag(arch, tag, cache_dir)
         # open_clip applies a tag's preprocessing and activation only when it downloads the tag
         # itself; we download, so pass them on (QuickGELU matters for OpenAI's weights).
         kwargs["force_quick_gelu"] = bool(tag_cfg.get("quick_gelu", False))
