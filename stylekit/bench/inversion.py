@@ -15,8 +15,14 @@ Measured (keys of the JSON):
 - ``pti_delta_bytes``: mean size of PTI's float16 weight delta.
 - ``encoder_images_per_s``: the shipped toyfaces encoder's CPU throughput (batch 32).
 - ``ffhq_encoder_cpu_s`` / ``ffhq_encoder_peak_mb``: one 256x256 forward of the official-size e4e
-  encoder (random weights, same compute), run in a fresh subprocess so the peak resident memory
-  (VmHWM) is its own.
+  encoder (random weights, same compute; a warm-up, then the median of ``--repeats``), run in a
+  fresh subprocess so the peak resident memory (VmHWM) is its own; ``ffhq_encoder_cpu_s_bf16`` /
+  ``ffhq_encoder_peak_mb_bf16`` / ``ffhq_encoder_first_s_bf16`` (the first call, which casts the
+  weights) the same in ``precision='bf16'``, ``ffhq_encoder_speedup_bf16`` the ratio.
+- ``vit_b32_image_s_fp32_b1`` / ``_b8`` and ``vit_b32_image_s_bf16_b1`` / ``_b8``: seconds per
+  :meth:`stylekit.clip_backend.ClipModel.encode_image` call of an open_clip ViT-B-32 with random
+  weights (224x224 inputs, a warm-up, then the median of ``--repeats``) at batch 1 and 8, and
+  ``vit_b32_speedup_bf16_b1`` / ``_b8``.
 - ``bar_*``: 1/0 for each target (self PSNR >= 30 dB; PTI and W+ beat the encoder on renders;
   ReStyle beats one encoder pass; encoder >= 20 images/s), so a regression is visible in the JSON.
 - ``perceptual_lpips_vgg`` / ``perceptual_toyfaces`` / ``perceptual_random_cnn``: 1 for the
@@ -24,7 +30,8 @@ Measured (keys of the JSON):
 
 Step counts default to the library's presets (:mod:`stylekit.invert.presets`: 500 optimisation
 steps, PTI 450 pivot + 350 tuning steps, 3 ReStyle iterations), so the numbers are what
-``stylekit.invert.invert`` gives without options; ``--quick`` shrinks them for a smoke run.
+``stylekit.invert.invert`` gives without options; ``--quick`` shrinks them for a smoke run;
+``--speed-only`` measures only the encoder and ViT timings.
 """
 
 from __future__ import annotations
@@ -87,20 +94,38 @@ def _score(results, targets, extractor, predictor) -> dict:
     return out
 
 
-def ffhq_encoder_measure() -> dict:
-    """Build the official-size e4e encoder and time one 256x256 forward (run this in a fresh process)."""
-    from ..networks.encoders import FFHQ_CONFIG, StyleEncoder
+def median_seconds(fn, repeats: int) -> tuple[float, float]:
+    """``(first call's seconds, median seconds of the next repeats calls)`` of ``fn()``."""
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    mid = len(times) // 2
+    return first, (times[mid] if len(times) % 2 else 0.5 * (times[mid - 1] + times[mid]))
+
+
+def ffhq_encoder_measure(precision: str = "fp32", repeats: int = 3) -> dict:
+    """Build the official-size e4e encoder (random weights) and time a 256x256 forward in ``precision``:
+    a warm-up, then the median of ``repeats`` (run this in a fresh process, so the peak memory is its own).
+
+    Keys: ``ffhq_encoder_cpu_s``, ``ffhq_encoder_first_s``, ``ffhq_encoder_build_s``,
+    ``ffhq_encoder_peak_mb``, ``ffhq_encoder_params``; suffixed ``_<precision>`` unless fp32.
+    """
+    from ..invert.encoder import load_encoder
+    from ..networks.encoders import FFHQ_CONFIG, LatentEncoder
 
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    enc = StyleEncoder(FFHQ_CONFIG).eval()
+    enc = load_encoder(LatentEncoder(FFHQ_CONFIG).eval().requires_grad_(False), precision=precision)
     build_s = time.perf_counter() - t0
     x = torch.rand(1, 3, 256, 256) * 2 - 1
     with torch.no_grad():
-        enc(x)  # warm-up
-        t0 = time.perf_counter()
-        enc(x)
-        forward_s = time.perf_counter() - t0
+        first_s, forward_s = median_seconds(lambda: enc(x), repeats)
     peak_kb = 0
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -110,8 +135,28 @@ def ffhq_encoder_measure() -> dict:
         import resource
 
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"ffhq_encoder_cpu_s": forward_s, "ffhq_encoder_build_s": build_s, "ffhq_encoder_peak_mb": peak_kb / 1024,
-            "ffhq_encoder_params": sum(p.numel() for p in enc.parameters())}
+    suffix = "" if precision == "fp32" else f"_{precision}"
+    out = {"ffhq_encoder_cpu_s": forward_s, "ffhq_encoder_first_s": first_s, "ffhq_encoder_build_s": build_s,
+           "ffhq_encoder_peak_mb": peak_kb / 1024, "ffhq_encoder_params": sum(p.numel() for p in enc.parameters())}
+    return {key + suffix: value for key, value in out.items()}
+
+
+def vit_b32_measure(precision: str, batches=(1, 8), repeats: int = 5) -> dict:
+    """Seconds per ``ClipModel.encode_image`` call of an open_clip ViT-B-32 with random weights (no
+    download) on ``[batch, 3, 224, 224]`` inputs in ``precision``: ``{vit_b32_image_s_<precision>_b<batch>: s}``."""
+    import open_clip
+
+    from ..clip_backend import ClipModel
+
+    torch.manual_seed(0)
+    clip = ClipModel(open_clip.create_model("ViT-B-32"), None, name="ViT-B-32", pretrained=None, precision=precision)
+    out = {}
+    for batch in batches:
+        x = torch.rand(batch, 3, 224, 224) * 2 - 1
+        with torch.no_grad():
+            _, seconds = median_seconds(lambda: clip.encode_image(x), repeats)
+        out[f"vit_b32_image_s_{precision}_b{batch}"] = seconds
+    return out
 
 
 def encoder_throughput(enc, size: int, batch: int = 32, repeats: int = 3) -> float:
@@ -130,6 +175,8 @@ def run(args) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.speed_only:
+        return _speed_only(args)
     G = load_generator(args.generator)
     res = G.img_resolution
     extractor, perceptual_name = build_perceptual(args.perceptual)
@@ -158,6 +205,14 @@ def run(args) -> dict:
     report.update(_speed_and_memory(enc, res, args))
     report.update(_bars(report))
     return report
+
+
+def _speed_only(args) -> dict:
+    """The encoder and ViT timings alone (``--speed-only``)."""
+    from ..invert.encoder import load_encoder
+
+    enc = load_encoder(args.encoder)
+    return {"threads": torch.get_num_threads(), **_speed_and_memory(enc, enc.config["input_size"], args)}
 
 
 def _log(msg: str) -> None:
@@ -213,15 +268,33 @@ def _speed_and_memory(enc, res: int, args) -> dict:
         if path is not None:
             out["encoder_bytes"] = Path(path).stat().st_size
     if not args.skip_ffhq:
-        cmd = [sys.executable, "-c", "import json; from stylekit.bench.inversion import ffhq_encoder_measure as m; "
-               "print(json.dumps(m()))"]
-        env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        if proc.returncode == 0:
-            out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
-        else:
-            _log("official-size encoder measurement failed: " + proc.stderr.strip()[-500:])
+        out.update(_ffhq_encoder_subprocess("fp32", args.repeats))
+        out.update(_ffhq_encoder_subprocess("bf16", args.repeats))
+        if "ffhq_encoder_cpu_s" in out and "ffhq_encoder_cpu_s_bf16" in out:
+            out["ffhq_encoder_speedup_bf16"] = out["ffhq_encoder_cpu_s"] / out["ffhq_encoder_cpu_s_bf16"]
+            _log(f"official-size e4e encoder: fp32 {out['ffhq_encoder_cpu_s']:.3f} s, bf16 "
+                 f"{out['ffhq_encoder_cpu_s_bf16']:.3f} s ({out['ffhq_encoder_speedup_bf16']:.2f}x)")
+    if not args.skip_vit:
+        for precision in ("fp32", "bf16"):
+            out.update(vit_b32_measure(precision, repeats=args.repeats))
+        for batch in (1, 8):
+            out[f"vit_b32_speedup_bf16_b{batch}"] = (out[f"vit_b32_image_s_fp32_b{batch}"]
+                                                     / out[f"vit_b32_image_s_bf16_b{batch}"])
+            _log(f"ViT-B-32 image encoding, batch {batch}: fp32 {out[f'vit_b32_image_s_fp32_b{batch}']:.3f} s, bf16 "
+                 f"{out[f'vit_b32_image_s_bf16_b{batch}']:.3f} s ({out[f'vit_b32_speedup_bf16_b{batch}']:.2f}x)")
     return out
+
+
+def _ffhq_encoder_subprocess(precision: str, repeats: int) -> dict:
+    """:func:`ffhq_encoder_measure` in a fresh Python process with this process's thread count ({} on failure)."""
+    cmd = [sys.executable, "-c", "import json; from stylekit.bench.inversion import ffhq_encoder_measure as m; "
+           f"print(json.dumps(m({precision!r}, {int(repeats)})))"]
+    env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode == 0:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    _log(f"official-size encoder measurement ({precision}) failed: " + proc.stderr.strip()[-500:])
+    return {}
 
 
 def _bars(report: dict) -> dict:
@@ -260,6 +333,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-renders", type=int, default=6)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--skip-ffhq", action="store_true", help="skip the official-size encoder measurement (~1.7 GB RAM)")
+    p.add_argument("--skip-vit", action="store_true", help="skip the ViT-B-32 image-encoding timing")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls after the warm-up (the median is reported)")
+    p.add_argument("--speed-only", action="store_true",
+                   help="only the speed measurements (shipped encoder, official-size encoder, ViT-B-32)")
     p.add_argument("--quick", action="store_true", help="tiny settings, for a smoke run")
 
 
