@@ -11,11 +11,13 @@ from conftest import fixture_file, tiny_stylegan2
 from stylekit.checkpoints.canonical import save_generator
 from stylekit.checkpoints.load import load_generator
 from stylekit.errors import InvalidArgumentError
-from stylekit.networks.filtered_lrelu import filtered_lrelu, upsample_fir, upsample_fir_polyphase
+from stylekit.networks.filtered_lrelu import (design_lowpass_filter, downsample_fir, filtered_lrelu,
+                                               separable_terms, upsample_fir, upsample_fir_polyphase)
 from stylekit.networks.modconv import modulated_conv2d_fast
 from stylekit.networks.ops import setup_filter
 from stylekit.networks.precision import choose_precision, resolve_precision
 from stylekit.networks.stylegan2 import block_dtypes
+from stylekit.networks.stylegan3 import layer_schedule
 
 #: bfloat16 images must match float32 ones to this PSNR (images in [-1, 1], peak-to-peak 2).
 MIN_BF16_PSNR_DB = 40.0
@@ -184,6 +186,23 @@ def test_filtered_lrelu_bf16_is_close_to_fp32():
     ours = filtered_lrelu(x.bfloat16(), fu, fd, **kwargs)
     assert ours.dtype == torch.bfloat16 and ours.shape == ref.shape
     assert psnr(ours.float(), ref) >= MIN_BF16_PSNR_DB
+
+
+def test_radial_filter_runs_as_a_short_separable_sum_in_bf16():
+    """StyleGAN3-R's 2-D downsampling filters are two or three separable terms to 1e-4 (bfloat16 path)."""
+    plan = layer_schedule(img_resolution=1024, img_channels=3, channel_base=65536, channel_max=1024)
+    idx = 4  # a StyleGAN3-R 1024 layer's down filter, designed as the layer designs it
+    rate = max(plan["sampling_rates"][idx - 1], plan["sampling_rates"][idx]) * 2
+    f = design_lowpass_filter(12, plan["cutoffs"][idx], plan["half_widths"][idx] * 2, rate, radial=True)
+    terms = separable_terms(f, tol=1e-4)
+    assert terms is not None and len(terms) <= 3
+    approx = sum(torch.outer(v, u) for u, v in terms)
+    assert (approx - f).abs().max().item() <= 1e-4 * f.abs().max().item()
+    assert separable_terms(torch.randn(5, 5), tol=1e-4) is None  # not symmetric
+    x = torch.randn(1, 8, 30, 34, generator=torch.Generator().manual_seed(0)).contiguous(memory_format=torch.channels_last)
+    ref = downsample_fir(x, f, down=2)
+    ours = downsample_fir(x.bfloat16(), f, down=2)
+    assert ours.shape == ref.shape and psnr(ours.float() / 2, ref / 2) >= MIN_BF16_PSNR_DB
 
 
 # --- loading and converting ---------------------------------------------------------------------

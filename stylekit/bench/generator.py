@@ -1,26 +1,42 @@
-"""Generator speed and memory: synthesis images/s and peak RSS, fast vs reference path, on CPU.
+"""Generator speed on CPU against a fair reference: images/s, peak RSS, GFLOP/s and the fraction of
+this machine's convolution peak, measured in one run.
 
-Networks are randomly initialised (seeded) at the official sizes, float32:
+Networks are randomly initialised (seeded) at the official sizes:
 
 - ``sg2``: StyleGAN2 config-f (z/w 512, 8 mapping layers, channel_base 32768, channel_max 512,
-  'skip', no clamp), at each ``--resolutions`` entry (default 256 and 1024), batches ``--batches``;
-  every ``noise_strength`` is set to 0.1 so the noise inputs take part as in a trained model.
+  'skip', no clamp) at ``--resolutions`` (default 1024), batches ``--batches`` (default 1 and 8);
+  every ``noise_strength`` is 0.1 so the noise inputs take part as in a trained model.
 - ``sg3t`` / ``sg3r``: StyleGAN3-T / -R at ``--sg3-resolution`` (default 1024; -R with the official
   doubled channel_base/channel_max, 1x1 convolutions and radial filters), batches ``--sg3-batches``
-  (default 1: a 1024 StyleGAN3 image needs about 3-4 GB, so batch 8 would not fit in RAM here).
-  Skipped, with ``stylegan3_available = 0``, when ``stylekit.networks.stylegan3`` is not importable.
+  (default 1).
 
-Each (network, resolution, batch, path) runs in a fresh subprocess, so its peak RSS
-(``getrusage`` ru_maxrss) is its own: ``*_setup_rss_mb`` is the peak after building the model and
-its inputs, ``*_peak_rss_mb`` the peak after synthesis. Times are the best of ``--repeats`` calls
-after a warm-up call (or the first call alone when it exceeds the ``--budget``); ``images_per_s``
-is wall clock (sensitive to other load on the machine), ``cpu_s_per_image`` the process CPU time
-(all threads). Per pair: ``speedup_fast_vs_reference`` (ratio of images/s), ``max_abs_diff`` and
-``max_rel_diff`` (over ``max|reference|``) between the two paths' images.
+Paths, each timed the same way (one warm-up call, then the median of ``--repeats`` calls, default
+3) in a fresh subprocess of its own (so ``peak_rss_mb``, getrusage's ru_maxrss, is its own):
 
-Metric names: ``{net}_{res}_b{batch}_{fast|reference}_{images_per_s|cpu_s_per_image|peak_rss_mb|
-setup_rss_mb|timed_runs}``, ``{net}_{res}_b{batch}_{speedup_fast_vs_reference|max_abs_diff|
-max_rel_diff}``, ``{...}_failed`` (1 when a subprocess crashed or timed out), and ``threads``,
+- ``nvidia``: NVIDIA's own inference algorithm in plain PyTorch, float32, as its CPU path runs it.
+  StyleGAN2 (``networks_stylegan2.py`` at inference, ``fused_modconv=True``): per-sample modulated
+  and demodulated weights run as one grouped convolution (groups = batch; an ordinary convolution
+  at batch 1); upsampling layers as ``conv2d_resample`` does it: a stride-2 transposed convolution,
+  then the FIR through ``upfirdn2d``'s reference (pad + depthwise 4x4 convolution); the skip image by
+  ``upsample2d`` (zero insertion + 4x4 FIR); ``bias_act`` and the noise as separate passes;
+  contiguous NCHW memory (NVIDIA uses channels-last only for its float16 layers).
+  StyleGAN3: stylekit's ``impl='reference'``, which is NVIDIA's reference ops written out
+  (grouped modulated convolution, ``filtered_lrelu``'s reference: zero-insertion upsampling,
+  full-rate downsampling filter, then decimation).
+- ``fp32`` / ``bf16``: stylekit's fast path (``impl='fast'``) in that precision.
+
+Per configuration and path: ``images_per_s`` (wall clock), ``cpu_s_per_image``, ``peak_rss_mb``,
+``gflops`` (the network's multiply-adds counted once, x2, with ``torch.utils.flop_counter`` on the
+fast float32 path at batch 1 (no multiplication by an inserted zero), divided by the time per
+image: the same useful work for every path) and ``fraction_of_peak`` (``gflops`` / the measured convolution peak of the path's dtype).
+The peaks are measured first in the same run and thread count: ``conv_peak_{fp32|bf16}_gflops``, a
+3x3 convolution of an 8x256x64x64 input with 256 filters, best of contiguous and channels-last.
+Per configuration: ``gflop_per_image``, ``speedup_{fp32|bf16}_vs_nvidia``, ``speedup_bf16_vs_fp32``,
+``psnr_bf16_vs_fp32_db`` (images in [-1, 1], peak-to-peak 2; ``..._clamped_db`` after clamping to
+[-1, 1] as displayed) and ``max_abs_diff_fp32_vs_nvidia``.
+
+Metric names: ``{net}_{res}_b{batch}_{path}_{metric}``, ``{net}_{res}_b{batch}_{metric}``,
+``{...}_failed`` (1 when a worker crashed or timed out), ``conv_peak_*``, ``threads``, ``repeats``,
 ``quick``, ``stylegan3_available``.
 """
 
@@ -29,6 +45,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,7 +57,7 @@ NETWORKS = {
     "sg3t": ("stylekit.networks.stylegan3", "StyleGAN3Generator"),
     "sg3r": ("stylekit.networks.stylegan3", "StyleGAN3Generator"),
 }
-IMPLS = ("fast", "reference")
+PATHS = ("nvidia", "fp32", "bf16")
 
 
 def network_config(net: str, resolution: int) -> dict:
@@ -68,19 +85,17 @@ def _int_list(text: str) -> list[int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
-                        help="short run: StyleGAN2 at 256 (batches 1, 2), StyleGAN3 at 256 batch 1, one repeat")
-    parser.add_argument("--resolutions", type=_int_list, default=None, help="StyleGAN2 resolutions (default 256,1024)")
+                        help="short run: StyleGAN2 at 256 (batches 1, 2), StyleGAN3 at 256 batch 1, 2 repeats")
+    parser.add_argument("--resolutions", type=_int_list, default=None, help="StyleGAN2 resolutions (default 1024)")
     parser.add_argument("--batches", type=_int_list, default=None, help="StyleGAN2 batch sizes (default 1,8)")
     parser.add_argument("--sg3-resolution", type=int, default=None, help="StyleGAN3 resolution (default 1024)")
     parser.add_argument("--sg3-batches", type=_int_list, default=None, help="StyleGAN3 batch sizes (default 1)")
     parser.add_argument("--no-sg3", action="store_true", help="skip StyleGAN3 even if it is available")
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls after the warm-up (default 2; quick 1)")
-    parser.add_argument("--budget", type=float, default=60.0,
-                        help="seconds per configuration: if the first call is slower than budget/(repeats+1), "
-                             "it is the only measurement (default 60)")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"paths to time (default {','.join(PATHS)})")
+    parser.add_argument("--repeats", type=int, default=None, help="timed calls after the warm-up (default 3; quick 2)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in each worker (default: torch's default here)")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before a worker is abandoned")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a worker is abandoned")
 
 
 def _stylegan3_available() -> bool:
@@ -113,92 +128,252 @@ def _run_worker(spec: dict, timeout: float) -> dict | None:
         return None
 
 
+def _psnr(a, b) -> float:
+    """PSNR (dB) of image arrays in [-1, 1] (peak-to-peak 2); capped at 200 for identical arrays."""
+    mse = float(((a.astype("float64") - b.astype("float64")) ** 2).mean())
+    return 200.0 if mse == 0 else min(200.0, 10 * math.log10(4.0 / mse))
+
+
+def _plan(args) -> list[tuple[str, int, int]]:
+    quick = bool(args.quick)
+    plan = [("sg2", r, b) for r in (args.resolutions or ([256] if quick else [1024]))
+            for b in (args.batches or ([1, 2] if quick else [1, 8]))]
+    if _stylegan3_available() and not args.no_sg3:
+        res = args.sg3_resolution or (256 if quick else 1024)
+        plan += [(net, res, b) for net in ("sg3t", "sg3r") for b in (args.sg3_batches or [1])]
+    elif not args.no_sg3:
+        _log("stylekit.networks.stylegan3.StyleGAN3Generator is not importable: StyleGAN3 skipped")
+    return plan
+
+
 def run(args: argparse.Namespace) -> dict[str, float]:
     import numpy as np
     import torch
 
-    quick = bool(args.quick)
-    resolutions = args.resolutions or ([256] if quick else [256, 1024])
-    batches = args.batches or ([1, 2] if quick else [1, 8])
-    sg3_resolution = args.sg3_resolution or (256 if quick else 1024)
-    sg3_batches = args.sg3_batches or [1]
-    repeats = args.repeats if args.repeats is not None else (1 if quick else 2)
+    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 3)
     threads = args.threads or torch.get_num_threads()
-    sg3 = _stylegan3_available()
-
-    metrics: dict[str, float] = {"threads": threads, "quick": int(quick), "stylegan3_available": int(sg3)}
-    plan = [("sg2", r, b) for r in resolutions for b in batches]
-    if sg3 and not args.no_sg3:
-        plan += [(net, sg3_resolution, b) for net in ("sg3t", "sg3r") for b in sg3_batches]
-    elif not sg3:
-        _log("stylekit.networks.stylegan3.StyleGAN3Generator is not importable: StyleGAN3 skipped")
-
+    paths = [p for p in args.paths.split(",") if p]
+    unknown = sorted(set(paths) - set(PATHS))
+    if unknown:
+        raise SystemExit(f"unknown --paths {unknown}; choose from {PATHS}")
+    metrics: dict[str, float] = {"threads": threads, "repeats": repeats, "quick": int(bool(args.quick)),
+                                 "stylegan3_available": int(_stylegan3_available())}
     with tempfile.TemporaryDirectory(prefix="stylekit-bench-") as tmp:
-        for net, res, batch in plan:
+        spec = dict(name="conv_peak", kind="peak", threads=threads, repeats=max(repeats, 5),
+                    result=os.path.join(tmp, "peak.json"))
+        peak = _run_worker(spec, args.timeout) or {}
+        metrics.update({f"conv_peak_{k}": v for k, v in peak.items()})
+        for net, res, batch in _plan(args):
             key = f"{net}_{res}_b{batch}"
+            spec = dict(name=f"{key}_flops", kind="flops", net=net, config=network_config(net, res), threads=threads,
+                        result=os.path.join(tmp, key + "_flops.json"))
+            flops = (_run_worker(spec, args.timeout) or {}).get("flops_per_image")
+            if flops:
+                metrics[f"{key}_gflop_per_image"] = flops / 1e9
             results, images = {}, {}
-            for impl in IMPLS:
-                name = f"{key}_{impl}"
+            for path in paths:
+                name = f"{key}_{path}"
                 _log(f"{name} ...")
-                spec = dict(name=name, net=net, config=network_config(net, res), batch=batch, impl=impl,
-                            threads=threads, repeats=repeats, budget=args.budget, seed=0,
-                            result=os.path.join(tmp, name + ".json"), output=os.path.join(tmp, name + ".npy"))
+                spec = dict(name=name, kind="time", net=net, config=network_config(net, res), batch=batch, path=path,
+                            threads=threads, repeats=repeats, seed=0, result=os.path.join(tmp, name + ".json"),
+                            output=os.path.join(tmp, name + ".npy"))
                 result = _run_worker(spec, args.timeout)
                 if result is None:
                     metrics[f"{name}_failed"] = 1
                     continue
-                results[impl] = result
-                images[impl] = spec["output"]
-                metrics[f"{name}_images_per_s"] = batch / result["wall_s"]
+                results[path], images[path] = result, spec["output"]
+                per_image = result["wall_s"] / batch
+                metrics[f"{name}_images_per_s"] = 1.0 / per_image
                 metrics[f"{name}_cpu_s_per_image"] = result["cpu_s"] / batch
                 metrics[f"{name}_peak_rss_mb"] = result["peak_rss_mb"]
-                metrics[f"{name}_setup_rss_mb"] = result["setup_rss_mb"]
-                metrics[f"{name}_timed_runs"] = result["runs"]
-                _log(f"{name}: {batch / result['wall_s']:.3f} images/s, peak {result['peak_rss_mb']:.0f} MB")
-            if len(results) == 2:
-                metrics[f"{key}_speedup_fast_vs_reference"] = results["reference"]["wall_s"] / results["fast"]["wall_s"]
-                fast, ref = np.load(images["fast"]), np.load(images["reference"])
-                diff = float(np.abs(fast - ref).max())
-                metrics[f"{key}_max_abs_diff"] = diff
-                metrics[f"{key}_max_rel_diff"] = diff / max(float(np.abs(ref).max()), 1e-12)
-            for path in images.values():
-                Path(path).unlink(missing_ok=True)
+                if flops:
+                    gflops = flops / per_image / 1e9
+                    metrics[f"{name}_gflops"] = gflops
+                    peak_key = f"conv_peak_{'bf16' if path == 'bf16' else 'fp32'}_gflops"
+                    if peak.get(peak_key.removeprefix("conv_peak_")):
+                        metrics[f"{name}_fraction_of_peak"] = gflops / metrics[peak_key]
+                _log(f"{name}: {1 / per_image:.3f} images/s, peak {result['peak_rss_mb']:.0f} MB")
+            for path in ("fp32", "bf16"):
+                if path in results and "nvidia" in results:
+                    metrics[f"{key}_speedup_{path}_vs_nvidia"] = results["nvidia"]["wall_s"] / results[path]["wall_s"]
+            if "fp32" in results and "bf16" in results:
+                metrics[f"{key}_speedup_bf16_vs_fp32"] = results["fp32"]["wall_s"] / results["bf16"]["wall_s"]
+            loaded = {p: np.load(f) for p, f in images.items()}
+            if "fp32" in loaded and "bf16" in loaded:
+                metrics[f"{key}_psnr_bf16_vs_fp32_db"] = _psnr(loaded["bf16"], loaded["fp32"])
+                metrics[f"{key}_psnr_bf16_vs_fp32_clamped_db"] = _psnr(np.clip(loaded["bf16"], -1, 1),
+                                                                       np.clip(loaded["fp32"], -1, 1))
+            if "fp32" in loaded and "nvidia" in loaded:
+                metrics[f"{key}_max_abs_diff_fp32_vs_nvidia"] = float(np.abs(loaded["fp32"] - loaded["nvidia"]).max())
+            for f in images.values():
+                Path(f).unlink(missing_ok=True)
     return metrics
 
 
 # ----------------------------------------------------------------------------------------------
-# Worker (one configuration, one fresh process)
+# Workers (one measurement, one fresh process)
 
 
-def _worker(spec: dict) -> None:
+def _median_time(fn, repeats: int) -> dict[str, float]:
+    """One warm-up call, then the median wall and CPU seconds of ``repeats`` calls."""
+    import time
+
+    fn()
+    walls, cpus = [], []
+    for _ in range(max(1, repeats)):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    order = sorted(range(len(walls)), key=walls.__getitem__)
+    mid = order[len(order) // 2]
+    return {"wall_s": walls[mid], "cpu_s": cpus[mid], "runs": float(len(walls))}
+
+
+def _conv_peak(spec: dict) -> dict[str, float]:
+    """The convolution rate this machine reaches: GFLOP/s of a 3x3 conv, 8x256x64x64 -> 256 channels."""
+    import torch
+    import torch.nn.functional as F
+
+    out = {}
+    flops = 2 * 8 * 256 * 256 * 9 * 64 * 64
+    for dtype, label in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        best = 0.0
+        for layout, memory_format in (("contiguous", torch.contiguous_format), ("channels_last", torch.channels_last)):
+            x = torch.randn(8, 256, 64, 64).to(dtype).contiguous(memory_format=memory_format)
+            w = torch.randn(256, 256, 3, 3).to(dtype).contiguous(memory_format=memory_format)
+            with torch.no_grad():
+                t = _median_time(lambda: F.conv2d(x, w, padding=1), int(spec["repeats"]))["wall_s"]
+            out[f"{label}_{layout}_gflops"] = flops / t / 1e9
+            best = max(best, flops / t / 1e9)
+        out[f"{label}_gflops"] = best
+    return out
+
+
+def _count_flops(spec: dict) -> dict[str, float]:
+    """FLOPs (2 x multiply-adds) of one image, counted on the fast float32 path (transposed convolutions,
+    strided filters: no multiplication by an inserted zero, no output thrown away), the useful work."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module_name, class_name = NETWORKS[spec["net"]]
+    G = getattr(importlib.import_module(module_name), class_name)(spec["config"]).eval().requires_grad_(False)
+    with torch.no_grad():
+        ws = G.mapping(torch.zeros([1, G.z_dim]), None)
+        with FlopCounterMode(display=False) as counter:
+            _synthesize(G, ws, "fp32")
+    return {"flops_per_image": float(counter.get_total_flops())}
+
+
+def _synthesize(G, ws, path: str):
+    if path == "nvidia":
+        if G.arch == "stylegan2":
+            return nvidia_stylegan2_synthesis(G.synthesis, ws)
+        return G.synthesis(ws, impl="reference")
+    return G.synthesis(ws, impl="fast", precision=path)
+
+
+def _time(spec: dict) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from . import peak_rss_mb, time_calls
+    from . import peak_rss_mb
 
-    torch.set_num_threads(int(spec["threads"]))
     module_name, class_name = NETWORKS[spec["net"]]
-    cls = getattr(importlib.import_module(module_name), class_name)
     torch.manual_seed(int(spec["seed"]))
-    G = cls(spec["config"]).eval().requires_grad_(False)
+    G = getattr(importlib.import_module(module_name), class_name)(spec["config"]).eval().requires_grad_(False)
     with torch.no_grad():
         for pname, param in G.named_parameters():
             if pname.endswith("noise_strength"):
                 param.fill_(0.1)
-    z = torch.randn([int(spec["batch"]), G.z_dim], generator=torch.Generator().manual_seed(int(spec["seed"]) + 1))
-    with torch.no_grad():
+        z = torch.randn([int(spec["batch"]), G.z_dim], generator=torch.Generator().manual_seed(int(spec["seed"]) + 1))
         ws = G.mapping(z, None)
-    setup_rss = peak_rss_mb()
     out = {}
 
     def synthesize():
         with torch.no_grad():
-            out["img"] = G.synthesis(ws, impl=spec["impl"])
+            out["img"] = _synthesize(G, ws, spec["path"])
 
-    timing = time_calls(synthesize, repeats=int(spec["repeats"]), budget_s=float(spec["budget"]))
-    peak = peak_rss_mb()
-    np.save(spec["output"], out["img"].numpy())
-    Path(spec["result"]).write_text(json.dumps({**timing, "setup_rss_mb": setup_rss, "peak_rss_mb": peak}))
+    timing = _median_time(synthesize, int(spec["repeats"]))
+    np.save(spec["output"], out["img"].float().numpy())
+    return {**timing, "peak_rss_mb": peak_rss_mb()}
+
+
+def _worker(spec: dict) -> None:
+    import torch
+
+    torch.set_num_threads(int(spec["threads"]))
+    result = {"peak": _conv_peak, "flops": _count_flops, "time": _time}[spec["kind"]](spec)
+    Path(spec["result"]).write_text(json.dumps(result))
+
+
+# ----------------------------------------------------------------------------------------------
+# NVIDIA's StyleGAN2 inference algorithm in plain PyTorch (the fair reference)
+
+
+def nvidia_stylegan2_synthesis(synthesis, ws):
+    """``networks_stylegan2.SynthesisNetwork.forward`` at inference (float32, ``noise_mode='const'``,
+    ``fused_modconv=True``) on a stylekit StyleGAN2 synthesis network's parameters.
+
+    ``ws [N, num_ws, w_dim]`` -> ``[N, img_channels, R, R]``.
+    """
+    from ..networks import ops
+
+    styles = iter(synthesis.ws_to_styles(ws))
+    n = ws.shape[0]
+    x = img = None
+    for block in synthesis.blocks():
+        if block.in_channels == 0:
+            x = block.const.unsqueeze(0).repeat([n, 1, 1, 1])
+        for _name, layer in block.conv_layers():
+            x = _nvidia_layer(x, layer, next(styles))
+        if img is not None:
+            f = block.resample_filter
+            img = ops.upfirdn2d(img, f, up=2, padding=[(f.shape[1] + 1) // 2, (f.shape[1] - 2) // 2,
+                                                       (f.shape[0] + 1) // 2, (f.shape[0] - 2) // 2], gain=4)
+        if block.num_torgb:
+            torgb = block.torgb
+            y = _nvidia_modconv(x, torgb.weight, next(styles) * torgb.weight_gain, demodulate=False)
+            y = ops.bias_act(y, torgb.bias, clamp=torgb.conv_clamp)
+            img = y if img is None else img + y
+    return img
+
+
+def _nvidia_layer(x, layer, style):
+    """``SynthesisLayer.forward``: modulated conv (+ resampling), ``x.add_(noise)``, ``bias_act``."""
+    from ..networks import ops
+
+    x = _nvidia_modconv(x, layer.weight, style, demodulate=True, up=layer.up, padding=layer.padding,
+                        resample_filter=layer.resample_filter)
+    if layer.use_noise:
+        x = x.add_(layer.noise_const * layer.noise_strength)
+    return ops.bias_act(x, layer.bias, act="lrelu", gain=layer.act_gain, clamp=layer.conv_clamp)
+
+
+def _nvidia_modconv(x, weight, styles, *, demodulate: bool, up: int = 1, padding: int = 0, resample_filter=None):
+    """``modulated_conv2d(fused_modconv=True)`` + ``conv2d_resample``: grouped conv with per-sample weights;
+    for ``up=2`` a stride-2 transposed convolution, then ``upfirdn2d`` with the filter (gain 4)."""
+    import torch.nn.functional as F
+
+    from ..networks import ops
+
+    n = x.shape[0]
+    out_ch, in_ch, kh, kw = weight.shape
+    w = weight.unsqueeze(0) * styles.reshape(n, 1, -1, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, -1, 1, 1, 1)
+    x = x.reshape(1, -1, *x.shape[2:])
+    if up == 1:
+        x = F.conv2d(x, w.reshape(-1, in_ch, kh, kw), padding=padding, groups=n)
+        return x.reshape(n, -1, *x.shape[2:])
+    fh, fw = resample_filter.shape
+    px0, px1 = padding + (fw + up - 1) // 2 - (kw - 1), padding + (fw - up) // 2 - (kw - up)
+    py0, py1 = padding + (fh + up - 1) // 2 - (kh - 1), padding + (fh - up) // 2 - (kh - up)
+    pxt, pyt = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
+    w = w.transpose(1, 2).reshape(n * in_ch, out_ch, kh, kw)  # [groups * in, out, k, k]
+    x = F.conv_transpose2d(x, w, stride=up, padding=[pyt, pxt], groups=n)
+    x = ops.upfirdn2d(x, resample_filter, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
+    return x.reshape(n, -1, *x.shape[2:])
 
 
 if __name__ == "__main__":

@@ -406,9 +406,43 @@ def downsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, down: int) -> tor
     c = x.shape[1]
     kw, kh = _filter_size(f)
     f = f.flip(list(range(f.ndim)))  # convolution, not correlation (StyleGAN3's filters are symmetric anyway)
-    if f.ndim == 1:
-        x = F.conv2d(x, _depthwise(f, c, (1, kw), x.dtype), stride=(1, down), groups=c)
-        x = F.conv2d(x, _depthwise(f, c, (kh, 1), x.dtype), stride=(down, 1), groups=c)
-    else:
-        x = F.conv2d(x, _depthwise(f, c, (kh, kw), x.dtype), stride=down, groups=c)
-    return x
+    terms = [(f, f)] if f.ndim == 1 else None
+    if terms is None and x.dtype != torch.float32:
+        terms = separable_terms(f, tol=LOW_RANK_TOL)
+    if terms is None:
+        return F.conv2d(x, _depthwise(f, c, (kh, kw), x.dtype), stride=down, groups=c)
+    out = None
+    for u, v in terms:  # f ~ sum of outer(v, u): rows filtered by u, columns by v
+        y = F.conv2d(x, _depthwise(u, c, (1, kw), x.dtype), stride=(1, down), groups=c)
+        y = F.conv2d(y, _depthwise(v, c, (kh, 1), x.dtype), stride=(down, 1), groups=c)
+        out = y if out is None else out.add_(y)
+    return out
+
+
+#: Relative accuracy (against ``max|f|``) of the separable sum that replaces a 2-D downsampling
+#: filter in reduced precision: far below bfloat16's rounding (about 4e-3).
+LOW_RANK_TOL = 1e-4
+
+
+def separable_terms(f: torch.Tensor, tol: float, max_terms: int = 3) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """A symmetric 2-D filter ``f [k, k]`` as ``sum_i outer(v_i, u_i)`` with ``|f - sum| <= tol * max|f|``.
+
+    From the eigen-decomposition of ``f`` (StyleGAN3's radial low-pass filters have eigenvalues
+    falling about 100x per term, so two terms reach 2e-5). Returns None when ``f`` is not square
+    and symmetric or needs more than ``max_terms`` terms (callers then run the 2-D filter).
+    """
+    g = f.detach().double().cpu()
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or not torch.allclose(g, g.t(), atol=1e-12):
+        return None
+    values, vectors = torch.linalg.eigh(g)
+    order = values.abs().argsort(descending=True)
+    scale = g.abs().max().item()
+    approx = torch.zeros_like(g)
+    terms = []
+    for i in order[:max_terms].tolist():
+        u = vectors[:, i]
+        approx += values[i] * torch.outer(u, u)
+        terms.append((u.to(f.dtype).to(f.device), (u * values[i]).to(f.dtype).to(f.device)))
+        if (approx - g).abs().max().item() <= tol * scale:
+            return terms
+    return None
