@@ -85,7 +85,8 @@ def _readme_python_blocks() -> list[str]:
 def _two_steps(fn):
     @functools.wraps(fn)
     def quick(*args, **kwargs):
-        kwargs["steps"] = 2
+        if kwargs.get("method") != "encoder":  # one forward pass: it takes no steps
+            kwargs["steps"] = 2
         return fn(*args, **kwargs)
 
     return quick
