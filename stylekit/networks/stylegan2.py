@@ -451,7 +451,8 @@ class SynthesisNetwork(torch.nn.Module):
             convs = [(layer, next(style_iter), next(noise_maps) if layer.use_noise else None)
                      for _name, layer in block.conv_layers()]
             plan.append((block, convs, next(style_iter) if block.num_torgb else None))
-        split = len(plan) if impl != "fast" or n == 1 else self._per_sample_from(plan)
+        per_sample = impl == "fast" and n > 1 and not torch.is_grad_enabled()  # training keeps one batch
+        split = self._per_sample_from(plan) if per_sample else len(plan)
         x, img = self._run_blocks(plan[:split], None, None, n, impl, dtypes)
         if split == len(plan):
             return img.contiguous()
