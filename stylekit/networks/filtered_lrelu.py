@@ -28,7 +28,10 @@ Two implementations:
   are applied as two 1-D passes, the gain rides in the upsampling filter, everything runs in
   channels-last memory layout (what PyTorch's CPU depthwise convolutions are fastest on), and
   the work is done in strips of output rows (see ``STRIP_BYTES``) so that the ``up**2``-times
-  larger intermediate is never held whole.
+  larger intermediate is never held whole. In bfloat16/float16 (PyTorch's CPU depthwise
+  *transposed* convolution has no fast kernel for them) the upsampling is polyphase
+  (:func:`upsample_fir_polyphase`, the activation applied as the phases are interleaved) and a 2-D
+  downsampling filter runs as a sum of separable strided passes (:func:`separable_terms`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ The cutoff frequency rises geometrically from ``first_cutoff`` to ``img_resoluti
 first ``num_layers - num_critical`` layers; each layer's sampling rate, filter transition band,
 canvas size (the image plus a ``margin_size`` border) and channel count follow from it.
 
-StyleGAN3 has no noise inputs. ``rotate`` / ``translate`` reproduce the official
+The fast path runs in the synthesis network's ``precision`` (see :meth:`SynthesisNetwork.layer_dtypes`);
+in bfloat16 the filtered nonlinearity upsamples polyphase and runs 2-D downsampling filters as short
+separable sums (see :mod:`stylekit.networks.filtered_lrelu`). StyleGAN3 has no noise inputs. ``rotate`` / ``translate`` reproduce the official
 ``gen_images.py`` user transform without changing the module's ``input.transform`` buffer.
 """
 
@@ -348,7 +350,9 @@ class SynthesisNetwork(torch.nn.Module):
         return styles
 
     def noise_shapes(self) -> list[tuple[str, tuple[int, int]]]:
-        """StyleGAN3 has no noise inputs."""
+        """The fast path runs in the synthesis network's ``precision`` (see :meth:`SynthesisNetwork.layer_dtypes`);
+in bfloat16 the filtered nonlinearity upsamples polyphase and runs 2-D downsampling filters as short
+separable sums (see :mod:`stylekit.networks.filtered_lrelu`). StyleGAN3 has no noise inputs."""
         return []
 
     # --- forward -------------------------------------------------------------------------------
