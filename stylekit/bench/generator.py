@@ -33,7 +33,10 @@ The peaks are measured first in the same run and thread count: ``conv_peak_{fp32
 3x3 convolution of an 8x256x64x64 input with 256 filters, best of contiguous and channels-last.
 Per configuration: ``gflop_per_image``, ``speedup_{fp32|bf16}_vs_nvidia``, ``speedup_bf16_vs_fp32``,
 ``psnr_bf16_vs_fp32_db`` (images in [-1, 1], peak-to-peak 2; ``..._clamped_db`` after clamping to
-[-1, 1] as displayed) and ``max_abs_diff_fp32_vs_nvidia``.
+[-1, 1] as displayed) and ``max_abs_diff_fp32_vs_nvidia``. One extra, profiled call per path gives
+``dense_conv_gflops`` (FLOPs over wall time inside the dense, i.e. not depthwise, convolutions),
+``dense_conv_fraction_of_peak`` and ``dense_conv_time_share`` (their share of that call): how
+fast the convolutions themselves run, told apart from the elementwise and filtering work around them.
 
 Metric names: ``{net}_{res}_b{batch}_{path}_{metric}``, ``{net}_{res}_b{batch}_{metric}``,
 ``{...}_failed`` (1 when a worker crashed or timed out), ``conv_peak_*``, ``threads``, ``repeats``,
@@ -192,6 +195,13 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                     peak_key = f"conv_peak_{'bf16' if path == 'bf16' else 'fp32'}_gflops"
                     if peak.get(peak_key.removeprefix("conv_peak_")):
                         metrics[f"{name}_fraction_of_peak"] = gflops / metrics[peak_key]
+                if result.get("dense_conv_s"):
+                    conv_rate = result["dense_conv_flops"] / result["dense_conv_s"] / 1e9
+                    metrics[f"{name}_dense_conv_gflops"] = conv_rate
+                    metrics[f"{name}_dense_conv_time_share"] = result["dense_conv_s"] / result["profiled_call_s"]
+                    peak_rate = peak.get("bf16_gflops" if path == "bf16" else "fp32_gflops")
+                    if peak_rate:
+                        metrics[f"{name}_dense_conv_fraction_of_peak"] = conv_rate / peak_rate
                 _log(f"{name}: {1 / per_image:.3f} images/s, peak {result['peak_rss_mb']:.0f} MB")
             for path in ("fp32", "bf16"):
                 if path in results and "nvidia" in results:
@@ -295,8 +305,35 @@ def _time(spec: dict) -> dict[str, float]:
             out["img"] = _synthesize(G, ws, spec["path"])
 
     timing = _median_time(synthesize, int(spec["repeats"]))
+    peak = peak_rss_mb()
     np.save(spec["output"], out["img"].float().numpy())
-    return {**timing, "peak_rss_mb": peak_rss_mb()}
+    return {**timing, "peak_rss_mb": peak, **_dense_conv_profile(synthesize)}
+
+
+def _dense_conv_profile(fn) -> dict[str, float]:
+    """One profiled call: FLOPs and wall seconds inside dense (not depthwise) convolutions, and the
+    call's total, so the convolutions' own rate can be told from the time spent around them."""
+    import time
+
+    import torch
+
+    t0 = time.perf_counter()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True,
+                                with_flops=True) as prof:
+        fn()
+    total = time.perf_counter() - t0
+    flops = seconds = 0.0
+    for event in prof.key_averages(group_by_input_shape=True):
+        if event.key not in ("aten::conv2d", "aten::conv_transpose2d") or not event.input_shapes:
+            continue
+        x_shape, w_shape = event.input_shapes[0], event.input_shapes[1]
+        transposed = event.key == "aten::conv_transpose2d"
+        per_group_in = w_shape[0] if transposed else w_shape[1]
+        if len(x_shape) == 4 and len(w_shape) == 4 and per_group_in == 1 and x_shape[1] > 1:
+            continue  # depthwise (FIR filters)
+        flops += float(event.flops or 0)
+        seconds += event.cpu_time_total / 1e6
+    return {"dense_conv_flops": flops, "dense_conv_s": seconds, "profiled_call_s": total}
 
 
 def _worker(spec: dict) -> None:
