@@ -149,10 +149,7 @@ def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.T
     b = None if bias is None else (bias * out_gain).to(dtype)
     if n == 1:
         scale = styles.reshape(1, -1, 1, 1) * d.reshape(-1, 1, 1, 1)
-        if dtype == weight.dtype or torch.is_grad_enabled():
-            wgt = (weight * scale).to(dtype)
-        else:  # modulate and round in one pass
-            wgt = torch.mul(weight, scale, out=weight.new_empty(weight.shape, dtype=dtype))
+        wgt = (weight * scale).to(dtype)  # (measured: faster than one mixed-dtype mul with out=)
         if up == 1:
             return F.conv2d(x, wgt, b, padding=padding)
         return upsample_conv2d(x, wgt, resample_filter, padding, b)
