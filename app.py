@@ -10,11 +10,14 @@ each tab's *Use this result* button makes its result the current latent for the 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import warnings
 
 import gradio as gr
 
-from demos import common, edit, generate, invert, local, mixing, morph, sg3, stylespace, text
+from demos import common, edit, generate, invert, local, mixing, models, morph, sg3, stylespace, text
+from stylekit.errors import StylekitError
 
 MAX_UPLOAD = "25mb"  # larger uploads are refused by the server before any callback runs
 TABS = [
@@ -31,15 +34,24 @@ TABS = [
 
 
 @common.user_errors
-def model_info(model: str, progress=gr.Progress(track_tqdm=True)) -> str:
-    """Returns a line describing the picked model (loading it first; Hub models download with progress)."""
-    from stylekit.edit import describe_layers
-
+def model_info(model: str, progress=gr.Progress()) -> str:
+    """Returns a line describing the picked model (loading it first; Hub models download on first use)."""
     progress(0, desc=f"Loading {model} (Hub models are downloaded on first use)")
-    G = common.get_generator(model)
-    arch = getattr(G, "arch", type(G).__name__)
-    return (f"**{model}**: {arch}, {G.img_resolution}x{G.img_resolution}, {G.num_ws} W+ rows of {G.w_dim} "
-            f"({describe_layers(G)}).")
+    return models.describe_model(model, common.get_generator(model))
+
+
+def pick_model(model: str, loaded: str, progress=gr.Progress()):
+    """The picker's handler: returns ``(picker value, info line, loaded model)``. When ``model`` fails to load,
+    the picker goes back to ``loaded`` (the last model that worked) and the info line says why."""
+    progress(0, desc=f"Loading {model} (Hub models are downloaded on first use)")
+    try:
+        G = models.load(model)
+    except StylekitError as exc:
+        common.user_error(exc, "picking a model")  # logs one line
+        gr.Warning(f"{model} could not be loaded; still using {loaded}.")
+        line = models.describe_model(loaded, models.load(loaded))
+        return gr.update(value=loaded), f"**Could not load {model}:** {exc}\n\nStill using {line}", loaded
+    return gr.update(), models.describe_model(model, G), model
 
 
 @common.user_errors
@@ -49,30 +61,53 @@ def clear_latent():
 
 
 def build_app() -> gr.Blocks:
+    common.quiet_input_checks()
     with gr.Blocks(title="stylekit: StyleGAN inversion and editing") as demo:
         gr.Markdown("# stylekit\nExplore how StyleGAN's latent spaces work. The default model, *toyfaces*, "
                     "runs offline; Hub models are downloaded on first use (a file path or an hf://owner/repo/file "
                     "address works too).")
         with gr.Row():
             with gr.Column(scale=3):
-                model = gr.Dropdown(common.model_choices(), value=common.DEFAULT_MODEL, label="Model",
-                                    allow_custom_value=True, elem_id="model-picker")
-                info = gr.Markdown(elem_id="model-info")
+                model = models.ModelPicker(models.model_choices(), value=models.DEFAULT_MODEL, label="Model",
+                                           allow_custom_value=True, elem_id="model-picker")
+                info = gr.Markdown(label="model info", elem_id="model-info")
+                loaded = gr.Textbox(models.DEFAULT_MODEL, visible=False, label="loaded model")
             with gr.Column(scale=2):
-                current_info = gr.Markdown(common.EMPTY_INFO, elem_id="current-info")
+                current_info = gr.Markdown(common.EMPTY_INFO, label="current latent info", elem_id="current-info")
                 clear = gr.Button("Forget the current latent", size="sm")
             with gr.Column(scale=1, min_width=140):
                 current_image = gr.Image(label="Current latent", type="pil", height=160, interactive=False,
                                          elem_id="current-image")
         ui = common.SharedUI(model=model, latent=gr.State(None), current_image=current_image,
-                             current_info=current_info)
+                             current_info=current_info, loaded=loaded)
         for title, module in TABS:
             with gr.Tab(title):
                 module.build(ui)
-        gr.on([demo.load, model.change], model_info, model, info, api_name="model_info")
+        # loading runs in its own concurrency group: a slow or failing Hub download never holds up the tabs
+        load = {"concurrency_id": "model_load", "concurrency_limit": 4}
+        demo.load(model_info, model, info, api_name="model_info", **load)
+        model.input(pick_model, [model, loaded], [model, info, loaded], api_visibility="private", **load)
+        models_list = gr.Textbox(visible=False, label="models")
+        demo.load(models.list_models, None, models_list, api_name="models", queue=False)
         clear.click(clear_latent, None, ui.use_outputs, api_name="clear_latent")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
+
+
+def _configure_logging() -> None:
+    """The gallery's own log lines (one per user error, one per loaded model) on stderr."""
+    log = logging.getLogger("stylekit.gallery")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    # stylekit.images refuses images above its own pixel limit with a readable error; PIL's earlier
+    # warning about the same image would only add two lines to the log
+    from PIL import Image
+
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
 def main(argv=None) -> None:
@@ -81,6 +116,7 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true")
     args = parser.parse_args(argv)
+    _configure_logging()
     build_app().launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
 
 

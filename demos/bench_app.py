@@ -80,7 +80,7 @@ def _calls(files: dict, steps: int) -> list[tuple[str, tuple]]:
               "composite": handle_file(str(files["canvas"])), "id": None}
     m = "toyfaces"
     return [
-        ("model_info", (m,)), ("generate", (m, "0-7", 0.7, "const")), ("generate_use", (m, "3", 0.7)),
+        ("model_info", (m,)), ("models", ()), ("generate", (m, "0-7", 0.7, "const")), ("generate_use", (m, "3", 0.7)),
         ("style_mix", (m, "1-3", "10-13", "coarse", 0.7, False)), ("style_mix_use", (m,)),
         ("invert_methods", (m,)), ("invert", (m, photo, "optimize", "w+", steps)), ("invert_use", (m,)),
         ("invert_stop", ()),

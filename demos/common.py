@@ -13,64 +13,96 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import math
 import threading
 from dataclasses import dataclass
 
 import gradio as gr
 
-from stylekit import registry
 from stylekit.errors import InvalidArgumentError, StylekitError
 
-DEFAULT_MODEL = "toyfaces"
+from . import models
+from .models import DEFAULT_MODEL, model_choices  # noqa: F401  (the tabs import them from here)
+
 DEFAULT_SEED = 0
 DEFAULT_PSI = 0.7
 DISPLAY_SIZE = 256  # small generators are shown enlarged (nearest neighbour) so pixels stay honest
 _LOCK = threading.Lock()
 _FIT_LOCK = threading.Lock()
-
-
-def model_choices() -> list[str]:
-    """Registered generator names for the picker (the offline default first)."""
-    names = [a.name for a in registry.list_artifacts("generator")]
-    return [DEFAULT_MODEL] + [n for n in names if n != DEFAULT_MODEL]
-
-
-@functools.lru_cache(maxsize=4)
-def _load(name: str, device: str):
-    import stylekit
-
-    return stylekit.load_generator(name, device=device)
+log = logging.getLogger("stylekit.gallery")
 
 
 def get_generator(name: str, device: str = "cpu"):
     """Load (once) and return the generator called ``name`` (a registered name, a file path or an
-    ``hf://`` address); stylekit errors become ``gr.Error``."""
-    if not isinstance(name, str) or not name.strip():
-        raise gr.Error("Pick a model first (toyfaces works offline).")
-    with _LOCK:
-        try:
-            return _load(name.strip(), device)
-        except StylekitError as exc:
-            raise gr.Error(str(exc)) from exc
+    ``hf://`` address; see :mod:`demos.models`); stylekit errors become one-line ``gr.Error`` toasts."""
+    try:
+        return models.load(name, device)
+    except StylekitError as exc:
+        raise user_error(exc, "loading a model") from None
 
 
 def cached_fit(key: tuple, compute):
     """Return ``compute()`` for ``key``, computing it once per process (per-model fits: PCA,
-    boundaries, style statistics, parts). Fits are deterministic, so every session may share them."""
+    boundaries, style statistics, parts). Fits are deterministic, so every session may share them.
+    A second caller of the same key waits for the first one's result; other keys never wait."""
     with _FIT_LOCK:
         if key in _FITS:
             return _FITS[key]
-    value = compute()
+        key_lock = _FIT_LOCKS.setdefault(key, threading.Lock())
+    with key_lock:
+        with _FIT_LOCK:
+            if key in _FITS:
+                return _FITS[key]
+        value = compute()
+        with _FIT_LOCK:
+            return _FITS.setdefault(key, value)
+
+
+def is_cached(key: tuple) -> bool:
+    """True when :func:`cached_fit` already holds ``key`` (a callback may then skip its progress note)."""
     with _FIT_LOCK:
-        return _FITS.setdefault(key, value)
+        return key in _FITS
 
 
 _FITS: dict = {}
+_FIT_LOCKS: dict = {}
+
+
+def user_error(exc, where: str) -> gr.Error:
+    """A ``gr.Error`` toast for an error the user caused, logged as one line (no traceback: the message
+    says what to do). Unexpected errors are not passed here; Gradio prints their full traceback.
+    A ``gr.Error`` made here already (``print_exception`` off) is returned unchanged, so it is logged once."""
+    if isinstance(exc, gr.Error) and not exc.print_exception:
+        return exc
+    message = str(exc.message if isinstance(exc, gr.Error) else exc)
+    log.warning("user error in %s: %s", where, message.replace("\n", " "))
+    return gr.Error(message, print_exception=False)
+
+
+def quiet_input_checks() -> None:
+    """Make Gradio's own input checks (a slider value outside its range, a choice not in the list) log one
+    line, as the gallery's user errors do, instead of a full traceback: ``gr.Error`` is Gradio's class for
+    messages meant for the user, so every one made with the default ``print_exception`` is logged as a
+    line here and not printed again. Other exceptions keep their traceback. Idempotent; called by
+    ``app.build_app``; it changes ``gr.Error`` for the whole process."""
+    init = gr.Error.__init__
+    if getattr(init, "stylekit_quiet", False):
+        return
+
+    @functools.wraps(init)
+    def quiet(self, message: str = "Error raised.", *args, print_exception: bool = True, **kwargs):
+        if print_exception:
+            log.warning("user error (input check): %s", str(message).replace("\n", " "))
+        init(self, message, *args, print_exception=False, **kwargs)
+
+    quiet.stylekit_quiet = True
+    gr.Error.__init__ = quiet
 
 
 def user_errors(fn):
-    """Decorator: turn stylekit's errors raised by a callback into readable ``gr.Error`` toasts.
+    """Decorator: turn stylekit's errors (and ``gr.Error``) raised by a callback into readable ``gr.Error``
+    toasts, each logged as one line.
 
     Generator callbacks (which stream intermediate outputs) stay generators, so Gradio still streams them.
     """
@@ -79,8 +111,8 @@ def user_errors(fn):
         def streaming(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
-            except StylekitError as exc:
-                raise gr.Error(str(exc)) from exc
+            except (StylekitError, gr.Error) as exc:
+                raise user_error(exc, fn.__name__) from None
 
         return streaming
 
@@ -88,8 +120,8 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except StylekitError as exc:
-            raise gr.Error(str(exc)) from exc
+        except (StylekitError, gr.Error) as exc:
+            raise user_error(exc, fn.__name__) from None
 
     return wrapper
 
@@ -157,6 +189,9 @@ class SharedUI:
     latent: gr.State
     current_image: gr.Image
     current_info: gr.Markdown
+    #: the model that loaded last (hidden); tabs whose controls depend on the model listen to its
+    #: ``change``, which fires only when a pick succeeded (a failed pick reverts the picker instead)
+    loaded: gr.Textbox | None = None
 
     @property
     def use_outputs(self) -> list:

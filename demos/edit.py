@@ -7,7 +7,7 @@ import gradio as gr
 from stylekit.edit.presets import INTERFACEGAN
 from stylekit.errors import InvalidArgumentError
 
-from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, render, row,
+from .common import (SharedUI, cached_fit, log, choice, current_latent, get_generator, integer, number, render, row,
                      teaching_note, use_result, user_errors)
 
 NOTE = f"""**Linear edits in W.** Many attributes change along a straight line in W, so an edit is
@@ -52,8 +52,9 @@ def _layers(G, layers: str):
     return rows
 
 
-def boundary(model: str, G, attribute: str):
-    """The InterFaceGAN boundary of ``attribute`` for ``model`` (fitted once, then cached)."""
+def boundary(model: str, G, attribute: str, progress=None):
+    """The InterFaceGAN boundary of ``attribute`` for ``model`` (fitted once, then cached; ``progress``: a
+    stylekit progress callback for the fit, which renders and scores :data:`INTERFACEGAN.n` samples)."""
     from stylekit.edit import interfacegan
 
     if model != "toyfaces":
@@ -62,11 +63,18 @@ def boundary(model: str, G, attribute: str):
     attribute = choice(attribute, "attribute", _attributes())
 
     def fit():
+        import time
+
+        from stylekit.progress import no_progress
+
+        t0 = time.perf_counter()
         scorer = interfacegan.predictor_scorer(attribute, predictor=predictor())
         # the library's preset, the protocol bench editing measures
-        return interfacegan.find_boundary(G, scorer, n=INTERFACEGAN.n, keep_fraction=INTERFACEGAN.keep_fraction,
-                                          method=INTERFACEGAN.method, regularization=INTERFACEGAN.regularization,
-                                          name=attribute)
+        direction = interfacegan.find_boundary(G, scorer, n=INTERFACEGAN.n, keep_fraction=INTERFACEGAN.keep_fraction,
+                                               method=INTERFACEGAN.method, regularization=INTERFACEGAN.regularization,
+                                               name=attribute, progress=progress or no_progress)
+        log.info("fitted the InterFaceGAN boundary of %s on %s in %.1f s", attribute, model, time.perf_counter() - t0)
+        return direction
 
     return cached_fit((model, "interfacegan", attribute), fit)
 
@@ -92,15 +100,20 @@ def _predicted(images, attribute: str) -> float:
 
 
 @user_errors
-def edit_interfacegan(model: str, attribute: str, strength, layers: str, latent):
-    """Returns ``(before | after image, text with the predicted attribute before/after, edited latent)``."""
+def edit_interfacegan(model: str, attribute: str, strength, layers: str, latent, progress=gr.Progress()):
+    """Returns ``(before | after image, text with the predicted attribute before/after, edited latent)``.
+    The first call per attribute fits the boundary (about 20 s on one thread), with a progress bar."""
     from stylekit.edit import edit
 
     G = get_generator(model)
     strength = number(strength, "strength", -10, 10)
     rows = _layers(G, layers)
     base = current_latent(G, latent)
-    direction = boundary(model, G, attribute)
+
+    def fit_progress(step, total, message=""):
+        progress((step, total), desc=f"Fitting the {attribute} boundary once ({message} {step}/{total} samples)")
+
+    direction = boundary(model, G, attribute, progress=fit_progress)
     out = edit(base, direction, strength, layers=rows, G=G)
     before, after = render(G, base), render(G, out)
     info = (f"**{attribute}** (predicted): {_predicted(before, attribute):.2f} -> {_predicted(after, attribute):.2f} "
@@ -175,11 +188,12 @@ def build(ui: SharedUI) -> None:
             sefa_layers = gr.Dropdown(list(LAYERS), value="all", label="Factorise layers")
             sefa_button = gr.Button("Apply", elem_id="edit-sefa-button")
     output = gr.Image(label="Before | after", type="pil", elem_id="edit-output")
-    info = gr.Markdown(elem_id="edit-info")
+    info = gr.Markdown(label="result", elem_id="edit-info")
     use = gr.Button("Use this result", elem_id="edit-use")
     outputs = [output, info, result]
     gr.on([ifg_button.click, ifg_strength.release], edit_interfacegan,
-          [ui.model, attribute, ifg_strength, ifg_layers, ui.latent], outputs, api_name="edit_interfacegan")
+          [ui.model, attribute, ifg_strength, ifg_layers, ui.latent], outputs, api_name="edit_interfacegan",
+          concurrency_id="interfacegan", concurrency_limit=2)  # a first fit never holds up the other edits
     gr.on([pca_button.click, amount.release, component.release], edit_ganspace,
           [ui.model, component, amount, pca_layers, ui.latent], outputs, api_name="edit_ganspace")
     gr.on([sefa_button.click, sefa_strength.release, sefa_index.release], edit_sefa,

@@ -164,7 +164,7 @@ def stop(request: gr.Request = None) -> str:
 def build(ui: SharedUI) -> None:
     teaching_note(NOTE)
     result = gr.State(None)
-    status = gr.Markdown(methods_status("toyfaces"), elem_id="invert-status")
+    status = gr.Markdown(methods_status("toyfaces"), label="methods", elem_id="invert-status")
     with gr.Row():
         with gr.Column():
             image = PhotoInput(type="filepath", label="Photo (upload, webcam or an example)",
@@ -177,13 +177,14 @@ def build(ui: SharedUI) -> None:
             with gr.Row():
                 button = gr.Button("Invert", variant="primary", elem_id="invert-button")
                 stop_button = gr.Button("Stop", variant="stop", elem_id="invert-stop")
-            stop_info = gr.Markdown()
+            stop_info = gr.Markdown(label="stop message")
     comparison = gr.Image(label="Original | reconstruction", type="pil", elem_id="invert-output")
-    psnr = gr.Markdown(elem_id="invert-psnr")
-    loss = gr.LinePlot(x="step", y="loss", color="stage", title="Loss per step", elem_id="invert-loss")
+    psnr = gr.Markdown(label="result", elem_id="invert-psnr")
+    loss = gr.LinePlot(x="step", y="loss", color="stage", title="Loss per step", label="loss per step",
+                       elem_id="invert-loss")
     use = gr.Button("Use this result", elem_id="invert-use")
     button.click(invert, [ui.model, image, method, space, steps], [comparison, psnr, loss, result],
                          api_name="invert", concurrency_limit=1, concurrency_id="optimisation")
     stop_button.click(stop, None, stop_info, api_name="invert_stop", queue=False)
     use.click(use_inversion, [ui.model, result], ui.use_outputs, api_name="invert_use")
-    ui.model.change(methods_status, ui.model, status, api_name="invert_methods")
+    ui.loaded.change(methods_status, ui.model, status, api_name="invert_methods")

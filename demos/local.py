@@ -185,7 +185,7 @@ def build(ui: SharedUI) -> None:
         strength = gr.Slider(0, 2, value=1, step=0.05, label="Strength")
     transfer = gr.Button("Transfer the part", variant="primary", elem_id="local-transfer-button")
     transfer_out = gr.Image(label="Target | reference | result", type="pil", elem_id="local-transfer-output")
-    transfer_info = gr.Markdown()
+    transfer_info = gr.Markdown(label="transfer result", elem_id="local-transfer-info")
 
     gr.Markdown("### Masked crossover / inpainting (Image2StyleGAN++)")
     with gr.Row():
@@ -200,9 +200,9 @@ def build(ui: SharedUI) -> None:
             with gr.Row():
                 run = gr.Button("Run", variant="primary", elem_id="local-run")
                 stop_button = gr.Button("Stop", variant="stop")
-            stop_info = gr.Markdown()
+            stop_info = gr.Markdown(label="stop message")
     cross_out = gr.Image(label="Canvas | mask | target | result", type="pil", elem_id="local-crossover-output")
-    cross_info = gr.Markdown()
+    cross_info = gr.Markdown(label="crossover result", elem_id="local-crossover-info")
     use = gr.Button("Use the last result (part transfer or crossover)", elem_id="local-use")
 
     show.click(local_parts, [ui.model, ui.latent], [current, segmentation], api_name="local_parts")

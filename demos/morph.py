@@ -132,7 +132,7 @@ def build(ui: SharedUI) -> None:
         layers = gr.Dropdown(list(LAYERS), value="all", label="Layers")
     apply = gr.Button("Transfer", variant="primary", elem_id="analogy-button")
     analogy_out = gr.Image(label="from | to | target | result", type="pil", elem_id="analogy-output")
-    analogy_info = gr.Markdown()
+    analogy_info = gr.Markdown(label="analogy result", elem_id="analogy-info")
     use = gr.Button("Use this result", elem_id="analogy-use")
 
     button.click(morph, [ui.model, other, frames, path, ui.latent], [gallery, gif, frames_state], api_name="morph")

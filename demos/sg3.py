@@ -56,14 +56,14 @@ def sg3_pose(model: str, rotate, translate_x, translate_y, latent):
 def build(ui: SharedUI) -> None:
     teaching_note(NOTE)
     on = _is_sg3("toyfaces")
-    status = gr.Markdown(status_text("toyfaces"), elem_id="sg3-status")
+    status = gr.Markdown(status_text("toyfaces"), label="status", elem_id="sg3-status")
     with gr.Row():
         rotate = gr.Slider(-180, 180, value=30, step=1, label="Rotate (degrees)", interactive=on)
         tx = gr.Slider(-0.5, 0.5, value=0, step=0.01, label="Translate x (image widths)", interactive=on)
         ty = gr.Slider(-0.5, 0.5, value=0, step=0.01, label="Translate y (image widths)", interactive=on)
     button = gr.Button("Render", variant="primary", interactive=on, elem_id="sg3-button")
     output = gr.Image(label="Original | posed", type="pil", elem_id="sg3-output")
-    info = gr.Markdown()
+    info = gr.Markdown(label="result", elem_id="sg3-info")
     gr.on([button.click, rotate.release, tx.release, ty.release], sg3_pose, [ui.model, rotate, tx, ty, ui.latent],
           [output, info], api_name="sg3_pose")
-    ui.model.change(sg3_status, ui.model, [status, rotate, tx, ty, button], api_name="sg3_status")
+    ui.loaded.change(sg3_status, ui.model, [status, rotate, tx, ty, button], api_name="sg3_status")

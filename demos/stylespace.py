@@ -84,7 +84,7 @@ def build(ui: SharedUI) -> None:
         amount = gr.Slider(-20, 20, value=5, step=0.5, label="Amount (standard deviations)")
     button = gr.Button("Apply", variant="primary", elem_id="stylespace-button")
     output = gr.Image(label="Before | after", type="pil", elem_id="stylespace-output")
-    info = gr.Markdown()
+    info = gr.Markdown(label="result", elem_id="stylespace-info")
     with gr.Row():
         attribute = gr.Dropdown(list(_attributes()), value="smile", label="Attribute to explain")
         top_k = gr.Slider(1, 30, value=10, step=1, label="Channels to list")
@@ -96,7 +96,7 @@ def build(ui: SharedUI) -> None:
     find.click(stylespace_find, [ui.model, attribute, top_k, ui.latent], [table, layer, channel, amount],
                api_name="stylespace_find")
     use.click(use_stylespace, [ui.model, result], ui.use_outputs, api_name="stylespace_use")
-    ui.model.change(stylespace_layers, ui.model, layer, api_name="stylespace_layers")
+    ui.loaded.change(stylespace_layers, ui.model, layer, api_name="stylespace_layers")
 
 
 @user_errors

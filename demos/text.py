@@ -150,9 +150,9 @@ def build(ui: SharedUI) -> None:
     with gr.Row():
         button = gr.Button("Edit with text", variant="primary", elem_id="text-button")
         stop_button = gr.Button("Stop", variant="stop")
-    stop_info = gr.Markdown()
+    stop_info = gr.Markdown(label="stop message")
     output = gr.Image(label="Before | after", type="pil", elem_id="text-output")
-    info = gr.Markdown(elem_id="text-info")
+    info = gr.Markdown(label="result", elem_id="text-info")
     use = gr.Button("Use this result", elem_id="text-use")
     button.click(text_edit, [ui.model, prompt, neutral, method, strength, steps, beta, channels, whitened, ui.latent],
                  [output, info, result],

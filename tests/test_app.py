@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import fixture_file
+from gallery_helpers import launch, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "demos" / "examples"
@@ -25,43 +25,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _launch(app_dir: Path):
-    port = _free_port()
-    env = {"STYLEKIT_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PATH": "/usr/bin:/bin",
-           "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    # The server's output goes to a file: a pipe nobody reads fills up with the tracebacks of the
-    # bad-input tests and then blocks the server's event loop.
-    ARTIFACTS.parent.mkdir(parents=True, exist_ok=True)
-    log_path = ARTIFACTS.parent / f"app-server-{port}.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=app_dir, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited early:\n{log_path.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("app did not start within 120 s")
+@pytest.fixture(scope="module")
+def server_and_log():
+    proc, url, log_path = launch(ROOT)
+    yield url, log_path
+    stop(proc)
 
 
 @pytest.fixture(scope="module")
-def server():
-    proc, url = _launch(ROOT)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+def server(server_and_log):
+    return server_and_log[0]
 
 
 def test_generate_endpoint_and_bad_input(server):
@@ -361,6 +334,35 @@ def test_bad_inputs_give_readable_errors_and_the_server_stays_up(server, tmp_pat
     assert _image(c.predict("toyfaces", "5", 1.0, "none", api_name="/generate")).size[1] >= 128
 
 
+def test_user_errors_log_one_line_each(server_and_log):
+    url, log_path = server_and_log
+    c = _client(url)
+    before = log_path.read_text().count("\n")
+    for seeds in ("banana", "", "0-99"):
+        with pytest.raises(Exception, match="seeds"):
+            c.predict("toyfaces", seeds, 0.7, "const", api_name="/generate")
+    time.sleep(0.5)
+    new = log_path.read_text().splitlines()[before:]
+    errors = [line for line in new if "user error in generate" in line]
+    assert len(errors) == 3, new
+    assert "Traceback" not in log_path.read_text()
+
+
+def test_api_names_every_input_and_output_and_lists_the_models_once(server):
+    import json
+
+    c = _client(server)
+    info = c.view_api(print_info=False, return_format="dict")
+    endpoints = info["named_endpoints"]
+    assert len(endpoints) >= 30
+    for name, endpoint in endpoints.items():
+        for item in endpoint["parameters"] + endpoint["returns"]:
+            assert not item["label"].startswith(("parameter_", "value_")), (name, item["label"])
+    assert json.dumps(info).count("metfaces-1024") == 0  # the model list is not in any signature
+    names = c.predict(api_name="/models").splitlines()
+    assert names[0] == "toyfaces" and "metfaces-1024" in names
+
+
 def test_two_clients_keep_separate_state(server):
     a, b = _client(server), _client(server)
     seeds = {"a": 3, "b": 5}
@@ -511,7 +513,7 @@ def test_space_folder_assembles_and_launches(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "hf_space" / "assemble.py"), str(space)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    proc, url = _launch(space)
+    proc, url, _ = launch(space)
     try:
         from gradio_client import Client
         from PIL import Image
@@ -519,8 +521,7 @@ def test_space_folder_assembles_and_launches(tmp_path):
         path = Client(url, verbose=False).predict("toyfaces", "1", 0.7, "const", api_name="/generate")
         assert Image.open(path).size[1] >= 128
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)
     (space / "app.py").unlink()
     check = subprocess.run([sys.executable, str(ROOT / "hf_space" / "assemble.py"), str(space), "--check"],
                            capture_output=True, text=True)

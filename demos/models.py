@@ -1,0 +1,168 @@
+"""The gallery's generators: the model picker, loading without blocking other users, and its info line.
+
+Loading rules (issue 22, item 4):
+
+- a loaded generator is shared by every session (at most :data:`MAX_MODELS` kept, least recently
+  used dropped); a lookup of a loaded model never waits for another model's load;
+- each model name has its own lock, so two sessions asking for the same Hub model download it once,
+  and a session asking for ``toyfaces`` never waits for someone's Hub download;
+- a failed load is remembered for :data:`FAILURE_TTL_S` seconds: the next session asking for it gets
+  the same readable error at once instead of a second round of Hub retries;
+- before touching the Hub, :func:`hub_offline` checks in about two seconds whether the Hub answers
+  an HTTP request at all (or whether ``STYLEKIT_OFFLINE`` / ``HF_HUB_OFFLINE`` is set); when it does not, the
+  load runs with ``local_files_only=True``, so an unreachable Hub fails at once instead of retrying.
+
+The picker (:func:`pick_model`) reverts to the last model that loaded when a pick fails, and says why
+in the info line.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+
+import gradio as gr
+
+from stylekit import registry, settings
+from stylekit.errors import StylekitError
+
+DEFAULT_MODEL = "toyfaces"
+MAX_MODELS = 4
+FAILURE_TTL_S = 30.0
+PROBE_TIMEOUT_S = 2.0  # how long the Hub may take to answer the probe
+PROBE_TTL_S = 60.0  # how long a probe's answer is reused
+log = logging.getLogger("stylekit.gallery")
+
+_MODELS: OrderedDict = OrderedDict()  # (name, device) -> Generator, most recently used last
+_FAILURES: dict = {}  # (name, device) -> (monotonic time, message)
+_NAME_LOCKS: dict = {}  # (name, device) -> Lock held while that model loads
+_LOCK = threading.Lock()  # guards the three dicts above; never held during a load
+_PROBE: dict = {}  # "at" -> monotonic time, "offline" -> bool
+
+
+class ModelPicker(gr.Dropdown):
+    """The model dropdown; in the API it is a plain string (``/models`` lists the registered names),
+    so the 23-name list is not repeated in every endpoint's signature."""
+
+    def get_block_name(self) -> str:
+        return "dropdown"
+
+    def api_info(self) -> dict:
+        return {"type": "string", "description": "a registered generator name (see /models), a file path, or an "
+                                                 "hf://owner/repo/file address"}
+
+
+def model_choices() -> list[str]:
+    """Registered generator names for the picker (the offline default first)."""
+    names = [a.name for a in registry.list_artifacts("generator")]
+    return [DEFAULT_MODEL] + [n for n in names if n != DEFAULT_MODEL]
+
+
+def list_models() -> str:
+    """Returns the registered generator names, one per line (what the ``model`` argument accepts, besides a
+    file path or an hf:// address)."""
+    return "\n".join(model_choices())
+
+
+def _probe(url: str, box: dict) -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=PROBE_TIMEOUT_S):
+            box["ok"] = True
+    except urllib.error.HTTPError:
+        box["ok"] = True  # it answered (an error status still means the Hub is there)
+    except (OSError, ValueError):
+        box["ok"] = False
+
+
+def hub_offline() -> bool:
+    """True when downloads must not be tried: offline mode is set, or the Hub did not answer an HTTP
+    request within about :data:`PROBE_TIMEOUT_S` seconds (the answer is reused for a minute). Without
+    this, a Hub that is unreachable or hangs costs every load the client's retries (half a minute or more)."""
+    if settings.offline():
+        return True
+    now = time.monotonic()
+    with _LOCK:
+        if "at" in _PROBE and now - _PROBE["at"] < PROBE_TTL_S:
+            return _PROBE["offline"]
+    from huggingface_hub import constants
+
+    box: dict = {}
+    # a thread, because name resolution has no timeout of its own
+    probe = threading.Thread(target=_probe, args=(constants.ENDPOINT, box), daemon=True)
+    probe.start()
+    probe.join(PROBE_TIMEOUT_S + 0.5)
+    offline = not box.get("ok", False)
+    with _LOCK:
+        _PROBE.update(at=time.monotonic(), offline=offline)
+    if offline:
+        log.info("the Hub (%s) does not answer; loading from local files only", constants.ENDPOINT)
+    return offline
+
+
+def _needs_hub(name: str) -> bool:
+    if name.startswith("hf://"):
+        return True
+    try:
+        return not registry.resolve(name, "generator").shipped
+    except StylekitError:
+        return False  # a path, or an unknown name (which fails with its own message)
+
+
+def _load(name: str, device: str):
+    import stylekit
+
+    local_only = True if _needs_hub(name) and hub_offline() else None
+    return stylekit.load_generator(name, device=device, precision="auto", local_files_only=local_only)
+
+
+def load(name: str, device: str = "cpu"):
+    """The generator called ``name`` (loaded once; see the module's rules). Raises the stylekit error of a
+    failed load (or the remembered one, for :data:`FAILURE_TTL_S` seconds)."""
+    from stylekit.errors import InvalidArgumentError
+
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgumentError("Pick a model first (toyfaces works offline).")
+    key = (name.strip(), device)
+    with _LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+        name_lock = _NAME_LOCKS.setdefault(key, threading.Lock())
+    with name_lock:
+        with _LOCK:
+            if key in _MODELS:
+                return _MODELS[key]
+            failed = _FAILURES.get(key)
+            if failed is not None and time.monotonic() - failed[0] < FAILURE_TTL_S:
+                raise type(failed[2])(failed[1])
+        t0 = time.perf_counter()
+        try:
+            G = _load(key[0], device)
+        except StylekitError as exc:
+            with _LOCK:
+                _FAILURES[key] = (time.monotonic(), str(exc), exc)
+            raise
+        log.info("loaded %s on %s in %.1f s (compute precision %s)", key[0], device, time.perf_counter() - t0,
+                 getattr(G, "precision", "fp32"))
+        with _LOCK:
+            _FAILURES.pop(key, None)
+            _MODELS[key] = G
+            while len(_MODELS) > MAX_MODELS:
+                _MODELS.popitem(last=False)
+    return G
+
+
+def describe_model(model: str, G) -> str:
+    """One line: architecture, size, W+ rows, mapping depth, style layers and compute precision."""
+    from stylekit.edit import describe_layers
+
+    arch = getattr(G, "arch", type(G).__name__)
+    mapping = getattr(getattr(G, "mapping", None), "num_layers", None)
+    depth = f", a {mapping}-layer mapping MLP" if mapping else ""
+    return (f"**{model}**: {arch}, {G.img_resolution}x{G.img_resolution}, {G.num_ws} W+ rows of {G.w_dim}{depth} "
+            f"({describe_layers(G)}); computes in {getattr(G, 'precision', 'fp32')}.")
