@@ -157,9 +157,23 @@ class GradualStyleBlock(torch.nn.Module):
         self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, in_ch, s, s]`` -> ``[N, out_dim]``."""
         for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.01)
+            if x.shape[-2:] == (1, 1) and _reduced_precision(x):
+                # oneDNN's bfloat16 / float16 backward of a stride-2 3x3 convolution on a 1x1 input
+                # leaves the weight gradient of the border taps uninitialised (garbage, sometimes NaN;
+                # torch 2.14 on CPU). On a 1x1 input only the centre tap meets data, so the layer is
+                # exactly a matrix product with it (the border taps' gradient is then a true 0).
+                y = F.linear(x.flatten(1), conv.weight[:, :, 1, 1], conv.bias)[:, :, None, None]
+            else:
+                y = conv(x)
+            x = F.leaky_relu(y, 0.01)
         return self.linear(x.reshape(x.shape[0], self.channels))
+
+
+def _reduced_precision(x: torch.Tensor) -> bool:
+    """True when ``x`` is bfloat16 / float16 or autocast is on for its device."""
+    return x.dtype in (torch.bfloat16, torch.float16) or torch.is_autocast_enabled(x.device.type)
 
 
 class StyleEncoder(torch.nn.Module):
