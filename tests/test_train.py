@@ -491,3 +491,127 @@ def test_run_checkpoints_atomically_with_random_states(tmp_path):
     assert torch.equal(other.weight, net.weight)
     with pytest.raises(InvalidArgumentError, match="does not exist"):
         Run(StepsConfig(out=str(tmp_path / "empty"), resume="latest"), log=None).resume_state()
+
+
+# ------------------------------------------------------------------------------------------------
+# Compute precision (--precision)
+
+
+def test_every_trainer_parses_precision():
+    from stylekit.train.cli import TRAINERS, build_parser, config_from_args
+
+    length = {"gan": ["--kimg", "0.004"], "supervised": ["--kimg", "0.004"]}
+    for kind in TRAINERS:
+        base = [kind] + length.get(kind, ["--steps", "1"]) + ["--out", "r"]
+        assert config_from_args(build_parser().parse_args(base)).precision == "fp32"  # the default changes nothing
+        for choice in ("fp32", "bf16", "fp16", "auto"):
+            cfg = config_from_args(build_parser().parse_args(base + ["--precision", choice]))
+            assert cfg.precision == choice and cfg.to_dict()["precision"] == choice, (kind, choice)
+            assert "precision" not in cfg.learned_settings()  # how a run executes, not what it learns
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(base + ["--precision", "int8"])
+        cfg.precision = "half"
+        with pytest.raises(InvalidArgumentError, match="precision"):
+            cfg.validate()
+
+
+def test_mixed_precision_modes():
+    from stylekit.train.mixed_precision import MixedPrecision
+
+    fp32 = MixedPrecision("fp32")
+    x = torch.randn(2, 3, 4, 4)
+    assert not fp32.enabled and fp32.synthesis is None and fp32.scaler is None and fp32.images(x) is x
+    with fp32.autocast():
+        assert not torch.is_autocast_enabled("cpu")
+    bf16 = MixedPrecision("bf16", "cpu")
+    assert bf16.enabled and bf16.synthesis == "bf16" and bf16.scaler is None
+    assert bf16.images(x).is_contiguous(memory_format=torch.channels_last)
+    conv = bf16.channels_last(torch.nn.Conv2d(3, 4, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    with bf16.autocast():
+        assert conv(bf16.images(x)).dtype == torch.bfloat16
+    assert "channels-last" in bf16.describe()
+    assert MixedPrecision("auto", "cpu").precision in ("fp32", "bf16")
+    # float16 scales the loss and skips a step whose gradients overflowed
+    fp16 = MixedPrecision("fp16", "cpu")
+    assert fp16.scaler is not None and "gradient scaling" in fp16.describe()
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([w], lr=0.1)
+    fp16.backward((w * torch.tensor([1.0, 2.0, float("inf")])).sum())
+    fp16.step(opt)
+    assert torch.equal(w.detach(), torch.ones(3))
+    opt.zero_grad()
+    fp16.backward((w * 2).sum())
+    fp16.unscale(opt)
+    assert torch.allclose(w.grad, torch.full((3,), 2.0))
+    fp16.step(opt)
+    assert torch.allclose(w.detach(), torch.full((3,), 0.8))
+    state = fp16.state_dict()
+    other = MixedPrecision("fp16", "cpu")
+    other.load_state_dict(state)
+    assert other.scaler.get_scale() == fp16.scaler.get_scale()
+
+
+def test_supervised_bf16_reduces_loss(tmp_path):
+    """The short supervised run of test_supervised_recipe_reduces_loss with --precision bf16 learns too
+    (last 4 log lines' mean loss < 0.8 x the first 4), and writes float32 weights."""
+    from safetensors import safe_open
+
+    from stylekit.train.supervised import SupervisedConfig, train_supervised
+
+    losses, lines = [], []
+
+    def progress(step, total, message="", **metrics):
+        losses.append(metrics["loss"])
+
+    cfg = SupervisedConfig(out=str(tmp_path / "sup"), resolution=16, batch=8, kimg=0.16, seed=1, z_dim=16, w_dim=16,
+                           map_layers=2, g_channels=TINY_CHANNELS, lr=0.01, percep_weight=0.0,
+                           snapshot_kimg=0.08, log_kimg=0.008, grid_size=4, precision="bf16")
+    result = train_supervised(cfg, progress=progress, log=lines.append, predictor=None)
+    assert any(line.startswith("precision bf16") for line in lines)
+    assert len(losses) == 20 and all(math.isfinite(v) for v in losses)
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    with safe_open(result["generator"], "pt") as fh:
+        assert {fh.get_tensor(k).dtype for k in fh.keys()} == {torch.float32}
+
+
+def test_every_generator_and_encoder_trainer_steps_in_bf16(tmp_path):
+    """One short run of the GAN (with R1 and path length), supervised-with-discriminator and e4e / ReStyle
+    encoder trainers in bf16: finite losses, float32 weights and a resumable checkpoint."""
+    from conftest import tiny_stylegan2
+    from stylekit.train.encoder import EncoderConfig, train_encoder
+    from stylekit.train.gan import train_gan
+    from stylekit.train.supervised import SupervisedConfig, train_supervised
+
+    gan = train_gan(_tiny_gan_config(tmp_path, kimg=0.016, pl_interval=2, r1_interval=2, precision="bf16"), log=None)
+    assert math.isfinite(gan["kimg"]) and (tmp_path / "run" / "checkpoint-latest.pt").is_file()
+    sup = train_supervised(SupervisedConfig(out=str(tmp_path / "sup"), resolution=16, batch=8, kimg=0.032, seed=1,
+                                            z_dim=16, w_dim=16, map_layers=2, g_channels=TINY_CHANNELS, lr=0.01,
+                                            percep_weight=0.0, adv_weight=0.1, r1_interval=2, snapshot_kimg=0.08,
+                                            log_kimg=0.008, grid_size=4, precision="bf16"), log=None, predictor=None)
+    assert math.isfinite(sup["loss"])
+    G = tiny_stylegan2()
+    enc_cfg = dict(mode="e4e", in_channels=3, input_size=16, stem_channels=8, stages=[[8, 1], [16, 1], [24, 1], [32, 1]],
+                   se=True, se_reduction=4, num_ws=G.num_ws, w_dim=16, head_channels=16, coarse_ind=2, middle_ind=4)
+    for restyle in (False, True):
+        enc = train_encoder(EncoderConfig(out=str(tmp_path / f"enc{restyle}"), steps=3, batch=4, perceptual="none",
+                                          perceptual_weight=0.0, log_every=3, snapshot_every=3, eval_images=4,
+                                          encoder_config=enc_cfg, restyle=restyle, restyle_iterations=2,
+                                          half_export=False, precision="bf16"), G=G, log=None)
+        assert all(p.dtype == torch.float32 for p in enc.parameters())
+        record = json.loads((tmp_path / f"enc{restyle}" / "log.jsonl").read_text().splitlines()[-1])
+        assert math.isfinite(record["loss"]) and math.isfinite(record["eval_psnr"])
+
+
+def test_clip_and_predictor_trainers_step_in_bf16(tmp_path):
+    """Three steps of the CLIP and predictor trainers in bf16: finite losses, and the files they write."""
+    from stylekit.train.clip import ClipConfig, train_clip
+    from stylekit.train.predictor import PredictorConfig, train_predictor
+
+    summary = train_clip(ClipConfig(out=str(tmp_path / "clip"), steps=3, batch=8, fresh_per_step=4, buffer_size=16,
+                                    eval_every=0, log_every=1, snapshot_every=3, warmup=1, precision="bf16"), log=None)
+    assert math.isfinite(summary["final_loss"]) and (tmp_path / "clip" / "clip.safetensors").is_file()
+    metrics = train_predictor(PredictorConfig(out=str(tmp_path / "pred"), steps=3, batch=8, pool=16, eval_samples=20,
+                                              warmup=1, log_every=1, snapshot_every=3, precision="bf16"), log=None)
+    assert all(0.0 <= v <= 1.0 for v in metrics["clean"]["accuracy"].values())
+    assert (tmp_path / "pred" / "predictor.safetensors").is_file()

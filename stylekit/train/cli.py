@@ -1,7 +1,7 @@
 """Command line: ``python -m stylekit.train {gan,supervised,encoder,clip,predictor,fd,clip-eval} ...``.
 
 Every trainer takes the same common options (``--out`` (required), ``--batch``, ``--lr``, ``--seed``,
-``--device``, ``--threads``, ``--resume [CHECKPOINT]`` / ``--no-resume``, ``--export PATH``,
+``--device``, ``--precision fp32|bf16|fp16|auto``, ``--threads``, ``--resume [CHECKPOINT]`` / ``--no-resume``, ``--export PATH``,
 ``--overwrite-shipped``), the options of its length unit (``--steps --warmup --decay --lr-floor
 --log-every --snapshot-every``, or ``--kimg --log-kimg --snapshot-kimg`` and the generator's
 architecture) and its own. No run writes into the package's shipped weights
@@ -91,6 +91,9 @@ def _add_common(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="base (peak) learning rate")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device)
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default=d.precision,
+                   help="compute precision: autocast (+ channels-last on CPU; float16 with gradient scaling), "
+                        "losses and weights float32; auto = bf16 on CPUs with AMX / AVX-512-BF16, fp16 on CUDA")
     p.add_argument("--threads", type=int, default=d.threads, help="torch.set_num_threads for the run")
     p.add_argument("--resume", nargs="?", const="latest", default=d.resume, metavar="CHECKPOINT",
                    help="continue from the run folder's checkpoint, or from this checkpoint file / run folder "

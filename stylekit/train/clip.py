@@ -20,6 +20,10 @@
   (``threads``); a checkpoint every ``snapshot_every`` steps lets an interrupted run resume (by
   default a run folder holding a checkpoint of the same settings is continued).
 
+With ``--precision bf16`` (or fp16) both towers and the auxiliary head run under autocast (the image
+tower channels-last on CPU); embeddings are cast to float32 before the losses
+(:mod:`stylekit.train.mixed_precision`).
+
 The run folder gets ``clip.safetensors`` (float16, open_clip keys, the settings and a summary in the
 metadata). :func:`evaluate_clip` is the held-out zero-shot evaluation reported in ``weights/clip.md``.
 """
@@ -174,12 +178,13 @@ def attribute_loss(pred: torch.Tensor, attrs: list[dict[str, float]], smile_weig
 class _Model:
     """The open_clip model, its tokenizer and ClipModel wrapper, the auxiliary head and the optimiser."""
 
-    def __init__(self, cfg: ClipConfig):
+    def __init__(self, cfg: ClipConfig, amp):
         import open_clip
 
         from ..clip_backend import ClipModel
 
-        self.model = create_untrained(seed=cfg.seed)
+        self.amp = amp
+        self.model = amp.channels_last(create_untrained(seed=cfg.seed))
         self.model.train()
         self.tokenizer = open_clip.get_tokenizer(OPEN_CLIP_NAME)
         self.helper = ClipModel(self.model, self.tokenizer, name="toyfaces", pretrained=None, freeze=False)
@@ -245,24 +250,30 @@ def _batch(run: Run, cfg: ClipConfig, step: int, buffer: RingBuffer, sampler):
 
 def _train_step(m: _Model, cfg: ClipConfig, images, attrs, pos, negs) -> tuple[float, float, float]:
     """One AdamW step on the contrastive (+ auxiliary) loss; returns ``(loss, i2t accuracy, logit scale)``."""
-    model, tokenizer = m.model, m.tokenizer
-    img_raw = model.encode_image(m.helper.preprocess(images))
+    model, tokenizer, amp = m.model, m.tokenizer, m.amp
+    with amp.autocast():
+        img_raw = model.encode_image(amp.images(m.helper.preprocess(images))).float()
+        txt_raw = model.encode_text(tokenizer(pos)).float()
     img = F.normalize(img_raw, dim=-1)
-    txt = F.normalize(model.encode_text(tokenizer(pos)), dim=-1)
+    txt = F.normalize(txt_raw, dim=-1)
     flat = [t for group in negs for t in group]
     neg, owner = None, None
     if flat:
         owner = torch.tensor([i for i, group in enumerate(negs) for _ in group])
-        with torch.set_grad_enabled(cfg.negatives_grad):
-            neg = F.normalize(model.encode_text(tokenizer(flat)), dim=-1)
+        with torch.set_grad_enabled(cfg.negatives_grad), amp.autocast():
+            neg_raw = model.encode_text(tokenizer(flat)).float()
+        neg = F.normalize(neg_raw, dim=-1)
     scale = model.logit_scale.exp().clamp(max=100.0)
     loss, acc = clip_loss(img, txt, neg, owner, scale, cfg.hard_weight)
     if cfg.aux_weight > 0:
-        loss = loss + cfg.aux_weight * attribute_loss(m.aux_head(img_raw), attrs, cfg.smile_weight)
+        with amp.autocast():
+            aux = m.aux_head(img_raw).float()
+        loss = loss + cfg.aux_weight * attribute_loss(aux, attrs, cfg.smile_weight)
     m.opt.zero_grad(set_to_none=True)
-    loss.backward()
+    amp.backward(loss)
+    amp.unscale(m.opt)
     torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-    m.opt.step()
+    amp.step(m.opt)
     with torch.no_grad():
         model.logit_scale.clamp_(0.0, math.log(100.0))
     return float(loss.detach()), acc, float(scale.detach())
@@ -292,7 +303,7 @@ def train_clip(cfg: ClipConfig, *, progress: ProgressCallback = no_progress,
         a summary dict: steps, seconds, final loss, images seen, held-out zero-shot history, weights path.
     """
     with Run(cfg, log=log, progress=progress, torch_offset=0) as run:
-        m = _Model(cfg)
+        m = _Model(cfg, run.amp)
         elapsed, history = _start(run, cfg, m)
         sampler, buffer = _data(run, cfg)
         t0 = time.time() - elapsed

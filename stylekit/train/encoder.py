@@ -24,6 +24,10 @@ file) the steps start from that frozen encoder's inversion instead of ``latent_a
 "encoder bootstrapping", which trains the refinement where it is used, next to a good first guess;
 the trained encoder records the name and :func:`stylekit.invert.refine.restyle` starts from it.
 
+With ``--precision bf16`` (or fp16) the encoder runs under autocast (channels-last on CPU) and G
+through its own reduced-precision synthesis path; the codes are cast to float32 before G, and the
+loss terms (the perceptual network included) are float32 (:mod:`stylekit.train.mixed_precision`).
+
 The learning rate is constant, then follows a cosine down to 5% over the last ``decay`` fraction
 of the run. The run folder gets ``checkpoint-latest.pt`` (see :class:`stylekit.train.skeleton.Run`)
 and the exported encoder ``encoder.safetensors`` every ``snapshot_every`` steps (on a logged step),
@@ -209,15 +213,17 @@ def init_from(enc: LatentEncoder, source) -> list[str]:
 
 
 class _Parts:
-    """The encoder, its optimiser, the optional latent discriminator and the perceptual extractor of a run."""
+    """The encoder, its optimiser, the optional latent discriminator, the perceptual extractor and the
+    run's precision (``amp``)."""
 
-    def __init__(self, G, cfg: EncoderConfig, device):
+    def __init__(self, G, cfg: EncoderConfig, device, amp):
+        self.amp = amp
         info = {"trained_by": "stylekit.train encoder", "restyle": cfg.restyle}
         self.boot = None
         if cfg.bootstrap:
-            self.boot = load_bootstrap(cfg.bootstrap, G, device=device)
+            self.boot = load_bootstrap(cfg.bootstrap, G, device=device, precision=amp.synthesis)
             info["bootstrap"] = cfg.bootstrap
-        self.enc = LatentEncoder(cfg.encoder_config, G.w_avg.detach().cpu(), info=info).to(device)
+        self.enc = amp.channels_last(LatentEncoder(cfg.encoder_config, G.w_avg.detach().cpu(), info=info).to(device))
         self.enc.train()
         self.optimizer = torch.optim.Adam(self.enc.encoder.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.disc = self.disc_opt = None
@@ -283,7 +289,7 @@ def train_encoder(cfg: EncoderConfig, *, G=None, progress: ProgressCallback = no
     enc_cfg.update(num_ws=G.num_ws, w_dim=G.w_dim, in_channels=6 if cfg.restyle else 3)
     cfg.encoder_config = normalize_config(enc_cfg)
     with Run(cfg, log=log, progress=progress) as run:
-        p = _Parts(G, cfg, device)
+        p = _Parts(G, cfg, device, run.amp)
         eval_gen = torch.Generator(device="cpu").manual_seed(10_000 + cfg.seed)
         eval_images = training_batch(G, "renders" if cfg.data != "samples" else "samples", cfg.eval_images, eval_gen)
         start = _start(run, cfg, p)
@@ -341,13 +347,19 @@ def _image_loss(G, latent: torch.Tensor, x: torch.Tensor, p: _Parts, cfg: Encode
     """``(loss, terms, reconstruction)`` of the image terms at ``latent [N, num_ws, w_dim]`` against
     ``x [N, 3, R, R]`` (no gradient through G when both image weights are 0: the loss is then 0)."""
     if cfg.pixel_weight > 0 or cfg.perceptual_weight > 0:
-        y = G.synthesis(latent, noise_mode="const")
+        y = G.synthesis(latent, noise_mode="const", precision=p.amp.synthesis).float()
         rec, terms = reconstruction_loss(y, x, extractor=p.extractor, pixel_weight=cfg.pixel_weight,
                                          perceptual_weight=cfg.perceptual_weight)
         return rec.mean(), terms, y
     with torch.no_grad():
-        y = G.synthesis(latent, noise_mode="const")
+        y = G.synthesis(latent, noise_mode="const", precision=p.amp.synthesis).float()
     return None, {}, y
+
+
+def _codes(p: _Parts, x: torch.Tensor) -> torch.Tensor:
+    """The encoder's codes ``[N, num_ws, w_dim]`` for ``x`` in the run's precision, as float32."""
+    with p.amp.autocast():
+        return p.enc.encoder(p.amp.images(x)).float()
 
 
 def _restyle_step(G, p: _Parts, x, cfg: EncoderConfig, stage: int, w_true) -> dict:
@@ -355,9 +367,9 @@ def _restyle_step(G, p: _Parts, x, cfg: EncoderConfig, stage: int, w_true) -> di
     parts: dict[str, float] = {}
     with torch.no_grad():
         latent = initial_latent(G, p.enc, x, p.boot)
-        y = G.synthesis(latent, noise_mode="const")
+        y = G.synthesis(latent, noise_mode="const", precision=p.amp.synthesis).float()
     for it in range(cfg.restyle_iterations):
-        codes = p.enc.encoder(torch.cat([x, y], dim=1))
+        codes = _codes(p, torch.cat([x, y], dim=1))
         latent_new = latent + codes
         loss = codes.new_zeros([])
         rec, terms, y_new = _image_loss(G, latent_new, x, p, cfg)
@@ -370,8 +382,8 @@ def _restyle_step(G, p: _Parts, x, cfg: EncoderConfig, stage: int, w_true) -> di
         if cfg.delta_weight > 0:
             loss = loss + cfg.delta_weight * delta_regularization(codes, stage)
         p.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        p.optimizer.step()
+        p.amp.backward(loss)
+        p.amp.step(p.optimizer)
         latent, y = latent_new.detach(), y_new.detach()
         if it == cfg.restyle_iterations - 1:
             parts["loss"] = float(loss.detach())
@@ -384,7 +396,7 @@ def _train_step(G, p: _Parts, x, cfg: EncoderConfig, stage: int, w_true: torch.T
     if cfg.restyle:
         return _restyle_step(G, p, x, cfg, stage, w_true)
     parts: dict[str, float] = {}
-    codes = p.enc.encoder(x)
+    codes = _codes(p, x)
     ws = codes + p.enc.latent_avg.reshape(1, 1, -1)
     loss = codes.new_zeros([])
     if cfg.pixel_weight > 0 or cfg.perceptual_weight > 0:
@@ -405,8 +417,8 @@ def _train_step(G, p: _Parts, x, cfg: EncoderConfig, stage: int, w_true: torch.T
         loss = loss + cfg.w_disc_weight * adv
         parts["w_adv"] = float(adv.detach())
     p.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    p.optimizer.step()
+    p.amp.backward(loss)
+    p.amp.step(p.optimizer)
     parts["loss"] = float(loss.detach())
     if p.disc is not None:
         parts["w_disc"] = _disc_step(G, p.disc, p.disc_opt, ws.detach()[:, :stage + 1].reshape(-1, G.w_dim), cfg)

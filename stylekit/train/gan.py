@@ -16,6 +16,10 @@ One iteration, for a minibatch of ``batch`` images:
 Adam uses ``betas=(0, 0.99)``; with lazy regularisation the learning rate and betas are corrected
 by ``ratio = interval / (interval + 1)`` (``lr * ratio``, ``beta ** ratio``) as in the paper.
 
+With ``--precision bf16`` (or fp16) G renders through its own reduced-precision synthesis path
+(``G.synthesis(..., precision=...)``; the mapping stays float32) and D runs under autocast
+(channels-last on CPU); the losses and penalties are float32 (:mod:`stylekit.train.mixed_precision`).
+
 The run folder gets a checkpoint every ``snapshot_kimg`` (``checkpoint-KKKKKK.pt`` and
 ``checkpoint-latest.pt``, see :class:`stylekit.train.skeleton.Run`) with a sample grid
 ``samples-KKKKKK.png`` from G_ema for fixed latents, and at the end G_ema in stylekit's canonical
@@ -94,13 +98,13 @@ class GanConfig(GeneratorConfig):
 class _Nets:
     """G, D, G_ema, both optimisers, the path-length mean and the data source of a run."""
 
-    def __init__(self, cfg: GanConfig, state: dict | None, device):
+    def __init__(self, cfg: GanConfig, state: dict | None, device, amp):
         from .data import make_source
         from .discriminator import Discriminator
 
         self.source = make_source(cfg.data, cfg.resolution, mirror=cfg.mirror, device="cpu")
         self.G = generator_for_run(cfg, state, device)
-        self.D = Discriminator(**cfg.discriminator_kwargs()).to(device).train()
+        self.D = amp.channels_last(Discriminator(**cfg.discriminator_kwargs()).to(device).train())
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.g_reg = cfg.pl_interval if cfg.pl_weight > 0 else None
         self.d_reg = cfg.r1_interval if cfg.r1_gamma > 0 else None
@@ -117,48 +121,52 @@ class _Nets:
 
 def _generator_step(n: _Nets, cfg: GanConfig, run: Run, stats: dict) -> None:
     """Gmain, then Greg (path length) on its interval."""
-    G, D, gen, device = n.G, n.D, run.gen, run.device
+    G, D, gen, device, amp = n.G, n.D, run.gen, run.device, run.amp
     G.requires_grad_(True)
     D.requires_grad_(False)
     z = torch.randn([cfg.batch, G.z_dim], generator=gen).to(device)
     ws = mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, generator=gen)
-    loss_g = g_main_loss(D, G.synthesis(ws, noise_mode="random"))
+    img = amp.images(G.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
+    with amp.autocast():
+        loss_g = g_main_loss(D, img)
     n.opt_G.zero_grad(set_to_none=True)
-    loss_g.backward()
-    n.opt_G.step()
+    amp.backward(loss_g)
+    amp.step(n.opt_G)
     stats["loss_G"] = loss_g.item()
     if n.g_reg and run.step % cfg.pl_interval == 0:
         z = torch.randn([max(cfg.batch // cfg.pl_batch_shrink, 1), G.z_dim], generator=gen).to(device)
         penalty, n.pl_mean = path_length_penalty(G, z, n.pl_mean, style_mixing_prob=cfg.style_mixing_prob,
-                                                 decay=cfg.pl_decay, generator=gen)
+                                                 decay=cfg.pl_decay, generator=gen, precision=amp.synthesis)
         loss_pl = penalty.mean() * cfg.pl_weight
         n.opt_G.zero_grad(set_to_none=True)
-        (loss_pl * cfg.pl_interval).backward()
-        n.opt_G.step()
+        amp.backward(loss_pl * cfg.pl_interval)
+        amp.step(n.opt_G)
         stats["loss_pl"] = loss_pl.item()
 
 
 def _discriminator_step(n: _Nets, cfg: GanConfig, run: Run, stats: dict) -> None:
     """Dmain on a fresh fake batch and a real batch, then Dreg (R1) on its interval."""
-    G, D, gen, device = n.G, n.D, run.gen, run.device
+    G, D, gen, device, amp = n.G, n.D, run.gen, run.device, run.amp
     G.requires_grad_(False)
     D.requires_grad_(True)
     with torch.no_grad():
         z = torch.randn([cfg.batch, G.z_dim], generator=gen).to(device)
         ws = mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, update_emas=True, generator=gen)
-        gen_img = G.synthesis(ws, noise_mode="random")
-    real_img = n.source.batch(cfg.batch, run.rng).to(device)
-    loss_d, fake_logits, real_logits = d_main_loss(D, gen_img, real_img)
+        gen_img = amp.images(G.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
+    real_img = amp.images(n.source.batch(cfg.batch, run.rng).to(device))
+    with amp.autocast():
+        loss_d, fake_logits, real_logits = d_main_loss(D, gen_img, real_img)
     n.opt_D.zero_grad(set_to_none=True)
-    loss_d.backward()
-    n.opt_D.step()
+    amp.backward(loss_d)
+    amp.step(n.opt_D)
     stats.update(loss_D=loss_d.item(), D_real=real_logits.mean().item(), D_fake=fake_logits.mean().item())
     if n.d_reg and run.step % cfg.r1_interval == 0:
-        penalty = r1_penalty(D, real_img)
+        with amp.autocast():
+            penalty = r1_penalty(D, real_img)
         loss_r1 = penalty.mean() * (cfg.r1_gamma / 2)
         n.opt_D.zero_grad(set_to_none=True)
-        (loss_r1 * cfg.r1_interval).backward()
-        n.opt_D.step()
+        amp.backward(loss_r1 * cfg.r1_interval)
+        amp.step(n.opt_D)
         stats["r1"] = penalty.mean().item()
 
 
@@ -192,7 +200,7 @@ def train_gan(cfg: GanConfig, *, progress: ProgressCallback = no_progress,
         if state is not None:
             cfg = run.cfg = cfg.resumed_from(run.saved_config(state))
             cfg.validate()
-        n = _Nets(cfg, state, run.device)
+        n = _Nets(cfg, state, run.device, run.amp)
         if state is not None:
             extra = run.restore(state, n.nets(), n.optims())
             n.pl_mean = torch.as_tensor(float(extra.get("pl_mean", 0.0)), device=run.device)

@@ -7,7 +7,9 @@ from a replay pool of recent renders (so each render serves about two steps) and
 half of the batch the way GAN samples and re-encoded images are degraded (see
 :mod:`stylekit.train.predictor_data`). The loss is binary cross-entropy on the binary attributes
 plus a weighted mean squared error on the unit-scale continuous ones; AdamW with a 150-step warm-up
-and a cosine down to 2%.
+and a cosine down to 2%. The network is channels-last in every precision; with ``--precision bf16``
+(or fp16) its forward runs under autocast and the outputs are cast to float32 before the loss
+(:mod:`stylekit.train.mixed_precision`).
 
 The run is resumable (``checkpoint-latest.pt`` every ``snapshot_every`` steps; ``--resume``
 continues it). At the end a held-out set of fresh renders (clean and degraded) is scored: accuracy
@@ -130,10 +132,12 @@ def _loop(run: Run, cfg: PredictorConfig, model, opt) -> None:
             images, target = pool.batch(cfg.batch, fresh)
         else:
             images, target = make_batch(cfg.batch, run.rng, run.gen, device=device)
-        loss = _loss(model(images.contiguous(memory_format=torch.channels_last)), target)
+        with run.amp.autocast():
+            out = model(images.contiguous(memory_format=torch.channels_last))
+        loss = _loss(out.float(), target)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        run.amp.backward(loss)
+        run.amp.step(opt)
         running.update(float(loss.detach()))
         done = run.step = step + 1
         run.cur_nimg = done * cfg.batch

@@ -5,7 +5,7 @@ Each trainer (:mod:`~stylekit.train.gan`, :mod:`~stylekit.train.supervised`,
 extends one configuration shape and runs inside one :class:`Run`:
 
 - :class:`TrainConfig`: the fields every run has (run folder, batch, learning rate, seed, device,
-  threads, resume, export); :class:`StepsConfig` adds a length in optimiser steps with a warm-up /
+  compute precision, threads, resume, export); :class:`StepsConfig` adds a length in optimiser steps with a warm-up /
   cosine-decay schedule, :class:`KimgConfig` a length in thousands of images shown (the StyleGAN
   convention). Configs are JSON-able and stored in every checkpoint.
 - :func:`cosine_lr`: the one learning-rate schedule (linear warm-up, constant, half-cosine decay to a
@@ -17,6 +17,9 @@ extends one configuration shape and runs inside one :class:`Run`:
   (``checkpoint-latest.pt``, written atomically by rank 0, holding networks, optimisers, counters,
   the random-generator states and the config; read with ``torch.load(weights_only=True)``).
 - Progress goes to a :class:`stylekit.progress.ProgressCallback`.
+- ``precision`` (``--precision fp32|bf16|fp16|auto``): ``run.amp``, a
+  :class:`~stylekit.train.mixed_precision.MixedPrecision` (autocast, channels-last on CPU, gradient
+  scaling for float16; losses stay float32); ``'fp32'``, the default, changes nothing.
 
 A resumed run restores the numpy, torch-generator and global torch random states as well as the
 step counters, so it continues the stream an uninterrupted run would have drawn (trainers that keep
@@ -39,6 +42,7 @@ import torch
 
 from ..errors import CheckpointError, InvalidArgumentError
 from ..progress import ProgressCallback, no_progress
+from .mixed_precision import MixedPrecision
 
 __all__ = ["TrainConfig", "StepsConfig", "KimgConfig", "cosine_lr", "ema_beta", "ema_update", "Smoothed", "is_due", "Every",
            "Run", "load_checkpoint", "shipped_weights_dir", "check_writable", "CHECKPOINT_NAME"]
@@ -61,6 +65,7 @@ class TrainConfig:
     lr: float = 1e-3                  # base (peak) learning rate
     seed: int = 0                     # seeds initialisation and every random stream of the run
     device: str = "cpu"
+    precision: str = "fp32"           # compute precision: fp32, bf16, fp16 or auto (see train.mixed_precision)
     threads: int | None = None        # torch.set_num_threads during the run (None: leave as is)
     resume: str | None = None         # None: start afresh; "auto": continue from the run folder's checkpoint
                                       # if there is one; "latest": it must be there; or a checkpoint file / folder
@@ -71,7 +76,8 @@ class TrainConfig:
     kind: ClassVar[str] = "train"
     #: Fields that say where and how a run executes, not what it learns: a resumed run takes them
     #: from the new settings and they never make two configs "different".
-    RUN_FIELDS: ClassVar[tuple[str, ...]] = ("out", "device", "threads", "resume", "export", "overwrite_shipped")
+    RUN_FIELDS: ClassVar[tuple[str, ...]] = ("out", "device", "precision", "threads", "resume", "export",
+                                             "overwrite_shipped")
 
     def to_dict(self) -> dict:
         """The settings as a JSON-able dict (tuples become lists)."""
@@ -115,6 +121,9 @@ class TrainConfig:
             raise InvalidArgumentError(f"--lr must be a finite number >= 0, not {self.lr!r}.")
         if self.threads is not None and self.threads < 0:
             raise InvalidArgumentError(f"--threads must be >= 0, not {self.threads}.")
+        from ..networks.precision import resolve_precision
+
+        resolve_precision(self.precision, self.device)  # an unknown name raises InvalidArgumentError
         check_writable(self.out, overwrite_shipped=self.overwrite_shipped)
         if self.export:
             check_writable(self.export, overwrite_shipped=self.overwrite_shipped, what="--export")
@@ -307,7 +316,8 @@ class Run:
 
     Creating it validates the config (which refuses the package's shipped weights folder unless
     ``cfg.overwrite_shipped``), makes the run folder, seeds torch's global generator with ``cfg.seed`` and creates
-    ``rng`` (numpy, ``seed``) and ``gen`` (a torch CPU generator, ``seed + torch_offset``). Use it as
+    ``rng`` (numpy, ``seed``) and ``gen`` (a torch CPU generator, ``seed + torch_offset``), and
+    ``amp`` (:class:`~stylekit.train.mixed_precision.MixedPrecision` for ``cfg.precision``). Use it as
     a context manager: the thread count is restored on exit.
 
     Args:
@@ -330,6 +340,9 @@ class Run:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = torch.device(cfg.device)
+        self.amp = MixedPrecision(cfg.precision, self.device)
+        if cfg.precision != "fp32":
+            self.log(self.amp.describe())
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed + torch_offset)
@@ -413,6 +426,7 @@ class Run:
         self.gen.set_state(state["torch_rng"])
         if state.get("torch_global_rng") is not None:
             torch.set_rng_state(state["torch_global_rng"])
+        self.amp.load_state_dict(state.get("grad_scaler"))
         return dict(state.get("extra") or {})
 
     def checkpoint(self, *, nets: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer],
@@ -436,6 +450,8 @@ class Run:
             "numpy_rng": json.dumps(self.rng.bit_generator.state), "torch_rng": self.gen.get_state(),
             "torch_global_rng": torch.get_rng_state(), "extra": extra or {},
         }
+        if self.amp.scaler is not None:
+            state["grad_scaler"] = self.amp.state_dict()
         if keep is not None:
             kept = self.out / f"checkpoint-{keep}.pt"
             _atomic_save(state, kept)

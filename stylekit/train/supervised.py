@@ -14,6 +14,11 @@ with ``f`` the toyfaces predictor's features (skipped if no predictor is install
 optionally, from ``adv_start_kimg`` on, ``adv_weight`` times the non-saturating GAN loss against a
 discriminator trained alongside (logistic loss + lazy R1), as in :mod:`stylekit.train.gan`.
 
+With ``--precision bf16`` (or fp16) G renders through its own reduced-precision synthesis path
+(``G.synthesis(..., precision=...)``; the mapping stays float32) and the predictor and
+discriminator run under autocast (channels-last on CPU); every loss term is computed
+in float32 (see :mod:`stylekit.train.mixed_precision`).
+
 The learning rate is constant, then follows a cosine down to 10% over the last ``lr_rampdown_kimg``.
 ``w_avg`` is tracked by ``G.mapping(..., update_emas=True)``; an EMA copy of G (half-life
 ``ema_kimg``) is what gets saved. Checkpoints every ``snapshot_kimg`` make the run resumable.
@@ -88,14 +93,19 @@ class SupervisedConfig(GeneratorConfig):
 class ReconstructionLoss(torch.nn.Module):
     """``L1 + multi-scale L1 + predictor-feature L1`` between images ``[N, 3, R, R]`` in [-1, 1].
 
-    ``forward(pred, target) -> (total scalar, dict of the parts as floats)``.
+    ``forward(pred, target) -> (total scalar, dict of the parts as floats)``. The terms are float32;
+    with ``amp`` (a :class:`~stylekit.train.mixed_precision.MixedPrecision`) the predictor's
+    feature extraction runs in its precision and layout, the features cast to float32 before the L1.
     """
 
     def __init__(self, *, l1_weight: float = 1.0, multiscale_weight: float = 1.0, percep_weight: float = 0.1,
-                 predictor=None):
+                 predictor=None, amp=None):
         super().__init__()
         self.l1_weight, self.multiscale_weight, self.percep_weight = l1_weight, multiscale_weight, percep_weight
         self.predictor = predictor
+        self.amp = amp if amp is not None and amp.enabled else None
+        if self.amp is not None and predictor is not None:
+            self.amp.channels_last(predictor)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor):
         parts = {}
@@ -115,13 +125,23 @@ class ReconstructionLoss(torch.nn.Module):
                 parts["ms"] = ms.item()
                 total = total + self.multiscale_weight * ms
         if self.percep_weight and self.predictor is not None:
-            with torch.no_grad():
-                ft = self.predictor.features(target)
-            fp = self.predictor.features(pred)
+            ft, fp = self._features(target, pred)
             pc = (fp - ft).abs().mean()
             parts["percep"] = pc.item()
             total = total + self.percep_weight * pc
         return total, parts
+
+    def _features(self, target: torch.Tensor, pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The predictor's features ``[N, F]`` of the target (no gradient) and of the prediction, float32."""
+        if self.amp is None:
+            with torch.no_grad():
+                ft = self.predictor.features(target)
+            return ft, self.predictor.features(pred)
+        with self.amp.autocast():
+            with torch.no_grad():
+                ft = self.predictor.features(self.amp.images(target))
+            fp = self.predictor.features(self.amp.images(pred))
+        return ft.float(), fp.float()
 
 
 def _load_predictor_for_loss(device):
@@ -143,7 +163,7 @@ def _load_predictor_for_loss(device):
 class _Nets:
     """G, its EMA, the optimiser (mapping at ``mapping_lr_scale``), the optional discriminator and the loss."""
 
-    def __init__(self, cfg: SupervisedConfig, state: dict | None, device, predictor):
+    def __init__(self, cfg: SupervisedConfig, state: dict | None, device, predictor, amp):
         self.G = generator_for_run(cfg, state, device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         mapping_params = list(self.G.mapping.parameters())
@@ -156,14 +176,14 @@ class _Nets:
         if cfg.adv_weight > 0:
             from .discriminator import Discriminator
 
-            self.D = Discriminator(img_resolution=cfg.resolution, channel_base=cfg.d_channel_base,
-                                   channel_max=cfg.d_channel_max).to(device).train()
+            self.D = amp.channels_last(Discriminator(img_resolution=cfg.resolution, channel_base=cfg.d_channel_base,
+                                                     channel_max=cfg.d_channel_max).to(device).train())
             self.opt_D = lazy_reg_adam(self.D.parameters(), cfg.d_lr, (0.0, 0.99),
                                        cfg.r1_interval if cfg.r1_gamma > 0 else None)
         if predictor == "auto":
             predictor = _load_predictor_for_loss(device) if cfg.percep_weight > 0 else None
         self.loss_fn = ReconstructionLoss(l1_weight=cfg.l1_weight, multiscale_weight=cfg.multiscale_weight,
-                                          percep_weight=cfg.percep_weight, predictor=predictor)
+                                          percep_weight=cfg.percep_weight, predictor=predictor, amp=amp)
         self.lr = cfg.lr
 
     def nets(self) -> dict:
@@ -180,17 +200,19 @@ def _discriminator_step(n: _Nets, cfg: SupervisedConfig, run: Run, img: torch.Te
     G.requires_grad_(False)
     D.requires_grad_(True)
     fresh = render_targets(torch.randn([batch - batch // 2, G.z_dim], generator=run.gen), cfg.resolution)
-    real = torch.cat([target[: batch // 2], fresh.to(run.device)])
-    loss_d, _, _ = d_main_loss(D, img.detach(), real)
+    real = run.amp.images(torch.cat([target[: batch // 2], fresh.to(run.device)]))
+    with run.amp.autocast():
+        loss_d, _, _ = d_main_loss(D, run.amp.images(img.detach()), real)
     n.opt_D.zero_grad(set_to_none=True)
-    loss_d.backward()
-    n.opt_D.step()
+    run.amp.backward(loss_d)
+    run.amp.step(n.opt_D)
     parts["loss_D"] = loss_d.item()
     if cfg.r1_gamma > 0 and run.step % cfg.r1_interval == 0:
-        loss_r1 = r1_penalty(D, real).mean() * (cfg.r1_gamma / 2)
+        with run.amp.autocast():
+            loss_r1 = r1_penalty(D, real).mean() * (cfg.r1_gamma / 2)
         n.opt_D.zero_grad(set_to_none=True)
-        (loss_r1 * cfg.r1_interval).backward()
-        n.opt_D.step()
+        run.amp.backward(loss_r1 * cfg.r1_interval)
+        run.amp.step(n.opt_D)
 
 
 def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
@@ -206,15 +228,17 @@ def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
     G.requires_grad_(True)
     if n.D is not None:
         n.D.requires_grad_(False)
-    img = G.synthesis(G.mapping(z, None, update_emas=True), noise_mode=cfg.noise_mode)
+    amp = run.amp  # G has its own reduced-precision path (styles and demodulation stay float32): no autocast
+    img = G.synthesis(G.mapping(z, None, update_emas=True), noise_mode=cfg.noise_mode, precision=amp.synthesis).float()
     loss, parts = n.loss_fn(img, target)
     if adv_on:
-        loss_adv = g_main_loss(n.D, img)
+        with amp.autocast():
+            loss_adv = g_main_loss(n.D, amp.images(img))
         loss = loss + cfg.adv_weight * loss_adv
         parts["adv_G"] = loss_adv.item()
     n.opt_G.zero_grad(set_to_none=True)
-    loss.backward()
-    n.opt_G.step()
+    amp.backward(loss)
+    amp.step(n.opt_G)
     parts["loss"] = loss.item()
     if adv_on:
         _discriminator_step(n, cfg, run, img, target, parts)
@@ -257,7 +281,7 @@ def train_supervised(cfg: SupervisedConfig, *, progress: ProgressCallback = no_p
         if state is not None:
             cfg = run.cfg = cfg.resumed_from(run.saved_config(state))
             cfg.validate()
-        n = _Nets(cfg, state, run.device, predictor)
+        n = _Nets(cfg, state, run.device, predictor, run.amp)
         grid_z = fixed_latents(n.G, cfg.grid_size)
         _start(run, cfg, n, state, grid_z)
         last = {"loss": float("nan")}
