@@ -30,6 +30,9 @@
 # %%
 # %matplotlib inline
 import time
+import warnings
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm's notice about notebook widgets
 
 import matplotlib.pyplot as plt
 import numpy as np
