@@ -231,3 +231,17 @@ def test_load_generator_precision_and_convert_keeps_float32(tmp_path, fixture_ge
     # a built generator keeps its precision unless one is asked for
     assert load_generator(G2).precision == "bf16"
     assert load_generator(G2, precision="fp32").precision == "fp32"
+
+
+def test_fused_depthwise_activation_equals_separate_passes(monkeypatch):
+    """bfloat16 polyphase upsampling with oneDNN's fused conv + leaky ReLU equals conv, then leaky ReLU."""
+    from stylekit.networks import filtered_lrelu as module
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 16, 12, 14, generator=g).bfloat16().contiguous(memory_format=torch.channels_last)
+    f = torch.softmax(torch.randn(12, generator=g), 0)
+    kwargs = dict(up=2, padding=(11, 10, 11, 10), gain=2 ** 0.5, slope=0.2, clamp=1.0)
+    fused = upsample_fir_polyphase(x, f, **kwargs)
+    monkeypatch.setattr(module, "FUSED_CONV_LRELU", False)
+    separate = upsample_fir_polyphase(x, f, **kwargs)
+    assert (fused.float() - separate.float()).abs().max().item() <= 2e-2 * separate.float().abs().max().item()
