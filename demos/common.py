@@ -126,9 +126,24 @@ def user_errors(fn):
     return wrapper
 
 
-def teaching_note(markdown: str) -> gr.Markdown:
-    """A short explanation shown at the top of a tab."""
-    return gr.Markdown(markdown, elem_classes=["teaching-note"])
+LESSONS = "docs/lessons"  # the teaching notebooks in the repository (jupytext percent format)
+
+
+def teaching_note(short: str, more: str = "", *, lesson: str | None = None, measured: str | None = None) -> gr.Markdown:
+    """Two or three lines on top of a tab; a closed *More* below holds the rest: ``more``, the figure the
+    measurements found (``measured``) and the lesson notebook to read next (``lesson``, a file name in
+    ``docs/lessons``). Returns the short note."""
+    note = gr.Markdown(short, elem_classes=["teaching-note"])
+    parts = [more.strip()] if more.strip() else []
+    if measured:
+        parts.append(f"**Measured:** {measured}")
+    if lesson:
+        parts.append(f"**Lesson:** `{LESSONS}/{lesson}` in the stylekit repository, a notebook that runs offline "
+                     f"in about a minute (`jupytext --to notebook {LESSONS}/{lesson}`).")
+    if parts:
+        with gr.Accordion("More", open=False, elem_classes=["teaching-more"]):
+            gr.Markdown("\n\n".join(parts))
+    return note
 
 
 # ----------------------------------------------------------------------------------------------

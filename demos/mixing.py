@@ -10,12 +10,15 @@ from stylekit.errors import InvalidArgumentError
 from .common import (SharedUI, current_latent, describe, enlarge, get_generator, number, render_pil, seed_list,
                      teaching_note, use_result, user_errors)
 
-NOTE = """**Style mixing** (StyleGAN, Karras et al. 2019, Fig. 3). The synthesis network reads one *w* per
-layer (the W+ rows), so two codes can be spliced: keep the row face's code and take some rows from the
-column face. The rows of the **coarse** layers (4-8 px) carry pose and face shape, **middle** ones (16-32
-px) features and hair style, **fine** ones colours and texture. Knobs: the seeds of the rows and columns,
-which group of layers the columns provide, and truncation psi. Tick *current latent as the first row* to
-mix your own inversion or edit."""
+SHORT = """**Style mixing** (StyleGAN, Karras et al. 2019). The synthesis network reads one *w* per layer (the W+
+rows), so two faces can be spliced: each cell keeps its row's face and takes one group of rows from its column's."""
+
+MORE = """The rows of the **coarse** layers (4-8 px) carry pose and face shape, **middle** ones (16-32 px) features
+and hair style, **fine** ones colours and texture. Knobs: the seeds of the rows and columns, which group of layers
+the columns provide, and truncation psi. Tick *current latent as the first row* to mix your own inversion or edit."""
+MEASURED = ("pose follows the coarse rows: a column's pose transfers at 0.94 from the coarse rows and 0.01 from the "
+            "fine ones (lesson 1, read with the attribute predictor).")
+LESSON = "01_generator.py"
 
 GROUPS = ("coarse", "middle", "fine")
 
@@ -64,7 +67,7 @@ def use_mix(model: str, result):
 
 
 def build(ui: SharedUI) -> None:
-    teaching_note(NOTE)
+    teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
     result = gr.State(None)
     with gr.Row():
         row_seeds = gr.Textbox(value="1-3", label="Row seeds (keep these faces)")

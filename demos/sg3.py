@@ -6,12 +6,14 @@ import gradio as gr
 
 from .common import SharedUI, current_latent, get_generator, number, render, row, teaching_note, user_errors
 
-NOTE = """**StyleGAN3 rotate / translate** (Karras et al. 2021, *Alias-Free GAN*). StyleGAN3 draws its image
-from Fourier features whose coordinate frame is an explicit transform, and every layer is designed to
-be equivariant to it, so the same face can be turned and shifted exactly, with details that move with the
-face instead of sticking to the pixel grid (StyleGAN2's "texture sticking"). Nothing in the latent code
-changes. Knobs: the angle in degrees (counter-clockwise) and the shift in image widths. Available only
-when the picked model is a StyleGAN3 (the *sg3...* entries, or a StyleGAN3 file)."""
+SHORT = """**StyleGAN3 rotate / translate** (Karras et al. 2021, *Alias-Free GAN*). StyleGAN3 draws its image from
+Fourier features in an explicit coordinate frame, so the same face can be turned and shifted exactly. Only for
+StyleGAN3 models (the *sg3...* entries in the picker, or a StyleGAN3 file)."""
+
+MORE = """Every layer is designed to be equivariant to that frame, so details move with the face instead of sticking
+to the pixel grid (StyleGAN2's "texture sticking"). Nothing in the latent code changes. Knobs: the angle in degrees
+(counter-clockwise) and the shift in image widths."""
+LESSON = "05_stylegan3.py"
 
 
 def _is_sg3(model: str) -> bool:
@@ -54,7 +56,7 @@ def sg3_pose(model: str, rotate, translate_x, translate_y, latent):
 
 
 def build(ui: SharedUI) -> None:
-    teaching_note(NOTE)
+    teaching_note(SHORT, MORE, lesson=LESSON)
     on = _is_sg3("toyfaces")
     status = gr.Markdown(status_text("toyfaces"), label="status", elem_id="sg3-status")
     with gr.Row():

@@ -199,8 +199,10 @@ def test_edit_endpoints(server):
 
 def test_stylespace_endpoints(server):
     c = _client(server)
+    from stylekit.edit.presets import STYLESPACE
+
     table, layer, channel, amount = c.predict("toyfaces", "smile", 4, api_name="/stylespace_find")
-    assert len(table.strip().splitlines()) == 5 and layer in table and amount in (5.0, -5.0)
+    assert len(table.strip().splitlines()) == 5 and layer in table and abs(amount) == abs(STYLESPACE.amount)
     image, info = c.predict("toyfaces", layer, channel, amount, api_name="/stylespace_edit")
     assert _wide(image, 2) and f"channel {int(channel)}" in info
     assert "S latent" in c.predict("toyfaces", api_name="/stylespace_use")[1]
@@ -212,10 +214,11 @@ def test_stylespace_endpoints(server):
 
 def test_local_edit_endpoints(server, tmp_path):
     c = _client(server)
-    current, parts = c.predict("toyfaces", api_name="/local_parts")
+    current, parts, key = c.predict("toyfaces", api_name="/local_parts")
     assert _image(current).size == _image(parts).size == (256, 256)
+    assert "2 skin" in key and "hair" in key  # the key names the parts, not only their colours
     image, info = c.predict("toyfaces", 9, 2, 1.0, api_name="/local_transfer")
-    assert _wide(image, 3) and "Part 2" in info
+    assert _wide(image, 3) and "Part 2 (skin)" in info
     assert "S latent" in c.predict("toyfaces", api_name="/local_use")[1]
     c.predict(api_name="/clear_latent")
     canvas = c.predict("toyfaces", api_name="/local_canvas")

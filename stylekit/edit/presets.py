@@ -34,4 +34,100 @@ INTERFACEGAN = BoundaryFit(
             "ends). The SVM and its penalty are the implementation's first choice (not swept)."),
 )
 
-__all__ = ["BoundaryFit", "INTERFACEGAN"]
+#: How the gallery's defaults below were measured: ``python -m demos.defaults_check --sweep`` on the toyfaces
+#: generator, development seeds 1000-1015 at psi 0.7 (not the benchmarks' codes): each candidate's mean absolute
+#: pixel change (0-255, on the 64 px image), the attribute predictor's reading before and after, and a
+#: typicality (the predictor features' Mahalanobis distance over the 99th percentile of ordinary samples': above
+#: about 1.5 the face no longer looks like a generated one).
+_MEASURED = "python -m demos.defaults_check --sweep, toyfaces, development seeds 1000-1015 (psi 0.7)"
+
+
+@dataclass(frozen=True)
+class SefaDefault:
+    """A SeFa edit that shows something and keeps the face: move ``strength`` (W distance) along
+    direction ``direction`` of the factorisation of the ``layers`` rows."""
+
+    direction: int
+    strength: float
+    layers: str
+    world: str
+    tuned: str
+
+
+SEFA = SefaDefault(
+    direction=0, strength=1.0, layers="all", world="toyfaces",
+    tuned=(f"Measured with {_MEASURED}. Direction 0 of all layers tilts and turns the head: strength 1.0 changes "
+           "16 of 255 per pixel on average (13 at least) and the predicted tilt 0.6 -> 15.6 degrees, with every "
+           "face typical (largest typicality 1.09); 1.5 reaches 1.45, 2.0 1.96 and the former default 5 2.94 "
+           "at the median (a broken face)."),
+)
+
+
+@dataclass(frozen=True)
+class StyleSpaceDefault:
+    """One StyleSpace channel edit that a student can name: channel ``channel`` of style layer ``layer``
+    moved ``amount`` standard deviations changes ``attribute``."""
+
+    layer: str
+    channel: int
+    amount: float
+    attribute: str
+    world: str
+    tuned: str
+
+
+STYLESPACE = StyleSpaceDefault(
+    layer="b16.conv1", channel=25, amount=-7.0, attribute="beard", world="toyfaces",
+    tuned=(f"Measured with {_MEASURED}: the three channels with the largest predictor gradient for each attribute, "
+           "at 3, 5, 8 and 10 std, then 5-8 std for the best. b16.conv1 channel 25 grows a beard (predicted 0.12 -> "
+           "1.00 from -5 std on) with every face typical (largest 0.94); -7 std is the least that changes more than "
+           "2 of 255 per pixel on every seed and on seed 0, the tab's start (a beard is a local edit: 4.3 on "
+           "average), while the next attribute moves 0.13 of its range (eyes_open; 0.25 at -8). The former default "
+           "(b8.torgb channel 0, +5) changed nothing visible."),
+)
+
+
+@dataclass(frozen=True)
+class PartTransferDefault:
+    """A part transfer (Editing in Style) that shows: the part named ``part`` (as the gallery names the
+    clusters of part finding) copied from seed ``reference_seed`` (psi 0.7) at ``strength``."""
+
+    part: str
+    reference_seed: int
+    strength: float
+    world: str
+    tuned: str
+
+
+PART_TRANSFER = PartTransferDefault(
+    part="skin", reference_seed=11, strength=1.0, world="toyfaces",
+    tuned=(f"Measured with {_MEASURED}, the skin and hair parts from reference seeds 3, 7, 11, 21 and 42. The skin "
+           "of seed 11 darkens the skin (predicted skin tone 0.43 -> 0.82 on average) and changes 9.9 of 255 per "
+           "pixel on average, 6.7 on seed 0 (the tab's start), faces typical (largest 0.93). The former default, "
+           "the same part from seed 7, put seed 7's glasses on seed 0 (the glasses sit on the skin part); hair "
+           "transfers mostly moved the red-hair reading."),
+)
+
+
+@dataclass(frozen=True)
+class AnalogyDefault:
+    """An expression transfer by analogy that shows: ``target + strength x (to - from)`` on ``layers``
+    (``'all'``, ``'coarse'``, ``'middle'``, ``'fine'``), the pair being the example photos (neutral, smiling)."""
+
+    strength: float
+    layers: str
+    world: str
+    tuned: str
+
+
+ANALOGY = AnalogyDefault(
+    strength=1.5, layers="all", world="toyfaces",
+    tuned=(f"Measured with {_MEASURED}, the pair being the example photos toyface-neutral/-smiling inverted into W "
+           "(60 optimisation steps), at strengths 1, 1.5, 2, 3 on all, coarse and middle rows. All rows at 1.5: "
+           "predicted smile -0.06 -> 0.83 and mouth open +0.77 (the example smiles with an open mouth), 5.3 of 255 "
+           "per pixel, every face typical (largest 1.12); at 1 the change was 3.7 per pixel and easy to miss; "
+           "beyond 2 the smile reading falls again."),
+)
+
+__all__ = ["BoundaryFit", "INTERFACEGAN", "SefaDefault", "SEFA", "StyleSpaceDefault", "STYLESPACE",
+           "PartTransferDefault", "PART_TRANSFER", "AnalogyDefault", "ANALOGY"]

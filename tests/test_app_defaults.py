@@ -1,0 +1,114 @@
+"""Every tab's default action on the default model shows a visible change and keeps the face (issue 22,
+item 1), and its caption states what was done (item 2): run through the tabs' own callbacks in-process,
+from the tab's start (seed 0, psi 0.7), measured as demos/defaults_check.py measures the presets."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from gallery_helpers import ROOT
+
+sys.path.insert(0, str(ROOT))
+pytest.importorskip("gradio")
+
+#: action (a substring of demos.defaults_check.actions' names) -> the attribute change it must show, in
+#: units of the attribute's range (None: the picture must change, whatever the predictor reads)
+ACTIONS = {
+    "interfacegan": 0.5,   # glasses appear
+    "ganspace": None,
+    "sefa": None,
+    "stylespace": 0.5,     # a beard grows
+    "local part transfer": None,
+    "analogy": 0.1,        # the smile widens (seed 0 already smiles a little)
+    "text global": 0.5,    # glasses appear
+}
+
+
+@pytest.fixture(scope="module")
+def world():
+    from demos.common import get_generator
+    from demos.defaults_check import Judge, actions
+
+    G = get_generator("toyfaces")
+    return G, Judge(G), actions(G)
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_the_default_action_changes_the_picture_and_keeps_the_face(world, action):
+    from demos.defaults_check import FLOOR, TYPICAL, _measure, _seed_latent
+
+    G, judge, actions = world
+    (name, (run, attribute)), = [(k, v) for k, v in actions.items() if action in k]
+    before, after = run(_seed_latent(G, 0))
+    m = _measure(judge, before, after, attribute)
+    assert m["change"] > FLOOR, (name, m)
+    assert m["typicality"] < TYPICAL, (name, m)
+    wanted = ACTIONS[action]
+    if wanted is not None:
+        assert (m["after"] - m["before"]) / judge.span(attribute) > wanted, (name, m)
+
+
+def test_captions_state_the_applied_values_and_the_readings(world):
+    from demos import edit, local, morph, stylespace
+    from stylekit.edit.presets import ANALOGY, PART_TRANSFER, SEFA, STYLESPACE
+
+    G = world[0]
+    _, info, _ = edit.edit_sefa("toyfaces", SEFA.direction, SEFA.strength, SEFA.layers, None)
+    assert f"{SEFA.strength:+g} in W" in info and "W+ rows 0-8 of 10" in info and "9 convolution style layers" in info
+    assert "predicted" in info and "->" in info
+    _, info, _ = edit.edit_ganspace("toyfaces", 0, 3, "coarse", None)
+    assert "the coarse layers, W+ rows 0-3 of 10" in info and "+3 standard deviations" in info
+    _, info, _ = stylespace.stylespace_edit("toyfaces", STYLESPACE.layer, STYLESPACE.channel, STYLESPACE.amount,
+                                            STYLESPACE.attribute, None)
+    assert f"{STYLESPACE.layer} channel {STYLESPACE.channel}" in info and f"{STYLESPACE.amount:+g} std" in info
+    assert f"{STYLESPACE.attribute} 0.00 -> 1.00" in info
+    _, info, _ = morph.analogy("toyfaces", morph.PAIRS[0], 3, 4, ANALOGY.strength, ANALOGY.layers, None)
+    assert f"{ANALOGY.strength:g} x (smiling - neutral example)" in info and "all 10 W+ rows" in info
+    assert "predicted: **smile" in info
+    _, info, _ = local.local_transfer("toyfaces", PART_TRANSFER.reference_seed, local.DEFAULT_PART,
+                                      PART_TRANSFER.strength, None)
+    assert f"Part {local.DEFAULT_PART} ({PART_TRANSFER.part}) of seed {PART_TRANSFER.reference_seed}" in info
+    assert "style channels changed" in info and "->" in info
+
+
+def test_the_parts_are_named_and_the_default_part_is_the_presets(world):
+    from demos import local
+    from stylekit.edit.presets import PART_TRANSFER
+
+    G = world[0]
+    names = local.part_names("toyfaces", G)
+    assert names[local.DEFAULT_PART] == PART_TRANSFER.part == "skin"
+    assert {"background", "hair", "skin"} <= set(names)
+    assert local.default_part("toyfaces", G) == local.DEFAULT_PART
+    key = local.legend(names)
+    assert all(f"{i} {name}" in key for i, name in enumerate(names))
+
+
+def test_the_text_tab_takes_its_presets_and_clip_from_the_model(world):
+    from demos import text
+    from stylekit.text.presets import GLOBAL_DIRECTIONS, MAPPER, OPTIMIZE
+
+    toy = text.settings_for("toyfaces")
+    assert (toy.preset, toy.clip) == ("toyfaces", "toyfaces") and toy.global_ is GLOBAL_DIRECTIONS["toyfaces"]
+    ffhq = text.settings_for("ffhq-1024")
+    assert (ffhq.preset, ffhq.clip) == ("styleclip", "ViT-B-32")
+    assert ffhq.global_ is GLOBAL_DIRECTIONS["styleclip"] and ffhq.optimise is OPTIMIZE["styleclip"]
+    assert ffhq.mapping is MAPPER["toyfaces"]  # no styleclip mapper preset: the toyfaces one
+    assert text.settings_for("/some/file.pkl").preset == "toyfaces"
+    strength, steps, channels, beta, whitened = text.model_defaults("ffhq-1024", "global")
+    assert strength["value"] == GLOBAL_DIRECTIONS["styleclip"].alpha and beta["value"] == 0.1
+    assert whitened["value"] is False and channels["value"] == 0
+
+
+def test_controls_a_mode_ignores_are_greyed_out_or_hidden():
+    from demos import morph, text
+
+    strength, steps, channels, beta, whitened, neutral = text.method_controls("optimize")
+    assert not strength["interactive"] and steps["interactive"] and not channels["interactive"]
+    assert neutral["interactive"]
+    strength, steps, channels, beta, whitened, neutral = text.method_controls("mapper")
+    assert strength["interactive"] and steps["interactive"] and not neutral["interactive"]
+    assert all(u["visible"] is False for u in morph.pair_controls(morph.PAIRS[0]))
+    assert all(u["visible"] is True for u in morph.pair_controls("seeds"))
