@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import warnings
 
 import gradio as gr
@@ -20,6 +21,9 @@ from demos import common, edit, generate, invert, local, mixing, models, morph, 
 from stylekit.errors import StylekitError
 
 MAX_UPLOAD = "25mb"  # larger uploads are refused by the server before any callback runs
+#: the Morph frames: as tall as their rows (Gradio's gallery otherwise keeps a fixed 450 px, blank below one row)
+CSS = ("#morph-gallery .grid-wrap.fixed-height { height: auto !important; min-height: 0 !important; "
+       "max-height: none !important; }")
 TABS = [
     ("Generate", generate),
     ("Style mixing", mixing),
@@ -62,7 +66,9 @@ def clear_latent():
 
 def build_app() -> gr.Blocks:
     common.quiet_input_checks()
-    with gr.Blocks(title="stylekit: StyleGAN inversion and editing") as demo:
+    common.atomic_image_cache()
+    # result images are files in Gradio's cache: every 10 minutes, those older than an hour are deleted
+    with gr.Blocks(title="stylekit: StyleGAN inversion and editing", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# stylekit\nExplore how StyleGAN's latent spaces work. The default model, *toyfaces*, "
                     "runs offline; Hub models are downloaded on first use (a file path or an hf://owner/repo/file "
                     "address works too).")
@@ -78,7 +84,7 @@ def build_app() -> gr.Blocks:
             with gr.Column(scale=1, min_width=140):
                 current_image = gr.Image(label="Current latent", type="pil", height=160, interactive=False,
                                          elem_id="current-image")
-        ui = common.SharedUI(model=model, latent=gr.State(None), current_image=current_image,
+        ui = common.SharedUI(model=model, latent=common.session_state(), current_image=current_image,
                              current_info=current_info, loaded=loaded)
         for title, module in TABS:
             with gr.Tab(title):
@@ -92,6 +98,23 @@ def build_app() -> gr.Blocks:
         clear.click(clear_latent, None, ui.use_outputs, api_name="clear_latent")
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas (``mallopt(M_ARENA_MAX)``, as ``MALLOC_ARENA_MAX`` would) before the server's
+    threads start: each of Gradio's worker threads otherwise gets its own arena and the server's memory kept
+    growing under a classroom's load (+21% in ten minutes of ``python -m demos.bench_soak``; +1.5% with two
+    arenas). Returns False where there is no glibc (macOS, Windows, musl) or ``MALLOC_ARENA_MAX`` is set."""
+    import ctypes
+    import ctypes.util
+
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(-8, int(arenas)))  # -8: M_ARENA_MAX
+    except (OSError, AttributeError):
+        return False
 
 
 def _configure_logging() -> None:
@@ -115,9 +138,15 @@ def main(argv=None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true")
+    parser.add_argument("--state-ttl", type=float, default=common.STATE_TTL_S, metavar="SECONDS",
+                        help="how long a session's latent and results are kept after they were last set "
+                             f"(default {common.STATE_TTL_S:g})")
     args = parser.parse_args(argv)
+    common.STATE_TTL_S = args.state_ttl
+    limit_malloc_arenas()
     _configure_logging()
-    build_app().launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD)
+    build_app().launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD,
+                       css=CSS)
 
 
 if __name__ == "__main__":

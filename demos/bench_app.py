@@ -51,13 +51,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(app_dir: Path, threads: int | None):
+def _launch(app_dir: Path, threads: int | None, extra_args: list[str] | None = None, log: Path | None = None):
+    """Start ``app.py`` (with ``extra_args``) on a free loopback port, its output to ``log`` (default: discarded);
+    returns ``(process, url)``."""
     port = _free_port()
     env = dict(os.environ, STYLEKIT_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=app_dir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = subprocess.DEVNULL if log is None else open(log, "w")  # noqa: SIM115 - the server writes to it
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *(extra_args or [])], cwd=app_dir,
+                            env=env, stdout=out, stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL)
     deadline = time.time() + 180
     while time.time() < deadline:
         if proc.poll() is not None:

@@ -16,6 +16,7 @@ import inspect
 import logging
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import gradio as gr
@@ -98,6 +99,36 @@ def quiet_input_checks() -> None:
 
     quiet.stylekit_quiet = True
     gr.Error.__init__ = quiet
+
+
+def atomic_image_cache() -> None:
+    """Write Gradio's cached result images atomically. Gradio names a result image by the hash of its bytes
+    and rewrites that file on every call; when two sessions produce the same picture at once (the same
+    defaults), one rewrite truncated the file while the other session's download was reading it (the soak
+    logged 'Too little data for declared Content-Length'). Here a picture is written to a temporary name
+    and renamed into place, and not rewritten when the complete file is already there. Idempotent; called
+    by ``app.build_app``; it changes ``gradio.processing_utils.save_pil_to_cache`` for the whole process."""
+    import os
+    from pathlib import Path
+
+    from gradio import processing_utils as pu
+
+    if getattr(pu.save_pil_to_cache, "stylekit_atomic", False):
+        return
+
+    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        if not path.is_file() or path.stat().st_size != len(data):
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return str(path)
+
+    save_pil_to_cache.stylekit_atomic = True
+    pu.save_pil_to_cache = save_pil_to_cache
 
 
 def user_errors(fn):
@@ -194,6 +225,16 @@ def one_seed(value, name: str = "seed") -> int:
 
 # ----------------------------------------------------------------------------------------------
 # the session latent
+
+
+#: seconds a session's state (its current latent, each tab's last result) is kept after it was last set;
+#: then Gradio deletes it, so a classroom's memory comes back once sessions end (``python app.py --state-ttl``)
+STATE_TTL_S = 7200.0
+
+
+def session_state() -> gr.State:
+    """A per-session ``gr.State`` (empty at first) that expires :data:`STATE_TTL_S` seconds after it was last set."""
+    return gr.State(None, time_to_live=STATE_TTL_S)
 
 
 @dataclass
@@ -320,7 +361,8 @@ def image_path(value, name: str = "image") -> str:
 # long operations: progress and cancellation per browser session
 
 
-_CANCEL: dict[str, threading.Event] = {}
+_CANCEL: OrderedDict[str, threading.Event] = OrderedDict()  # session -> stop flag, most recent last
+MAX_CANCEL_FLAGS = 1024  # sessions come and go; the flags of the least recent ones are dropped
 
 
 def session_key(request: gr.Request | None) -> str:
@@ -331,7 +373,11 @@ def cancel_flag(request: gr.Request | None) -> threading.Event:
     """This session's stop flag (cleared when a long operation starts)."""
     key = session_key(request)
     with _LOCK:
-        return _CANCEL.setdefault(key, threading.Event())
+        flag = _CANCEL.setdefault(key, threading.Event())
+        _CANCEL.move_to_end(key)
+        while len(_CANCEL) > MAX_CANCEL_FLAGS:
+            _CANCEL.popitem(last=False)
+        return flag
 
 
 def start_cancellable(request: gr.Request | None) -> threading.Event:

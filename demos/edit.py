@@ -7,8 +7,8 @@ import gradio as gr
 from stylekit.edit.presets import INTERFACEGAN, SEFA
 from stylekit.errors import InvalidArgumentError
 
-from .common import (SharedUI, cached_fit, log, choice, current_latent, get_generator, integer, number, render, row,
-                     teaching_note, use_result, user_errors)
+from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, log, number, render, row,
+                     session_state, teaching_note, use_result, user_errors)
 from .readings import change_line, describe_group, describe_rows, predictor_for
 
 SHORT = """**Linear edits in W.** Many attributes change along a straight line in W, so an edit is
@@ -167,9 +167,9 @@ def edit_sefa(model: str, index, strength, layers: str, latent):
     out = edit(base, sefa_direction(factors, i), strength, G=G)
     before, after = render(G, base), render(G, out)
     reading = change_line(model, before, after)
-    info = (f"**SeFa direction {i}** (eigenvalue {float(factors.eigenvalues[i]):.2f}) of the "
-            f"{len(factors.style_layers)} convolution style layers read by the {layers} rows: moved {strength:+g} in W "
-            f"on {describe_rows(G, factors.layers, kinds=('conv',))}" + (f"; {reading}." if reading else "."))
+    info = (f"**SeFa direction {i}** (eigenvalue {float(factors.eigenvalues[i]):.2f}, factorised on the {layers} "
+            f"layers): moved {strength:+g} in W on {describe_rows(G, factors.layers, kinds=('conv',))}"
+            + (f"; {reading}." if reading else "."))
     return row(before, after), info, out
 
 
@@ -180,7 +180,7 @@ def use_edit(model: str, result):
 
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
-    result = gr.State(None)
+    result = session_state()
     with gr.Group():
         gr.Markdown("**InterFaceGAN** (toyfaces attribute predictor)")
         with gr.Row():

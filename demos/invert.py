@@ -12,7 +12,7 @@ import gradio as gr
 from stylekit.errors import InvalidArgumentError
 
 from .common import (PhotoInput, SharedUI, cancellable, choice, get_generator, image_path, integer, request_stop, row,
-                     start_cancellable, teaching_note, use_result, user_errors)
+                     session_state, start_cancellable, teaching_note, use_result, user_errors)
 
 SHORT = """**Inversion** finds the latent code whose image matches your photo, so that any edit can then be applied
 to *your* picture. Pick an example, press *Invert*; PSNR says how close the reconstruction is (30 dB looks identical)."""
@@ -32,7 +32,17 @@ METHODS = ("optimize", "encoder", "restyle", "pti")
 SPACES = ("w", "w+")
 MAX_STEPS = {"optimize": 1000, "restyle": 20, "pti": 500}
 EXAMPLES = Path(__file__).resolve().parent / "examples"
-ENCODERS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces"}
+ENCODERS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces"}  # toyfaces' (its registry companions)
+
+
+def encoders_for(model: str) -> dict[str, str]:
+    """method -> the encoder registered with ``model`` (its ``encoder`` / ``restyle`` companions); may be empty."""
+    from stylekit import registry
+
+    if not isinstance(model, str):
+        return {}
+    found = {"encoder": registry.companion(model, "encoder"), "restyle": registry.companion(model, "restyle")}
+    return {method: name for method, name in found.items() if name}
 
 
 def _encoder_installed(name: str) -> bool:
@@ -44,10 +54,12 @@ def _encoder_installed(name: str) -> bool:
 
 def methods_status(model: str) -> str:
     """A line saying which inversion methods this model can use right now (encoders may be missing)."""
-    if model != "toyfaces":
+    encoders = encoders_for(model)
+    if not encoders:
         return ("**Methods for this model:** optimize and pti. No encoder is registered for it, so "
                 "'encoder' and 'restyle' are not available.")
-    missing = [f"'{m}' ({n})" for m, n in ENCODERS.items() if not _encoder_installed(n)]
+    missing = [f"'{m}' ({n})" for m, n in encoders.items() if not _encoder_installed(n)]
+    missing += [f"'{m}'" for m in ENCODERS if m not in encoders]
     if not missing:
         return "**Methods for this model:** all four (optimize, encoder, restyle, pti)."
     return (f"**Encoder not available:** {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
@@ -141,9 +153,11 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
     if method in ENCODERS:
         if space != "w+":
             raise InvalidArgumentError(f"'{method}' predicts W+ codes; choose space w+ (or method 'optimize' for W).")
-        if model != "toyfaces":
-            raise InvalidArgumentError(f"no encoder is registered for {model!r}; use method 'optimize' or 'pti'.")
-        options["encoder"] = ENCODERS[method]
+        encoders = encoders_for(model)
+        if method not in encoders:
+            raise InvalidArgumentError(f"no {method} encoder is registered for {model!r}; use method 'optimize' or "
+                                       "'pti'.")
+        options["encoder"] = encoders[method]
     if method == "pti":
         options.update(pivot_steps=n_steps, pivot_space=space)
     flag = start_cancellable(request)
@@ -181,7 +195,7 @@ def stop(request: gr.Request = None) -> str:
 
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
-    result = gr.State(None)
+    result = session_state()
     status = gr.Markdown(methods_status("toyfaces"), label="methods", elem_id="invert-status")
     with gr.Row():
         with gr.Column():

@@ -13,9 +13,9 @@ import numpy as np
 from stylekit.edit.presets import PART_TRANSFER
 from stylekit.errors import InvalidArgumentError
 
-from .common import (DEFAULT_MODEL, DISPLAY_SIZE, SharedUI, cached_fit, choice, current_latent, get_generator, integer, number,
-                     one_seed, progress_callback, render, render_pil, request_stop, row, start_cancellable,
-                     teaching_note, to_pil, use_result, user_errors)
+from .common import (DEFAULT_MODEL, DISPLAY_SIZE, SharedUI, cached_fit, choice, current_latent, get_generator,
+                     integer, number, one_seed, progress_callback, render, render_pil, request_stop, row,
+                     session_state, start_cancellable, teaching_note, to_pil, use_result, user_errors)
 from .readings import change_line
 
 SHORT = """**Local edits.** *Part transfer* (Editing in Style, Collins et al. 2020) copies one part of a reference
@@ -39,6 +39,14 @@ PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
                     [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128],
                     [170, 110, 40]], dtype=np.uint8)
 MODES = ("crossover", "inpainting")
+SELECT_BRUSH = """() => {
+  let tries = 0;
+  const pick = () => {
+    const b = document.querySelector('#local-editor button[aria-label="Brush"], #local-editor button[title="Brush"]');
+    if (b) { b.click(); } else if (tries++ < 30) { setTimeout(pick, 100); }
+  };
+  pick();
+}"""
 DEFAULT_PART = 2  # the part slider's start when the preset's part has no number yet (on toyfaces: 'skin')
 _HOOK_LOCK = threading.Lock()
 
@@ -214,7 +222,7 @@ def stop(request: gr.Request = None) -> str:
 
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
-    result = gr.State(None)
+    result = session_state()
     gr.Markdown("### Part transfer (Editing in Style)")
     with gr.Row():
         current = gr.Image(label="Current image", type="pil", elem_id="local-current")
@@ -253,7 +261,9 @@ def build(ui: SharedUI) -> None:
                 queue=False)  # inpainting has no reference face
     transfer.click(local_transfer, [ui.model, reference, part, strength, ui.latent],
                    [transfer_out, transfer_info, result], api_name="local_transfer")
-    load.click(local_canvas, [ui.model, ui.latent], editor, api_name="local_canvas")
+    # select the brush once the picture is in, so the first drag paints (Gradio may start on another tool)
+    load.click(local_canvas, [ui.model, ui.latent], editor, api_name="local_canvas").then(
+        None, None, None, js=SELECT_BRUSH)
     run.click(local_crossover, [ui.model, editor, mode, cross_seed, steps], [cross_out, cross_info, result],
               api_name="local_crossover", concurrency_limit=1, concurrency_id="optimisation")
     stop_button.click(stop, None, stop_info, api_name="local_stop", queue=False)

@@ -8,7 +8,7 @@ import torch
 from stylekit.errors import InvalidArgumentError
 
 from .common import (SharedUI, current_latent, describe, enlarge, get_generator, number, render_pil, seed_list,
-                     teaching_note, use_result, user_errors)
+                     session_state, teaching_note, use_result, user_errors)
 
 SHORT = """**Style mixing** (StyleGAN, Karras et al. 2019). The synthesis network reads one *w* per layer (the W+
 rows), so two faces can be spliced: each cell keeps its row's face and takes one group of rows from its column's."""
@@ -68,7 +68,7 @@ def use_mix(model: str, result):
 
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
-    result = gr.State(None)
+    result = session_state()
     with gr.Row():
         row_seeds = gr.Textbox(value="1-3", label="Row seeds (keep these faces)")
         col_seeds = gr.Textbox(value="10-13", label="Column seeds (take their layers)")

@@ -11,7 +11,7 @@ from stylekit.edit.presets import ANALOGY
 from stylekit.errors import InvalidArgumentError
 
 from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, one_seed, render,
-                     row, teaching_note, to_pils, use_result, user_errors)
+                     row, session_state, teaching_note, to_pils, use_result, user_errors)
 from .invert import EXAMPLES
 from .readings import change_line, describe_group
 
@@ -124,8 +124,8 @@ def use_analogy(model: str, result):
 
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
-    frames_state = gr.State(None)
-    result = gr.State(None)
+    frames_state = session_state()
+    result = session_state()
     gr.Markdown("### Morph: current latent -> another face")
     with gr.Row():
         other = gr.Number(value=11, precision=0, label="Other face's seed")
@@ -133,7 +133,7 @@ def build(ui: SharedUI) -> None:
         path = gr.Radio(list(PATHS), value="lerp", label="Path")
     button = gr.Button("Morph", variant="primary", elem_id="morph-button")
     # the frames get the full width (8 to a row, none cut off); the animation sits below at a fixed size
-    gallery = gr.Gallery(label="Frames", columns=8, height="auto", object_fit="contain", allow_preview=False,
+    gallery = gr.Gallery(label="Frames", columns=8, rows=1, object_fit="contain", allow_preview=False,
                          elem_id="morph-gallery")
     with gr.Row():
         gif = gr.Image(label="Animation", type="filepath", height=256, width=256, elem_id="morph-gif")

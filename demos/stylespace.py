@@ -8,7 +8,7 @@ from stylekit.edit.presets import STYLESPACE
 from stylekit.errors import InvalidArgumentError
 
 from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, render, row,
-                     teaching_note, use_result, user_errors)
+                     session_state, teaching_note, use_result, user_errors)
 from .edit import _attributes, predictor
 from .readings import change_line, predictor_for
 
@@ -90,7 +90,7 @@ def use_stylespace(model: str, result):
 
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
-    result = gr.State(None)
+    result = session_state()
     try:
         names = layer_choices(get_generator("toyfaces"))
     except gr.Error:  # the default model is not installed; the list fills in when a model is picked

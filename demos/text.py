@@ -13,8 +13,9 @@ from stylekit.errors import InvalidArgumentError
 from stylekit.text.presets import (GLOBAL_DIRECTIONS, MAPPER, OPTIMIZE, GlobalDirectionsPreset, MapperPreset,
                                    OptimizePreset)
 
-from .common import (DEFAULT_MODEL, SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, progress_callback,
-                     render, request_stop, row, start_cancellable, teaching_note, use_result, user_errors)
+from .common import (DEFAULT_MODEL, SharedUI, cached_fit, choice, current_latent, get_generator, integer, number,
+                     progress_callback, render, request_stop, row, session_state, start_cancellable, teaching_note,
+                     use_result, user_errors)
 from .readings import change_line
 
 SHORT = """**Text-guided editing** (StyleCLIP, Patashnik et al. 2021) steers the generator with words through CLIP,
@@ -219,7 +220,7 @@ def method_controls(method: str, model: str = DEFAULT_MODEL):
 
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
-    result = gr.State(None)
+    result = session_state()
     st = settings_for(DEFAULT_MODEL)
     with gr.Row():
         prompt = gr.Textbox(value="a face with glasses", label="Target prompt")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import subprocess
 import sys
@@ -19,10 +18,6 @@ EXAMPLES = ROOT / "demos" / "examples"
 ENCODER = ROOT / "stylekit" / "toyfaces" / "weights" / "encoder.safetensors"
 CLIP_WEIGHTS = ROOT / "stylekit" / "toyfaces" / "weights" / "clip.safetensors"
 RESTYLE = ROOT / "stylekit" / "toyfaces" / "weights" / "restyle_encoder.safetensors"
-ARTIFACTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -389,126 +384,7 @@ def test_two_clients_keep_separate_state(server):
         assert own < 3 < theirs, (name, own, theirs)
 
 
-# ----------------------------------------------------------------------------------------------
-# a real browser
-
-
-def _wait_image(page, selector, timeout=90_000):
-    try:
-        page.locator(f"{selector} img").first.wait_for(state="visible", timeout=timeout)
-    except Exception:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-        toasts = page.locator(".toast-body").all_inner_texts()
-        raise AssertionError(f"no image in {selector}; toasts: {toasts}") from None
-
-
-def _no_error_toast(page):
-    page.wait_for_timeout(300)
-    errors = page.locator(".toast-body.error")
-    assert errors.count() == 0, errors.first.inner_text()
-
-
-def _set_number(page, elem_id, value):
-    box = page.locator(f"#{elem_id} input[type=number]").first
-    box.fill(str(value))
-    box.press("Enter")
-
-
-@pytest.mark.browser
-def test_browser_every_tab(server):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(server, wait_until="load")
-        page.locator("#model-picker").wait_for(state="visible", timeout=60_000)
-
-        def run_tab(tab, button, output, exact=False):
-            """Open ``tab``, press ``button`` and wait for an image in ``output``."""
-            page.get_by_role("tab", name=tab, exact=exact).click()
-            page.locator(button).click()
-            _wait_image(page, output)
-
-        def shot(name):
-            """No error toast, then a full-page screenshot ``name``.png."""
-            _no_error_toast(page)
-            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-        run_tab("Generate", "#generate-button", "#generate-output")
-        page.locator("#generate-use").click()
-        _wait_image(page, "#current-image")
-        shot("generate")
-
-        run_tab("Style mixing", "#mixing-button", "#mixing-output")
-        shot("style_mixing")
-
-        page.get_by_role("tab", name="Invert").click()
-        page.get_by_text("Examples").first.wait_for()
-        page.locator(".gallery-item, [data-testid='examples'] img, table.examples-table img, .example img"
-                     ).first.click()
-        _wait_image(page, "#invert-input")
-        _set_number(page, "invert-steps", 8)
-        page.locator("#invert-button").click()
-        _wait_image(page, "#invert-output")
-        page.locator("#invert-psnr").get_by_text("PSNR").wait_for()
-        page.locator("#invert-use").click()
-        page.locator("#current-info").get_by_text("from Invert").wait_for()
-        shot("invert")
-
-        run_tab("Edit", "#edit-ifg-button", "#edit-output", exact=True)
-        page.locator("#edit-info").get_by_text("glasses").wait_for(timeout=90_000)
-        shot("edit")
-
-        run_tab("StyleSpace", "#stylespace-button", "#stylespace-output")
-        shot("stylespace")
-
-        run_tab("Local edits", "#local-parts-button", "#local-parts")
-        page.locator("#local-transfer-button").click()
-        _wait_image(page, "#local-transfer-output")
-        page.locator("#local-load").click()
-        canvas = page.locator("#local-editor canvas").first
-        canvas.wait_for(state="visible")
-        page.wait_for_timeout(3000)  # let the loaded background reach the canvas before painting
-        page.locator("#local-editor").scroll_into_view_if_needed()
-        box = canvas.bounding_box()  # viewport coordinates, so the canvas must be on screen
-        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-        page.mouse.move(cx - 30, cy - 10)
-        page.mouse.down()
-        for dx in range(-30, 31, 5):
-            page.mouse.move(cx + dx, cy + dx / 3)
-        page.mouse.up()
-        _set_number(page, "local-steps", 5)
-        page.locator("#local-run").click()
-        _wait_image(page, "#local-crossover-output")
-        shot("local_edits")
-
-        run_tab("Morph", "#morph-button", "#morph-gallery")
-        _wait_image(page, "#morph-gif")
-        page.locator("#analogy-button").click()
-        _wait_image(page, "#analogy-output")
-        shot("morph")
-
-        # the text edit starts from a sampled face (the Invert tab's few steps left a blob as the current latent)
-        page.get_by_role("tab", name="Generate").click()
-        page.locator("#generate-use").click()
-        page.locator("#current-info").get_by_text("from Generate").wait_for()
-        page.get_by_role("tab", name="Text").click()
-        if CLIP_WEIGHTS.is_file():
-            page.locator("#text-button").click()
-            _wait_image(page, "#text-output")
-            page.locator("#text-info").get_by_text("40 channels").wait_for()
-        shot("text")
-
-        page.get_by_role("tab", name="StyleGAN3 pose").click()
-        page.locator("#sg3-status").get_by_text("Not available").wait_for()
-        assert page.locator("#sg3-button").is_disabled()
-        shot("stylegan3_pose")
-        browser.close()
+# the browser test of every tab lives in test_app_browser.py
 
 
 def test_space_folder_assembles_and_launches(tmp_path):

@@ -54,7 +54,6 @@ def test_captions_state_the_applied_values_and_the_readings(world):
     from demos import edit, local, morph, stylespace
     from stylekit.edit.presets import ANALOGY, PART_TRANSFER, SEFA, STYLESPACE
 
-    G = world[0]
     _, info, _ = edit.edit_sefa("toyfaces", SEFA.direction, SEFA.strength, SEFA.layers, None)
     assert f"{SEFA.strength:+g} in W" in info and "W+ rows 0-8 of 10" in info and "9 convolution style layers" in info
     assert "predicted" in info and "->" in info

@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,31 @@ def test_generate_stays_fast_while_another_client_hub_load_fails(tmp_path):
     finally:
         stop(proc)
         hub.shutdown()
+
+
+def test_result_images_are_written_atomically_and_once(tmp_path):
+    from PIL import Image
+
+    from demos import common
+    from gradio import processing_utils as pu
+
+    common.atomic_image_cache()
+    common.atomic_image_cache()  # idempotent
+    assert pu.save_pil_to_cache.stylekit_atomic
+    img = Image.new("RGB", (32, 32), (200, 30, 30))
+    first = pu.save_pil_to_cache(img, str(tmp_path))
+    mtime = Path(first).stat().st_mtime_ns
+    time.sleep(0.01)
+    assert pu.save_pil_to_cache(img, str(tmp_path)) == first
+    assert Path(first).stat().st_mtime_ns == mtime  # the complete file is not rewritten under a reader
+    assert Image.open(first).size == (32, 32)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_session_state_expires_and_stop_flags_stay_bounded():
+    from demos import common
+
+    assert common.session_state().time_to_live == common.STATE_TTL_S
+    for i in range(common.MAX_CANCEL_FLAGS + 50):
+        common.cancel_flag(type("R", (), {"session_hash": f"s{i}"})())
+    assert len(common._CANCEL) == common.MAX_CANCEL_FLAGS

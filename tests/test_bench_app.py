@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -45,3 +47,27 @@ def test_stylekit_bench_app_points_to_the_new_command(capsys):
     err = capsys.readouterr().err
     assert "python -m demos.bench_app --json out.json" in err
     assert "unknown benchmark" not in err
+
+
+def test_soak_does_every_tabs_default_action_and_parses_its_options(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from demos.bench_app import _inputs
+        from demos.bench_soak import _actions, build_parser, summarise, Recorder
+    finally:
+        sys.path.remove(str(ROOT))
+    names = {name for name, _, _ in _actions(_inputs(tmp_path))}
+    tabs = {"generate", "style_mix", "invert", "edit_interfacegan", "edit_sefa", "stylespace_edit", "local_transfer",
+            "local_crossover", "morph", "analogy", "text_edit"}
+    assert tabs <= names
+    args = build_parser().parse_args(["--sessions", "3", "--minutes", "0.5", "--json", "x.json"])
+    assert (args.sessions, args.minutes, args.state_ttl) == (3, 0.5, 60.0)
+    rec = Recorder()
+    for i in range(20):
+        rec.add("generate", 0.1 * (i + 1), 0.01, None, float(i))
+    rec.add("morph", 1.0, 0.5, "ValueError: boom", 40.0)
+    series = [(0.0, 500.0), (60.0, 1000.0), (300.0, 1050.0), (400.0, 900.0)]
+    out = summarise(rec, series, load_end=350.0)
+    assert out["generate_calls"] == 20 and out["generate_p50_s"] == pytest.approx(1.05)
+    assert out["generate_p95_s"] == pytest.approx(1.9) and out["errors"] == 1
+    assert out["rss_growth_after_warmup"] == pytest.approx(0.05) and out["rss_after_cooldown_mb"] == 900.0
