@@ -40,6 +40,7 @@ def _actions(files: dict) -> list[tuple[str, tuple, float]]:
     """(api_name, arguments, weight) of every tab's default action (the tab's own default values)."""
     from gradio_client import handle_file
 
+    from demos.local import DEFAULT_PART
     from stylekit.edit.presets import ANALOGY, PART_TRANSFER, SEFA, STYLESPACE
 
     m = "toyfaces"
@@ -54,7 +55,8 @@ def _actions(files: dict) -> list[tuple[str, tuple, float]]:
         ("edit_sefa", (m, SEFA.direction, SEFA.strength, SEFA.layers), 2),
         ("stylespace_edit", (m, STYLESPACE.layer, STYLESPACE.channel, STYLESPACE.amount, STYLESPACE.attribute), 2),
         ("stylespace_find", (m, STYLESPACE.attribute, 10), 1),
-        ("local_parts", (m,), 1), ("local_transfer", (m, PART_TRANSFER.reference_seed, 2, PART_TRANSFER.strength), 2),
+        ("local_parts", (m,), 1),
+        ("local_transfer", (m, PART_TRANSFER.reference_seed, DEFAULT_PART, PART_TRANSFER.strength), 2),
         ("local_crossover", (m, editor, "crossover", 7, 100), 0.5),
         ("morph", (m, 11, 8, "lerp"), 2), ("analogy", (m, "example: neutral -> smiling", 3, 4, ANALOGY.strength,
                                                        ANALOGY.layers), 2),

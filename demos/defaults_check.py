@@ -105,7 +105,7 @@ def _measure(judge: Judge, before: torch.Tensor, after: torch.Tensor, attribute:
 def actions(G) -> dict:
     """name -> (callback(latent) -> (before [1,3,64,64], after), intended attribute or None)."""
     from demos import edit, local, morph, stylespace, text
-    from stylekit.edit.presets import ANALOGY, SEFA, STYLESPACE
+    from stylekit.edit.presets import ANALOGY, PART_TRANSFER, SEFA, STYLESPACE
     from stylekit.text.presets import MAPPER
 
     def two(fn, *args, n=2, first=0, last=-1):
@@ -123,8 +123,9 @@ def actions(G) -> dict:
         f"stylespace {stylespace_layer} #{STYLESPACE.channel} {STYLESPACE.amount:+g}":
             (two(stylespace.stylespace_edit, stylespace_layer, STYLESPACE.channel, STYLESPACE.amount,
                  STYLESPACE.attribute), STYLESPACE.attribute),
-        "local part transfer (skin of seed 7)": (two(local.local_transfer, 7, local.DEFAULT_PART, 1.0, n=3, last=2),
-                                                 "skin_tone"),
+        f"local part transfer ({PART_TRANSFER.part} of seed {PART_TRANSFER.reference_seed})":
+            (two(local.local_transfer, PART_TRANSFER.reference_seed, local.DEFAULT_PART, PART_TRANSFER.strength,
+                 n=3, last=2), "red_hair"),
         "analogy neutral -> smiling": (two(morph.analogy, morph.PAIRS[0], 3, 4, ANALOGY.strength, ANALOGY.layers,
                                            n=4, first=2, last=3), "smile"),
         "text global 'a face with glasses'": (two(text.text_edit, "a face with glasses", "a face", "global", 4.5,

@@ -236,10 +236,11 @@ def test_local_edits(page):
     _tab(page, "Local edits")
     page.locator("#local-parts-button").click()
     _wait_image(page, "#local-parts")
-    _wait_text(page, "#local-parts-legend", "skin")
+    _wait_text(page, "#local-parts-legend", "5 hair")
     page.locator("#local-transfer-button").click()
     _wait_image(page, "#local-transfer-output")
-    _wait_text(page, "#local-transfer-info", "Part 2 (skin)")
+    _wait_text(page, "#local-transfer-info", "Part 5 (hair) of seed 9")
+    assert "red_hair 0.00 -> 0.9" in page.locator("#local-transfer-info").inner_text()
     _visible_change(page, "#local-transfer-output", panels=3, first=0, second=2)
     # the brush is active as soon as the canvas is loaded: the first drag paints
     page.locator("#local-load").click()

@@ -20,7 +20,7 @@ ACTIONS = {
     "ganspace": None,
     "sefa": None,
     "stylespace": 0.5,     # a beard grows
-    "local part transfer": None,
+    "local part transfer": 0.5,  # the hair turns red
     "analogy": 0.1,        # the smile widens (seed 0 already smiles a little)
     "text global": 0.5,    # glasses appear
 }
@@ -78,7 +78,7 @@ def test_the_parts_are_named_and_the_default_part_is_the_presets(world):
 
     G = world[0]
     names = local.part_names("toyfaces", G)
-    assert names[local.DEFAULT_PART] == PART_TRANSFER.part == "skin"
+    assert names[local.DEFAULT_PART] == PART_TRANSFER.part == "hair" and names[2] == "skin"
     assert {"background", "hair", "skin"} <= set(names)
     assert local.default_part("toyfaces", G) == local.DEFAULT_PART
     key = local.legend(names)
