@@ -148,11 +148,14 @@ for k, v in accuracy.items():
 #
 # <details><summary>Answer</summary>
 #
-# A CLIP learns the language of its captions. The toyfaces captions mention eyes only when they are
-# closed (open eyes are the normal case, three faces in four), so "a face" already means open eyes
-# to this CLIP and "with open eyes" adds nothing it learned. Prompts must name the change in words
-# the CLIP associates with it, and the neutral prompt must lack it. OpenAI's CLIP learned from
-# web captions, which also describe what is remarkable, so the same care applies there: a text
+# A CLIP learns the language of its captions. The toyfaces captions always name closed eyes, but
+# name open eyes only some of the time (`stylekit/toyfaces/captions.py`), so a caption that says
+# nothing about the eyes belongs to an open-eyed face: to this CLIP, "a face" already means open
+# eyes, and "a face with open eyes" against "a face" compares two descriptions of the same thing
+# (the model card `stylekit/toyfaces/weights/clip.md` measures 0.35 for this pair, 0.985 with its
+# class prompts). The neutral prompt must *lack* the attribute in the CLIP's own language; naming
+# the unusual state ("closed eyes") works. OpenAI's CLIP learned from web captions, which also
+# name what is remarkable and leave the ordinary unsaid, so the same care applies on FFHQ: a text
 # edit is only as good as the CLIP's reading of both the images and the words.
 # </details>
 #
@@ -293,8 +296,8 @@ show(torch.cat([render(bare), render(apply_mapper(mapper, bare, G=G))]), titles=
 # **Claim.** A global direction edits only as cleanly as the channels it moves: keeping the 40 most
 # relevant channels adds glasses to held-out faces as reliably as moving every channel, with a
 # fraction of the leakage; and whitening is what picks the right 40 for "a smiling face". The CLIP's
-# reading limits every text edit: a prompt the CLIP has no words for ("open eyes") is at chance,
-# the same attribute phrased its way works.
+# reading limits every text edit: a prompt pair that means the same to the CLIP ("a face with open
+# eyes" vs "a face") reads at chance, the same attribute phrased in its language works.
 
 # %%
 s_all, l_all, n_all = measured[("whitened, every channel", "glasses")]
