@@ -143,8 +143,8 @@ for a in boundaries:
 
 face = held_out.select([0, 3])
 strengths = [-2, -1, 0, 1, 2, 3]
-show(torch.cat([render(edit(face, glasses, s)) for s in strengths]), ncols=2, size=1.1,
-     title="glasses boundary, strength -2 ... +3 (top to bottom)")
+show(torch.cat([render(edit(face.select([i]), glasses, s)) for i in range(2) for s in strengths]), ncols=6, size=1.1,
+     titles=[f"strength {s:+d}" for s in strengths] * 2, title="the glasses boundary on two held-out faces")
 
 # %%
 curve = [(s, *evaluate(lambda lat, s=s: edit(lat, glasses, s), "glasses")) for s in (0.5, 1.0, 2.0)]
@@ -212,7 +212,7 @@ for method, directions in (("GANSpace", [component_direction(pca, i) for i in ra
 row = probe.select([0])
 show(torch.cat([render(edit(row, component_direction(pca, i), s)) for i in range(3) for s in (-3, 0, 3)]
                + [render(edit(row, sefa_direction(factors, i), s)) for i in range(3) for s in (-3, 0, 3)]),
-     ncols=9, size=1.0, title="GANSpace 0-2 (left), SeFa 0-2 (right), each at -3, 0, +3")
+     ncols=9, size=1.0, title="top: GANSpace 0, 1, 2; bottom: SeFa 0, 1, 2; each at -3, 0, +3")
 
 # %% [markdown]
 # Purity: how much of a direction's effect goes into its main attribute?
