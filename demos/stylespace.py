@@ -17,8 +17,9 @@ feature channel. Single channels are surprisingly disentangled: the default move
 **Find channels** lists the channels that drive an attribute and applies the strongest."""
 
 MORE = """An edit moves one channel by *amount* standard deviations (measured over random samples). **Find channels**
-differentiates the attribute predictor's score with respect to every channel at the current latent and lists the
-strongest; the best one is applied at once, and you can pick another from the list. Results live in S, so after
+differentiates the attribute predictor's score (a yes/no attribute's logit) with respect to every channel, at the
+current latent and fifteen random faces, tries the twelve with the largest gradient for real and lists them by the change the predictor
+reads; the best one is applied at once, and you can pick another from the list. Results live in S, so after
 *Use this result* only StyleSpace, local and display tabs can continue from them (S cannot be mapped back to W)."""
 MEASURED = ("channel 25 of b16.conv1 at -7 std: predicted beard 0.12 -> 1.00 on 16 development seeds, every face "
             "typical, the next attribute (eyes open) moving 0.13 of its range; the former default (b8.torgb channel 0, "
@@ -63,11 +64,47 @@ def stylespace_edit(model: str, layer: str, channel, amount, attribute: str = ST
     return row(before, after), info, out
 
 
+class LogitScorer:
+    """``images [N, 3, R, R] -> [N]``: the predictor's raw output for ``attribute``, the logit of a yes/no
+    attribute (its probability sits at 0 or 1 on most faces, where every gradient vanishes and the channel
+    list would be noise), the unit-scale value of a continuous one. Differentiable."""
+
+    def __init__(self, attribute: str, predictor):
+        self.name = attribute
+        self.predictor = predictor
+        self.index = list(predictor.attribute_names).index(attribute)
+
+    def __call__(self, images):
+        return self.predictor(images)[:, self.index]
+
+
+CANDIDATES = 12  # channels ranked by gradient, then tried for real, for Find channels
+GRADIENT_SAMPLES = 15  # random faces whose gradients join the current one's (one face's can all but vanish)
+
+
+def _with_samples(G, base):
+    """The current latent and :data:`GRADIENT_SAMPLES` fixed random faces (psi 0.7), all in S, as one batch
+    (only the current latent when it carries its own PTI-tuned generator)."""
+    from stylekit.latent import Latent
+
+    if base.generator is not None:
+        return base
+    samples = [Latent.from_seed(G, 100 + i, psi=0.7).to_styles(G) for i in range(GRADIENT_SAMPLES)]
+    return Latent.cat([base.to_styles(G).replace(noise=None)] + samples)
+
+
 @user_errors
 def stylespace_find(model: str, attribute: str, top_k, latent):
-    """Returns ``(table of the top channels, layer of the best one, its channel, the signed amount to try)``."""
-    from stylekit.edit import interfacegan
-    from stylekit.edit.stylespace import channels_from_gradients, format_channels
+    """Returns ``(table of the top channels, layer of the best one, its channel, the signed amount to apply)``.
+
+    The :data:`CANDIDATES` channels with the largest gradient of the attribute's logit (over the current face and
+    :data:`GRADIENT_SAMPLES` random ones) are each moved
+    ``|STYLESPACE.amount|`` std (the sign the gradient says raises the attribute) and ranked by the change the
+    predictor then reads: a gradient is a first-order guess, and at that size the best guess is often not the
+    best channel."""
+    import torch
+
+    from stylekit.edit.stylespace import channels_from_gradients, edit_channel
 
     G = get_generator(model)
     if predictor_for(model) is None:
@@ -76,11 +113,23 @@ def stylespace_find(model: str, attribute: str, top_k, latent):
     attribute = choice(attribute, "attribute", _attributes())
     k = integer(top_k, "number of channels", 1, 30)
     base = current_latent(G, latent)
-    scorer = interfacegan.predictor_scorer(attribute, predictor=predictor())
-    scores = channels_from_gradients(G, scorer, base, top_k=k, stats=stats(model, G))
-    best = scores[0]
+    st = stats(model, G)
+    scorer = LogitScorer(attribute, predictor())
+    candidates = channels_from_gradients(G, scorer, _with_samples(G, base), top_k=max(k, CANDIDATES), stats=st)
     step = abs(STYLESPACE.amount)
-    return format_channels(scores), best.layer, best.channel, step if best.score > 0 else -step
+    with torch.no_grad():
+        start = float(predictor().predict(render(G, base))[attribute][0])
+        tried = []
+        for cs in candidates:
+            amount = step if cs.score > 0 else -step
+            out = edit_channel(G, base, cs.layer_index, cs.channel, amount, stats=st)
+            tried.append((float(predictor().predict(render(G, out))[attribute][0]) - start, amount, cs))
+    tried.sort(key=lambda t: (-round(t[0], 2), -abs(t[2].score)))  # ties: the larger gradient first
+    lines = [f"{'layer':<12}{'idx':>4}{'channel':>8}{'gradient':>10}  {attribute} at +-{step:g} std"]
+    lines += [f"{cs.layer:<12}{cs.layer_index:>4}{cs.channel:>8}{cs.score:>+10.3f}  {start:.2f} -> {start + d:.2f} "
+              f"({amount:+g})" for d, amount, cs in tried[:k]]
+    _, amount, best = tried[0]
+    return "\n".join(lines), best.layer, best.channel, amount
 
 
 @user_errors
@@ -106,7 +155,8 @@ def build(ui: SharedUI) -> None:
         attribute = gr.Dropdown(list(_attributes()), value=STYLESPACE.attribute, label="Attribute to explain")
         top_k = gr.Slider(1, 30, value=10, step=1, label="Channels to list")
         find = gr.Button("Find channels (and apply the strongest)", elem_id="stylespace-find")
-    table = gr.Code(label="Channels by effect on the attribute (score per +1 std)", language=None)
+    table = gr.Code(label="Channels by measured effect on the attribute (gradient: of its logit, per +1 std)",
+                    language=None)
     use = gr.Button("Use this result", elem_id="stylespace-use")
     edit_inputs = [ui.model, layer, channel, amount, attribute, ui.latent]
     gr.on([button.click, amount.release], stylespace_edit, edit_inputs, [output, info, result],

@@ -111,3 +111,18 @@ def test_controls_a_mode_ignores_are_greyed_out_or_hidden():
     assert strength["interactive"] and steps["interactive"] and not neutral["interactive"]
     assert all(u["visible"] is False for u in morph.pair_controls(morph.PAIRS[0]))
     assert all(u["visible"] is True for u in morph.pair_controls("seeds"))
+
+
+@pytest.mark.parametrize("attribute", ["beard", "glasses", "smile"])
+def test_find_channels_applies_a_channel_that_moves_the_attribute(world, attribute):
+    """The channels are tried, not only ranked by gradient: on seed 0 a beard's or glasses' probability sits at 0,
+    where the gradient of the probability vanishes (the plain ranking applied a channel that moved beard 0.00 ->
+    0.06); the strongest tried channel moves the reading to the top."""
+    from demos import stylespace
+
+    table, layer, channel, amount = stylespace.stylespace_find("toyfaces", attribute, 4, None)
+    assert len(table.splitlines()) == 5 and f"{attribute} at +-7 std" in table
+    _, info, _ = stylespace.stylespace_edit("toyfaces", layer, channel, amount, attribute, None)
+    reading = info.split(f"predicted: **{attribute} ")[1].split("**")[0]
+    before, after = (float(v) for v in reading.split(" -> "))
+    assert after > before + 0.3 and after > 0.9, info
