@@ -3,8 +3,14 @@
 Run ``python app.py`` (serves on http://127.0.0.1:7860 with the offline ``toyfaces`` model).
 
 Every callback has an ``api_name``, so ``gradio_client`` can drive the app (``Client(url).view_api()``
-lists them). The session's current latent lives in a ``gr.State`` (one per browser session / client);
-each tab's *Use this result* button makes its result the current latent for the other tabs.
+lists them, every input and output named; ``/models`` lists the registered generator names). The
+session's current latent lives in a ``gr.State`` (one per browser session / client); each tab's *Use this
+result* button makes its result the current latent for the other tabs. Session state expires
+``--state-ttl`` seconds (default two hours) after it was last set.
+
+For the person running it: models load in their own queue and never hold up another user
+(:mod:`demos.models`); a user's mistake is one ``WARNING user error ...`` line in the log, only
+unexpected errors print a traceback. ``python -m demos.bench_soak`` puts a classroom's load on it.
 """
 
 from __future__ import annotations
