@@ -327,11 +327,13 @@ def _dense_conv_profile(fn) -> dict[str, float]:
         if event.key not in ("aten::conv2d", "aten::conv_transpose2d") or not event.input_shapes:
             continue
         x_shape, w_shape = event.input_shapes[0], event.input_shapes[1]
-        transposed = event.key == "aten::conv_transpose2d"
-        per_group_in = w_shape[0] if transposed else w_shape[1]
-        if len(x_shape) == 4 and len(w_shape) == 4 and per_group_in == 1 and x_shape[1] > 1:
-            continue  # depthwise (FIR filters)
-        flops += float(event.flops or 0)
+        # weight [O, I/groups, k, k] (conv2d) or [I, O/groups, k, k] (transposed): 1 = depthwise (FIR filters)
+        if len(x_shape) == 4 and len(w_shape) == 4 and w_shape[1] == 1 and x_shape[1] > 1:
+            continue
+        if event.key == "aten::conv2d":
+            flops += float(event.flops or 0)
+        else:  # the profiler counts no FLOPs for transposed convolutions: 2 * N*H*W*I * (O/groups)*kh*kw
+            flops += 2.0 * math.prod(x_shape) * math.prod(w_shape[1:]) * event.count
         seconds += event.cpu_time_total / 1e6
     return {"dense_conv_flops": flops, "dense_conv_s": seconds, "profiled_call_s": total}
 
