@@ -288,13 +288,91 @@ def test_smile_negative_mirrors_the_expression():
             assert not mood(p) and len(mood(group[0])) == 1, (p, group[0])
 
 
-def test_zero_shot_accuracy_knows_smiles_and_refuses_other_continuous_attributes(clip):
-    from stylekit.toyfaces.clip_model import zero_shot_accuracy
+class _PromptSpy:
+    """A stand-in CLIP that records the prompt pairs it is asked about and calls every face positive."""
 
-    acc = zero_shot_accuracy(clip, per_class=4, seed=5, prompts="negated", attributes=["smile"])
-    assert set(acc) == {"smile"} and 0.0 <= acc["smile"] <= 1.0
+    def __init__(self):
+        self.pairs = []
+
+    def zero_shot_scores(self, images, positive, other):
+        self.pairs.append((positive, other))
+        return torch.ones(len(images))
+
+
+def test_zero_shot_accuracy_knows_smiles_and_refuses_other_continuous_attributes():
+    from stylekit.toyfaces.clip_model import HELDOUT_PROMPTS, zero_shot_accuracy
+
+    for prompts, pair in (("negated", ("a smiling face", "a frowning face")), ("neutral", ("a smiling face", "a face")),
+                          ("heldout", HELDOUT_PROMPTS["smile"])):
+        spy = _PromptSpy()
+        acc = zero_shot_accuracy(spy, per_class=4, seed=5, prompts=prompts, attributes=["smile"])
+        assert set(acc) == {"smile"} and set(spy.pairs) == {pair}
+        assert acc["smile"] == 0.5        # "always positive" is right on the smiles only: the classes are balanced
     with pytest.raises(InvalidArgumentError, match="smile"):
-        zero_shot_accuracy(clip, per_class=2, attributes=["yaw"])
+        zero_shot_accuracy(_PromptSpy(), per_class=2, attributes=["yaw"])
+    with pytest.raises(InvalidArgumentError, match="heldout"):
+        zero_shot_accuracy(_PromptSpy(), per_class=2, prompts="other")
+
+
+def _training_vocabulary() -> set[str]:
+    """Every word of every string in the caption generator's source (templates, word lists, and, to err on the
+    safe side, its docstrings) and of the training / prompt templates."""
+    import ast
+    from pathlib import Path
+
+    import stylekit.toyfaces.captions as captions
+    from stylekit.clip_backend import DEFAULT_TEMPLATES
+    from stylekit.train.clip import ClipConfig
+
+    words: set[str] = set()
+    for node in ast.walk(ast.parse(Path(captions.__file__).read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            words |= set(re.findall(r"[a-z]+", node.value.lower()))
+    for template in DEFAULT_TEMPLATES + tuple(ClipConfig().templates):
+        words |= set(re.findall(r"[a-z]+", template.lower()))
+    return words
+
+
+def test_training_vocabulary_covers_every_training_caption():
+    """The vocabulary read from the source really holds every word training sees (so the check below means it)."""
+    from stylekit.toyfaces import sample_attributes
+    from stylekit.train.clip import ClipConfig
+    from stylekit.train.clip_data import captions_with_negatives, face_at
+
+    vocab = _training_vocabulary()
+    attrs = sample_attributes(1500, seed=11)
+    faces = [face_at(attrs, i) for i in range(1500)]
+    pos, neg = captions_with_negatives(faces, np.random.default_rng(3), 0.5, ClipConfig().templates, 5,
+                                       smile_negative=True)
+    said = {w for text in pos + [n for group in neg for n in group] for w in re.findall(r"[a-z]+", text)}
+    assert said <= vocab, sorted(said - vocab)
+    assert {"glasses", "beard", "red", "smiling", "frowning", "eyes", "mouth", "photo"} <= said
+
+
+def test_heldout_phrasings_use_no_training_words():
+    from stylekit.toyfaces.attributes import BINARY_ATTRIBUTES
+    from stylekit.toyfaces.clip_model import FUNCTION_WORDS, HELDOUT_PROMPTS
+
+    vocab = _training_vocabulary()
+    assert set(HELDOUT_PROMPTS) == set(BINARY_ATTRIBUTES) | {"smile"}
+    for name, (positive, other) in HELDOUT_PROMPTS.items():
+        others = (other,) if isinstance(other, str) else other
+        assert positive not in others
+        for phrase in (positive,) + others:
+            words = re.findall(r"[a-z]+", phrase.lower())
+            content = [w for w in words if w not in FUNCTION_WORDS]
+            assert content, phrase
+            assert not set(content) & vocab, (name, phrase, set(content) & vocab)
+            inside = [(v, w) for w in content for v in vocab if len(v) >= 4 and v in w]
+            assert not inside, (name, phrase, inside)
+
+
+def test_zero_shot_accuracy_heldout_asks_the_heldout_pairs():
+    from stylekit.toyfaces.clip_model import HELDOUT_PROMPTS, zero_shot_accuracy
+
+    spy = _PromptSpy()
+    acc = zero_shot_accuracy(spy, per_class=2, prompts="heldout", attributes=list(HELDOUT_PROMPTS))
+    assert set(spy.pairs) == set(HELDOUT_PROMPTS.values()) and set(acc.values()) == {0.5}
 
 
 def test_shipped_clip_tells_a_smile_from_a_frown(clip):

@@ -26,7 +26,8 @@ from stylekit.augment import augment
 from stylekit.clip_backend import register_open_clip_config
 from stylekit.errors import InvalidArgumentError
 
-__all__ = ["OPEN_CLIP_NAME", "MODEL_CONFIG", "config_path", "create_untrained", "zero_shot_accuracy", "NEGATED_PROMPTS"]
+__all__ = ["OPEN_CLIP_NAME", "MODEL_CONFIG", "config_path", "create_untrained", "zero_shot_accuracy", "NEGATED_PROMPTS",
+           "HELDOUT_PROMPTS", "FUNCTION_WORDS"]
 
 #: The name the architecture is registered under in open_clip.
 OPEN_CLIP_NAME = "toyfaces-clip"
@@ -50,6 +51,26 @@ NEGATED_PROMPTS: dict[str, str | tuple[str, ...]] = {
     "glasses": "a face without glasses",
     "beard": "a clean-shaven face",
 }
+
+#: Class prompts in words the CLIP never saw in training: ``(positive, other class)`` per binary
+#: attribute and smile, for the held-out-phrasing zero-shot accuracy (``prompts="heldout"``). No
+#: content word (anything but :data:`FUNCTION_WORDS`) occurs in the captions' templates and word
+#: lists (:mod:`stylekit.toyfaces.captions`) or in the training templates ("a photo of {}."), and none
+#: contains a caption word of four letters or more ("hairy" would contain "hair"); the subject is
+#: "a kid", never "a face". open_clip's BPE still tokenises the new words, so these measure how far
+#: the text tower generalises beyond its vocabulary, not how well it knows the world.
+HELDOUT_PROMPTS: dict[str, tuple[str, str | tuple[str, ...]]] = {
+    "red_hair": ("a kid with a carrot mop",
+                 ("a kid with an ebony mop", "a kid with a chocolate mop", "a kid with a flaxen mop")),
+    "mouth_open": ("a kid with parted lips", "a kid with sealed lips"),
+    "eyes_open": ("a kid who is awake", "a kid who is asleep"),
+    "glasses": ("a kid wearing specs", "a kid wearing no specs"),
+    "beard": ("a kid sporting whiskers", "a kid sporting no whiskers"),
+    "smile": ("a joyful kid", "a miserable kid"),
+}
+
+#: The words a held-out phrasing may share with the captions: articles, prepositions, negation.
+FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "with", "without", "no", "not", "and", "who", "is"})
 
 
 def config_path() -> Path:
@@ -104,7 +125,9 @@ def zero_shot_accuracy(clip, *, per_class: int = 200, seed: int = 1234, prompts:
         clip: a :class:`stylekit.clip_backend.ClipModel`.
         prompts: ``"neutral"``: positive vs neutral prompt of ``attribute_prompts()``
             (``"a face with glasses"`` vs ``"a face"``); ``"negated"``: positive vs
-            :data:`NEGATED_PROMPTS` (``"a face without glasses"``).
+            :data:`NEGATED_PROMPTS` (``"a face without glasses"``); ``"heldout"``: both classes in
+            words no training caption uses, :data:`HELDOUT_PROMPTS` (``"a kid wearing specs"`` vs
+            ``"a kid wearing no specs"``).
         augment_strength: apply :func:`augment` to the renders first (robustness check).
 
     Returns:
@@ -113,8 +136,8 @@ def zero_shot_accuracy(clip, *, per_class: int = 200, seed: int = 1234, prompts:
     from .attributes import BINARY_ATTRIBUTES, sample_attributes
     from .captions import attribute_prompts
 
-    if prompts not in ("neutral", "negated"):
-        raise InvalidArgumentError("prompts must be 'neutral' or 'negated'.")
+    if prompts not in ("neutral", "negated", "heldout"):
+        raise InvalidArgumentError("prompts must be 'neutral', 'negated' or 'heldout'.")
     pairs = attribute_prompts()
     names = list(attributes) if attributes is not None else list(BINARY_ATTRIBUTES)
     out: dict[str, float] = {}
@@ -127,6 +150,8 @@ def zero_shot_accuracy(clip, *, per_class: int = 200, seed: int = 1234, prompts:
                                        f"not {name!r}.")
         pos, neutral = pairs[name]
         other = neutral if prompts == "neutral" else negated[name]
+        if prompts == "heldout":
+            pos, other = HELDOUT_PROMPTS[name]
         attrs = sample_attributes(2 * per_class, rng=np.random.default_rng([seed, k, 7]))
         labels = np.zeros(2 * per_class, dtype=np.float32)
         labels[:per_class] = 1.0
