@@ -39,7 +39,7 @@ def test_wplus_lowers_loss_a_lot_and_beats_w(G):
     assert last < 0.25 * first
     assert res_wp.psnr() > res_w.psnr() + 2.0
     assert res_wp.image.shape == (1, 3, 16, 16)
-    assert res_wp.perceptual == "none" and res_wp.method == "optimize" and res_wp.seconds > 0
+    assert res_wp.perceptual == "none" and res_wp.method == "optimize"
 
 
 def test_perceptual_choice_is_recorded(G):
@@ -96,8 +96,14 @@ def test_gram_loss_zero_for_identical_features():
 
 
 def test_style_loss_term_in_projection(G):
-    res = project(G, _sample(G, 5), steps=5, style_weight=10.0, style_image=_sample(G, 6), perceptual="random-cnn")
+    style = _sample(G, 6)
+    res = project(G, _sample(G, 5), steps=5, style_weight=10.0, style_image=style, perceptual="random-cnn")
     assert all("style" in h for h in res.loss_history)
+    # the Gram term alone pulls the image's feature statistics toward the style image's (about 6x in 30 steps)
+    only = project(G, _sample(G, 5), steps=30, pixel_weight=0.0, perceptual_weight=0.0, style_weight=1000.0,
+                   style_image=style, perceptual="random-cnn")
+    first, last = only.loss_history[0]["style"], only.loss_history[-1]["style"]
+    assert last < 0.5 * first, (first, last)
 
 
 def test_crossover_takes_each_image_in_its_region(G):

@@ -13,6 +13,7 @@ from stylekit.toyfaces.attributes import (
     BINARY_ATTRIBUTES,
     CONTINUOUS_ATTRIBUTES,
     attribute_spec,
+    attributes_to_unit,
     sample_attributes,
 )
 from stylekit.checkpoints.predictor import load_predictor, predictor_metrics, resolve_predictor_path, save_predictor
@@ -64,7 +65,9 @@ def test_outputs_and_shapes(predictor, fresh_batch):
         spec = attribute_spec(name)
         assert float(value.min()) >= spec.low and float(value.max()) <= spec.high
     unit = predictor.predict_unit(x)
-    assert unit.shape == (5, len(ATTRIBUTES)) and unit.min() >= 0 and unit.max() <= 1
+    # the unit view is the same reading as predict's, column by column in ATTRIBUTES order
+    as_unit = attributes_to_unit({name: value.numpy() for name, value in out.items()})
+    assert unit.shape == (5, len(ATTRIBUTES)) and np.allclose(unit.numpy(), as_unit, atol=1e-6)
     # any input size works (resized to 64 inside); a 128 render reads like the 64 one
     big = render_batch({k: v[:5] for k, v in fresh_batch[0].items()}, size=128)
     out_big = predictor.predict(big)
