@@ -10,6 +10,8 @@ its settings from it; a keyword argument given explicitly overrides that one fie
 The default is :data:`DEFAULT_PRESET` (``"toyfaces"``, the offline world stylekit ships). The Text
 tab and ``python -m stylekit.bench text`` read the same presets, so the benchmark measures what a
 user gets by default. Presets are frozen; make a variant with ``dataclasses.replace(preset, ...)``.
+Each says in ``tuned`` how it was chosen and in ``dev_seeds`` on which codes: development codes, never the
+report seeds (``Latent.from_seed`` from 7,100,000 on, :mod:`stylekit.bench.stats`) ``bench text`` reports on.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class GlobalDirectionsPreset:
     top_k: int | None
     whiten: float | None
     tuned: str = ""
+    dev_seeds: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class OptimizePreset:
     augmentations: int
     augment_strength: float
     tuned: str = ""
+    dev_seeds: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,22 +79,31 @@ class MapperPreset:
     lr: float
     l2_weight: float
     tuned: str = ""
+    dev_seeds: str = ""
 
+
+#: The codes bench text measured on before it moved to report seeds, which the toyfaces presets were tuned on.
+_FORMER_BENCH = ("bench text's former test codes: per prompt i, the codes without the attribute among "
+                 "Latent.sample(G, 200, seed=10 + i) (torch-generator seeds 10-14, disjoint from the report seeds)")
 
 GLOBAL_DIRECTIONS: Mapping[str, GlobalDirectionsPreset] = MappingProxyType({
     "toyfaces": GlobalDirectionsPreset(
         alpha=4.5, beta=0.0, top_k=40, whiten=8.0,
         tuned="toyfaces generator + toyfaces CLIP + the shipped 128-code relevance table: swept on bench text's "
               "test codes, then checked on fresh codes (seeds 200+ and 300+): success 0.88-1.00 on the five "
-              "attribute prompts at mean leakage 0.07-0.09 (50 codes per prompt, three sets)."),
+              "attribute prompts at mean leakage 0.07-0.09 (50 codes per prompt, three sets).",
+        dev_seeds=_FORMER_BENCH + "; checked on fresh codes of seeds 200+ and 300+ (as 'tuned' says)."),
     "toyfaces-plain": GlobalDirectionsPreset(
         alpha=4.0, beta=0.45, top_k=None, whiten=None,
         tuned="StyleCLIP's plain rule at its best on toyfaces (bench text's 'global_plain' comparison), chosen on "
-              "codes the bench does not use: beta 0.1-0.2 moved hundreds of channels and leaked 0.24-0.47."),
+              "codes the bench does not use: beta 0.1-0.2 moved hundreds of channels and leaked 0.24-0.47.",
+        dev_seeds="codes outside bench text's former test pools (" + _FORMER_BENCH + "); the sweep's seeds were not "
+                  "recorded. None of them is a report seed (Latent.from_seed, 7,100,000 on)."),
     "styleclip": GlobalDirectionsPreset(
         alpha=3.0, beta=0.1, top_k=None, whiten=None,
         tuned="StyleCLIP's plain rule (Patashnik et al. 2021: beta 0.08-0.3; its notebook opens at beta 0.15) at "
-              "stylekit's former library defaults, for FFHQ + ViT-B/32; not checked offline."),
+              "stylekit's former library defaults, for FFHQ + ViT-B/32; not checked offline.",
+        dev_seeds="none: the paper's settings, not tuned here."),
 })
 
 OPTIMIZE: Mapping[str, OptimizePreset] = MappingProxyType({
@@ -98,18 +111,20 @@ OPTIMIZE: Mapping[str, OptimizePreset] = MappingProxyType({
         steps=60, lr=0.1, l2_weight=0.008, contrast_weight=0.3, augmentations=4, augment_strength=1.0,
         tuned="toyfaces generator + toyfaces CLIP, bench text (32 codes per prompt): 4 jittered copies at the "
               "CLIP's training strength and the neutral-text contrast at 0.3 reach success 0.94-1.00 in 60 "
-              "steps (100 steps without the contrast: 0.78-0.94); lr and l2_weight are StyleCLIP's."),
+              "steps (100 steps without the contrast: 0.78-0.94); lr and l2_weight are StyleCLIP's.",
+        dev_seeds=_FORMER_BENCH + " (the first 32 codes of each pool)."),
     "styleclip": OptimizePreset(
         steps=300, lr=0.1, l2_weight=0.008, contrast_weight=0.0, augmentations=0, augment_strength=1.0,
         tuned="StyleCLIP's latent optimisation (1 - cos and L2 only, 300 steps, lr 0.1, l2 0.008) for FFHQ + "
-              "ViT-B/32; not checked offline."),
+              "ViT-B/32; not checked offline.", dev_seeds="none: the paper's settings, not tuned here."),
 })
 
 MAPPER: Mapping[str, MapperPreset] = MappingProxyType({
     "toyfaces": MapperPreset(
         steps=150, batch_size=8, lr=5e-4, l2_weight=0.8,
         tuned="toyfaces generator + toyfaces CLIP, bench text: 150 steps of 8 fresh codes reach success "
-              "0.90-1.00 on the five attribute prompts; l2_weight is StyleCLIP's."),
+              "0.90-1.00 on the five attribute prompts; l2_weight is StyleCLIP's.",
+        dev_seeds=_FORMER_BENCH + "; mapper i trains on Latent.sample(G, 8, seed=i * 100003 + step)."),
 })
 
 _TABLES = {GlobalDirectionsPreset: ("global directions", GLOBAL_DIRECTIONS), OptimizePreset: ("latent optimisation", OPTIMIZE),
