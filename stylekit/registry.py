@@ -44,7 +44,7 @@ from .errors import CheckpointError, ModelNotFoundError
 from .hub import HubFile
 
 #: Every artifact kind, in the order ``python -m stylekit models`` lists them.
-KINDS = ("generator", "encoder", "clip", "predictor", "relevance", "directions", "perceptual", "landmarks")
+KINDS = ("generator", "encoder", "clip", "predictor", "judge", "relevance", "directions", "perceptual", "landmarks")
 
 #: ``module:function`` of what ships with stylekit (the toyfaces world and the published-weights
 #: catalogue), registered even when the package's entry points are not installed (a source checkout).

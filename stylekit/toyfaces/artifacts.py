@@ -44,6 +44,8 @@ def artifacts() -> list[Artifact]:
                  extra_files={"open_clip_config": f"{_DIR}/toyfaces-clip.json"}),
         _shipped(WORLD, "predictor", "predictor", "safetensors",
                  "attribute predictor: reads the 15 toyfaces attributes back from any 64x64 image"),
+        _shipped(WORLD, "judge", "judge", "stylekit.judge",
+                 "held-out judge: 15 attributes + a face score; only the benchmarks use it (stylekit.judge)"),
         _shipped(WORLD, "relevance", "relevance", "stylekit-relevance",
                  "StyleCLIP global-directions relevance table of the toyfaces generator with the toyfaces CLIP",
                  companions={"generator": WORLD, "clip": WORLD}),
