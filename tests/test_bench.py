@@ -70,3 +70,91 @@ def test_toyfaces_coverage_sees_a_collapsed_attribute():
     args = __import__("stylekit.bench.__main__", fromlist=["build_parser"]).build_parser("toyfaces").parse_args(
         ["--n", "50", "--no-clip"])
     assert args.n == 50 and args.no_clip
+
+
+# --- bench editing: judged by the held-out judge on report seeds ----------------------------------------------
+
+class _FooledPredictor:
+    """A stand-in attribute predictor that reads each binary attribute from one colour statistic, so any image
+    can "show" any attribute; it labels the fitting codes, as the real predictor does for the methods."""
+
+    names = ("red_hair", "mouth_open", "eyes_open", "glasses", "beard")
+
+    def predict(self, images):
+        import torch
+
+        stats = [images[:, 0].mean((1, 2)), images[:, 1].mean((1, 2)), images[:, 2].mean((1, 2)),
+                 images.mean((1, 2, 3)), images[:, :, :8].mean((1, 2, 3))]
+        return {n: torch.sigmoid(40.0 * s) for n, s in zip(self.names, stats)}
+
+
+def test_bench_editing_judges_on_report_seeds_and_credits_no_edit_of_a_non_face():
+    """A random-weight generator draws no faces: whatever the (fooled) predictor reads, the judge's rule gives
+    every method success 0, each rate with its Wilson interval, on the report seeds it records.
+    Needs the trained judge (stylekit/toyfaces/weights/judge.safetensors)."""
+    import numpy as np
+    import torch
+
+    from conftest import tiny_stylegan2
+    from stylekit.bench.editing import evaluate
+    from stylekit.bench.stats import REPORT_SEED_START
+    from stylekit.judge import FACE_THRESHOLD, load_judge
+
+    torch.set_num_threads(1)
+    G = tiny_stylegan2()
+    m = evaluate(G, _FooledPredictor(), load_judge(), attributes=["glasses", "beard"],
+                 all_binary=list(_FooledPredictor.names), n_test=12, report_offset=3, n_fit=60, n_components=3,
+                 n_select=6)
+    assert m["report_seed_start"] == REPORT_SEED_START + 3 and m["report_seed_count"] == 12
+    assert m["rule_face_threshold"] == FACE_THRESHOLD and m["unedited_face_ok"] == 0.0
+    methods = ("interfacegan", "ganspace", "sefa", "stylespace")
+    for method in methods:
+        for a in ("glasses", "beard"):
+            assert m[f"{method}_success_{a}"] == 0.0 and m[f"{method}_face_ok_{a}"] == 0.0
+            assert m[f"{method}_success_{a}_n"] == 12 and 0.0 < m[f"{method}_success_{a}_hi"] < 0.3
+            assert m[f"{method}_leakage_{a}_lo"] - 1e-9 <= m[f"{method}_leakage_{a}"]
+            assert m[f"{method}_leakage_{a}"] <= m[f"{method}_leakage_{a}_hi"] + 1e-9
+    # the former, predictor-judged figures are kept beside them, and here the predictor is fooled
+    assert max(m[f"predictor_{method}_mean_success"] for method in methods) > 0.5
+    assert np.isfinite(m["interfacegan_fd_edited"]) and m["fd_unedited"] > 0
+
+
+def test_report_seed_ranges_of_the_benches_do_not_overlap():
+    """bench editing, bench text and bench inversion report on disjoint report seeds at their default sizes,
+    all outside the development range tuning may use."""
+    from stylekit.bench import editing, inversion, text
+    from stylekit.bench.__main__ import build_parser
+    from stylekit.bench.stats import DEV_SEED_RANGE, report_seeds
+
+    e = build_parser("editing").parse_args([])
+    t = build_parser("text").parse_args([])
+    i = build_parser("inversion").parse_args([])
+    ranges = [report_seeds(e.n_test, e.report_offset), report_seeds(len(text.PROMPTS) * max(4 * t.n_test, 200),
+                                                                      t.report_offset),
+              report_seeds(i.n_renders, inversion.RENDERS_OFFSET), report_seeds(i.n_samples, inversion.SAMPLES_OFFSET)]
+    assert e.report_offset == editing.REPORT_OFFSET and e.judge == t.judge == i.judge == "toyfaces"
+    for k, a in enumerate(ranges):
+        assert a.start > DEV_SEED_RANGE.stop
+        for b in ranges[k + 1:]:
+            assert a.stop <= b.start or b.stop <= a.start, (a, b)
+
+
+def test_every_edit_and_text_preset_names_the_codes_it_was_tuned_on():
+    """Presets say which development codes they were tuned on; the gallery's were chosen on seeds inside
+    DEV_SEED_RANGE, none on the report seeds the benches report on."""
+    import re
+
+    from stylekit.bench.stats import DEV_SEED_RANGE, REPORT_SEED_START
+    from stylekit.edit import presets as edit_presets
+    from stylekit.text.presets import GLOBAL_DIRECTIONS, MAPPER, OPTIMIZE
+
+    edits = [edit_presets.INTERFACEGAN, edit_presets.SEFA, edit_presets.STYLESPACE, edit_presets.PART_TRANSFER,
+             edit_presets.ANALOGY]
+    texts = [p for table in (GLOBAL_DIRECTIONS, OPTIMIZE, MAPPER) for p in table.values()]
+    for preset in edits + texts:
+        assert len(preset.dev_seeds) > 20, preset
+        numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", preset.dev_seeds)]
+        assert all(n < REPORT_SEED_START or "report seed" in preset.dev_seeds for n in numbers), preset.dev_seeds
+    for preset in edits[1:]:
+        lo, hi = (int(x) for x in re.search(r"seeds (\d+)-(\d+)", preset.dev_seeds).groups())
+        assert lo in DEV_SEED_RANGE and hi in DEV_SEED_RANGE
