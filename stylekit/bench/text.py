@@ -1,14 +1,24 @@
-"""Text-guided editing on toyfaces with its CLIP: StyleCLIP's three methods, judged by the attribute predictor.
+"""Text-guided editing on toyfaces with its CLIP: StyleCLIP's three methods, judged by the held-out judge.
 
 Prompts (``PROMPTS``): "smiling", "with glasses", "with a beard", "with long hair", "red hair", each
 turned into a target sentence ("a face with glasses") and the neutral "a face", and tied to the
-toyfaces attribute it names. For every prompt, ``--n-test`` random codes that do *not* show the
-attribute (predictor: probability < 0.5; smile <= 0.15, the captions' "smiling" threshold; hair
-length < 0.7, the captions' "long") are edited and judged:
+toyfaces attribute it names. For every prompt, ``--n-test`` **report codes** that do *not* show the
+attribute are edited: prompt ``i`` draws a pool of ``max(4 n_test, 200)`` report seeds
+(:func:`stylekit.bench.stats.report_seeds`, from ``--report-offset`` on, one pool after the other; the
+whole range is in ``report_seed_start`` / ``report_seed_count``) and keeps the first codes the held-out
+judge (:mod:`stylekit.judge`) reads without the attribute (probability <= 0.5; smile <= 0.15, the
+captions' "smiling" threshold; hair length <= 0.7, the captions' "long"). The judge then applies the
+edit success rule of ``bench editing`` (:mod:`stylekit.bench.judging`; a continuous target must move
+at least ``rule_target_shift`` of its range *and* end past the threshold):
 
-- ``<method>_success_<prompt>``: fraction of edited codes that show the attribute;
-- ``<method>_leakage_<prompt>``: mean absolute change of the other binary attributes' probabilities
-  (as ``bench editing``); ``<method>_min_success`` / ``<method>_mean_leakage`` summarise.
+- ``<method>_success_<prompt>`` (and its parts ``_crossed_``, ``_face_ok_``, ``_kept_``): rates with 95%
+  Wilson intervals (``_lo``, ``_hi``, ``_n``);
+- ``<method>_leakage_<prompt>``: mean absolute unit-scale change of the 14 other attributes, and
+  ``<method>_face_<prompt>`` the edited face score (bootstrap intervals); ``<method>_min_success`` /
+  ``<method>_mean_success`` / ``<method>_mean_leakage`` summarise.
+- ``predictor_<method>_success_<prompt>`` / ``predictor_<method>_leakage_<prompt>`` (and ``_min_success``,
+  ``_mean_leakage``): the former figures, for comparison: the attribute predictor's reading past the
+  threshold, and the mean change of the other binary probabilities, on the same edited codes.
 
 Methods: ``global`` (global directions, one relevance table for all prompts: whitened relevance
 ``--whiten``, the ``--top-k`` most relevant channels above ``--beta``, strength ``--alpha``; see
@@ -65,9 +75,13 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from stylekit.bench.judging import (DEFAULT_RULE, judge_readings, outcome_metrics, outcomes_from_readings,
+                                    summary_metrics)
 from stylekit.text.presets import GLOBAL_DIRECTIONS, MAPPER, OPTIMIZE
+from stylekit.toyfaces.attributes import attribute_spec
 from stylekit.toyfaces.captions import CALM_SMILE
 
 #: prompt -> (toyfaces attribute, target text, neutral text)
@@ -78,8 +92,10 @@ PROMPTS: dict[str, tuple[str, str, str]] = {
     "with long hair": ("hair_length", "a face with long hair", "a face"),
     "red hair": ("red_hair", "a face with red hair", "a face"),
 }
-#: attribute -> value above which the attribute counts as shown (predictor units)
+#: attribute -> value above which the attribute counts as shown (attribute units)
 THRESHOLDS = {"smile": CALM_SMILE, "hair_length": 0.7}
+#: Report seeds of this benchmark start at ``REPORT_SEED_START + REPORT_OFFSET`` (bench editing uses 0 on).
+REPORT_OFFSET = 100_000
 
 #: the library's presets the benchmark measures (what a user gets by default) and the plain-rule comparison
 GLOBAL, PLAIN = GLOBAL_DIRECTIONS["toyfaces"], GLOBAL_DIRECTIONS["toyfaces-plain"]
@@ -128,8 +144,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ffhq-dims", type=int, default=4, help="CLIP dimensions timed for the FFHQ estimate")
     parser.add_argument("--ffhq-images", type=int, default=100, help="codes assumed for the FFHQ estimate")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    parser.add_argument("--judge", default="toyfaces", help="held-out judge (name or file; default: the shipped one)")
+    parser.add_argument("--report-offset", type=int, default=REPORT_OFFSET,
+                        help=f"first report seed = 7,000,000 + this (default {REPORT_OFFSET:,})")
     parser.add_argument("--psi", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the relevance codes, mappers and optimisation")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
 
 
@@ -138,50 +157,98 @@ def _log(msg: str) -> None:
 
 
 def _present(pred: dict, attr: str) -> torch.Tensor:
+    """``[N]`` bool: the attribute shows in ``pred`` (name -> ``[N]`` in attribute units)."""
     return pred[attr] > THRESHOLDS.get(attr, 0.5)
 
 
+def unit_threshold(attr: str) -> float:
+    """The threshold of :func:`_present` on the unit scale the judge's ``read_unit`` uses."""
+    return float(attribute_spec(attr).to_unit(THRESHOLDS.get(attr, 0.5)))
+
+
+class _Reading:
+    """Readings of ``N`` edited or unedited codes: the judge's ``unit [N, A]`` and ``face [N]`` (numpy), and the
+    predictor's ``predicted`` (name -> ``[N]`` in attribute units)."""
+
+    def __init__(self, unit, face, predicted):
+        self.unit, self.face, self.predicted = unit, face, predicted
+
+    def select(self, index) -> "_Reading":
+        return _Reading(self.unit[index], self.face[index], {k: v[index] for k, v in self.predicted.items()})
+
+
 class _Judge:
-    def __init__(self, G, predictor, binary, batch_size=50):
-        self.G, self.predictor, self.binary, self.batch_size = G, predictor, list(binary), batch_size
+    """Renders latents in batches and reads them with the held-out judge and with the predictor."""
+
+    def __init__(self, G, judge, predictor, binary, batch_size=50):
+        self.G, self.judge, self.predictor, self.binary = G, judge, predictor, list(binary)
+        self.batch_size = batch_size
 
     @torch.no_grad()
-    def __call__(self, latent) -> dict[str, torch.Tensor]:
-        out: dict[str, list] = {}
+    def __call__(self, latent) -> _Reading:
+        units, faces, pred = [], [], {}
         for i in range(0, latent.batch_size, self.batch_size):
-            pred = self.predictor.predict(latent.select(slice(i, i + self.batch_size)).render(self.G))
-            for k, v in pred.items():
-                out.setdefault(k, []).append(v.float().cpu())
-        return {k: torch.cat(v) for k, v in out.items()}
+            img = latent.select(slice(i, i + self.batch_size)).render(self.G)
+            unit, face = judge_readings(self.judge, img)
+            units.append(unit)
+            faces.append(face)
+            for k, v in self.predictor.predict(img).items():
+                pred.setdefault(k, []).append(v.float().cpu())
+        return _Reading(np.concatenate(units), np.concatenate(faces), {k: torch.cat(v) for k, v in pred.items()})
 
 
 def _scores(p0, p1, attr, binary):
+    """The predictor's former figures: ``(success, leakage)`` from its readings before/after (name -> ``[N]``)."""
     success = _present(p1, attr).float().mean().item()
     others = [b for b in binary if b != attr]
     leakage = sum((p1[b] - p0[b]).abs().mean().item() for b in others) / max(len(others), 1)
     return success, leakage
 
 
-def _test_codes(G, judge, attr, n, *, seed, psi):
-    """``n`` codes (W) without the attribute, and their predictions."""
+def _judged(judge: _Judge, before: _Reading, after: _Reading, attr: str):
+    """``(the judge's outcomes, the predictor's (success, leakage))`` of an edit toward ``attr``."""
+    threshold = unit_threshold(attr) if attribute_spec(attr).kind == "continuous" else None
+    outcomes = outcomes_from_readings((before.unit, before.face), (after.unit, after.face), attr, 1.0, DEFAULT_RULE,
+                                      names=list(judge.judge.attribute_names), target_threshold=threshold)
+    return outcomes, _scores(before.predicted, after.predicted, attr, judge.binary)
+
+
+def _pool_size(n: int) -> int:
+    return max(4 * n, 200)
+
+
+def _test_codes(G, judge: _Judge, attr, n, *, seeds, psi):
+    """``n`` report codes (W) without the attribute, as the judge reads them, from the report seeds ``seeds``,
+    and their readings."""
     from stylekit.latent import Latent
 
-    pool = Latent.sample(G, max(4 * n, 200), seed=seed, psi=psi)
-    p = judge(pool)
-    idx = torch.nonzero(~_present(p, attr)).flatten()[:n].tolist()
+    pool = Latent.from_seed(G, list(seeds), psi=psi)
+    reading = judge(pool)
+    j = list(judge.judge.attribute_names).index(attr)
+    idx = np.flatnonzero(reading.unit[:, j] <= unit_threshold(attr))[:n].tolist()
     if len(idx) < n:
         _log(f"only {len(idx)} of {pool.batch_size} codes lack {attr}; using those")
-    return pool.select(idx), {k: v[idx] for k, v in p.items()}
+    return pool.select(idx), reading.select(idx)
 
 
 def _summarise(metrics, method, results):
-    for prompt, (success, leakage) in results.items():
+    """``results``: prompt -> (judge outcomes, predictor (success, leakage))."""
+    for prompt, (outcomes, (success, leakage)) in results.items():
         key = prompt.replace(" ", "_")
-        metrics[f"{method}_success_{key}"] = success
-        metrics[f"{method}_leakage_{key}"] = leakage
-    metrics[f"{method}_min_success"] = min(r[0] for r in results.values())
-    metrics[f"{method}_mean_success"] = sum(r[0] for r in results.values()) / len(results)
-    metrics[f"{method}_mean_leakage"] = sum(r[1] for r in results.values()) / len(results)
+        metrics.update(outcome_metrics(outcomes, method, key))
+        metrics[f"predictor_{method}_success_{key}"] = success
+        metrics[f"predictor_{method}_leakage_{key}"] = leakage
+    metrics.update(summary_metrics({p: r[0] for p, r in results.items()}, method))
+    metrics[f"predictor_{method}_min_success"] = min(r[1][0] for r in results.values())
+    metrics[f"predictor_{method}_mean_success"] = sum(r[1][0] for r in results.values()) / len(results)
+    metrics[f"predictor_{method}_mean_leakage"] = sum(r[1][1] for r in results.values()) / len(results)
+
+
+def _log_result(method: str, prompt: str, result, extra: str = "") -> None:
+    o, (success, leakage) = result
+    _log(f"{method} {prompt}: success {o['success'].mean():.3f} (crossed {o['crossed'].mean():.3f}, face "
+         f"{o['face_ok'].mean():.3f}, kept {o['kept'].mean():.3f}) leakage {o['leakage'].mean():.3f}; predictor "
+         f"success {success:.3f} leakage {leakage:.3f}{extra}")
 
 
 def relevance_metrics(G, clip, *, n_images, reference_channels, rank=32, seed=0, psi=1.0, progress=None):
@@ -297,6 +364,7 @@ def _setup(args) -> _Run:
     import stylekit
     from stylekit.checkpoints.predictor import load_predictor
     from stylekit.clip_backend import load_clip
+    from stylekit.judge import load_judge
     from stylekit.toyfaces.attributes import BINARY_ATTRIBUTES
 
     if args.threads:
@@ -313,7 +381,7 @@ def _setup(args) -> _Run:
     G = stylekit.load_generator(args.model)
     clip = load_clip(args.clip, args.clip_weights) if args.clip_weights else load_clip(args.clip)
     binary = list(BINARY_ATTRIBUTES)
-    return _Run(args, G, clip, _Judge(G, load_predictor(), binary), binary, prompts)
+    return _Run(args, G, clip, _Judge(G, load_judge(args.judge), load_predictor(), binary), binary, prompts)
 
 
 def _relevance(r: _Run, metrics: dict):
@@ -349,14 +417,14 @@ def _global(r: _Run, table, metrics: dict) -> None:
         res = {}
         for p in r.prompts:
             attr, target, neutral = PROMPTS[p]
-            lat, p0 = r.tests[p]
+            lat, before = r.tests[p]
             try:
                 edited = global_edit(r.G, lat, table, target, neutral, clip=r.clip, preset=preset)
-                res[p] = _scores(p0, r.judge(edited), attr, r.binary)
+                res[p] = _judged(r.judge, before, r.judge(edited), attr)
             except stylekit.InvalidArgumentError as exc:  # no channel passes beta: the edit does nothing
                 _log(f"{method} {p}: {exc}")
-                res[p] = (_present(p0, attr).float().mean().item(), 0.0)
-            _log(f"{method} {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f}")
+                res[p] = _judged(r.judge, before, before, attr)
+            _log_result(method, p, res[p])
         _summarise(metrics, method, res)
     one = Latent.sample(r.G, 1, seed=args.seed + 99, psi=args.psi)
     _time_global(r, table, one, PROMPTS[r.prompts[0]], choice, metrics)
@@ -393,13 +461,13 @@ def _optimize(r: _Run, metrics: dict) -> None:
     res, secs = {}, []
     for p in r.prompts:
         attr, target, neutral = PROMPTS[p]
-        lat, p0 = r.tests[p]
-        lat, p0 = lat.select(slice(0, args.n_opt)), {k: v[:args.n_opt] for k, v in p0.items()}
+        lat, before = r.tests[p]
+        lat, before = lat.select(slice(0, args.n_opt)), before.select(slice(0, args.n_opt))
         out = optimize_latent(r.G, lat, target, clip=r.clip, preset=preset, neutral=None if args.opt_plain else neutral,
                               seed=args.seed)
         secs.append(out.seconds / lat.batch_size)
-        res[p] = _scores(p0, r.judge(out.latent), attr, r.binary)
-        _log(f"optimize {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} ({out.seconds:.1f}s)")
+        res[p] = _judged(r.judge, before, r.judge(out.latent), attr)
+        _log_result("optimize", p, res[p], f" ({out.seconds:.1f}s)")
     _summarise(metrics, "optimize", res)
     metrics["optimize_s_per_image"] = sum(secs) / len(secs)
     metrics["optimize_steps"] = args.opt_steps
@@ -417,15 +485,15 @@ def _mapper(r: _Run, metrics: dict) -> None:
     res, train_s, edit_s = {}, [], []
     for i, p in enumerate(r.prompts):
         attr, target, _ = PROMPTS[p]
-        lat, p0 = r.tests[p]
+        lat, before = r.tests[p]
         t0 = time.perf_counter()
         mapper, _ = train_mapper(r.G, target, clip=r.clip, preset=preset, seed=args.seed + i, psi=args.psi)
         train_s.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         edited = apply_mapper(mapper, lat, G=r.G)
         edit_s.append((time.perf_counter() - t0) / lat.batch_size)
-        res[p] = _scores(p0, r.judge(edited), attr, r.binary)
-        _log(f"mapper {p}: success {res[p][0]:.3f} leakage {res[p][1]:.3f} (train {train_s[-1]:.1f}s)")
+        res[p] = _judged(r.judge, before, r.judge(edited), attr)
+        _log_result("mapper", p, res[p], f" (train {train_s[-1]:.1f}s)")
     _summarise(metrics, "mapper", res)
     metrics["mapper_train_s"] = sum(train_s) / len(train_s)
     metrics["mapper_edit_s"] = sum(edit_s) / len(edit_s)
@@ -433,11 +501,22 @@ def _mapper(r: _Run, metrics: dict) -> None:
 
 
 def run(args) -> dict[str, float]:
+    from stylekit.bench.stats import report_seeds
+
     r = _setup(args)
     metrics: dict[str, float] = {}
     table = _relevance(r, metrics)
-    r.tests = {p: _test_codes(r.G, r.judge, PROMPTS[p][0], args.n_test, seed=args.seed + 10 + i, psi=args.psi)
-               for i, p in enumerate(r.prompts)}
+    pool = _pool_size(args.n_test)
+    r.tests = {p: _test_codes(r.G, r.judge, PROMPTS[p][0], args.n_test, psi=args.psi,
+                              seeds=report_seeds(pool, args.report_offset + i * pool))
+               for i, p in enumerate(PROMPTS) if p in r.prompts}
+    seeds = report_seeds(pool * len(PROMPTS), args.report_offset)
+    metrics.update(report_seed_start=seeds.start, report_seed_count=len(seeds),
+                   rule_face_threshold=DEFAULT_RULE.face_threshold, rule_binary_tolerance=DEFAULT_RULE.binary_tolerance,
+                   rule_continuous_tolerance=DEFAULT_RULE.continuous_tolerance,
+                   rule_target_shift=DEFAULT_RULE.target_shift)
+    for p, (_, before) in r.tests.items():
+        metrics[f"unedited_face_{p.replace(' ', '_')}"] = float(before.face.mean())
     _global(r, table, metrics)
     if not args.no_optimize:
         _optimize(r, metrics)
