@@ -7,11 +7,17 @@ Measured (keys of the JSON):
 - ``self_psnr_optimize_wplus``: mean PSNR (dB) of W+ optimisation on the generator's own samples
   (stored noise), the sanity bar (>= 30 dB).
 - ``renders_psnr_<method>`` for ``optimize_w``, ``optimize_wplus``, ``encoder``, ``restyle``,
-  ``pti``: mean PSNR on held-out toyfaces renders (attributes drawn with a seed no training run
-  uses); plus ``renders_mse_*``, ``renders_perceptual_*`` (distance under the perceptual extractor
-  named in ``perceptual``), ``renders_attr_error_*`` (mean absolute difference of the toyfaces
-  attribute predictor's unit-scale outputs between target and reconstruction, when the predictor
-  is installed) and ``seconds_per_image_*``.
+  ``pti``: mean PSNR on toyfaces renders drawn from report seeds (attributes sampled with seed
+  ``report_seed_start``, pixel noise seeded ``report_seed_start + i``; ``report_seed_count`` renders;
+  :mod:`stylekit.bench.stats`), with a 95% bootstrap interval over the images (``_lo``, ``_hi``, ``_n``);
+  plus ``renders_mse_*``, ``renders_perceptual_*`` (distance under the perceptual extractor named in
+  ``perceptual``), ``renders_attr_error_*`` (the held-out judge's, :mod:`stylekit.judge`: mean absolute
+  difference of its unit-scale readings of all 15 attributes between target and reconstruction, with an
+  interval), ``renders_face_*`` / ``renders_face_ok_*`` (the judge's face score of the reconstructions,
+  and the share at or above :data:`stylekit.judge.FACE_THRESHOLD`, Wilson interval),
+  ``renders_predictor_attr_error_*`` (the same error read by the attribute predictor, the former figure:
+  the encoders were trained with it, so it flatters them) and ``seconds_per_image_*``. The generator's own
+  samples for the self PSNR come from report seeds too (``self_seed_start``).
 - ``pti_delta_bytes``: mean size of PTI's float16 weight delta.
 - ``encoder_images_per_s``: the shipped toyfaces encoder's CPU throughput (batch 32).
 - ``ffhq_encoder_cpu_s`` / ``ffhq_encoder_peak_mb``: one 256x256 forward of the official-size e4e
@@ -55,19 +61,32 @@ def _mean(values):
     return float(sum(values) / len(values)) if values else float("nan")
 
 
-def held_out_renders(n: int, size: int, seed: int = 987_654) -> torch.Tensor:
-    """``n`` toyfaces renders ``[n, 3, size, size]`` from a seed no training run uses."""
+#: Report seeds of this benchmark: renders from ``REPORT_SEED_START + RENDERS_OFFSET``, generator samples from
+#: ``REPORT_SEED_START + SAMPLES_OFFSET`` (bench editing and bench text use 0 and 100,000 on).
+RENDERS_OFFSET, SAMPLES_OFFSET = 200_000, 210_000
+
+
+def held_out_renders(n: int, size: int, seed: int | None = None) -> torch.Tensor:
+    """``n`` toyfaces renders ``[n, 3, size, size]``: attributes sampled with ``seed`` (default: the first report
+    seed of this benchmark, which no training run or tuning uses), pixel noise seeded ``seed + i``."""
+    import numpy as np
+
     from ..toyfaces.attributes import sample_attributes
     from ..toyfaces.renderer import render_batch
+    from .stats import report_seeds
 
-    return render_batch(sample_attributes(n, seed=seed), size=size).float()
+    seed = report_seeds(1, RENDERS_OFFSET).start if seed is None else int(seed)
+    return render_batch(sample_attributes(n, seed=seed), size=size, seeds=np.arange(seed, seed + n)).float()
 
 
-def generator_samples(G, n: int, seed: int = 4242) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn([n, G.z_dim], generator=gen)
+def generator_samples(G, n: int, seed: int | None = None) -> torch.Tensor:
+    """``n`` samples ``[n, 3, R, R]`` of ``G``, one per seed ``seed + i`` (default: this benchmark's report seeds)."""
+    from ..latent import Latent
+    from .stats import report_seeds
+
+    seed = report_seeds(1, SAMPLES_OFFSET).start if seed is None else int(seed)
     with torch.no_grad():
-        return G.synthesis(G.mapping(z), noise_mode="const")
+        return Latent.from_seed(G, list(range(seed, seed + n))).render(G, noise_mode="const")
 
 
 def _attr_predictor():
@@ -79,19 +98,40 @@ def _attr_predictor():
         return None
 
 
-def _score(results, targets, extractor, predictor) -> dict:
+def _score(results, targets, extractor, predictor, judge=None) -> dict:
+    """Flat quality figures of ``results`` (one per target of ``targets [n, 3, R, R]``): ``psnr`` with its
+    bootstrap interval (``psnr_lo``, ``psnr_hi``, ``psnr_n``), ``mse``, ``seconds_per_image``; with an extractor
+    ``perceptual``; with a predictor ``predictor_attr_error``; with a judge ``attr_error`` (interval), ``face``
+    (interval) and ``face_ok`` (Wilson interval)."""
+    import numpy as np
+
     from ..invert.result import psnr
+    from .judging import judge_readings
+    from .stats import mean_metrics, rate_metrics
 
     recon = torch.cat([r.image for r in results])
-    out = {"psnr": _mean(psnr(r.image, t[None]) for r, t in zip(results, targets)),
+    out = {**mean_metrics("psnr", [psnr(r.image, t[None]) for r, t in zip(results, targets)]),
            "mse": float((recon - targets).square().mean()),
            "seconds_per_image": _mean(r.seconds for r in results)}
     with torch.no_grad():
         if extractor is not None:
             out["perceptual"] = float(extractor.distance(recon, targets).mean())
         if predictor is not None:
-            out["attr_error"] = float((predictor.predict_unit(recon) - predictor.predict_unit(targets)).abs().mean())
+            out["predictor_attr_error"] = float((predictor.predict_unit(recon)
+                                                 - predictor.predict_unit(targets)).abs().mean())
+    if judge is not None:
+        (u_recon, face), (u_target, _) = judge_readings(judge, recon), judge_readings(judge, targets)
+        out.update(mean_metrics("attr_error", np.abs(u_recon - u_target).mean(axis=1)))
+        out.update(mean_metrics("face", face))
+        out.update(rate_metrics("face_ok", face >= judge_face_threshold()))
     return out
+
+
+def judge_face_threshold() -> float:
+    """:data:`stylekit.judge.FACE_THRESHOLD`, the face score a reconstruction must reach to count as a face."""
+    from ..judge import FACE_THRESHOLD
+
+    return FACE_THRESHOLD
 
 
 def median_seconds(fn, repeats: int) -> tuple[float, float]:
@@ -172,6 +212,8 @@ def encoder_throughput(enc, size: int, batch: int = 32, repeats: int = 3) -> flo
 def run(args) -> dict:
     from ..checkpoints.load import load_generator
     from ..invert.losses import build_perceptual
+    from ..judge import load_judge
+    from .stats import report_seeds
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -181,6 +223,7 @@ def run(args) -> dict:
     res = G.img_resolution
     extractor, perceptual_name = build_perceptual(args.perceptual)
     predictor = _attr_predictor()
+    judge = load_judge(args.judge)
     if args.quick:
         args.steps, args.pti_steps, args.pivot_steps, args.n_samples, args.n_renders = 20, 10, 20, 2, 2
     report: dict = {"resolution": res, "attribute_predictor": predictor is not None,
@@ -195,16 +238,34 @@ def run(args) -> dict:
     report["self_psnr_optimize_wplus"] = _self_psnr(G, args)
     _log(f"self W+ PSNR {report['self_psnr_optimize_wplus']:.2f} dB")
     renders = held_out_renders(args.n_renders, res)
+    report.update(report_seed_start=report_seeds(1, RENDERS_OFFSET).start, report_seed_count=args.n_renders,
+                  self_seed_start=report_seeds(1, SAMPLES_OFFSET).start)
     methods, enc = _invert_renders(G, renders, args)
     report["pti_delta_bytes"] = _mean(r.generator_delta_bytes for r in methods["pti"])
     report["pti_pivot_psnr"] = _mean(r.extra["pivot_psnr"] for r in methods["pti"])
     for name, results in methods.items():
-        for key, value in _score(results, renders, extractor, predictor).items():
-            report[f"renders_{key}_{name}" if key != "seconds_per_image" else f"seconds_per_image_{name}"] = value
-        _log(f"{name}: PSNR {report[f'renders_psnr_{name}']:.2f} dB, {report[f'seconds_per_image_{name}']:.2f} s/image")
+        report.update(_keys(_score(results, renders, extractor, predictor, judge), name))
+        r = {k: report[f"{k}_{name}"]
+             for k in ("renders_psnr", "renders_attr_error", "renders_face", "seconds_per_image")}
+        _log(f"{name}: PSNR {r['renders_psnr']:.2f} dB [{report[f'renders_psnr_{name}_lo']:.2f}, "
+             f"{report[f'renders_psnr_{name}_hi']:.2f}], judge attribute error {r['renders_attr_error']:.3f}, "
+             f"face score {r['renders_face']:.3f}, {r['seconds_per_image']:.2f} s/image")
     report.update(_speed_and_memory(enc, res, args))
     report.update(_bars(report))
     return report
+
+
+def _keys(scores: dict, method: str) -> dict:
+    """``_score``'s figures of ``method`` under their JSON names: ``renders_<figure>_<method>[_lo|_hi|_n]``,
+    ``seconds_per_image_<method>``."""
+    out = {}
+    for key, value in scores.items():
+        if key == "seconds_per_image":
+            out[f"seconds_per_image_{method}"] = value
+            continue
+        base, _, suffix = key.rpartition("_")
+        out[f"renders_{base}_{method}_{suffix}" if suffix in ("lo", "hi", "n") else f"renders_{key}_{method}"] = value
+    return out
 
 
 def _speed_only(args) -> dict:
@@ -325,6 +386,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encoder", default="e4e-toyfaces")
     p.add_argument("--restyle-encoder", default="restyle-toyfaces")
     p.add_argument("--perceptual", default="auto")
+    p.add_argument("--judge", default="toyfaces", help="held-out judge (name or file; default: the shipped one)")
     p.add_argument("--steps", type=int, default=OPTIMIZE.steps, help="optimisation steps (W, W+); default: the preset")
     p.add_argument("--pti-steps", type=int, default=PTI.steps, help="PTI tuning steps; default: the preset")
     p.add_argument("--pivot-steps", type=int, default=PTI.pivot_steps, help="PTI pivot steps; default: the preset")
