@@ -39,6 +39,10 @@ def artifacts() -> list[Artifact]:
         _shipped("restyle-toyfaces", "encoder", "restyle_encoder", "safetensors",
                  "ReStyle-e4e encoder (6-channel, iterative) trained by stylekit for the toyfaces generator",
                  companions={"generator": WORLD, "bootstrap": "e4e-toyfaces"}),
+        _shipped("psp-toyfaces", "encoder", "psp_encoder", "safetensors",
+                 "pSp encoder (image -> W+): e4e's recipe without its delta regularisation, trained by stylekit "
+                 "for the toyfaces generator (the e4e-vs-pSp comparison of bench claims)",
+                 companions={"generator": WORLD}),
         _shipped(WORLD, "clip", "clip", "open_clip-safetensors",
                  "a small CLIP (open_clip, custom config) trained by stylekit on captioned toy faces",
                  extra_files={"open_clip_config": f"{_DIR}/toyfaces-clip.json"}),
