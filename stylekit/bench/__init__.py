@@ -20,6 +20,7 @@ from typing import Callable
 
 # name -> module implementing add_arguments(parser) and run(args)
 BENCHMARKS: dict[str, str] = {
+    "claims": "stylekit.bench.claims",
     "generator": "stylekit.bench.generator",
     "editing": "stylekit.bench.editing",
     "inversion": "stylekit.bench.inversion",
