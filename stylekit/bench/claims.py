@@ -47,7 +47,8 @@ Claims (``key``: what is measured):
 
 Keys: ``claim_<key>_holds`` (1/0), ``claim_<key>[_<test>]`` with ``_lo``, ``_hi``, ``_n`` for every test;
 per-method figures (``psnr_<method>``, ``success_<encoder>``, ...), ``seconds_<part>``,
-``report_seed_start`` / ``report_seed_count`` (the whole range used), ``judge_trained`` (0 when
+``report_seed_start`` / ``report_seed_count`` (the span from the first to the last report seed used; each
+part draws from its own sub-range), ``judge_trained`` (0 when
 ``--judge`` names an untrained judge, for plumbing only). The Markdown table (``--markdown``, default the
 JSON path with ``.md``) has one row per claim: claim | source | the paper's figure | measured here (95%
 interval, n) | holds?.
@@ -362,8 +363,15 @@ def measure_optimisation(G, targets: torch.Tensor, *, steps: int, noise_steps: i
     return res
 
 
-def optimisation_claims(p: dict[str, np.ndarray], *, steps: int, noise_steps: int, pti_steps: int) -> list[Claim]:
-    """The rows of :func:`measure_optimisation`'s PSNRs."""
+def noise_strength_max(G) -> float:
+    """The largest learned per-layer noise strength of a StyleGAN2 synthesis network (0 when it has none)."""
+    values = [float(p.detach().abs().max()) for n, p in G.named_parameters() if n.endswith("noise_strength")]
+    return max(values, default=0.0)
+
+
+def optimisation_claims(p: dict[str, np.ndarray], *, steps: int, noise_steps: int, pti_steps: int,
+                        noise_strength: float | None = None) -> list[Claim]:
+    """The rows of :func:`measure_optimisation`'s PSNRs (``noise_strength``: :func:`noise_strength_max`, quoted)."""
     n, n_pti = len(p["w"]), len(p["pti"])
     claims = []
     t = paired_test("psnr_gain", p["wplus"] - p["w"])
@@ -378,8 +386,11 @@ def optimisation_claims(p: dict[str, np.ndarray], *, steps: int, noise_steps: in
         "noise", "Optimising the noise maps after W+ lifts PSNR", "Image2StyleGAN++ (Abdal et al. 2020)",
         "about 20 dB (W+) -> 45 dB (W+ then noise) on its examples",
         f"PSNR W+ {p['wplus'].mean():.2f} -> {p['noise'].mean():.2f} dB after {noise_steps} noise steps; gain "
-        f"{fmt_interval(t.estimate, t.lo, t.hi, 3)} dB (n = {n} renders)", [t],
-        {"psnr_optimize_noise": float(p["noise"].mean()), "noise_steps": noise_steps}))
+        f"{fmt_interval(t.estimate, t.lo, t.hi, 3)} dB" + (
+            f"; the generator's learned noise strengths are at most {noise_strength:.1e}" if noise_strength is not None
+            else "") + f" (n = {n} renders)", [t],
+        {"psnr_optimize_noise": float(p["noise"].mean()), "noise_steps": noise_steps,
+         **({"noise_strength_max": noise_strength} if noise_strength is not None else {})}))
     t = paired_test("psnr_gain", p["pti"] - p["pti_wplus"])
     claims.append(Claim(
         "pti_vs_optimisation", "Pivotal tuning reconstructs better than latent optimisation", "PTI (Roich et al. 2021)",
@@ -834,7 +845,8 @@ def run(args) -> dict[str, float]:
         t0 = time.perf_counter()
         p = measure_optimisation(G, renders[:args.n_opt], steps=args.opt_steps, noise_steps=args.noise_steps,
                                  pti_steps=args.pti_steps, n_pti=min(args.n_pti, args.n_opt), log=ctx.log)
-        claims += optimisation_claims(p, steps=args.opt_steps, noise_steps=args.noise_steps, pti_steps=args.pti_steps)
+        claims += optimisation_claims(p, steps=args.opt_steps, noise_steps=args.noise_steps, pti_steps=args.pti_steps,
+                                      noise_strength=noise_strength_max(G))
         metrics.update({f"seconds_per_image_{k[len('seconds_'):]}": float(v) for k, v in p.items()
                         if k.startswith("seconds_")})
         metrics["seconds_optimisation"] = time.perf_counter() - t0
