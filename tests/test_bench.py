@@ -86,7 +86,7 @@ def test_bench_editing_judges_on_report_seeds_and_credits_no_edit_of_a_non_face(
     G = tiny_stylegan2()
     m = evaluate(G, _FooledPredictor(), load_judge(), attributes=["glasses", "beard"],
                  all_binary=list(_FooledPredictor.names), n_test=12, report_offset=3, n_fit=60, n_components=3,
-                 n_select=6)
+                 n_select=6, n_planted=8)
     assert m["report_seed_start"] == REPORT_SEED_START + 3 and m["report_seed_count"] == 12
     assert m["rule_face_threshold"] == FACE_THRESHOLD and m["unedited_face_ok"] == 0.0
     methods = ("interfacegan", "ganspace", "sefa", "stylespace")

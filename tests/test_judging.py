@@ -24,6 +24,7 @@ G_ = ATTRIBUTE_NAMES.index("glasses")
 SMILE = ATTRIBUTE_NAMES.index("smile")
 BEARD = ATTRIBUTE_NAMES.index("beard")
 ROT = ATTRIBUTE_NAMES.index("rotation")
+BT, CT = DEFAULT_RULE.binary_tolerance, DEFAULT_RULE.continuous_tolerance
 
 
 def _readings(n=4, value=0.2, face=0.9):
@@ -36,37 +37,37 @@ def test_binary_target_crossed_kept_and_face():
     before = _readings()
     after_unit = before[0].copy()
     after_unit[:, G_] = [0.9, 0.4, 0.9, 0.9]          # sample 1 does not cross
-    after_unit[2, BEARD] += 0.35                       # sample 2 leaks a binary past its tolerance (0.3)
+    after_unit[2, BEARD] += BT + 0.05                  # sample 2 leaks a binary past its tolerance
     after_face = np.array([0.9, 0.9, 0.9, 0.3])        # sample 3 is no longer a face
     o = outcomes_from_readings(before, (after_unit, after_face), "glasses", +1)
     assert o["crossed"].tolist() == [True, False, True, True]
     assert o["kept"].tolist() == [True, True, False, True]
     assert o["face_ok"].tolist() == [True, True, True, False]
     assert o["success"].tolist() == [True, False, False, False]
-    assert o["leakage"][2] == pytest.approx(0.35 / (N_ATTR - 1))
-    assert o["change_glasses"][0] == pytest.approx(0.7) and o["change_beard"][2] == pytest.approx(0.35)
-    assert o["worst_excess"][2] == pytest.approx(0.35 / DEFAULT_RULE.binary_tolerance)
+    assert o["leakage"][2] == pytest.approx((BT + 0.05) / (N_ATTR - 1))
+    assert o["change_glasses"][0] == pytest.approx(0.7) and o["change_beard"][2] == pytest.approx(BT + 0.05)
+    assert o["worst_excess"][2] == pytest.approx((BT + 0.05) / BT)
 
 
 def test_continuous_attributes_count_for_kept_and_as_targets():
     before = _readings(n=3, value=0.5)
     after = before[0].copy()
     after[:, G_] = 0.9
-    after[0, ROT] += 0.05                  # half the continuous tolerance: kept
-    after[1, ROT] -= 0.12                  # past it (6 degrees of roll): not kept
-    after[2, ROT] += 0.12
-    after[2, BEARD] += 0.12                # a binary may move 0.12, the continuous one may not
+    after[0, ROT] += CT / 2                # half the continuous tolerance: kept
+    after[1, ROT] -= CT + 0.02             # past it: not kept
+    after[2, BEARD] += CT + 0.02           # a binary may move that far (its tolerance is larger)
     o = outcomes_from_readings(before, (after, before[1]), "glasses", +1)
-    assert o["kept"].tolist() == [True, False, False]
+    assert BT > CT + 0.02 and o["kept"].tolist() == [True, False, True]
     # a continuous target needs a move of at least target_shift the asked way, and the threshold when given
     target = before[0].copy()
-    target[:, SMILE] = [0.75, 0.65, 0.30]  # +0.25, +0.15, -0.20 from 0.5
+    shift = DEFAULT_RULE.target_shift
+    target[:, SMILE] = [0.5 + shift + 0.01, 0.5 + shift - 0.05, 0.5 - shift - 0.01]
     up = outcomes_from_readings(before, (target, before[1]), "smile", +1)
     assert up["crossed"].tolist() == [True, False, False]
     down = outcomes_from_readings(before, (target, before[1]), "smile", -1)
     assert down["crossed"].tolist() == [False, False, True]
-    assert down["target_move"].tolist() == pytest.approx([-0.25, -0.15, 0.20])
-    high = outcomes_from_readings(before, (target, before[1]), "smile", +1, target_threshold=0.8)
+    assert down["target_move"].tolist() == pytest.approx([-shift - 0.01, -shift + 0.05, shift + 0.01])
+    high = outcomes_from_readings(before, (target, before[1]), "smile", +1, target_threshold=0.5 + shift + 0.02)
     assert not high["crossed"].any()
 
 
@@ -179,8 +180,22 @@ def test_planted_edit_succeeds_with_low_leakage(trained_judge, target, on):
     after = render_batch(dict(attrs, **{target: np.full(len(before), on)}), size=64, seeds=np.arange(len(before)))
     sign = 1 if spec.to_unit(on) > spec.to_unit(off) else -1
     o = edit_outcomes(trained_judge, before, after, target, sign)
-    assert o["success"].mean() >= 0.85, {k: o[k].mean() for k in ("crossed", "face_ok", "kept")}
-    assert o["leakage"].mean() < 0.03
+    assert o["success"].mean() >= 0.8, {k: o[k].mean() for k in ("crossed", "face_ok", "kept")}
+    assert o["leakage"].mean() < 0.05
+
+
+def test_perfect_edits_pass_because_the_tolerances_sit_above_the_judges_cross_talk(trained_judge):
+    """The rule's justification, re-measured on other renders than it was set on (attribute seeds 1000-1011):
+    the judge's cross-talk under perfect edits stays below both tolerances, so perfect edits succeed."""
+    from stylekit.bench.judging import PLANTED, planted_edits
+
+    m = planted_edits(trained_judge, n=100, seed=2000)
+    assert m["judge_crosstalk_p99_binary"] < DEFAULT_RULE.binary_tolerance
+    assert m["judge_crosstalk_p99_continuous"] < DEFAULT_RULE.continuous_tolerance
+    for attr, _, _ in PLANTED:
+        assert m[f"planted_success_{attr}"] >= 0.85, (attr, m[f"planted_success_{attr}"])
+        assert m[f"planted_success_{attr}_n"] == 100
+    assert m["planted_leakage"] < 0.05
 
 
 def test_an_edit_that_also_changes_another_attribute_is_not_kept(trained_judge):
@@ -191,8 +206,11 @@ def test_an_edit_that_also_changes_another_attribute_is_not_kept(trained_judge):
     with_beard = render_batch(dict(attrs, glasses=np.ones(n), beard=np.ones(n)), size=64, seeds=np.arange(n))
     o = edit_outcomes(trained_judge, before, with_beard, "glasses", +1)
     assert o["crossed"].mean() >= 0.85 and o["kept"].mean() <= 0.1 and o["success"].mean() <= 0.1
-    tilted = render_batch(dict(attrs, glasses=np.ones(n), rotation=np.full(n, 10.0)), size=64, seeds=np.arange(n))
-    o = edit_outcomes(trained_judge, before, tilted, "glasses", +1)   # 20 degrees of roll: 0.4 of the range
+    alone = edit_outcomes(trained_judge, before, render_batch(dict(attrs, glasses=np.ones(n)), size=64,
+                                                              seeds=np.arange(n)), "glasses", +1)
+    assert o["leakage"].mean() > alone["leakage"].mean() + 0.04     # the beard's move of ~1, over 14 attributes
+    tilted = render_batch(dict(attrs, glasses=np.ones(n), rotation=np.full(n, 12.0)), size=64, seeds=np.arange(n))
+    o = edit_outcomes(trained_judge, before, tilted, "glasses", +1)   # 22 degrees of roll: 0.44 of the range
     assert o["crossed"].mean() >= 0.85 and o["kept"].mean() <= 0.1
     assert np.abs(o["change_rotation"]).mean() > DEFAULT_RULE.continuous_tolerance
 

@@ -17,8 +17,11 @@ The judge then applies the edit success rule (:mod:`stylekit.bench.judging`, thr
 - ``<method>_min_success`` (the worst attribute), ``<method>_mean_success``, ``<method>_mean_leakage``;
 - ``<method>_fd_edited`` beside ``fd_unedited``: Fréchet distance in judge features between toyfaces
   renders and the edited (mean over attributes) / unedited report codes, ``--n-test`` images each;
-- ``judge_noise_p99_*``: the judge's repeat noise (the report codes rendered twice with random noise),
-  against which the rule's tolerances are set.
+- the rule's yardsticks: ``planted_success_<attr>``, what a perfect edit scores (``--n-planted`` renders with
+  the attribute switched by the renderer and nothing else, report seeds from ``planted_seed_start``),
+  ``judge_crosstalk_p99_*``, how far the judge's readings of the other attributes move under those
+  perfect edits (the rule's tolerances sit above it), and ``judge_noise_p99_*``, the judge's repeat noise
+  (the report codes rendered twice with random noise).
 
 ``predictor_<method>_success_<attr>`` / ``predictor_<method>_leakage_<attr>`` (and ``_min_success``,
 ``_mean_leakage``) keep the former figures for comparison: the attribute predictor's probability crossing
@@ -67,12 +70,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from stylekit.bench.judging import DEFAULT_RULE, judge_pass, outcome_metrics, outcomes_from_readings, summary_metrics
+from stylekit.bench.judging import (DEFAULT_RULE, PLANTED, judge_pass, outcome_metrics, outcomes_from_readings,
+                                    planted_edits, summary_metrics)
 from stylekit.edit.presets import INTERFACEGAN
 
 DEFAULT_MODEL = "toyfaces"
 #: Report seeds of this benchmark start at ``REPORT_SEED_START + REPORT_OFFSET`` (bench text uses other ones).
 REPORT_OFFSET = 0
+#: The planted (perfect) edits' renders use report seeds from ``REPORT_OFFSET + PLANTED_OFFSET`` on.
+PLANTED_OFFSET = 50_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-test", type=int, default=200, help="report codes per edit (default 200)")
     parser.add_argument("--report-offset", type=int, default=REPORT_OFFSET,
                         help=f"first report seed = 7,000,000 + this (default {REPORT_OFFSET})")
+    parser.add_argument("--n-planted", type=int, default=100, help="renders per planted (perfect) edit (default 100)")
     parser.add_argument("--n-fit", type=int, default=INTERFACEGAN.n,
                         help=f"labelled codes for InterFaceGAN/StyleSpace (default {INTERFACEGAN.n}, the preset)")
     parser.add_argument("--keep-fraction", type=float, default=INTERFACEGAN.keep_fraction,
@@ -222,13 +229,14 @@ def run(args) -> dict[str, float]:
     return evaluate(G, predictor, judge, clip=clip, attributes=attrs, all_binary=names, n_test=args.n_test,
                     report_offset=args.report_offset, n_fit=args.n_fit, keep_fraction=args.keep_fraction,
                     strength=args.strength, stylespace_sigmas=args.stylespace_sigmas, n_components=args.n_components,
-                    n_select=args.n_select, psi=args.psi, seed=args.seed, batch_size=args.batch_size)
+                    n_select=args.n_select, psi=args.psi, seed=args.seed, batch_size=args.batch_size,
+                    n_planted=args.n_planted)
 
 
 @torch.no_grad()
 def evaluate(G, predictor, judge, *, clip=None, attributes, all_binary, n_test=200, report_offset=REPORT_OFFSET,
              n_fit=INTERFACEGAN.n, keep_fraction=INTERFACEGAN.keep_fraction, strength=3.0, stylespace_sigmas=10.0,
-             n_components=20, n_select=48, psi=1.0, seed=0, batch_size=50) -> dict[str, float]:
+             n_components=20, n_select=48, psi=1.0, seed=0, batch_size=50, n_planted=100) -> dict[str, float]:
     """The measurements behind :func:`run`, on any generator, predictor (``predictor.predict(images)`` returning
     ``name -> [N]`` probabilities for every name in ``all_binary``) and judge (a :class:`stylekit.judge.Judge`).
 
@@ -257,6 +265,12 @@ def evaluate(G, predictor, judge, *, clip=None, attributes, all_binary, n_test=2
     for a in attributes:
         metrics[f"test_prevalence_{a}"] = float((sign[a] < 0).mean())
     metrics.update(_reference_metrics(G, judge, test, before, batch_size, seed))
+    planted_seed = report_seeds(1, report_offset + PLANTED_OFFSET).start
+    metrics.update(planted_edits(judge, n=n_planted, seed=planted_seed, size=G.img_resolution, batch_size=batch_size))
+    metrics["planted_seed_start"] = planted_seed
+    _log("perfect (planted) edits: " + ", ".join(f"{a} {metrics[f'planted_success_{a}']:.3f}" for a, _, _ in PLANTED)
+         + f"; judge cross-talk p99 binary {metrics['judge_crosstalk_p99_binary']:.3f}, continuous "
+         f"{metrics['judge_crosstalk_p99_continuous']:.3f}")
     codes = _Codes(readers, list(all_binary), list(attributes), fit, p_fit, test, test.tensor, before, sign,
                    keep_fraction, _render_features(G, judge, n_test, report_offset, batch_size))
     metrics["fd_unedited"] = _fd(codes.renders_features, before.features)

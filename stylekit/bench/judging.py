@@ -21,6 +21,7 @@ colours, noise, blur and scrambled faces), so it scores success 0 whatever its a
   :func:`edit_outcomes`;
 - :func:`outcome_metrics` / :func:`summary_metrics`: flat JSON keys with 95% intervals
   (:mod:`stylekit.bench.stats`: Wilson for rates, bootstrap for means);
+- :func:`planted_edits`: perfect edits drawn by the renderer: the rule's ceiling and the judge's cross-talk;
 - :func:`repeat_noise`: how much the judge's readings move between two renderings of the same code;
 - :func:`edit_frechet`: Fréchet distance, in judge features, of an edited set to toyfaces renders,
   beside the unedited set's.
@@ -38,8 +39,9 @@ from ..judge import FACE_THRESHOLD
 from ..toyfaces.attributes import ATTRIBUTES
 from .stats import mean_metrics, rate_metrics
 
-__all__ = ["EditRule", "DEFAULT_RULE", "OUTCOME_RATES", "judge_pass", "judge_readings", "outcomes_from_readings",
-           "edit_outcomes", "outcome_metrics", "summary_metrics", "repeat_noise", "edit_frechet"]
+__all__ = ["EditRule", "DEFAULT_RULE", "OUTCOME_RATES", "PLANTED", "judge_pass", "judge_readings",
+           "outcomes_from_readings", "edit_outcomes", "outcome_metrics", "summary_metrics", "planted_edits",
+           "repeat_noise", "edit_frechet"]
 
 #: The per-sample yes/no outcomes, reported as rates with Wilson intervals.
 OUTCOME_RATES = ("success", "crossed", "face_ok", "kept")
@@ -49,26 +51,38 @@ OUTCOME_RATES = ("success", "crossed", "face_ok", "kept")
 class EditRule:
     """The thresholds of the edit success rule (all on the judge's unit scale, ``[0, 1]`` per attribute).
 
+    The tolerances are set by how much the judge's readings of the *other* attributes move under a perfect
+    edit: :func:`planted_edits` renders faces, then the same faces with one binary attribute switched and
+    nothing else (the renderer's attributes are independent), so every change the judge reads in another
+    attribute is its own cross-talk. Measured on development renders (attributes seeds 1000-1011, 400 faces
+    per planted edit, ten binary switches both ways plus smile and hair length): the 99th percentile of that
+    cross-talk is 0.44 pooled over binary attributes (beard, eyes and mouth move most: 0.60, 0.56, 0.44 at
+    their own 99th percentiles, e.g. a beard's reading when glasses are drawn) and 0.18 over continuous ones
+    (smile 0.27, yaw 0.21, skin tone 0.16). Pixel noise moves the readings far less (99th percentile 0.02,
+    :func:`repeat_noise`). ``bench editing`` re-measures both on its report seeds (``judge_crosstalk_p99_*``,
+    ``judge_noise_p99_*``) and reports ``planted_success_<attr>``, what a perfect edit scores under the rule.
+
     face_threshold: the judge's face score an edited image must reach (:data:`stylekit.judge.FACE_THRESHOLD`,
         0.5: the judge's own decision boundary between toy faces and its negatives).
-    binary_tolerance: 0.3. How far another binary attribute's probability may move. The judge's repeat
-        noise on binaries (two renderings of one code with different noise, :func:`repeat_noise`; the 99th
-        percentile is written to ``bench editing``'s JSON as ``judge_noise_p99_binary``) is a small fraction
-        of this, so a kept attribute never fails by noise; a move of 0.3 is a feature visibly fading in or
-        out (at 0.5 it would be a flip), which is exactly the leakage the rule must catch.
-    continuous_tolerance: 0.1. How far another continuous attribute may move, as a fraction of its range:
-        5 degrees of roll, 6 of yaw, 2% of the image width of position, 18 degrees of light direction,
-        0.2 of smile, a tenth of the skin-tone or hair-lightness scale. Several times the judge's continuous
-        repeat noise (``judge_noise_p99_continuous``), and about what one notices side by side.
-    target_shift: 0.2. How far a continuous target must move (unit scale) to count as crossed: twice the
-        continuous tolerance, so a move that counts as an edit of the target would count as leakage twice
-        over on any other attribute.
+    binary_tolerance: 0.5. How far another binary attribute's probability may move: half the scale, a flip
+        from certain to undecided. Above the judge's pooled binary cross-talk (0.44 at the 99th percentile),
+        so a perfect edit is not failed for what the judge imagines; any attribute switched on or off
+        (a move of about 1) fails.
+    continuous_tolerance: 0.25. How far another continuous attribute may move, as a fraction of its range:
+        12.5 degrees of roll, 15 of yaw, 5% of the image width of position, 45 degrees of light direction,
+        0.5 of smile, a quarter of the skin-tone or hair-lightness scale. Above the judge's pooled
+        continuous cross-talk (0.18 at the 99th, 0.21 at the 99.5th percentile); a finer tolerance would
+        fail perfect edits (0.1 failed half of them) for the judge's imprecision, not the edit's. Smaller
+        drifts still show in ``leakage`` and the per-attribute changes.
+    target_shift: 0.25. How far a continuous target must move (unit scale) to count as crossed: the
+        continuous tolerance, so a move that would count as leakage on another attribute counts as an edit
+        on the target, and the judge's cross-talk alone does not.
     """
 
     face_threshold: float = FACE_THRESHOLD
-    binary_tolerance: float = 0.3
-    continuous_tolerance: float = 0.1
-    target_shift: float = 0.2
+    binary_tolerance: float = 0.5
+    continuous_tolerance: float = 0.25
+    target_shift: float = 0.25
 
     def tolerances(self, names: Sequence[str] | None = None) -> np.ndarray:
         """Per-attribute tolerance ``[A]`` in :data:`~stylekit.toyfaces.attributes.ATTRIBUTES` order (or ``names``)."""
@@ -192,6 +206,44 @@ def summary_metrics(by_target: Mapping[str, Mapping[str, np.ndarray]], method: s
     out.update(rate_metrics(f"{method}_mean_success", np.concatenate([o["success"] for o in by_target.values()])))
     out.update(mean_metrics(f"{method}_mean_leakage", np.concatenate([o["leakage"] for o in by_target.values()])))
     out.update(rate_metrics(f"{method}_mean_face_ok", np.concatenate([o["face_ok"] for o in by_target.values()])))
+    return out
+
+
+#: The perfect edits of :func:`planted_edits`: (binary attribute, value before, value after).
+PLANTED = (("glasses", 0.0, 1.0), ("beard", 0.0, 1.0), ("red_hair", 0.0, 1.0), ("mouth_open", 0.0, 1.0),
+           ("eyes_open", 1.0, 0.0))
+
+
+def planted_edits(judge, *, n: int = 100, seed: int, size: int = 64, rule: EditRule = DEFAULT_RULE,
+                  batch_size: int = 100) -> dict[str, float]:
+    """The rule's ceiling and the judge's cross-talk, from perfect edits drawn by the renderer.
+
+    For each ``(attribute, off, on)`` of :data:`PLANTED`: ``n`` renders ``[n, 3, size, size]`` with attributes
+    sampled with ``seed + k`` and the attribute set to ``off``, and the same faces (same pixel noise) with it set
+    to ``on``. Returns ``planted_success_<attribute>`` (Wilson interval; what a perfect edit scores under
+    ``rule``), ``judge_crosstalk_p99_binary`` / ``judge_crosstalk_p99_continuous`` (99th percentile of the other
+    attributes' ``|change|``, pooled by kind) and ``planted_leakage`` (mean leakage over all of them)."""
+    from ..toyfaces.attributes import sample_attributes
+    from ..toyfaces.renderer import render_batch
+
+    names = list(judge.attribute_names)
+    kinds = {s.name: s.kind for s in ATTRIBUTES}
+    out: dict[str, float] = {}
+    binary, continuous, leakage = [], [], []
+    for k, (target, off, on) in enumerate(PLANTED):
+        attrs = sample_attributes(n, seed=seed + k)
+        pixel_seeds = np.arange(seed, seed + n)
+        before = render_batch(dict(attrs, **{target: np.full(n, off)}), size=size, seeds=pixel_seeds)
+        after = render_batch(dict(attrs, **{target: np.full(n, on)}), size=size, seeds=pixel_seeds)
+        o = edit_outcomes(judge, before, after, target, 1 if on > off else -1, rule, batch_size=batch_size)
+        out.update(rate_metrics(f"planted_success_{target}", o["success"]))
+        leakage.append(o["leakage"])
+        for name in names:
+            if name != target:
+                (binary if kinds[name] == "binary" else continuous).append(np.abs(o[f"change_{name}"]))
+    out["judge_crosstalk_p99_binary"] = float(np.percentile(np.concatenate(binary), 99))
+    out["judge_crosstalk_p99_continuous"] = float(np.percentile(np.concatenate(continuous), 99))
+    out["planted_leakage"] = float(np.concatenate(leakage).mean())
     return out
 
 
