@@ -13,7 +13,8 @@ The judge then applies the edit success rule (:mod:`stylekit.bench.judging`, thr
   its parts ``<method>_crossed_<attr>``, ``_face_ok_``, ``_kept_``, each with a 95% Wilson interval
   (``_lo``, ``_hi``; ``_n`` samples);
 - ``<method>_leakage_<attr>``: the mean absolute unit-scale change of all 14 other attributes, and
-  ``<method>_face_<attr>`` the edited face score (bootstrap intervals);
+  ``<method>_face_<attr>`` the edited face score (bootstrap intervals); ``<method>_change_<other>_<attr>``
+  the mean absolute change of each attribute, which says where the leakage goes;
 - ``<method>_min_success`` (the worst attribute), ``<method>_mean_success``, ``<method>_mean_leakage``;
 - ``<method>_fd_edited`` beside ``fd_unedited``: Fréchet distance in judge features between toyfaces
   renders and the edited (mean over attributes) / unedited report codes, ``--n-test`` images each;
@@ -506,7 +507,7 @@ def _pick_candidates(readers: _Readers, ws, candidates, distance, attributes):
 def _summarise(metrics, method, results: dict) -> None:
     """The judge's figures with intervals, the predictor's former ones (``predictor_``) and the Fréchet distance."""
     for a, r in results.items():
-        metrics.update(outcome_metrics(r.outcomes, method, a))
+        metrics.update(outcome_metrics(r.outcomes, method, a, changes=True))
         metrics[f"predictor_{method}_success_{a}"] = r.predictor[0]
         metrics[f"predictor_{method}_leakage_{a}"] = r.predictor[1]
         metrics[f"{method}_fd_edited_{a}"] = r.fd
