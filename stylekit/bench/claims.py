@@ -453,7 +453,9 @@ def encoder_claims(psnrs: dict[str, np.ndarray], edits: dict[str, dict], *, n_at
     """The rows of the encoder measurements: PSNR per render (``e4e``, ``psp``, ``restyle``) and the judged edits
     of the ``e4e`` / ``psp`` inversions (:func:`inversion_editability`; ``success`` alone is enough)."""
     success = {k: v["success"] for k, v in edits.items()}
-    parts = {k: "; ".join(f"{o} {v[o].mean():.2f}" for o in EDIT_OUTCOMES[1:] if o in v) for k, v in edits.items()}
+    label = {"crossed": "crossed", "face_ok": "still a face", "kept": "others kept", "leakage": "leakage"}
+    parts = {k: ", ".join(f"{label[o]} {v[o].mean():.2f}" for o in EDIT_OUTCOMES[1:] if o in v)
+             for k, v in edits.items()}
     n = len(psnrs["e4e"])
     d = paired_test("psnr_gain", psnrs["psp"] - psnrs["e4e"])
     claims = [Claim(
@@ -747,7 +749,7 @@ def truncation_claims(t: dict, *, psi: float = TRUNCATION_PSI, resamples: int = 
     k = len(psis)
     tests = [Test("diversity_loss", est[2 * k], lo[2 * k], hi[2 * k], n),
              Test("face_gain", est[2 * k + 1], lo[2 * k + 1], hi[2 * k + 1], n)]
-    series = "; ".join(f"psi {p:g}: diversity {est[i]:.3f}, face {est[k + i]:.3f}, FD {t[p]['fd']:.3g}"
+    series = "; ".join(f"psi {p:g}: diversity {est[i]:.3f}, face {est[k + i]:.4f}, FD {t[p]['fd']:.3g}"
                        for i, p in enumerate(psis))
     metrics = {}
     for i, p in enumerate(psis):
@@ -758,7 +760,7 @@ def truncation_claims(t: dict, *, psi: float = TRUNCATION_PSI, resamples: int = 
         "truncation", "Truncation trades diversity for fidelity", "StyleGAN (Karras et al. 2019), truncation trick in W",
         "psi < 1 gives more typical, cleaner faces at the cost of variation",
         f"{series}. psi 1 -> {psi:g}: diversity lost {fmt_interval(tests[0].estimate, tests[0].lo, tests[0].hi, 3)}, "
-        f"face score gained {fmt_interval(tests[1].estimate, tests[1].lo, tests[1].hi, 3)} (diversity: mean pairwise "
+        f"face score gained {fmt_interval(tests[1].estimate, tests[1].lo, tests[1].hi, 4)} (diversity: mean pairwise "
         f"distance of the judge's attribute readings; FD: to {n} renders in judge features; n = {n} codes per psi)",
         tests, metrics)]
 
