@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="toyfaces", help="generator (default: the shipped toyfaces)")
     parser.add_argument("--n", type=int, default=1000,
                         help="samples (and reference renders) for fidelity, FD and coverage (default 1000)")
-    parser.add_argument("--offset", type=int, default=0, help="first report seed = 7,000,000 + offset")
+    parser.add_argument("--offset", type=int, default=400_000,
+                        help="first report seed = 7,000,000 + offset (default 400,000: no other bench uses that range)")
     parser.add_argument("--hf-sigma", type=float, default=1.0,
                         help="Gaussian blur (px) whose residual is the high-frequency energy (default 1)")
     parser.add_argument("--clip-per-class", type=int, default=200, help="fresh faces per class for CLIP")
