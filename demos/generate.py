@@ -19,7 +19,10 @@ MORE = """The mapping network's depth is in the model line at the top (toyfaces:
 *Noise* adds per-pixel detail (hair strands, pores); 'const' keeps it fixed between runs. *Use the first seed*
 makes that sample the session's current latent, to mix, morph or edit in the other tabs."""
 MEASURED = ("the toyfaces generator's Fréchet distance in the attribute predictor's features is 1.8x the "
-            "render-to-render floor (`python -m stylekit.bench toyfaces`).")
+            "render-to-render floor (`python -m stylekit.bench toyfaces`). Truncation on 400 report seeds "
+            "(`python -m stylekit.bench claims`): from psi 1 to 0.5 the spread of the judged attributes falls from "
+            "1.81 to 1.43 while the judge's face score rises only from 0.9985 to 1.0000 (it accepts almost every "
+            "sample already); the Fréchet distance to the renders grows from 26 to 83.")
 LESSON = "01_generator.py"
 
 MAX_SEEDS = 16

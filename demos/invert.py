@@ -23,9 +23,12 @@ reconstruction). **encoder** (e4e, Tov et al. 2021) predicts W+ in one forward p
 2021) runs that encoder a few times, each pass correcting the last one's error; **pti** (Roich et al. 2022) finds
 a W pivot, then fine-tunes the generator around it: near-perfect reconstruction that stays editable. *Steps* are
 optimisation steps (restyle: passes; pti: pivot and tuning steps each)."""
-MEASURED = ("on 64 held-out toyfaces renders, e4e reaches 23.2 dB in one pass and ReStyle 24.5 dB in two or three "
-            "(encoder.md); W+ optimisation gains 0.46 dB over W but needs 1.7x the glasses edit strength, and PTI adds "
-            "1.7 dB over its W pivot (lesson 2).")
+MEASURED = ("on report-seed renders, with 95% intervals (`python -m stylekit.bench claims`): e4e reaches 23.06 dB in "
+            "one pass and ReStyle adds 1.27 dB [1.15, 1.39] in three (200 renders); W+ optimisation beats W by 1.03 dB "
+            "[0.88, 1.17] (10 renders) and PTI beats W+ by 2.50 dB [2.01, 3.00] (6 renders), while the noise stage adds "
+            "nothing: this generator learned almost no noise. pSp, e4e without its delta penalty, reconstructs 0.78 dB "
+            "better, and its inversions edit no worse (judged success 0.60 vs e4e's 0.55). W+ codes need 1.7x the "
+            "glasses edit strength of W codes (lesson 2).")
 LESSON = "02_inversion.py"
 
 METHODS = ("optimize", "encoder", "restyle", "pti")

@@ -16,8 +16,10 @@ rows), so two faces can be spliced: each cell keeps its row's face and takes one
 MORE = """The rows of the **coarse** layers (4-8 px) carry pose and face shape, **middle** ones (16-32 px) features
 and hair style, **fine** ones colours and texture. Knobs: the seeds of the rows and columns, which group of layers
 the columns provide, and truncation psi. Tick *current latent as the first row* to mix your own inversion or edit."""
-MEASURED = ("pose follows the coarse rows: a column's pose transfers at 0.94 from the coarse rows and 0.01 from the "
-            "fine ones (lesson 1, read with the attribute predictor).")
+MEASURED = ("on 300 report-seed pairs read by the held-out judge (`python -m stylekit.bench claims`), the coarse rows "
+            "move 0.86 [0.84, 0.87] of the pose-and-shape difference (features 0.23, colours 0.07); the middle rows "
+            "move features 0.76 but colours too, 0.59; the fine rows move colours 0.29 and almost nothing else "
+            "(0.01-0.03).")
 LESSON = "01_generator.py"
 
 GROUPS = ("coarse", "middle", "fine")
