@@ -14,7 +14,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..networks.predictor import FORMAT, FORMAT_VERSION, AttributePredictor
-from .tagged import read_tagged
+from .tagged import read_tagged, write_tagged
 
 __all__ = ["load_predictor", "save_predictor", "predictor_metrics", "resolve_predictor_path"]
 
@@ -22,19 +22,12 @@ __all__ = ["load_predictor", "save_predictor", "predictor_metrics", "resolve_pre
 def save_predictor(model: AttributePredictor, path: str | os.PathLike, *, metrics: dict | None = None,
                    half: bool = True) -> Path:
     """Write weights (float16 by default) and the config with the attribute table (+ metrics) as safetensors."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().to("cpu", torch.float16) if half and v.is_floating_point() else v.detach().cpu()).contiguous()
+    state = {k: v.detach().to("cpu", torch.float16) if half and v.is_floating_point() else v.detach().cpu()
              for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.config)}
     if metrics is not None:
         meta["metrics"] = json.dumps(metrics)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    return write_tagged(path, state, meta)
 
 
 def read_predictor_file(path: str | os.PathLike) -> tuple[dict, dict]:

@@ -1,5 +1,6 @@
 """The one safetensors reader: every stylekit file (generators, encoders, predictors, CLIP weights,
-relevance tables, mappers, directions) is read through :func:`read_tagged`.
+relevance tables, mappers, directions) is read through :func:`read_tagged`; :func:`write_tagged`
+writes such a file atomically.
 
 Stylekit's own side files carry a ``format`` tag in the metadata. :func:`read_tagged` opens a file,
 checks the tag when one is asked for, and returns ``(metadata, tensors)``, raising
@@ -43,3 +44,16 @@ def read_tagged(path: str | os.PathLike, *, fmt: str | None, kind: str, missing:
     if fmt is not None and meta.get("format") != fmt:
         raise CheckpointError(f"{path} is not a stylekit {kind} file (format {meta.get('format')!r}).")
     return meta, tensors
+
+
+def write_tagged(path: str | os.PathLike, tensors: dict, metadata: dict[str, str]) -> Path:
+    """Write ``tensors`` (name -> tensor, made contiguous) and string ``metadata`` as safetensors at ``path``,
+    atomically (a ``.tmp`` file beside it, then renamed); parent folders are made. Returns the path."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints.tagged import read_tagged
+from ..checkpoints.tagged import read_tagged, write_tagged
 from ..errors import CheckpointError
 from .network import FORMAT, FORMAT_VERSION, Judge
 
@@ -28,18 +28,11 @@ def judge_path(spec: str | os.PathLike = "toyfaces") -> Path:
 
 def save_judge(model: Judge, path: str | os.PathLike, *, metrics: dict | None = None) -> Path:
     """Write float16 weights, the config and ``metrics`` (JSON) to ``path`` atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(model.config)}
     if metrics is not None:
         meta["metrics"] = json.dumps(metrics)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
+    return write_tagged(path, state, meta)
 
 
 def _read(path: Path) -> tuple[dict, dict]:
