@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, ImageInputError
-from ..networks.predictor import AttributeHead
+from ..errors import CheckpointError
+from ..networks.predictor import AttributeHead, prepare_images
 
 __all__ = ["Judge", "new_judge", "FACE_THRESHOLD", "FORMAT", "FORMAT_VERSION"]
 
@@ -94,17 +94,8 @@ class Judge(nn.Module):
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         """``[N, 3, H, W]`` in ``[-1, 1]`` -> ``[N, 5, S, S]`` (image + x/y coordinates) on the weights' device/dtype."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ImageInputError(f"The judge needs an image tensor [N, 3, H, W] in [-1, 1], got {shape}.")
-        if min(images.shape[-2:]) < 8:
-            raise ImageInputError(f"Images of {images.shape[-2]}x{images.shape[-1]} are too small for the judge; "
-                                  "give at least 8x8 pixels.")
-        param = self.stem.weight
-        x = images.to(device=param.device, dtype=param.dtype)
         s = self.input_size
-        if x.shape[-2:] != (s, s):
-            x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        x = prepare_images(images, s, self.stem.weight, "The judge")
         t = torch.linspace(-1.0, 1.0, s, device=x.device, dtype=x.dtype)
         coords = torch.stack(torch.meshgrid(t, t, indexing="xy")).expand(x.shape[0], 2, s, s)
         return torch.cat([x, coords], dim=1)

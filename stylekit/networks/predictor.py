@@ -30,11 +30,30 @@ from torch import nn
 
 from ..errors import CheckpointError, ImageInputError
 
-__all__ = ["AttributeHead", "AttributePredictor", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["AttributeHead", "AttributePredictor", "FORMAT", "FORMAT_VERSION", "prepare_images"]
 
 #: The ``format`` tag of predictor files.
 FORMAT = "stylekit.toyfaces.predictor"
 FORMAT_VERSION = "2"  # 2: the attribute table (names, kinds, ranges) is in the config
+
+
+def prepare_images(images: torch.Tensor, size: int, like: torch.Tensor, who: str) -> torch.Tensor:
+    """Check ``images [N, 3, H, W]`` (H, W >= 8) and resize them to ``[N, 3, size, size]`` (bilinear,
+    antialiased) on ``like``'s device and dtype; ``who`` names the network in the error.
+
+    Raises:
+        ImageInputError: not a 4-d 3-channel tensor, or smaller than 8x8.
+    """
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ImageInputError(f"{who} needs an image tensor [N, 3, H, W] in [-1, 1], got {shape}.")
+    if images.shape[-2] < 8 or images.shape[-1] < 8:
+        raise ImageInputError(f"Images of {images.shape[-2]}x{images.shape[-1]} are too small for "
+                              f"{who[0].lower() + who[1:]}; give at least 8x8 pixels.")
+    x = images.to(device=like.device, dtype=like.dtype)
+    if x.shape[-2:] != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x
 
 
 @dataclass(frozen=True)
@@ -96,18 +115,7 @@ class AttributePredictor(nn.Module):
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         """``[N, 3, H, W]`` in ``[-1, 1]`` -> ``[N, 3, S, S]`` on the weights' device and dtype."""
-        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-            shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ImageInputError(f"The attribute predictor needs an image tensor [N, 3, H, W] in [-1, 1], got {shape}.")
-        if images.shape[-2] < 8 or images.shape[-1] < 8:
-            raise ImageInputError(f"Images of {images.shape[-2]}x{images.shape[-1]} are too small for the attribute "
-                                  "predictor; give at least 8x8 pixels.")
-        param = self.fc.weight
-        x = images.to(device=param.device, dtype=param.dtype)
-        size = self.input_size
-        if x.shape[-2:] != (size, size):
-            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        return x
+        return prepare_images(images, self.input_size, self.fc.weight, "The attribute predictor")
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Penultimate features. images: ``[N, 3, H, W]`` in ``[-1, 1]`` -> ``[N, feature_dim]``."""
