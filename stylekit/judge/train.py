@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ..errors import InvalidArgumentError
 from ..progress import ProgressCallback, no_progress
 from ..toyfaces.attributes import ATTRIBUTES, BINARY_ATTRIBUTES, CONTINUOUS_ATTRIBUTES
-from ..train.skeleton import Run, Smoothed, StepsConfig, is_due
+from ..train.skeleton import Run, Smoothed, StepsConfig
 from .data import FacePool, renders, samples
 from .load import save_judge
 from .negatives import KINDS, negatives
@@ -137,15 +137,8 @@ def _loop(run: Run, cfg: JudgeConfig, model: Judge, opt, G) -> None:
         run.amp.backward(loss)
         run.amp.step(opt)
         running.update(float(loss.detach()))
-        done = run.step = step + 1
-        run.cur_nimg = done * cfg.batch
-        run.progress(done, cfg.steps, "judge", loss=running.value)
-        if is_due(done, cfg.log_every, cfg.steps):
-            rate = (done - start) / (time.time() - t0)
-            run.log(f"step {done}/{cfg.steps}  loss {running.value:.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
-                    f"{rate:.2f} it/s  eta {(cfg.steps - done) / max(rate, 1e-9) / 60:.1f} min")
-        if cfg.snapshot_every > 0 and done % cfg.snapshot_every == 0 and done < cfg.steps:
-            run.checkpoint(nets={"model": model}, optims={"optimizer": opt})
+        run.end_step(cfg, step, "judge", running.value, opt, start=start, t0=t0,
+                     nets={"model": model}, optims={"optimizer": opt})
     run.step = cfg.steps
     run.checkpoint(nets={"model": model}, optims={"optimizer": opt})
 

@@ -35,7 +35,7 @@ from ..progress import ProgressCallback, no_progress
 from ..toyfaces.attributes import ATTRIBUTES, BINARY_ATTRIBUTES, CONTINUOUS_ATTRIBUTES
 from ..toyfaces.predictor import new_predictor
 from .predictor_data import RenderPool, make_batch
-from .skeleton import Run, Smoothed, StepsConfig, is_due
+from .skeleton import Run, Smoothed, StepsConfig
 
 __all__ = ["PredictorConfig", "evaluate", "train_predictor", "model_card"]
 
@@ -139,16 +139,8 @@ def _loop(run: Run, cfg: PredictorConfig, model, opt) -> None:
         run.amp.backward(loss)
         run.amp.step(opt)
         running.update(float(loss.detach()))
-        done = run.step = step + 1
-        run.cur_nimg = done * cfg.batch
-        run.progress(done, cfg.steps, "predictor", loss=running.value)
-        if is_due(done, cfg.log_every, cfg.steps):
-            rate = (done - start) / (time.time() - t0)
-            eta = (cfg.steps - done) / max(rate, 1e-9)
-            run.log(f"step {done}/{cfg.steps}  loss {running.value:.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
-                    f"{rate:.2f} it/s  eta {eta / 60:.1f} min")
-        if cfg.snapshot_every > 0 and done % cfg.snapshot_every == 0 and done < cfg.steps:
-            run.checkpoint(nets={"model": model}, optims={"optimizer": opt})
+        run.end_step(cfg, step, "predictor", running.value, opt, start=start, t0=t0,
+                     nets={"model": model}, optims={"optimizer": opt})
     run.step = cfg.steps
     run.checkpoint(nets={"model": model}, optims={"optimizer": opt})
 

@@ -429,6 +429,29 @@ class Run:
         self.amp.load_state_dict(state.get("grad_scaler"))
         return dict(state.get("extra") or {})
 
+    def end_step(self, cfg: "StepsConfig", step: int, what: str, loss: float, opt: torch.optim.Optimizer, *,
+                 start: int, t0: float, nets: dict[str, torch.nn.Module],
+                 optims: dict[str, torch.optim.Optimizer]) -> int:
+        """The bookkeeping after optimiser step ``step`` (0-based) of a run in steps; returns the steps done.
+
+        Sets ``step`` and ``cur_nimg`` (``done * cfg.batch``), reports progress (``what``, smoothed
+        ``loss``), writes the log line every ``cfg.log_every`` steps (rate since ``start`` at time
+        ``t0``, ``time.time()``) and a checkpoint every ``cfg.snapshot_every`` steps before the last.
+        """
+        import time
+
+        done = self.step = step + 1
+        self.cur_nimg = done * cfg.batch
+        self.progress(done, cfg.steps, what, loss=loss)
+        if is_due(done, cfg.log_every, cfg.steps):
+            rate = (done - start) / (time.time() - t0)
+            eta = (cfg.steps - done) / max(rate, 1e-9)
+            self.log(f"step {done}/{cfg.steps}  loss {loss:.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
+                     f"{rate:.2f} it/s  eta {eta / 60:.1f} min")
+        if cfg.snapshot_every > 0 and done % cfg.snapshot_every == 0 and done < cfg.steps:
+            self.checkpoint(nets=nets, optims=optims)
+        return done
+
     def checkpoint(self, *, nets: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer],
                    extra: dict | None = None, keep: str | None = None) -> Path:
         """Write ``out/checkpoint-latest.pt`` atomically (rank 0 only); with ``keep`` also ``checkpoint-<keep>.pt``.
