@@ -13,7 +13,7 @@ from .edit import _attributes, predictor
 from .readings import change_line, predictor_for
 
 SHORT = """**StyleSpace** (Wu et al. 2021). Each synthesis layer turns its W row into a *style* vector, one scale per
-feature channel. Single channels are surprisingly disentangled: the default moves one channel that grows a beard.
+feature channel. One channel can carry a whole feature: the default moves one channel that grows a beard (though, judged on report seeds, a single channel leaks into other attributes a little more than a W direction at equal success).
 **Find channels** lists the channels that drive an attribute and applies the strongest."""
 
 MORE = """An edit moves one channel by *amount* standard deviations (measured over random samples). **Find channels**
