@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import InvalidArgumentError
+
 #: name -> what it does (the README's table says the same).
 VARIABLES: dict[str, str] = {
     "STYLEKIT_OFFLINE": "1 = never download; a file that is not cached raises OfflineError with how to supply it "
@@ -21,6 +23,12 @@ VARIABLES: dict[str, str] = {
                       "registry's Hub file.",
     "STYLEKIT_DLIB_LANDMARKS": "a local dlib 68-point landmark model for face alignment, instead of the one from the "
                                "face-recognition-models package.",
+    "STYLEKIT_DEVICE": "where the networks run: auto (default: cuda when PyTorch sees a GPU, else cpu), cpu, cuda or "
+                       "cuda:N.",
+    "STYLEKIT_HUB_TIMEOUT": "seconds a Hub request may wait for an answer before it fails (default 10; the gallery "
+                            "uses 5 unless this is set).",
+    "STYLEKIT_DEFAULT_MODEL": "the model the gallery opens with (default toyfaces): a registered generator name, a "
+                              "file path or an hf:// address.",
 }
 
 _TRUE = ("1", "true", "yes", "on")
@@ -58,3 +66,53 @@ def vgg16_override() -> Path | None:
 def dlib_landmarks_override() -> Path | None:
     """A local dlib landmark model (``STYLEKIT_DLIB_LANDMARKS``), or None."""
     return _path("STYLEKIT_DLIB_LANDMARKS")
+
+
+
+DEFAULT_HUB_TIMEOUT_S = 10.0  # huggingface_hub's own default for its metadata and download requests
+
+
+def device() -> str:
+    """Where the networks run (``STYLEKIT_DEVICE``): ``'cpu'``, ``'cuda'`` or ``'cuda:N'``.
+
+    Unset, empty or ``'auto'``: ``'cuda'`` when ``torch.cuda.is_available()``, else ``'cpu'``. Raises
+    :class:`InvalidArgumentError` for any other value, and for a CUDA device PyTorch does not see.
+    """
+    value = os.environ.get("STYLEKIT_DEVICE", "").strip().lower()
+    if value == "cpu":
+        return "cpu"
+    import torch
+
+    if value in ("", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    index = value[len("cuda:"):] if value.startswith("cuda:") else None
+    if value != "cuda" and not (index is not None and index.isdigit()):
+        raise InvalidArgumentError(f"STYLEKIT_DEVICE={value!r} is not a device stylekit runs on; use auto, cpu, cuda "
+                                   "or cuda:N (N = the GPU's index), or unset it.")
+    if not torch.cuda.is_available():
+        raise InvalidArgumentError(f"STYLEKIT_DEVICE={value!r} asks for a GPU but PyTorch sees none (a CPU-only "
+                                   "build, or no driver); set it to auto or cpu, or unset it.")
+    if index is not None and int(index) >= torch.cuda.device_count():
+        raise InvalidArgumentError(f"STYLEKIT_DEVICE={value!r}: PyTorch sees {torch.cuda.device_count()} GPU(s), "
+                                   "numbered from 0; pick one of them or use cuda.")
+    return value
+
+
+def hub_timeout() -> float:
+    """Seconds a Hub request may wait for an answer (``STYLEKIT_HUB_TIMEOUT``, default
+    :data:`DEFAULT_HUB_TIMEOUT_S`); raises :class:`InvalidArgumentError` unless it is a positive number."""
+    value = os.environ.get("STYLEKIT_HUB_TIMEOUT", "").strip()
+    if not value:
+        return DEFAULT_HUB_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):  # also refuses nan
+        raise InvalidArgumentError(f"STYLEKIT_HUB_TIMEOUT={value!r} must be a positive number of seconds, e.g. 10.")
+    return seconds
+
+
+def default_model() -> str:
+    """The gallery's first model (``STYLEKIT_DEFAULT_MODEL``, default ``'toyfaces'``); checked where it is used."""
+    return os.environ.get("STYLEKIT_DEFAULT_MODEL", "").strip() or "toyfaces"
