@@ -158,3 +158,161 @@ def test_load_generator_through_hub_cache_and_registry(tmp_path, fixtures_dir, m
     z = torch.randn(2, G1.z_dim)
     with torch.no_grad():
         assert torch.equal(G1(z), G2(z))
+
+
+# ----------------------------------------------------------------------------------------------
+# Hub behaviour: progress, one request with our timeout, and every Hub artifact kind offline
+
+
+def serve_hub(files: dict[str, bytes], *, stall: bool = False):
+    """A local stand-in for the Hub on 127.0.0.1 (tests never touch the network): answers HEAD/GET of
+    ``/owner/repo/resolve/main/file`` as the Hub does (commit, ETag and size headers), 404 for anything
+    else, or never answers at all (``stall``). Returns ``(server, requests)``; ``requests`` lists
+    ``(method, path)`` as they arrive."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _head(self):
+            requests.append((self.command, self.path))
+            if stall:
+                threading.Event().wait(30)
+                return None
+            data = files.get(self.path.lstrip("/"))
+            if data is None:
+                self.send_response(404)
+                self.send_header("X-Error-Code", "EntryNotFound")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            self.send_response(200)
+            self.send_header("X-Repo-Commit", "a" * 40)
+            self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            return data
+
+        def do_HEAD(self):
+            self._head()
+
+        def do_GET(self):
+            data = self._head()
+            if data is not None:
+                self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, requests
+
+
+@pytest.fixture
+def local_hub(monkeypatch):
+    """Point huggingface_hub at :func:`serve_hub`'s server; yields a function that starts one."""
+    from huggingface_hub import constants
+
+    servers = []
+
+    def start(files, *, stall=False):
+        server, requests = serve_hub(files, stall=stall)
+        servers.append(server)
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        return requests
+
+    monkeypatch.delenv("STYLEKIT_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("STYLEKIT_HUB_MIRROR", raising=False)
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def test_download_reports_progress_and_logs_the_file_and_size(tmp_path, local_hub, caplog):
+    import logging
+
+    content = bytes(range(256)) * 8000  # 2,048,000 bytes
+    local_hub({"someone/stylegans/resolve/main/models/g.bin": content})
+    seen = []
+    with caplog.at_level(logging.INFO, logger="stylekit.hub"):
+        path = hub.fetch(hub.HubFile("someone/stylegans", "models/g.bin"), cache_dir=tmp_path,
+                         progress=lambda done, total, message: seen.append((done, total, message)))
+    assert path.read_bytes() == content
+    assert seen[0] == (0, len(content), "downloading someone/stylegans/models/g.bin")
+    assert seen[-1][:2] == (len(content), len(content))
+    assert "downloading someone/stylegans/models/g.bin (2.0 MB)" in caplog.text
+    # a second fetch finds it in the cache: no download, no progress
+    seen.clear()
+    assert hub.fetch(hub.HubFile("someone/stylegans", "models/g.bin"), cache_dir=tmp_path,
+                     progress=lambda *a: seen.append(a)) == path
+    assert seen == []
+
+
+def test_report_downloads_reaches_fetches_made_deep_inside_other_calls(tmp_path, local_hub):
+    local_hub({"someone/stylegans/resolve/main/e4e.pt": b"x" * 1000})
+    seen = []
+    with hub.report_downloads(lambda done, total, message: seen.append(done)):
+        hub.fetch(hub.HubFile("someone/stylegans", "e4e.pt"), cache_dir=tmp_path)
+    assert seen[0] == 0 and seen[-1] == 1000
+    seen.clear()
+    hub.fetch(hub.HubFile("someone/stylegans", "e4e.pt"), cache_dir=tmp_path / "other")  # outside: nobody hears
+    assert seen == []
+
+
+def test_a_hub_that_does_not_answer_fails_after_one_request_naming_the_file(tmp_path, local_hub, monkeypatch):
+    requests = local_hub({}, stall=True)
+    monkeypatch.setenv("STYLEKIT_HUB_TIMEOUT", "0.3")
+    with pytest.raises(OfflineError) as info:
+        hub.fetch(hub.HubFile("someone/stylegans", "models/g.pkl"), cache_dir=tmp_path)
+    message = str(info.value)
+    assert "someone/stylegans/models/g.pkl" in message and "did not answer within 0.3 s" in message
+    assert "hf download someone/stylegans models/g.pkl" in message
+    file_requests = [r for r in requests if r[1].endswith("/models/g.pkl")]
+    assert file_requests == [("HEAD", "/someone/stylegans/resolve/main/models/g.pkl")]  # asked once, no retry
+
+
+def test_a_missing_hub_file_is_a_model_not_found_error(tmp_path, local_hub):
+    local_hub({})
+    with pytest.raises(ModelNotFoundError) as info:
+        hub.fetch(hub.HubFile("someone/stylegans", "nope.pkl"), cache_dir=tmp_path)
+    assert "nope.pkl" in str(info.value) and "someone/stylegans" in str(info.value)
+
+
+def test_hub_timeout_setting(monkeypatch):
+    from stylekit import settings
+    from stylekit.errors import InvalidArgumentError
+
+    monkeypatch.delenv("STYLEKIT_HUB_TIMEOUT", raising=False)
+    assert settings.hub_timeout() == settings.DEFAULT_HUB_TIMEOUT_S
+    monkeypatch.setenv("STYLEKIT_HUB_TIMEOUT", "2.5")
+    assert settings.hub_timeout() == 2.5
+    for bad in ("0", "-1", "soon", "nan", "inf"):
+        monkeypatch.setenv("STYLEKIT_HUB_TIMEOUT", bad)
+        with pytest.raises(InvalidArgumentError, match="STYLEKIT_HUB_TIMEOUT"):
+            settings.hub_timeout()
+
+
+HUB_ARTIFACTS = [a for a in registry.list_artifacts() if a.hub is not None]
+
+
+def test_every_kind_with_a_hub_location_is_covered():
+    kinds = {a.kind for a in HUB_ARTIFACTS}
+    assert {"generator", "perceptual"} <= kinds, kinds
+
+
+@pytest.mark.parametrize("artifact", HUB_ARTIFACTS, ids=lambda a: f"{a.kind}-{a.name}")
+def test_every_hub_artifact_offline_names_its_file_and_how_to_supply_it(artifact, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("STYLEKIT_HUB_MIRROR", raising=False)
+    with pytest.raises(OfflineError) as info:
+        registry.artifact_path(artifact, cache_dir=tmp_path)
+    message = str(info.value)
+    assert f"{artifact.hub.repo_id}/{artifact.hub.filename}" in message
+    assert f"hf download {artifact.hub.repo_id} {artifact.hub.filename}" in message
+    assert "STYLEKIT_HUB_MIRROR" in message
