@@ -9,8 +9,12 @@ result* button makes its result the current latent for the other tabs. Session s
 ``--state-ttl`` seconds (default two hours) after it was last set.
 
 For the person running it: models load in their own queue and never hold up another user
-(:mod:`demos.models`); a user's mistake is one ``WARNING user error ...`` line in the log, only
-unexpected errors print a traceback. ``python -m demos.bench_soak`` puts a classroom's load on it.
+(:mod:`demos.models`), on the one device :mod:`demos.device` picks (``STYLEKIT_DEVICE``; CUDA when there is a
+GPU); on a ZeroGPU Space the heavy callbacks borrow a GPU through ``spaces.GPU``. ``STYLEKIT_DEFAULT_MODEL``
+names the first model (toyfaces when unset); a bad device or model name stops the start with a message.
+Hub requests wait at most ``STYLEKIT_HUB_TIMEOUT`` seconds (5 here unless set). A user's mistake is one
+``WARNING user error ...`` line in the log, only unexpected errors print a traceback.
+``python -m demos.bench_soak`` puts a classroom's load on it.
 """
 
 from __future__ import annotations
@@ -21,10 +25,20 @@ import os
 import sys
 import warnings
 
-import gradio as gr
+from stylekit import settings
 
-from demos import common, edit, generate, invert, local, mixing, models, morph, sg3, stylespace, text
-from stylekit.errors import StylekitError
+if settings.zero_gpu_space():  # ZeroGPU wants spaces imported before anything touches CUDA
+    try:
+        import spaces  # noqa: F401
+    except ImportError:
+        pass
+
+import gradio as gr  # noqa: E402
+
+from demos import common, edit, generate, invert, local, mixing, models, morph, sg3, stylespace, text  # noqa: E402
+from stylekit.errors import StylekitError  # noqa: E402
+
+GALLERY_HUB_TIMEOUT_S = "5"  # STYLEKIT_HUB_TIMEOUT for the gallery: a stalled Hub fails a load in seconds
 
 MAX_UPLOAD = "25mb"  # larger uploads are refused by the server before any callback runs
 #: the Morph frames: as tall as their rows (Gradio's gallery otherwise keeps a fixed 450 px, blank below one row)
@@ -47,7 +61,11 @@ TABS = [
 def model_info(model: str, progress=gr.Progress()) -> str:
     """Returns a line describing the picked model (loading it first; Hub models download on first use)."""
     progress(0, desc=f"Loading {model} (Hub models are downloaded on first use)")
-    return models.describe_model(model, common.get_generator(model))
+    try:
+        G = models.load(model, progress=common.download_progress(progress, f"Loading {model}"))
+    except StylekitError as exc:
+        raise common.user_error(exc, "loading a model") from None
+    return models.describe_model(model, G)
 
 
 def pick_model(model: str, loaded: str, progress=gr.Progress()):
@@ -55,7 +73,7 @@ def pick_model(model: str, loaded: str, progress=gr.Progress()):
     the picker goes back to ``loaded`` (the last model that worked) and the info line says why."""
     progress(0, desc=f"Loading {model} (Hub models are downloaded on first use)")
     try:
-        G = models.load(model)
+        G = models.load(model, progress=common.download_progress(progress, f"Loading {model}"))
     except StylekitError as exc:
         common.user_error(exc, "picking a model")  # logs one line
         gr.Warning(f"{model} could not be loaded; still using {loaded}.")
@@ -71,6 +89,8 @@ def clear_latent():
 
 
 def build_app() -> gr.Blocks:
+    """The gallery. Raises the stylekit error of a bad ``STYLEKIT_DEVICE`` or ``STYLEKIT_DEFAULT_MODEL``."""
+    _, first = models.check_startup()
     common.quiet_input_checks()
     common.atomic_image_cache()
     # result images are files in Gradio's cache: every 10 minutes, those older than an hour are deleted
@@ -80,10 +100,10 @@ def build_app() -> gr.Blocks:
                     "address works too).")
         with gr.Row():
             with gr.Column(scale=3):
-                model = models.ModelPicker(models.model_choices(), value=models.DEFAULT_MODEL, label="Model",
+                model = models.ModelPicker(models.model_choices(), value=first, label="Model",
                                            allow_custom_value=True, elem_id="model-picker")
                 info = gr.Markdown(label="model info", elem_id="model-info")
-                loaded = gr.Textbox(models.DEFAULT_MODEL, visible=False, label="loaded model")
+                loaded = gr.Textbox(first, visible=False, label="loaded model")
             with gr.Column(scale=2):
                 current_info = gr.Markdown(common.EMPTY_INFO, label="current latent info", elem_id="current-info")
                 clear = gr.Button("Forget the current latent", size="sm")
@@ -125,13 +145,14 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
 
 def _configure_logging() -> None:
     """The gallery's own log lines (one per user error, one per loaded model) on stderr."""
-    log = logging.getLogger("stylekit.gallery")
-    if not log.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+    for name in ("stylekit.gallery", "stylekit.hub"):  # the hub's: one line per download (file and size)
+        log = logging.getLogger(name)
+        if not log.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
+            log.propagate = False
     # stylekit.images refuses images above its own pixel limit with a readable error; PIL's earlier
     # warning about the same image would only add two lines to the log
     from PIL import Image
@@ -149,8 +170,14 @@ def main(argv=None) -> None:
                              f"(default {common.STATE_TTL_S:g})")
     args = parser.parse_args(argv)
     common.STATE_TTL_S = args.state_ttl
+    os.environ.setdefault("STYLEKIT_HUB_TIMEOUT", GALLERY_HUB_TIMEOUT_S)
     limit_malloc_arenas()
     _configure_logging()
+    try:
+        where, first = models.check_startup()
+    except StylekitError as exc:
+        parser.error(str(exc))
+    logging.getLogger("stylekit.gallery").info("computing on %s; first model %s", where, first)
     build_app().launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_UPLOAD,
                        css=CSS)
 

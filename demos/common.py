@@ -24,6 +24,7 @@ import gradio as gr
 from stylekit.errors import InvalidArgumentError, StylekitError
 
 from . import models
+from .device import FIT_S, OPTIMISE_S, RENDER_S, gpu_task  # noqa: F401  (the tabs import them from here)
 from .models import DEFAULT_MODEL, model_choices  # noqa: F401  (the tabs import them from here)
 
 DEFAULT_SEED = 0
@@ -34,9 +35,10 @@ _FIT_LOCK = threading.Lock()
 log = logging.getLogger("stylekit.gallery")
 
 
-def get_generator(name: str, device: str = "cpu"):
+def get_generator(name: str, device: str | None = None):
     """Load (once) and return the generator called ``name`` (a registered name, a file path or an
-    ``hf://`` address; see :mod:`demos.models`); stylekit errors become one-line ``gr.Error`` toasts."""
+    ``hf://`` address; see :mod:`demos.models`) on ``device`` (default: the gallery's one device,
+    :func:`demos.device.device`); stylekit errors become one-line ``gr.Error`` toasts."""
     try:
         return models.load(name, device)
     except StylekitError as exc:
@@ -262,11 +264,12 @@ def default_latent(G):
 
 
 def current_latent(G, latent):
-    """The session latent, or the default (seed 0, psi 0.7) when none was chosen yet; checked against ``G``."""
+    """The session latent (kept on the CPU) on ``G``'s device, or the default (seed 0, psi 0.7) when none was
+    chosen yet; checked against ``G``."""
     if latent is None:
         return default_latent(G)
     latent.check_compatible(latent.generator if latent.generator is not None else G)
-    return latent
+    return latent if latent.device == G.device else latent.to(G.device)
 
 
 def describe(latent, source: str) -> str:
@@ -277,6 +280,7 @@ EMPTY_INFO = (f"**Current latent:** none yet; tabs start from seed {DEFAULT_SEED
               "tab's *Use this result* button to carry its result to the other tabs.")
 
 
+@gpu_task(RENDER_S)
 def use_result(model: str, result, source: str):
     """Make a tab's last result the session latent. Returns ``(latent, image, description)``."""
     if result is None:
@@ -407,6 +411,15 @@ def cancellable(flag: threading.Event, what: str, report):
         report(step, total, desc, loss, message)
 
     return callback
+
+
+def download_progress(progress: gr.Progress, what: str = ""):
+    """A Hub download callback (``stylekit.hub.report_downloads``) that drives ``gr.Progress`` in megabytes."""
+    def report(done: int, total: int, message: str = "") -> None:
+        mb = f"{done / 1e6:.0f} of {total / 1e6:.0f} MB" if total else f"{done / 1e6:.0f} MB"
+        progress((done, max(total, done, 1)), desc=f"{what + ': ' if what else ''}{message} ({mb})")
+
+    return report
 
 
 def progress_callback(progress: gr.Progress, flag: threading.Event, what: str):

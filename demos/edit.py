@@ -7,8 +7,8 @@ import gradio as gr
 from stylekit.edit.presets import INTERFACEGAN, SEFA
 from stylekit.errors import InvalidArgumentError
 
-from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, log, number, render, row,
-                     session_state, teaching_note, use_result, user_errors)
+from .common import (FIT_S, SharedUI, cached_fit, choice, current_latent, get_generator, gpu_task, integer, log,
+                     number, render, row, session_state, teaching_note, use_result, user_errors)
 from .readings import change_line, describe_group, describe_rows, predictor_for
 
 SHORT = """**Linear edits in W.** Many attributes change along a straight line in W, so an edit is
@@ -108,6 +108,7 @@ def _predicted(images, attribute: str) -> float:
         return float(predictor().predict(images)[attribute][0])
 
 
+@gpu_task(FIT_S)
 @user_errors
 def edit_interfacegan(model: str, attribute: str, strength, layers: str, latent, progress=gr.Progress()):
     """Returns ``(before | after image, text with the predicted attribute before/after, edited latent)``.
@@ -131,6 +132,7 @@ def edit_interfacegan(model: str, attribute: str, strength, layers: str, latent,
     return row(before, after), info, out
 
 
+@gpu_task(FIT_S)
 @user_errors
 def edit_ganspace(model: str, component, amount, layers: str, latent):
     """Returns ``(before | after image, text, edited latent)``; ``amount`` in standard deviations."""
@@ -152,6 +154,7 @@ def edit_ganspace(model: str, component, amount, layers: str, latent):
     return row(before, after), info, out
 
 
+@gpu_task(FIT_S)
 @user_errors
 def edit_sefa(model: str, index, strength, layers: str, latent):
     """Returns ``(before | after image, text, edited latent)``; the direction edits the rows it was factorised on."""

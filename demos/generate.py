@@ -10,7 +10,8 @@ from stylekit.errors import InvalidArgumentError
 from stylekit.images import make_grid, tensor_to_pil
 from stylekit.latent import Latent
 
-from .common import SharedUI, describe, get_generator, number, render_pil, seed_list, teaching_note, user_errors
+from .common import (RENDER_S, SharedUI, describe, get_generator, gpu_task, number, render_pil, seed_list,
+                     teaching_note, user_errors)
 
 SHORT = """**Generate.** A random vector *z* is mapped to a style code *w*, and *w* steers every layer of the
 synthesis network. *Truncation* (psi < 1) pulls *w* toward the average face: less variety, fewer artefacts."""
@@ -29,6 +30,7 @@ LESSON = "01_generator.py"
 MAX_SEEDS = 16
 
 
+@gpu_task(RENDER_S)
 @user_errors
 def generate(model: str, seeds: str, psi: float, noise_mode: str):
     """Returns a PIL grid image for the given seeds."""
@@ -49,6 +51,7 @@ def generate(model: str, seeds: str, psi: float, noise_mode: str):
     return tensor_to_pil(make_grid(images, ncols=min(len(seed_list), 8)))
 
 
+@gpu_task(RENDER_S)
 @user_errors
 def use_first_seed(model: str, seeds: str, psi: float):
     """Returns ``(latent, current image, description)``: the first seed's W code becomes the session latent."""

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import gradio as gr
 
+from stylekit import hub
 from stylekit.errors import InvalidArgumentError
 
-from .common import (PhotoInput, SharedUI, cancellable, choice, get_generator, image_path, integer, request_stop, row,
-                     session_state, start_cancellable, teaching_note, use_result, user_errors)
+from .common import (OPTIMISE_S, PhotoInput, SharedUI, cancellable, choice, get_generator, gpu_task, image_path,
+                     integer, request_stop, row, session_state, start_cancellable, teaching_note, use_result,
+                     user_errors)
+from .models import default_model
 
 SHORT = """**Inversion** finds the latent code whose image matches your photo, so that any edit can then be applied
 to *your* picture. Pick an example, press *Invert*; PSNR says how close the reconstruction is (30 dB looks identical)."""
@@ -131,6 +134,7 @@ def _start_psnr(G, target) -> float:
     return psnr(start, target.to(start.device))
 
 
+@gpu_task(OPTIMISE_S)
 @user_errors
 def invert(model: str, image, method: str, space: str, steps, request: gr.Request = None,
            progress=gr.Progress()):
@@ -167,8 +171,12 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
     progress((0, 1), desc=f"Inversion ({method}): starting")
 
     def run(callback):
-        return stylekit.invert.invert(G, path, method=method, space=space, steps=n_steps, progress=callback,
-                                      **options)
+        def downloads(done, total, message=""):  # an encoder fetched from the Hub, in MB
+            callback(done // 1_000_000, max(total // 1_000_000, 1), f"{message} (MB)")
+
+        with hub.report_downloads(downloads):  # run() works in a thread of its own, so the report is set there
+            return stylekit.invert.invert(G, path, method=method, space=space, steps=n_steps, progress=callback,
+                                          **options)
 
     columns = ["step", "loss", "stage"]
     result = None
@@ -199,7 +207,7 @@ def stop(request: gr.Request = None) -> str:
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
     result = session_state()
-    status = gr.Markdown(methods_status("toyfaces"), label="methods", elem_id="invert-status")
+    status = gr.Markdown(methods_status(default_model()), label="methods", elem_id="invert-status")
     with gr.Row():
         with gr.Column():
             image = PhotoInput(type="filepath", label="Photo (upload, webcam or an example)", height=288,

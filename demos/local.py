@@ -13,9 +13,10 @@ import numpy as np
 from stylekit.edit.presets import PART_TRANSFER
 from stylekit.errors import InvalidArgumentError
 
-from .common import (DEFAULT_MODEL, DISPLAY_SIZE, SharedUI, cached_fit, choice, current_latent, get_generator,
-                     integer, number, one_seed, progress_callback, render, render_pil, request_stop, row,
-                     session_state, start_cancellable, teaching_note, to_pil, use_result, user_errors)
+from .common import (DEFAULT_MODEL, DISPLAY_SIZE, FIT_S, OPTIMISE_S, RENDER_S, SharedUI, cached_fit, choice,
+                     current_latent, get_generator, gpu_task, integer, number, one_seed, progress_callback, render,
+                     render_pil, request_stop, row, session_state, start_cancellable, teaching_note, to_pil,
+                     use_result, user_errors)
 from .readings import change_line
 
 SHORT = """**Local edits.** *Part transfer* (Editing in Style, Collins et al. 2020) copies one part of a reference
@@ -96,7 +97,7 @@ def _segmentation(model: str, G, latent):
     seg = parts(model, G)
     with _HOOK_LOCK:
         labels = part_masks(_hook_copy(model, G), seg, latent.replace(generator=None), size=DISPLAY_SIZE)[0]
-    colours = PALETTE[labels.numpy() % len(PALETTE)]
+    colours = PALETTE[labels.cpu().numpy() % len(PALETTE)]
     return Image.fromarray(colours)
 
 
@@ -109,6 +110,7 @@ def legend(names: list[str]) -> str:
     return "**Parts:** " + " &nbsp; ".join(items)
 
 
+@gpu_task(FIT_S)
 @user_errors
 def local_parts(model: str, latent):
     """Returns ``(current image, its part segmentation as a colour map, the colour key with the part names)``."""
@@ -117,6 +119,7 @@ def local_parts(model: str, latent):
     return render_pil(G, base), _segmentation(model, G, base), legend(part_names(model, G))
 
 
+@gpu_task(FIT_S)
 @user_errors
 def local_transfer(model: str, reference_seed, part, strength, latent):
     """Returns ``(target | reference | result image, text, edited S latent)``."""
@@ -139,6 +142,7 @@ def local_transfer(model: str, reference_seed, part, strength, latent):
     return row(before, render(G, reference), after), info, out
 
 
+@gpu_task(RENDER_S)
 @user_errors
 def local_canvas(model: str, latent):
     """Returns the editor's starting value: the current latent's image as the background, no strokes."""
@@ -171,6 +175,7 @@ def _editor_parts(value):
     return background, mask
 
 
+@gpu_task(OPTIMISE_S)
 @user_errors
 def local_crossover(model: str, editor, mode: str, reference_seed, steps, request: gr.Request = None,
                     progress=gr.Progress()):
@@ -196,19 +201,20 @@ def local_crossover(model: str, editor, mode: str, reference_seed, steps, reques
                                         progress=callback)
     from stylekit.images import image_to_tensor
 
-    canvas = image_to_tensor(background, size=G.img_resolution)
+    canvas = image_to_tensor(background, size=G.img_resolution)  # the figure is put together on the CPU
     m01 = torch.nn.functional.interpolate(torch.from_numpy(mask)[None, None], size=G.img_resolution, mode="nearest")
-    target = result.target if mode == "crossover" else canvas * (1 - m01) + m01  # the hole shown white
+    image = result.image.detach().float().cpu()
+    target = result.target.cpu() if mode == "crossover" else canvas * (1 - m01) + m01  # the hole shown white
     share = f"{100 * float(mask.mean()):.0f}% of the image"
     if mode == "crossover":
         info = (f"Crossover with {n_steps} steps: the painted region ({share}) from the canvas, the rest from seed "
                 f"{seed}; PSNR against that composite target {result.psnr():.2f} dB.")
     else:
         keep = (1 - m01).expand_as(canvas)
-        err = float(((result.image.detach().float() - canvas) ** 2 * keep).sum() / keep.sum().clamp(min=1))
+        err = float(((image - canvas) ** 2 * keep).sum() / keep.sum().clamp(min=1))
         info = (f"Inpainting with {n_steps} steps: only the unpainted pixels were matched (PSNR there "
                 f"{10 * math.log10(4 / max(err, 1e-10)):.2f} dB); the generator filled the hole ({share}).")
-    return row(canvas, (m01 * 2 - 1).expand(-1, 3, -1, -1), target, result.image), info, result.latent
+    return row(canvas, (m01 * 2 - 1).expand(-1, 3, -1, -1), target, image), info, result.latent
 
 
 @user_errors

@@ -7,8 +7,8 @@ import torch
 
 from stylekit.errors import InvalidArgumentError
 
-from .common import (SharedUI, current_latent, describe, enlarge, get_generator, number, render_pil, seed_list,
-                     session_state, teaching_note, use_result, user_errors)
+from .common import (RENDER_S, SharedUI, current_latent, describe, enlarge, get_generator, gpu_task, number,
+                     render_pil, seed_list, session_state, teaching_note, use_result, user_errors)
 
 SHORT = """**Style mixing** (StyleGAN, Karras et al. 2019). The synthesis network reads one *w* per layer (the W+
 rows), so two faces can be spliced: each cell keeps its row's face and takes one group of rows from its column's."""
@@ -37,6 +37,7 @@ def _grid_image(rows_img, cols_img, cells):
     return tensor_to_pil(make_grid(enlarge(torch.cat(tiles), 128), ncols=c + 1))
 
 
+@gpu_task(RENDER_S)
 @user_errors
 def style_mix(model: str, row_seeds: str, col_seeds: str, group: str, psi: float, use_current: bool, latent):
     """Returns ``(grid image, mixed latent)``: cell (i, j) is row i with the ``group`` rows of column j;

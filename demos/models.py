@@ -12,6 +12,11 @@ Loading rules (issue 22, item 4):
   an HTTP request at all (or whether ``STYLEKIT_OFFLINE`` / ``HF_HUB_OFFLINE`` is set); when it does not, the
   load runs with ``local_files_only=True``, so an unreachable Hub fails at once instead of retrying.
 
+Models load on the gallery's one device (:func:`demos.device.device`) and compute in precision ``auto``
+(the first load logs and shows which precision that picked). The first model shown is
+``STYLEKIT_DEFAULT_MODEL`` (:func:`default_model`; ``toyfaces`` when unset), checked at startup by
+:func:`check_startup`. A Hub download reports its bytes to the ``progress`` callback given to :func:`load`.
+
 The picker (:func:`pick_model`) reverts to the last model that loaded when a pick fails, and says why
 in the info line.
 """
@@ -25,10 +30,12 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from stylekit import registry, settings
-from stylekit.errors import StylekitError
+from stylekit import hub, registry, settings
+from stylekit.errors import InvalidArgumentError, StylekitError
 
-DEFAULT_MODEL = "toyfaces"
+from . import device as gallery_device
+
+DEFAULT_MODEL = "toyfaces"  # the offline model shipped inside the package (always there)
 MAX_MODELS = 4
 FAILURE_TTL_S = 30.0
 PROBE_TIMEOUT_S = 2.0  # how long the Hub may take to answer the probe
@@ -54,10 +61,36 @@ class ModelPicker(gr.Dropdown):
                                                  "hf://owner/repo/file address"}
 
 
+def default_model() -> str:
+    """The model the gallery opens with: ``STYLEKIT_DEFAULT_MODEL``, else ``toyfaces``."""
+    return settings.default_model()
+
+
+def check_startup() -> tuple[str, str]:
+    """``(device, default model)``, checked before the gallery starts: raises the stylekit error of a bad
+    ``STYLEKIT_DEVICE`` or of a ``STYLEKIT_DEFAULT_MODEL`` that is neither a registered generator, an
+    existing file nor an ``hf://owner/repo/file`` address."""
+    from pathlib import Path
+
+    where = gallery_device.device()
+    name = default_model()
+    if name.startswith("hf://"):
+        hub.parse_hf_uri(name)
+    elif not Path(name).expanduser().is_file():
+        try:
+            registry.resolve(name, "generator")
+        except StylekitError as exc:
+            raise InvalidArgumentError(f"STYLEKIT_DEFAULT_MODEL={name!r} is not a model the gallery can open: {exc} "
+                                       "Set it to a registered generator name (python -m stylekit models), a file "
+                                       "path or an hf://owner/repo/file address, or unset it for toyfaces.") from None
+    return where, name
+
+
 def model_choices() -> list[str]:
-    """Registered generator names for the picker (the offline default first)."""
+    """Registered generator names for the picker (the default model first, then the offline toyfaces)."""
     names = [a.name for a in registry.list_artifacts("generator")]
-    return [DEFAULT_MODEL] + [n for n in names if n != DEFAULT_MODEL]
+    first = list(dict.fromkeys([default_model(), DEFAULT_MODEL]))
+    return first + [n for n in names if n not in first]
 
 
 def list_models() -> str:
@@ -120,11 +153,12 @@ def _load(name: str, device: str):
     return stylekit.load_generator(name, device=device, precision="auto", local_files_only=local_only)
 
 
-def load(name: str, device: str = "cpu"):
-    """The generator called ``name`` (loaded once; see the module's rules). Raises the stylekit error of a
-    failed load (or the remembered one, for :data:`FAILURE_TTL_S` seconds)."""
-    from stylekit.errors import InvalidArgumentError
-
+def load(name: str, device: str | None = None, progress=None):
+    """The generator called ``name`` on ``device`` (default: the gallery's, :func:`demos.device.device`), loaded
+    once (see the module's rules). ``progress(done_bytes, total_bytes, message)`` hears a Hub download made by
+    this call. Raises the stylekit error of a failed load (or the remembered one, for :data:`FAILURE_TTL_S` s)."""
+    if device is None:
+        device = gallery_device.device()
     if not isinstance(name, str) or not name.strip():
         raise InvalidArgumentError("Pick a model first (toyfaces works offline).")
     key = (name.strip(), device)
@@ -142,7 +176,8 @@ def load(name: str, device: str = "cpu"):
                 raise type(failed[2])(failed[1])
         t0 = time.perf_counter()
         try:
-            G = _load(key[0], device)
+            with hub.report_downloads(progress):  # a Hub download made by this load reports to progress
+                G = _load(key[0], device)
         except StylekitError as exc:
             with _LOCK:
                 _FAILURES[key] = (time.monotonic(), str(exc), exc)

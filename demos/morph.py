@@ -10,8 +10,9 @@ import gradio as gr
 from stylekit.edit.presets import ANALOGY
 from stylekit.errors import InvalidArgumentError
 
-from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, one_seed, render,
-                     row, session_state, teaching_note, to_pils, use_result, user_errors)
+from .common import (OPTIMISE_S, RENDER_S, SharedUI, cached_fit, choice, current_latent, get_generator, gpu_task,
+                     integer, number, one_seed, render, row, session_state, teaching_note, to_pils, use_result,
+                     user_errors)
 from .invert import EXAMPLES
 from .readings import change_line, describe_group
 
@@ -35,6 +36,7 @@ MAX_FRAMES = 24
 PAIR_STEPS = 60
 
 
+@gpu_task(RENDER_S)
 @user_errors
 def morph(model: str, other_seed, frames, path: str, latent):
     """Returns ``(list of frame images, animated GIF file, the frame latents)`` from the current latent to the seed."""
@@ -81,6 +83,7 @@ def example_pair(model: str, G):
     return cached_fit((model, "analogy-pair"), fit)
 
 
+@gpu_task(OPTIMISE_S)
 @user_errors
 def analogy(model: str, pair: str, from_seed, to_seed, strength, layers: str, latent):
     """Returns ``(from | to | target | result image, text, result latent)``."""

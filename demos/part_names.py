@@ -53,11 +53,11 @@ def name_parts(G, parts, n_parts: int) -> list[str]:
     from stylekit.edit.local import part_masks
     from stylekit.latent import Latent
 
-    z = Latent.seed_z(G, list(SEEDS), device="cpu")
+    z = Latent.seed_z(G, list(SEEDS), device="cpu")  # on purpose: the toyfaces renderer draws the regions on the CPU
     latents = Latent.cat([Latent.from_seed(G, s, psi=1.0) for s in SEEDS])
     size = G.img_resolution
     regions = _region_masks(z, size)
-    labels = part_masks(G, parts, latents, size=size)
+    labels = part_masks(G, parts, latents, size=size).cpu()  # the regions are drawn on the CPU
     names, used = [], {}
     for k in range(n_parts):
         cluster = labels == k

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from .common import cached_fit
+from .device import device
 
 
 def predictor_for(model: str):
@@ -20,7 +21,7 @@ def predictor_for(model: str):
     def load():
         from stylekit.checkpoints.predictor import load_predictor
 
-        return load_predictor(name, device="cpu")
+        return load_predictor(name, device=device())
 
     return cached_fit(("predictor", name), load)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import SharedUI, current_latent, get_generator, number, render, row, teaching_note, user_errors
+from .common import (RENDER_S, SharedUI, current_latent, get_generator, gpu_task, number, render, row, teaching_note,
+                     user_errors)
+from .models import default_model
 
 SHORT = """**StyleGAN3 rotate / translate** (Karras et al. 2021, *Alias-Free GAN*). StyleGAN3 draws its image from
 Fourier features in an explicit coordinate frame, so the same face can be turned and shifted exactly. Only for
@@ -38,6 +40,7 @@ def sg3_status(model: str):
     return (status_text(model),) + tuple(gr.update(interactive=on) for _ in range(4))
 
 
+@gpu_task(RENDER_S)
 @user_errors
 def sg3_pose(model: str, rotate, translate_x, translate_y, latent):
     """Returns ``(original | posed image, text)``; raises a readable error for non-StyleGAN3 models."""
@@ -57,8 +60,8 @@ def sg3_pose(model: str, rotate, translate_x, translate_y, latent):
 
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON)
-    on = _is_sg3("toyfaces")
-    status = gr.Markdown(status_text("toyfaces"), label="status", elem_id="sg3-status")
+    on = _is_sg3(default_model())
+    status = gr.Markdown(status_text(default_model()), label="status", elem_id="sg3-status")
     with gr.Row():
         rotate = gr.Slider(-180, 180, value=30, step=1, label="Rotate (degrees)", interactive=on)
         tx = gr.Slider(-0.5, 0.5, value=0, step=0.01, label="Translate x (image widths)", interactive=on)

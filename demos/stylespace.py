@@ -7,9 +7,10 @@ import gradio as gr
 from stylekit.edit.presets import STYLESPACE
 from stylekit.errors import InvalidArgumentError
 
-from .common import (SharedUI, cached_fit, choice, current_latent, get_generator, integer, number, render, row,
-                     session_state, teaching_note, use_result, user_errors)
+from .common import (FIT_S, SharedUI, cached_fit, choice, current_latent, get_generator, gpu_task, integer, number,
+                     render, row, session_state, teaching_note, use_result, user_errors)
 from .edit import _attributes, predictor
+from .models import default_model
 from .readings import change_line, predictor_for
 
 SHORT = """**StyleSpace** (Wu et al. 2021). Each synthesis layer turns its W row into a *style* vector, one scale per
@@ -48,6 +49,7 @@ def default_layer(names: list[str]) -> str | None:
     return STYLESPACE.layer if STYLESPACE.layer in names else names[len(names) // 3]
 
 
+@gpu_task(FIT_S)
 @user_errors
 def stylespace_edit(model: str, layer: str, channel, amount, attribute: str = STYLESPACE.attribute, latent=None):
     """Returns ``(before | after image, text with the predicted ``attribute`` before/after, edited S latent)``."""
@@ -97,6 +99,7 @@ def _with_samples(G, base):
     return Latent.cat([base.to_styles(G).replace(noise=None)] + samples)
 
 
+@gpu_task(FIT_S)
 @user_errors
 def stylespace_find(model: str, attribute: str, top_k, latent):
     """Returns ``(table of the top channels, layer of the best one, its channel, the signed amount to apply)``.
@@ -145,7 +148,7 @@ def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
     result = session_state()
     try:
-        names = layer_choices(get_generator("toyfaces"))
+        names = layer_choices(get_generator(default_model()))
     except gr.Error:  # the default model is not installed; the list fills in when a model is picked
         names = []
     with gr.Row():

@@ -9,13 +9,16 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
+from stylekit import hub
 from stylekit.errors import InvalidArgumentError
 from stylekit.text.presets import (GLOBAL_DIRECTIONS, MAPPER, OPTIMIZE, GlobalDirectionsPreset, MapperPreset,
                                    OptimizePreset)
 
-from .common import (DEFAULT_MODEL, SharedUI, cached_fit, choice, current_latent, get_generator, integer, number,
-                     progress_callback, render, request_stop, row, session_state, start_cancellable, teaching_note,
-                     use_result, user_errors)
+from .common import (DEFAULT_MODEL, OPTIMISE_S, SharedUI, cached_fit, choice, current_latent, download_progress,
+                     get_generator, gpu_task, integer, number, progress_callback, render, request_stop, row,
+                     session_state, start_cancellable, teaching_note, use_result, user_errors)
+from .device import device
+from .models import default_model
 from .readings import change_line
 
 SHORT = """**Text-guided editing** (StyleCLIP, Patashnik et al. 2021) steers the generator with words through CLIP,
@@ -99,7 +102,7 @@ def clip_model(name: str):
     """The CLIP called ``name``, loaded once per process."""
     from stylekit.text.prompts import resolve_clip
 
-    return cached_fit(("clip", name), lambda: resolve_clip(name))
+    return cached_fit(("clip", name), lambda: resolve_clip(name, device=device()))
 
 
 def relevance(model: str, G, clip_name: str):
@@ -161,6 +164,7 @@ def _mapped(model, G, base, prompt, st, clip, strength, steps, request, progress
                  f"({alpha / MAPPER_UNIT:+g}x the trained edit)")
 
 
+@gpu_task(OPTIMISE_S)
 @user_errors
 def text_edit(model: str, prompt: str, neutral: str, method: str, strength, steps, beta, channels, whitened,
               latent, request: gr.Request = None, progress=gr.Progress()):
@@ -173,7 +177,8 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
     method = choice(method, "method", METHODS)
     G = get_generator(model)
     st = settings_for(model)
-    clip = clip_model(st.clip)
+    with hub.report_downloads(download_progress(progress, f"CLIP {st.clip}")):
+        clip = clip_model(st.clip)
     base = current_latent(G, latent)
     if method == "global":
         out, what = _global(model, G, base, prompt, neutral, st, clip, strength, beta, channels, whitened, progress)
@@ -221,7 +226,7 @@ def method_controls(method: str, model: str = DEFAULT_MODEL):
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
     result = session_state()
-    st = settings_for(DEFAULT_MODEL)
+    st = settings_for(default_model())
     with gr.Row():
         prompt = gr.Textbox(value="a face with glasses", label="Target prompt")
         neutral = gr.Textbox(value="a face", label="Neutral prompt (global, optimize)")

@@ -17,6 +17,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 REQUIRED_FRONT_MATTER = ("title", "sdk", "sdk_version", "app_file")
+#: what requirements.txt must install besides torch and gradio: face alignment (dlib-bin and its landmark model)
+#: and ZeroGPU support (spaces)
+REQUIRED_PACKAGES = ("torch", "gradio", "dlib-bin", "face-recognition-models", "spaces")
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
@@ -33,6 +36,18 @@ def read_front_matter(readme: Path) -> dict[str, str]:
             key, value = line.split(":", 1)
             meta[key.strip()] = value.strip().strip('"')
     raise ValueError(f"{readme}: front matter is not closed by a '---' line")
+
+
+def requirement_names(path: Path) -> set[str]:
+    """The package names a requirements file installs (lower case, ``_`` read as ``-``)."""
+    import re
+
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[\s\[<>=!~;@]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
 
 
 def validate(folder: Path) -> list[str]:
@@ -54,6 +69,10 @@ def validate(folder: Path) -> list[str]:
         problems.append(f"app file {meta.get('app_file')!r} is missing")
     if not (folder / "requirements.txt").is_file():
         problems.append("requirements.txt is missing")
+    else:
+        missing = [p for p in REQUIRED_PACKAGES if p not in requirement_names(folder / "requirements.txt")]
+        if missing:
+            problems.append(f"requirements.txt does not install {', '.join(missing)}")
     for package in ("stylekit", "demos"):
         if not (folder / package / "__init__.py").is_file():
             problems.append(f"package {package}/ is missing")

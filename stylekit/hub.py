@@ -167,14 +167,13 @@ def fetch(hub_file: HubFile, *, cache_dir: str | os.PathLike | None = None,
         if not local_files_only and not isinstance(cached, str):
             try:
                 size = _remote_size(hub_file, timeout)
-            except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError,
-                    hf_errors.HfHubHTTPError):
+            except (hf_errors.HfHubHTTPError, hf_errors.EntryNotFoundError):  # the Hub answered: handled below
                 raise
             except Exception as exc:  # noqa: BLE001 - httpx / socket errors: the Hub did not answer
                 raise OfflineError(
-                    f"{label} (revision {hub_file.revision}) is not in the local Hugging Face cache and the Hub did not "
-                    f"answer within {timeout:g} s ({type(exc).__name__}: {exc}). Try again later (STYLEKIT_HUB_TIMEOUT "
-                    "sets the wait), or: " + how_to_supply(hub_file)) from exc
+                    f"{label} (revision {hub_file.revision}) is not in the local Hugging Face cache and the Hub "
+                    f"did not answer within {timeout:g} s ({type(exc).__name__}: {exc}). Try again later "
+                    "(STYLEKIT_HUB_TIMEOUT sets the wait), or: " + how_to_supply(hub_file)) from exc
             log.info("downloading %s (%s) from the Hugging Face Hub", label, _megabytes(size))
             started = time.perf_counter()
             if callback is not None:

@@ -116,3 +116,9 @@ def hub_timeout() -> float:
 def default_model() -> str:
     """The gallery's first model (``STYLEKIT_DEFAULT_MODEL``, default ``'toyfaces'``); checked where it is used."""
     return os.environ.get("STYLEKIT_DEFAULT_MODEL", "").strip() or "toyfaces"
+
+
+def zero_gpu_space() -> bool:
+    """True on a Hugging Face ZeroGPU Space (the platform sets ``SPACES_ZERO_GPU``; the ``spaces`` package reads
+    the same variable). Not a stylekit setting, so not in :data:`VARIABLES`."""
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "t", "true")

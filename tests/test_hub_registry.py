@@ -223,7 +223,8 @@ def local_hub(monkeypatch):
         servers.append(server)
         endpoint = f"http://127.0.0.1:{server.server_address[1]}"
         monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            endpoint + "/{repo_id}/resolve/{revision}/{filename}")
         return requests
 
     monkeypatch.delenv("STYLEKIT_OFFLINE", raising=False)
@@ -275,6 +276,15 @@ def test_a_hub_that_does_not_answer_fails_after_one_request_naming_the_file(tmp_
     assert "hf download someone/stylegans models/g.pkl" in message
     file_requests = [r for r in requests if r[1].endswith("/models/g.pkl")]
     assert file_requests == [("HEAD", "/someone/stylegans/resolve/main/models/g.pkl")]  # asked once, no retry
+
+
+def test_a_cached_file_is_used_when_the_hub_does_not_answer(tmp_path, local_hub, monkeypatch):
+    requests = local_hub({}, stall=True)
+    monkeypatch.setenv("STYLEKIT_HUB_TIMEOUT", "0.3")
+    make_hub_cache(tmp_path, "someone/stylegans", "models/g.bin", b"cached!")
+    path = hub.fetch(hub.HubFile("someone/stylegans", "models/g.bin"), cache_dir=tmp_path)
+    assert path.read_bytes() == b"cached!"
+    assert len([r for r in requests if r[1].endswith("/models/g.bin")]) <= 1  # one look for a newer file at most
 
 
 def test_a_missing_hub_file_is_a_model_not_found_error(tmp_path, local_hub):
