@@ -248,31 +248,45 @@ def _print_json(value) -> None:
 
 
 def _train(args, argv: list[str]) -> int:
+    """Run one trainer. Under ``torchrun`` / ``accelerate launch`` the process group is joined here,
+    kept for the whole run and left at the end; only rank 0 prints the result."""
+    from .distributed import connect
+
     cfg = config_from_args(args, argv)
+    dist, _ = connect(cfg.device)
+    try:
+        result = _run_trainer(args.command, cfg)
+    finally:
+        dist.close()
+    if dist.is_main:
+        print(json.dumps(result, indent=1 if args.command == "predictor" else 2))
+    return 0
+
+
+def _run_trainer(command: str, cfg) -> dict:
+    """Train with ``cfg``; returns what the command prints."""
     log = lambda line: print(line, flush=True)  # noqa: E731
-    if args.command == "gan":
+    if command == "gan":
         from .gan import train_gan
 
-        _print_json(train_gan(cfg, log=log))
-    elif args.command == "supervised":
+        return train_gan(cfg, log=log)
+    if command == "supervised":
         from .supervised import train_supervised
 
-        _print_json(train_supervised(cfg, log=log))
-    elif args.command == "encoder":
+        return train_supervised(cfg, log=log)
+    if command == "encoder":
         from .encoder import train_encoder
 
         train_encoder(cfg, log=log)
-        _print_json({"encoder": f"{cfg.out}/encoder.safetensors", "out": cfg.out})
-    elif args.command == "clip":
+        return {"encoder": f"{cfg.out}/encoder.safetensors", "out": cfg.out}
+    if command == "clip":
         from .clip import train_clip
 
-        _print_json({k: v for k, v in train_clip(cfg, log=log).items() if k != "history"})
-    else:
-        from .predictor import train_predictor
+        return {k: v for k, v in train_clip(cfg, log=log).items() if k != "history"}
+    from .predictor import train_predictor
 
-        metrics = train_predictor(cfg, log=log)
-        print(json.dumps({"clean": metrics["clean"]["accuracy"] | metrics["clean"]["r2"]}, indent=1))
-    return 0
+    metrics = train_predictor(cfg, log=log)
+    return {"clean": metrics["clean"]["accuracy"] | metrics["clean"]["r2"]} if metrics else {}
 
 
 def _evaluate(args) -> int:

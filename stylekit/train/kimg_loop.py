@@ -1,8 +1,10 @@
 """The outer loop of the generator trainers (adversarial and supervised), counted in images shown.
 
 It calls one training step after another until ``cfg.kimg`` thousand images have been shown,
-averages the step's numbers between log lines (one every ``log_kimg``), reports them to the run's
-progress callback, and takes a snapshot every ``snapshot_kimg`` and at the end.
+averages the step's numbers between log lines (one every ``log_kimg``; over the ranks too on
+several processes), reports them to the run's progress callback, and takes a snapshot every
+``snapshot_kimg`` and at the end. Each log line ends with ``sec/kimg`` and ``sec/step``, the wall
+time per thousand images and per optimiser step since the previous line.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from typing import Callable
 
 import numpy as np
+import torch
 
 from .skeleton import Every, KimgConfig, Run
 
@@ -32,7 +35,7 @@ def run_kimg_loop(run: Run, cfg: KimgConfig, step: Callable[[], tuple[dict, int]
     log_tick = Every(cfg.log_kimg * 1000, run.cur_nimg)
     snap_tick = Every(cfg.snapshot_kimg * 1000, run.cur_nimg)
     stats: dict[str, list[float]] = {}
-    tick_nimg, tick_time = run.cur_nimg, time.time()
+    tick_nimg, tick_step, tick_time = run.cur_nimg, run.step, time.time()
     snapped = False
     while run.cur_nimg < total:
         parts, images = step()
@@ -44,14 +47,24 @@ def run_kimg_loop(run: Run, cfg: KimgConfig, step: Callable[[], tuple[dict, int]
         if log_tick.next is not None and (log_tick.due(run.cur_nimg) or done):
             elapsed = time.time() - tick_time
             sec_per_kimg = elapsed / max((run.cur_nimg - tick_nimg) / 1000, 1e-9)
-            means = {k: float(np.mean(v)) for k, v in stats.items()}
+            sec_per_step = elapsed / max(run.step - tick_step, 1)
+            means = _mean_over_ranks(run, {k: float(np.mean(v)) for k, v in stats.items()})
             run.log(f"kimg {run.cur_nimg / 1000:8.2f}  " + "  ".join(f"{k} {v:7.4f}" for k, v in means.items())
-                    + (describe() if describe else "") + f"  sec/kimg {sec_per_kimg:7.1f}")
+                    + (describe() if describe else "")
+                    + f"  sec/kimg {sec_per_kimg:7.1f}  sec/step {sec_per_step:.4f}")
             run.progress(run.cur_nimg, total, label, **means)
             stats.clear()
-            tick_nimg, tick_time = run.cur_nimg, time.time()
+            tick_nimg, tick_step, tick_time = run.cur_nimg, run.step, time.time()
         if snap_tick.due(run.cur_nimg) or done:
             snapshot()
             snapped = True
     if not snapped:  # resumed a run that was already complete
         snapshot()
+
+
+def _mean_over_ranks(run: Run, means: dict[str, float]) -> dict[str, float]:
+    """``means`` averaged over the training processes (unchanged on one process)."""
+    if not run.dist.active or not means:
+        return means
+    values = run.dist.average(torch.tensor(list(means.values()), dtype=torch.float64, device=run.device))
+    return dict(zip(means, values.tolist()))

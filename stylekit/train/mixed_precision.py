@@ -43,6 +43,9 @@ class MixedPrecision:
         self.dtype = dtype_of(self.precision)
         self.scaler = torch.amp.GradScaler(self.device_type) if self.precision == "fp16" else None
         self._channels_last = self.enabled and self.device_type == "cpu"
+        #: set by a multi-process run (:class:`~stylekit.train.distributed.Distributed`): averages an
+        #: optimiser's gradients over the ranks before they are unscaled, clipped or stepped
+        self.distributed = None
 
     def __repr__(self) -> str:
         return f"MixedPrecision({self.precision!r}, device_type={self.device_type!r})"
@@ -89,17 +92,29 @@ class MixedPrecision:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward(**kwargs)
 
     def unscale(self, optimizer: torch.optim.Optimizer) -> None:
-        """Unscale ``optimizer``'s gradients before clipping them (a no-op without gradient scaling)."""
+        """Unscale ``optimizer``'s gradients before clipping them (a no-op without gradient scaling).
+
+        On several processes the gradients are averaged over the ranks first, so clipping sees the
+        global gradient."""
+        if self.distributed is not None:
+            self.distributed.sync_gradients(optimizer)
         if self.scaler is not None:
             self.scaler.unscale_(optimizer)
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
-        """``optimizer.step()``; with gradient scaling, skipped when a gradient overflowed, and the scale updated."""
+        """``optimizer.step()``; with gradient scaling, skipped when a gradient overflowed, and the scale updated.
+
+        On several processes the gradients are averaged over the ranks first (so every rank sees
+        the same overflow and skips the same steps)."""
+        if self.distributed is not None:
+            self.distributed.sync_gradients(optimizer)
         if self.scaler is None:
             optimizer.step()
-            return
-        self.scaler.step(optimizer)
-        self.scaler.update()
+        else:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        if self.distributed is not None:
+            self.distributed.step_done(optimizer)  # also when float16's step was skipped
 
     # -- checkpoints
 

@@ -17,6 +17,10 @@ extends one configuration shape and runs inside one :class:`Run`:
   (``checkpoint-latest.pt``, written atomically by rank 0, holding networks, optimisers, counters,
   the random-generator states and the config; read with ``torch.load(weights_only=True)``).
 - Progress goes to a :class:`stylekit.progress.ProgressCallback`.
+- Several processes (``torchrun``, ``accelerate launch``): ``run.dist``, a
+  :class:`~stylekit.train.distributed.Distributed`; ``--batch`` is the global batch, each rank trains
+  on ``run.shard(rows)`` of it, :meth:`Run.distribute` averages gradients over the ranks, and only
+  rank 0 writes the log, checkpoints and trained files (see :mod:`stylekit.train.distributed`).
 - ``precision`` (``--precision fp32|bf16|fp16|auto``): ``run.amp``, a
   :class:`~stylekit.train.mixed_precision.MixedPrecision` (autocast, channels-last on CPU, gradient
   scaling for float16; losses stay float32); ``'fp32'``, the default, changes nothing.
@@ -42,6 +46,7 @@ import torch
 
 from ..errors import CheckpointError, InvalidArgumentError
 from ..progress import ProgressCallback, no_progress
+from .distributed import connect, rank_seed
 from .mixed_precision import MixedPrecision
 
 __all__ = ["TrainConfig", "StepsConfig", "KimgConfig", "cosine_lr", "ema_beta", "ema_update", "Smoothed", "is_due", "Every",
@@ -273,11 +278,6 @@ def check_writable(path: str | os.PathLike, *, overwrite_shipped: bool = False, 
     return Path(path)
 
 
-def _is_rank0() -> bool:
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
-
-
 # ------------------------------------------------------------------------------------------------
 # Checkpoints
 
@@ -316,9 +316,16 @@ class Run:
 
     Creating it validates the config (which refuses the package's shipped weights folder unless
     ``cfg.overwrite_shipped``), makes the run folder, seeds torch's global generator with ``cfg.seed`` and creates
-    ``rng`` (numpy, ``seed``) and ``gen`` (a torch CPU generator, ``seed + torch_offset``), and
+    ``rng`` (numpy, ``seed``) and ``gen`` (a torch CPU generator, ``seed + torch_offset``; both the
+    same on every rank: they draw the global batch), ``local_gen`` (draws that concern only this
+    rank's rows: ``gen`` itself on one process, a generator of its own per rank on several), and
     ``amp`` (:class:`~stylekit.train.mixed_precision.MixedPrecision` for ``cfg.precision``). Use it as
-    a context manager: the thread count is restored on exit.
+    a context manager: the thread count is restored on exit (and a process group it joined is left).
+
+    Under a multi-process launch it joins the process group (``dist``: rank, world size), trains on
+    ``cuda:LOCAL_RANK`` for ``--device cuda``, and checks that ``cfg.batch`` (the global batch)
+    splits over the processes; trainers take their rows with :meth:`shard` and hand their networks
+    and optimisers to :meth:`distribute`. Only rank 0 writes files and log lines.
 
     Args:
         cfg: the run's settings.
@@ -332,20 +339,32 @@ class Run:
         cfg.validate()
         self.cfg = cfg
         self.kind = cfg.kind
+        self.dist, self.device = connect(cfg.device)
+        try:
+            self.local_batch = self.dist.local_batch(cfg.batch)
+        except InvalidArgumentError:
+            self.dist.close()
+            raise
         self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.dist.barrier()
         self._sink = log
         self.progress = progress or no_progress
         self._threads = torch.get_num_threads()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.device = torch.device(cfg.device)
         self.amp = MixedPrecision(cfg.precision, self.device)
+        if self.dist.active:
+            self.amp.distributed = self.dist
+            self.log(f"{self.dist.world} processes ({'nccl' if self.device.type == 'cuda' else 'gloo'}), "
+                     f"batch {cfg.batch} = {self.dist.world} x {self.local_batch}")
         if cfg.precision != "fp32":
             self.log(self.amp.describe())
         torch.manual_seed(cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.gen = torch.Generator().manual_seed(cfg.seed + torch_offset)
+        self.local_gen = self.gen
         self.step = 0
         self.cur_nimg = 0
         self.resume_path: Path | None = None
@@ -355,25 +374,55 @@ class Run:
 
     def __exit__(self, *exc) -> None:
         torch.set_num_threads(self._threads)
+        self.dist.close()
+
+    # -- several processes
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0 (always on one process): the process that writes files and log lines."""
+        return self.dist.is_main
+
+    def shard(self, x: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a global-batch tensor ``x [cfg.batch, ...]`` (``x`` itself on one process)."""
+        return self.dist.shard(x)
+
+    def distribute(self, nets: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer]) -> None:
+        """Make the ranks train as one (after building, initialising or restoring the networks).
+
+        Broadcasts ``nets`` from rank 0, averages ``optims``' gradients over the ranks before every
+        step and the nets' floating buffers after it; on ranks >= 1 reseeds the rank's own streams
+        (``local_gen`` and torch's global generator) from ``(seed, rank, step)``. Nothing on one process.
+        """
+        if not self.dist.active:
+            return
+        self.dist.attach(nets.values(), optims.values())
+        if self.dist.rank > 0:
+            seed = rank_seed(self.cfg.seed, self.dist.rank, self.step)
+            torch.manual_seed(seed)
+            self.local_gen = torch.Generator().manual_seed(seed + 1)
+        else:
+            self.local_gen = torch.Generator().manual_seed(rank_seed(self.cfg.seed, 0, self.step) + 1)
 
     # -- log and files
 
     def log(self, line: str) -> None:
         """Append ``line`` to ``out/log.txt`` and pass it to the run's log callable."""
-        if _is_rank0():
-            with open(self.out / "log.txt", "a") as fh:
-                fh.write(line + "\n")
+        if not self.is_main:
+            return
+        with open(self.out / "log.txt", "a") as fh:
+            fh.write(line + "\n")
         if self._sink is not None:
             self._sink(line)
 
     def write_config(self, extra: dict | None = None) -> None:
         """Write ``out/config.json`` (the settings, plus ``extra``)."""
-        if _is_rank0():
+        if self.is_main:
             (self.out / "config.json").write_text(json.dumps({**self.cfg.to_dict(), **(extra or {})}, indent=2))
 
     def export(self, path: str | os.PathLike, companions: tuple[str | os.PathLike, ...] = ()) -> Path | None:
         """Copy the trained file (and companion files, renamed after the export's stem) to ``cfg.export``."""
-        if not self.cfg.export or not _is_rank0():
+        if not self.cfg.export or not self.is_main:
             return None
         dest = check_writable(self.cfg.export, overwrite_shipped=self.cfg.overwrite_shipped, what="--export")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -435,8 +484,9 @@ class Run:
         """The bookkeeping after optimiser step ``step`` (0-based) of a run in steps; returns the steps done.
 
         Sets ``step`` and ``cur_nimg`` (``done * cfg.batch``), reports progress (``what``, smoothed
-        ``loss``), writes the log line every ``cfg.log_every`` steps (rate since ``start`` at time
-        ``t0``, ``time.time()``) and a checkpoint every ``cfg.snapshot_every`` steps before the last.
+        ``loss``), writes the log line every ``cfg.log_every`` steps (``loss`` averaged over the ranks;
+        rate since ``start`` at time ``t0``, ``time.time()``) and a checkpoint every
+        ``cfg.snapshot_every`` steps before the last.
         """
         import time
 
@@ -444,6 +494,8 @@ class Run:
         self.cur_nimg = done * cfg.batch
         self.progress(done, cfg.steps, what, loss=loss)
         if is_due(done, cfg.log_every, cfg.steps):
+            if self.dist.active:
+                loss = float(self.dist.average(torch.tensor([loss], dtype=torch.float64, device=self.device)))
             rate = (done - start) / (time.time() - t0)
             eta = (cfg.steps - done) / max(rate, 1e-9)
             self.log(f"step {done}/{cfg.steps}  loss {loss:.4f}  lr {opt.param_groups[0]['lr']:.2e}  "
@@ -463,7 +515,7 @@ class Run:
         lists and tensors only).
         """
         path = self.out / CHECKPOINT_NAME
-        if not _is_rank0():
+        if not self.is_main:
             return path
         state = {
             "format": _CHECKPOINT_FORMAT, "kind": self.kind, "config": json.dumps(self.cfg.to_dict()),
