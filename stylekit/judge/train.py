@@ -130,9 +130,10 @@ def _loop(run: Run, cfg: JudgeConfig, model: Judge, opt, G) -> None:
             group["lr"] = cfg.lr_at(step)
         b = pool.batch(cfg.batch, render_fraction=cfg.render_fraction, sample_fraction=cfg.sample_fraction,
                        sample_weight=cfg.sample_weight, fresh_fraction=cfg.fresh_fraction)
+        images, unit, weight, face = (run.shard(t) for t in (b.images, b.unit, b.attr_weight, b.face))
         with run.amp.autocast():
-            raw = model(b.images.contiguous(memory_format=torch.channels_last))
-        loss = _loss(raw, b.unit, b.attr_weight, b.face)
+            raw = model(images.contiguous(memory_format=torch.channels_last))
+        loss = _loss(raw, unit, weight, face)
         opt.zero_grad(set_to_none=True)
         run.amp.backward(loss)
         run.amp.step(opt)
@@ -158,7 +159,10 @@ def train_judge(cfg: JudgeConfig, *, progress: ProgressCallback = no_progress,
             run.log(f"resumed from {run.resume_path} at step {run.step}")
         else:
             run.write_config()
+        run.distribute({"model": model}, {"optimizer": opt})
         _loop(run, cfg, model, opt, G)
+        if not run.is_main:  # several processes: rank 0 scores and writes the judge
+            return {}
         model = model.to(memory_format=torch.contiguous_format).eval()
         metrics = evaluate_judge(model, G, n=cfg.eval_samples)
         metrics.update({"steps": cfg.steps, "batch_size": cfg.batch, "lr": cfg.lr, "train_seed": cfg.seed,

@@ -20,6 +20,10 @@
   (``threads``); a checkpoint every ``snapshot_every`` steps lets an interrupted run resume (by
   default a run folder holding a checkpoint of the same settings is continued).
 
+On several processes (:mod:`stylekit.train.distributed`) every rank draws the whole batch (renders,
+buffer, captions, augmentation: the shared streams) and encodes its rows; the embeddings are
+gathered so the contrastive loss and its negatives span the global batch, as on one process.
+
 With ``--precision bf16`` (or fp16) both towers and the auxiliary head run under autocast (the image
 tower channels-last on CPU); embeddings are cast to float32 before the losses
 (:mod:`stylekit.train.mixed_precision`).
@@ -248,8 +252,49 @@ def _batch(run: Run, cfg: ClipConfig, step: int, buffer: RingBuffer, sampler):
     return images, attrs, pos, negs
 
 
-def _train_step(m: _Model, cfg: ClipConfig, images, attrs, pos, negs) -> tuple[float, float, float]:
-    """One AdamW step on the contrastive (+ auxiliary) loss; returns ``(loss, i2t accuracy, logit scale)``."""
+def _gather(dist, local: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows of ``local [n_r, ...]`` concatenated in rank order (sizes may differ); the
+    gradient flows through this rank's own rows only."""
+    import torch.distributed as td
+
+    sizes = [torch.zeros([], dtype=torch.long, device=local.device) for _ in range(dist.world)]
+    td.all_gather(sizes, torch.tensor(local.shape[0], device=local.device))
+    longest = max(int(n) for n in sizes)
+    padded = local.detach().new_zeros([longest, *local.shape[1:]])
+    padded[: local.shape[0]] = local.detach()
+    parts = [torch.empty_like(padded) for _ in range(dist.world)]
+    td.all_gather(parts, padded)
+    parts = [part[: int(n)] for part, n in zip(parts, sizes)]
+    parts[dist.rank] = local
+    return torch.cat(parts)
+
+
+def _global_batch(dist, img, txt, neg, owner, scale):
+    """The contrastive loss's inputs over the global batch on several processes.
+
+    Gathers the ranks' embeddings (this rank's rows keep their gradient), shifts the negatives'
+    owners to global rows, and returns the factor to multiply the contrastive loss by (the number of
+    ranks) with a logit scale whose gradient is divided by it: averaged over the ranks, the
+    gradients are then exactly those of the loss over the whole batch on one process.
+    """
+    rows = img.shape[0]
+    img, txt = _gather(dist, img), _gather(dist, txt)
+    if neg is None:
+        neg = img.new_zeros([0, img.shape[1]])
+        owner = torch.zeros([0], dtype=torch.long)
+    neg = _gather(dist, neg)
+    owner = _gather(dist, owner.to(img.device) + dist.rank * rows).cpu()
+    if neg.shape[0] == 0:
+        neg = owner = None
+    scale = scale.detach() + (scale - scale.detach()) / dist.world
+    return img, txt, neg, owner, scale, float(dist.world)
+
+
+def _train_step(m: _Model, cfg: ClipConfig, images, attrs, pos, negs, dist=None) -> tuple[float, float, float]:
+    """One AdamW step on the contrastive (+ auxiliary) loss; returns ``(loss, i2t accuracy, logit scale)``.
+
+    ``images``, ``attrs``, ``pos``, ``negs``: this rank's rows of the batch; on several processes
+    (``dist``) the contrastive loss runs over every rank's rows (see :func:`_global_batch`)."""
     model, tokenizer, amp = m.model, m.tokenizer, m.amp
     with amp.autocast():
         img_raw = model.encode_image(amp.images(m.helper.preprocess(images))).float()
@@ -264,11 +309,18 @@ def _train_step(m: _Model, cfg: ClipConfig, images, attrs, pos, negs) -> tuple[f
             neg_raw = model.encode_text(tokenizer(flat)).float()
         neg = F.normalize(neg_raw, dim=-1)
     scale = model.logit_scale.exp().clamp(max=100.0)
+    factor = 1.0
+    if dist is not None and dist.active:
+        img, txt, neg, owner, scale, factor = _global_batch(dist, img, txt, neg, owner, scale)
     loss, acc = clip_loss(img, txt, neg, owner, scale, cfg.hard_weight)
+    reported = loss.detach()
+    loss = loss * factor
     if cfg.aux_weight > 0:
         with amp.autocast():
             aux = m.aux_head(img_raw).float()
-        loss = loss + cfg.aux_weight * attribute_loss(aux, attrs, cfg.smile_weight)
+        aux_loss = cfg.aux_weight * attribute_loss(aux, attrs, cfg.smile_weight)
+        loss = loss + aux_loss
+        reported = reported + aux_loss.detach()
     m.opt.zero_grad(set_to_none=True)
     amp.backward(loss)
     amp.unscale(m.opt)
@@ -276,7 +328,7 @@ def _train_step(m: _Model, cfg: ClipConfig, images, attrs, pos, negs) -> tuple[f
     amp.step(m.opt)
     with torch.no_grad():
         model.logit_scale.clamp_(0.0, math.log(100.0))
-    return float(loss.detach()), acc, float(scale.detach())
+    return float(reported), acc, float(scale.detach())
 
 
 def _held_out(run: Run, cfg: ClipConfig, m: _Model, done: int, loss: float, history: list) -> None:
@@ -305,6 +357,7 @@ def train_clip(cfg: ClipConfig, *, progress: ProgressCallback = no_progress,
     with Run(cfg, log=log, progress=progress, torch_offset=0) as run:
         m = _Model(cfg, run.amp)
         elapsed, history = _start(run, cfg, m)
+        run.distribute(m.nets(), m.optims())
         sampler, buffer = _data(run, cfg)
         t0 = time.time() - elapsed
         start = run.step
@@ -312,7 +365,9 @@ def train_clip(cfg: ClipConfig, *, progress: ProgressCallback = no_progress,
         for step in range(start, cfg.steps):
             for g in m.opt.param_groups:
                 g["lr"] = cfg.lr_at(step)
-            loss, acc, scale = _train_step(m, cfg, *_batch(run, cfg, step, buffer, sampler))
+            images, attrs, pos, negs = _batch(run, cfg, step, buffer, sampler)  # the same on every rank
+            rows = run.dist.rows(cfg.batch)
+            loss, acc, scale = _train_step(m, cfg, run.shard(images), attrs[rows], pos[rows], negs[rows], run.dist)
             loss_ema.update(loss)
             acc_ema.update(acc)
             done = run.step = step + 1
@@ -322,12 +377,14 @@ def train_clip(cfg: ClipConfig, *, progress: ProgressCallback = no_progress,
                 run.log(f"step {done}/{cfg.steps} loss {loss_ema.value:.3f} i2t-acc {acc_ema.value:.3f} "
                         f"scale {scale:.1f} lr {cfg.lr_at(step):.2e} {el:.0f}s "
                         f"({el / max(1, done - start if start else done):.2f} s/step)")
-            if cfg.eval_every and is_due(done, cfg.eval_every, cfg.steps):
+            if cfg.eval_every and is_due(done, cfg.eval_every, cfg.steps) and run.is_main:
                 _held_out(run, cfg, m, done, loss_ema.value, history)
             run.progress(done, cfg.steps, "training toyfaces CLIP", loss=loss_ema.value)
             if is_due(done, cfg.snapshot_every, cfg.steps):
                 run.checkpoint(nets=m.nets(), optims=m.optims(),
                                extra={"elapsed": time.time() - t0, "history": history})
+        if not run.is_main:
+            return {}
         return _finish(run, cfg, m, time.time() - t0, loss_ema.value, buffer, history)
 
 

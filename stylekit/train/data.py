@@ -1,8 +1,8 @@
 """Training data: an image folder (any sizes, centre-cropped and resized) or the toyfaces renderer.
 
-Both sources hand out batches the same way, ``source.batch(n, rng) -> [n, 3, R, R]`` float32 in
+Both sources hand out batches the same way, ``source.batch(n, rng, rows=None) -> [n, 3, R, R]`` float32 in
 ``[-1, 1]``, where ``rng`` is a ``numpy.random.Generator`` owned by the training loop (so a resumed
-run draws a reproducible stream).
+run draws a reproducible stream) and ``rows`` picks one training process's rows of the ``n`` drawn.
 """
 
 from __future__ import annotations
@@ -79,10 +79,13 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             arr = arr[:, :, ::-1]
         return torch.from_numpy(np.ascontiguousarray(arr)).to(torch.float32) / 127.5 - 1.0
 
-    def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
-        """``n`` images drawn uniformly with replacement: ``[n, 3, R, R]`` in ``[-1, 1]``."""
+    def batch(self, n: int, rng: np.random.Generator, rows: slice | None = None) -> torch.Tensor:
+        """``n`` images drawn uniformly with replacement: ``[n, 3, R, R]`` in ``[-1, 1]``.
+
+        ``rows``: only these rows of the ``n`` drawn are loaded and returned (one rank's share; the
+        draw, and so ``rng``'s state, is that of the whole batch)."""
         idx = rng.integers(0, len(self), size=n)
-        return torch.stack([self[int(i)] for i in idx])
+        return torch.stack([self[int(i)] for i in idx[rows if rows is not None else slice(None)]])
 
 
 class ToyfacesSource:
@@ -95,13 +98,16 @@ class ToyfacesSource:
         self.resolution = resolution
         self.device = device
 
-    def batch(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+    def batch(self, n: int, rng: np.random.Generator, rows: slice | None = None) -> torch.Tensor:
+        """``n`` renders ``[n, 3, R, R]``; ``rows``: only these rows of the ``n`` drawn are rendered."""
         from ..toyfaces.attributes import sample_attributes
         from ..toyfaces.renderer import render_batch
 
+        rows = rows if rows is not None else slice(None)
         attrs = sample_attributes(n, rng=rng)
         seeds = rng.integers(0, 2 ** 31 - 1, size=n)
-        img = render_batch(attrs, size=self.resolution, seeds=[int(s) for s in seeds], device=self.device)
+        img = render_batch({k: v[rows] for k, v in attrs.items()}, size=self.resolution,
+                           seeds=[int(s) for s in seeds[rows]], device=self.device)
         return img.to(torch.float32)
 
 

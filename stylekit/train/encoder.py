@@ -249,6 +249,7 @@ def _start(run: Run, cfg: EncoderConfig, p: _Parts) -> int:
     elif cfg.init is not None:
         skipped = init_from(p.enc, cfg.init)
         run.log(f"initialised from {cfg.init}" + (f" ({len(skipped)} tensors kept fresh)" if skipped else ""))
+    run.distribute(p.nets(), p.optims())
     run.write_config({"perceptual_used": p.perceptual_name})
     run.log(f"encoder: {sum(t.numel() for t in p.enc.parameters()):,} params, restyle={cfg.restyle}, "
             f"data={cfg.data}, perceptual={p.perceptual_name}")
@@ -259,6 +260,8 @@ def _snapshot(run: Run, cfg: EncoderConfig, p: _Parts, step: int, eval_psnr: flo
     """Checkpoint, then export ``encoder.safetensors`` (and the ``cfg.export`` copy)."""
     run.step, run.cur_nimg = step, step * cfg.batch
     run.checkpoint(nets=p.nets(), optims=p.optims())
+    if not run.is_main:
+        return
     p.enc.eval()
     meta = {"iterations": step, "eval_psnr": f"{eval_psnr:.3f}", "perceptual": p.perceptual_name}
     run.export(save_encoder(p.enc, run.out / "encoder.safetensors", metadata=meta, half=cfg.half_export))
@@ -311,6 +314,7 @@ def _loop(run: Run, cfg: EncoderConfig, G, p: _Parts, start: int, eval_images: t
         stage = cfg.stage_at(step, G.num_ws)
         p.enc.encoder.progressive_stage = stage
         x, w_true = training_batch(G, cfg.data, cfg.batch, run.gen, step=step, with_latents=True)
+        x, w_true = run.shard(x), run.shard(w_true)  # every rank draws the batch, trains on its rows
         parts = _train_step(G, p, x, cfg, stage, w_true)
         for k, v in parts.items():
             running[k] = running.get(k, 0.0) + v
@@ -322,6 +326,10 @@ def _loop(run: Run, cfg: EncoderConfig, G, p: _Parts, start: int, eval_images: t
                   **{k: v / max(1, cfg.log_every) for k, v in running.items()}}
         running.clear()
         snap = is_due(done, cfg.snapshot_every, cfg.steps)
+        if not run.is_main:  # rank 0 evaluates, logs and writes; the others only checkpoint (a no-op)
+            if snap:
+                _snapshot(run, cfg, p, done, float("nan"))
+            continue
         if snap:
             record.update({f"eval_{k}": v for k, v in evaluate(
                 G, p.enc, eval_images, restyle_iterations=cfg.restyle_iterations if cfg.restyle else 0,

@@ -20,6 +20,12 @@ With ``--precision bf16`` (or fp16) G renders through its own reduced-precision 
 (``G.synthesis(..., precision=...)``; the mapping stays float32) and D runs under autocast
 (channels-last on CPU); the losses and penalties are float32 (:mod:`stylekit.train.mixed_precision`).
 
+On several processes (:mod:`stylekit.train.distributed`) the latents, style mixing and real images
+of the global batch are drawn from the shared streams and each rank synthesises and scores its
+rows (the mapping runs on the whole batch, so ``w_avg`` sees it all); the path-length rows use each
+rank's own stream and the path-length mean is averaged over the ranks. D's minibatch standard
+deviation groups are formed within each rank's rows.
+
 The run folder gets a checkpoint every ``snapshot_kimg`` (``checkpoint-KKKKKK.pt`` and
 ``checkpoint-latest.pt``, see :class:`stylekit.train.skeleton.Run`) with a sample grid
 ``samples-KKKKKK.png`` from G_ema for fixed latents, and at the end G_ema in stylekit's canonical
@@ -125,7 +131,7 @@ def _generator_step(n: _Nets, cfg: GanConfig, run: Run, stats: dict) -> None:
     G.requires_grad_(True)
     D.requires_grad_(False)
     z = torch.randn([cfg.batch, G.z_dim], generator=gen).to(device)
-    ws = mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, generator=gen)
+    ws = run.shard(mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, generator=gen))  # this rank's rows
     img = amp.images(G.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
     with amp.autocast():
         loss_g = g_main_loss(D, img)
@@ -134,9 +140,10 @@ def _generator_step(n: _Nets, cfg: GanConfig, run: Run, stats: dict) -> None:
     amp.step(n.opt_G)
     stats["loss_G"] = loss_g.item()
     if n.g_reg and run.step % cfg.pl_interval == 0:
-        z = torch.randn([max(cfg.batch // cfg.pl_batch_shrink, 1), G.z_dim], generator=gen).to(device)
-        penalty, n.pl_mean = path_length_penalty(G, z, n.pl_mean, style_mixing_prob=cfg.style_mixing_prob,
-                                                 decay=cfg.pl_decay, generator=gen, precision=amp.synthesis)
+        z = torch.randn([max(cfg.batch // cfg.pl_batch_shrink, run.dist.world), G.z_dim], generator=gen).to(device)
+        penalty, pl_mean = path_length_penalty(G, run.shard(z), n.pl_mean, style_mixing_prob=cfg.style_mixing_prob,
+                                               decay=cfg.pl_decay, generator=run.local_gen, precision=amp.synthesis)
+        n.pl_mean = run.dist.average(pl_mean)
         loss_pl = penalty.mean() * cfg.pl_weight
         n.opt_G.zero_grad(set_to_none=True)
         amp.backward(loss_pl * cfg.pl_interval)
@@ -151,9 +158,9 @@ def _discriminator_step(n: _Nets, cfg: GanConfig, run: Run, stats: dict) -> None
     D.requires_grad_(True)
     with torch.no_grad():
         z = torch.randn([cfg.batch, G.z_dim], generator=gen).to(device)
-        ws = mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, update_emas=True, generator=gen)
+        ws = run.shard(mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, update_emas=True, generator=gen))
         gen_img = amp.images(G.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
-    real_img = amp.images(n.source.batch(cfg.batch, run.rng).to(device))
+    real_img = amp.images(n.source.batch(cfg.batch, run.rng, rows=run.dist.rows(cfg.batch)).to(device))
     with amp.autocast():
         loss_d, fake_logits, real_logits = d_main_loss(D, gen_img, real_img)
     n.opt_D.zero_grad(set_to_none=True)
@@ -204,14 +211,16 @@ def train_gan(cfg: GanConfig, *, progress: ProgressCallback = no_progress,
         if state is not None:
             extra = run.restore(state, n.nets(), n.optims())
             n.pl_mean = torch.as_tensor(float(extra.get("pl_mean", 0.0)), device=run.device)
+            run.distribute(n.nets(), n.optims())
             run.log(f"resumed from {run.resume_path} at kimg {run.cur_nimg / 1000:.1f}")
         else:
+            run.distribute(n.nets(), n.optims())
             run.write_config()
             run.log(f"G: {sum(p.numel() for p in n.G.parameters()):,} params, "
                     f"D: {sum(p.numel() for p in n.D.parameters()):,} params, "
                     f"data={cfg.data} at {cfg.resolution}x{cfg.resolution}, batch {cfg.batch}")
         grid_z = fixed_latents(n.G, cfg.grid_size)
-        if state is None:
+        if state is None and run.is_main:
             sample_grid(n.G_ema, grid_z, run.out / "samples-init.png", device=run.device)
 
         written = {}
@@ -220,13 +229,15 @@ def train_gan(cfg: GanConfig, *, progress: ProgressCallback = no_progress,
             tag = f"{run.cur_nimg // 1000:06d}"
             written["checkpoint"] = run.checkpoint(nets=n.nets(), optims=n.optims(), keep=tag,
                            extra={"pl_mean": float(n.pl_mean), "g_config": json.dumps(n.G.config)})
-            sample_grid(n.G_ema, grid_z, run.out / f"samples-{tag}.png", device=run.device)
+            if run.is_main:
+                sample_grid(n.G_ema, grid_z, run.out / f"samples-{tag}.png", device=run.device)
 
         run_kimg_loop(run, cfg, lambda: _train_step(n, cfg, run), snapshot, label="gan")
         n.G_ema.eval()
-        final = save_canonical(n.G_ema, run.out / "generator.safetensors",
-                               extra_metadata={"source": "stylekit.train gan", "kimg": f"{run.cur_nimg / 1000:.1f}",
-                                               "data": cfg.data})
+        final = run.out / "generator.safetensors"
+        if run.is_main:
+            save_canonical(n.G_ema, final, extra_metadata={"source": "stylekit.train gan",
+                                                           "kimg": f"{run.cur_nimg / 1000:.1f}", "data": cfg.data})
         run.export(final)
         run.log(f"done at kimg {run.cur_nimg / 1000:.2f}; wrote {final}")
         return dict(kimg=run.cur_nimg / 1000, generator=str(final), checkpoint=str(written["checkpoint"]),

@@ -132,6 +132,7 @@ def _loop(run: Run, cfg: PredictorConfig, model, opt) -> None:
             images, target = pool.batch(cfg.batch, fresh)
         else:
             images, target = make_batch(cfg.batch, run.rng, run.gen, device=device)
+        images, target = run.shard(images), run.shard(target)  # every rank draws the batch, trains on its rows
         with run.amp.autocast():
             out = model(images.contiguous(memory_format=torch.channels_last))
         loss = _loss(out.float(), target)
@@ -169,6 +170,10 @@ def train_predictor(cfg: PredictorConfig, *, progress: ProgressCallback = no_pro
                     log: Callable[[str], None] | None = print) -> dict:
     """Train (or, with ``cfg.resume``, continue) the toyfaces predictor and save it; returns the held-out metrics.
 
+    On several processes each rank draws the whole batch (the renders and the pool are the same on
+    every rank) and trains on its rows; BatchNorm uses each rank's rows. Rank 0 alone scores and
+    writes the result; the other ranks return an empty dict.
+
     Writes ``predictor.safetensors``, ``predictor.md`` and ``checkpoint-latest.pt`` in ``cfg.out``
     (``cfg.export`` also gets a copy of the weights, with the card beside it).
     """
@@ -181,8 +186,9 @@ def train_predictor(cfg: PredictorConfig, *, progress: ProgressCallback = no_pro
             run.log(f"resumed from {run.resume_path} at step {run.step}")
         else:
             run.write_config()
+        run.distribute({"model": model}, {"optimizer": opt})
         _loop(run, cfg, model, opt)
-        return _finish(run, cfg, model)
+        return _finish(run, cfg, model) if run.is_main else {}
 
 
 def model_card(model: AttributePredictor, metrics: dict, *, command: str | None,

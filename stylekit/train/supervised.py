@@ -193,14 +193,21 @@ class _Nets:
         return {"G": self.opt_G, "D": self.opt_D}
 
 
-def _discriminator_step(n: _Nets, cfg: SupervisedConfig, run: Run, img: torch.Tensor, target: torch.Tensor,
-                        parts: dict) -> None:
-    """Logistic D loss on the step's samples vs renders (half the targets, half fresh), then lazy R1."""
+def _discriminator_step(n: _Nets, cfg: SupervisedConfig, run: Run, img: torch.Tensor, z: torch.Tensor,
+                        target: torch.Tensor, parts: dict) -> None:
+    """Logistic D loss on the step's samples vs renders (half the targets, half fresh), then lazy R1.
+
+    ``z [batch, z_dim]`` is the step's global batch of latents, ``img`` / ``target`` this rank's rows.
+    """
     batch, G, D = cfg.batch, n.G, n.D
     G.requires_grad_(False)
     D.requires_grad_(True)
-    fresh = render_targets(torch.randn([batch - batch // 2, G.z_dim], generator=run.gen), cfg.resolution)
-    real = run.amp.images(torch.cat([target[: batch // 2], fresh.to(run.device)]))
+    fresh_z = torch.randn([batch - batch // 2, G.z_dim], generator=run.gen)
+    if run.dist.active:  # this rank's rows of [first half of the targets, fresh renders]
+        real = render_targets(run.shard(torch.cat([z[: batch // 2], fresh_z])), cfg.resolution).to(run.device)
+    else:
+        real = torch.cat([target[: batch // 2], render_targets(fresh_z, cfg.resolution).to(run.device)])
+    real = run.amp.images(real)
     with run.amp.autocast():
         loss_d, _, _ = d_main_loss(D, run.amp.images(img.detach()), real)
     n.opt_D.zero_grad(set_to_none=True)
@@ -216,12 +223,16 @@ def _discriminator_step(n: _Nets, cfg: SupervisedConfig, run: Run, img: torch.Te
 
 
 def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
-    """One regression step of G onto the renders of its latents (+ the optional adversarial terms) and the EMA."""
+    """One regression step of G onto the renders of its latents (+ the optional adversarial terms) and the EMA.
+
+    The global batch's latents are drawn from the shared stream; this rank renders and trains on its rows.
+    """
     n.lr = cfg.lr_at(run.cur_nimg)
     for group in n.opt_G.param_groups:
         group["lr"] = n.lr * group["lr_scale"]
     G = n.G
-    z = torch.randn([cfg.batch, G.z_dim], generator=run.gen)
+    z_all = torch.randn([cfg.batch, G.z_dim], generator=run.gen)
+    z = run.shard(z_all)
     target = render_targets(z, cfg.resolution).to(run.device)
     z = z.to(run.device)
     adv_on = n.D is not None and run.cur_nimg >= cfg.adv_start_kimg * 1000
@@ -241,7 +252,7 @@ def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
     amp.step(n.opt_G)
     parts["loss"] = loss.item()
     if adv_on:
-        _discriminator_step(n, cfg, run, img, target, parts)
+        _discriminator_step(n, cfg, run, img, z_all, target, parts)
     ema_update(n.G_ema, G, ema_beta(cfg.batch, cfg.ema_kimg * 1000))
     return parts, cfg.batch
 
@@ -250,14 +261,17 @@ def _start(run: Run, cfg: SupervisedConfig, n: _Nets, state: dict | None, grid_z
     """Restore a resumed run, or write the config, the target grid and the initial samples of a new one."""
     if state is not None:
         run.restore(state, n.nets(), n.optims())
+        run.distribute(n.nets(), n.optims())
         run.log(f"resumed from {run.resume_path} at kimg {run.cur_nimg / 1000:.1f}")
         return
+    run.distribute(n.nets(), n.optims())
     run.write_config()
     run.log(f"G: {sum(p.numel() for p in n.G.parameters()):,} params, {cfg.resolution}x{cfg.resolution}, "
             f"batch {cfg.batch}, perceptual term "
             f"{'on' if n.loss_fn.predictor is not None and cfg.percep_weight else 'off'}")
-    save_grid(render_targets(grid_z, cfg.resolution), run.out / "targets.png")
-    sample_grid(n.G_ema, grid_z, run.out / "samples-init.png", device=run.device)
+    if run.is_main:
+        save_grid(render_targets(grid_z, cfg.resolution), run.out / "targets.png")
+        sample_grid(n.G_ema, grid_z, run.out / "samples-init.png", device=run.device)
 
 
 def train_supervised(cfg: SupervisedConfig, *, progress: ProgressCallback = no_progress,
@@ -296,6 +310,8 @@ def train_supervised(cfg: SupervisedConfig, *, progress: ProgressCallback = no_p
             tag = f"{run.cur_nimg // 1000:06d}"
             last["checkpoint"] = run.checkpoint(nets=n.nets(), optims=n.optims(), keep=tag,
                                                 extra={"g_config": json.dumps(n.G.config)})
+            if not run.is_main:
+                return
             sample_grid(n.G_ema, grid_z, run.out / f"samples-{tag}.png", device=run.device)
             save_canonical(n.G_ema, final, extra_metadata={"source": "stylekit.train supervised",
                                                            "kimg": f"{run.cur_nimg / 1000:.1f}"})
