@@ -1,6 +1,10 @@
-"""Command line: ``python -m stylekit {convert,info,generate,relevance,models} ...``.
+"""Command line: ``python -m stylekit {convert,info,generate,relevance,models,invert,edit,label,fit-boundary} ...``.
 
-Parsing lives here; every command calls a plain library function.
+Parsing lives here; every command calls a plain library function. The batch commands (``invert``,
+``edit``, ``label``, ``relevance``) call :mod:`stylekit.jobs`: launched with several processes
+(``torchrun --nproc_per_node N -m stylekit ...``) each process does its share, plainly they do all.
+Each subcommand is one ``_add_<name>(sub)`` function listed in :data:`COMMANDS`; a new one is a new
+function and a new entry.
 """
 
 from __future__ import annotations
@@ -8,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
 from .errors import InvalidArgumentError, StylekitError
 from .registry import KINDS
@@ -123,40 +126,107 @@ def _cmd_models(args) -> int:
     return 0
 
 
+def _in_shard(job):
+    """Run ``job(shard)`` on this process's shard, inside a gloo group when torchrun launched several processes."""
+    from .jobs.shard import current_shard, join_group, leave_group
+
+    shard = current_shard()
+    joined = join_group(shard)
+    try:
+        return job(shard)
+    finally:
+        leave_group(joined)
+
+
+def _report(summary: dict, what: str, out) -> None:
+    """One line per rank on stderr; the merged manifest's counts on stdout (rank 0 / a plain run)."""
+    print(f"rank {summary['rank']}/{summary['world_size']}: {summary['processed']} {what} done, "
+          f"{summary['skipped']} already there, {summary.get('failed', 0)} unusable, {summary['seconds']:.2f} s",
+          file=sys.stderr, flush=True)
+    m = summary.get("manifest")
+    if m is not None:
+        tail = "" if m["complete"] else f"; {m['missing']} not done yet (run the command again, or wait for the ranks)"
+        print(f"wrote {out}: {m['count']} {what} done, {m['failed']} listed in the report, {m['seconds']:.2f} s{tail}")
+
+
 def _cmd_relevance(args) -> int:
-    from .checkpoints.load import load_generator
-    from .clip_backend import load_clip
-    from .text import LowRankOptions, cache_path, compute_relevance, save_relevance
-
-    G = load_generator(args.model, device=args.device)
-    clip = load_clip(args.clip, args.pretrained, device=args.device)
-    last = [0.0]
-
-    def progress(step, total, message, **_):
-        now = time.perf_counter()
-        if now - last[0] > 5 or step == total:
-            last[0] = now
-            print(f"{message}: {step}/{total}", file=sys.stderr, flush=True)
+    from .jobs.relevance import relevance_sharded
+    from .text.relevance import LowRankOptions
 
     method = LowRankOptions(rank=args.rank) if args.method == "lowrank" else args.method
-    table = compute_relevance(G, clip, method=method, n_images=args.n_images, seed=args.seed,
-                              batch_size=args.batch_size, progress=progress)
-    out = save_relevance(table, args.out or cache_path(G, clip))
-    extra = f", captured energy {table.meta['captured_energy']:.3f}" if "captured_energy" in table.meta else ""
-    print(f"wrote {out} ({table.num_channels} channels x {table.embed_dim} CLIP dimensions, {args.n_images} codes, "
-          f"{table.meta['seconds']:.1f} s{extra})")
+    summary = _in_shard(lambda shard: relevance_sharded(
+        args.model, args.clip, args.out, pretrained=args.pretrained, method=method, n_images=args.n_images,
+        seed=args.seed, batch_size=args.batch_size, chunk_images=args.chunk_images, device=args.device, shard=shard))
+    _report(summary, "image chunks", f"{summary['parts']}/manifest.json")
+    if summary["table"] is not None:
+        meta = summary["meta"]
+        extra = f", captured energy {meta['captured_energy']:.3f}" if meta.get("captured_energy") is not None else ""
+        print(f"wrote {summary['table']} ({args.n_images} codes, {meta['seconds']:.1f} s of work{extra})")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stylekit", description="StyleGAN inversion and editing toolkit.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _cmd_invert(args) -> int:
+    from .jobs.inversion import invert_folder
 
+    options = {}
+    if args.steps is not None:
+        options["steps"] = args.steps
+    if args.encoder is not None:
+        options["encoder"] = args.encoder
+    if args.method in ("optimize", "pti"):
+        options["seed"] = args.seed
+    summary = _in_shard(lambda shard: invert_folder(
+        args.model, args.input, args.output, method=args.method, space=args.space, batch_size=args.batch_size,
+        align=args.align, device=args.device, shard=shard, **options))
+    _report(summary, "images", f"{args.output}/manifest.json")
+    return 0
+
+
+def _cmd_edit(args) -> int:
+    from .jobs.editing import edit_latents
+
+    summary = _in_shard(lambda shard: edit_latents(
+        args.model, args.latents, args.output, direction=args.direction,
+        strengths=list(args.strength), layers=args.layers, device=args.device, shard=shard))
+    _report(summary, "latents", f"{args.output}/manifest.json")
+    return 0
+
+
+def _cmd_label(args) -> int:
+    from .jobs.label import label_samples
+
+    summary = _in_shard(lambda shard: label_samples(
+        args.model, args.output, scorer=args.scorer, n=args.n, seed=args.seed, psi=args.psi,
+        chunk_size=args.chunk_size, batch_size=args.batch_size, predictor=args.predictor, clip=args.clip,
+        device=args.device, shard=shard))
+    _report(summary, "chunks", f"{args.output}.parts/manifest.json")
+    if summary["labels"] is not None:
+        print(f"wrote {summary['labels']} ({args.n} codes)")
+    return 0
+
+
+def _cmd_fit_boundary(args) -> int:
+    from .edit.interfacegan import save_boundary
+    from .jobs.label import fit_from_labels
+
+    boundary = fit_from_labels(args.labels, args.attribute, keep_fraction=args.keep_fraction,
+                               threshold=args.threshold, method=args.method,
+                               validation_fraction=args.validation_fraction)
+    out = save_boundary(boundary, args.output)
+    val = f", validation accuracy {boundary.meta['val_accuracy']:.3f}" if "val_accuracy" in boundary.meta else ""
+    print(f"wrote {out} (boundary {boundary.name!r} from {boundary.meta['n_sampled']} codes, "
+          f"train accuracy {boundary.meta['train_accuracy']:.3f}{val})")
+    return 0
+
+
+def _add_convert(sub) -> None:
     p = sub.add_parser("convert", help="convert any supported checkpoint to canonical safetensors")
     p.add_argument("input", help="a .pkl / .pt / .safetensors file, a registered name or hf://owner/repo/file")
     p.add_argument("output", help="the .safetensors file to write")
     p.set_defaults(func=_cmd_convert)
 
+
+def _add_info(sub) -> None:
     p = sub.add_parser("info", help="print a checkpoint's architecture")
     p.add_argument("file", help="a checkpoint file, a registered name or hf://owner/repo/file")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -164,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compute precision to report (default auto: what this machine would use)")
     p.set_defaults(func=_cmd_info)
 
+
+def _add_generate(sub) -> None:
     p = sub.add_parser("generate", help="write a grid of generated images")
     p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
     p.add_argument("--seeds", default="0-7", help="e.g. 0-7 or 1,5,9")
@@ -175,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="grid.png", help="output PNG")
     p.set_defaults(func=_cmd_generate)
 
-    p = sub.add_parser("relevance", help="compute a global-directions relevance table (StyleCLIP preprocessing)")
+
+def _add_relevance(sub) -> None:
+    p = sub.add_parser("relevance", help="compute a global-directions relevance table (StyleCLIP preprocessing); "
+                                         "split over ranks by image under torchrun, resumable")
     p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
     p.add_argument("--clip", default="toyfaces", help="CLIP name: 'toyfaces', an open_clip architecture or hf-hub:...")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag or weights path")
@@ -183,15 +258,94 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-images", type=int, default=100, help="random codes averaged over (StyleCLIP: 100)")
     p.add_argument("--rank", type=int, default=32, help="probes per code (lowrank)")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--chunk-images", type=int, default=None,
+                   help="images per resumable partial file in OUT.parts/ (default: the batch size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="file to write (default: the cache that relevance_for reads)")
     p.set_defaults(func=_cmd_relevance)
 
+
+def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list the artifact registry by kind (generators, encoders, CLIPs, ...)")
     p.add_argument("--kind", choices=KINDS, default=None, help="list only this kind")
     p.add_argument("--settings", action="store_true", help="also list the environment variables stylekit reads")
     p.set_defaults(func=_cmd_models)
+
+
+def _add_invert(sub) -> None:
+    from .invert import METHODS
+
+    p = sub.add_parser("invert", help="invert every image of a folder (latents, reconstructions, manifest); "
+                                      "sharded under torchrun, resumable")
+    p.add_argument("input", help="folder of images (every file is tried; unusable ones go to OUT/report.json)")
+    p.add_argument("output", help="output folder: latents/, images/, manifest.json, report.json")
+    p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
+    p.add_argument("--method", default="encoder", choices=list(METHODS))
+    p.add_argument("--space", default="w+", choices=["w", "w+"], help="latent space (optimize, PTI's pivot)")
+    p.add_argument("--steps", type=int, default=None, help="method steps (default: the method's preset)")
+    p.add_argument("--encoder", default=None, help="encoder name or file (encoder, restyle; PTI's encoder pivot)")
+    p.add_argument("--batch-size", type=int, default=8, help="images inverted together")
+    p.add_argument("--align", action="store_true", help="FFHQ-align faces first (needs dlib); faceless images "
+                                                        "go to the report")
+    p.add_argument("--seed", type=int, default=0, help="seed of optimize / PTI")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_invert)
+
+
+def _add_edit(sub) -> None:
+    p = sub.add_parser("edit", help="apply a direction at one or more strengths to saved latents; sharded, resumable")
+    p.add_argument("latents", help="an invert output folder, a folder of latent files, or one latent file")
+    p.add_argument("output", help="output folder: latents/, images/, manifest.json")
+    p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
+    p.add_argument("--direction", required=True,
+                   help="a direction file (.npy / .pt / .safetensors, e.g. from fit-boundary) or a registered name")
+    p.add_argument("--strength", type=float, nargs="+", default=[1.0], help="one or more strengths, e.g. 2 or -3 -1.5 1.5 3")
+    p.add_argument("--layers", default=None, help="W+ rows: 'all', 'coarse', 'middle+fine', '4-7' (default: all)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_edit)
+
+
+def _add_label(sub) -> None:
+    p = sub.add_parser("label", help="InterFaceGAN's sample-and-label step: score N seeded codes into a labels file; "
+                                     "sharded in resumable chunks")
+    p.add_argument("output", help="labels file to write (.safetensors); chunks go to OUTPUT.parts/")
+    p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
+    p.add_argument("--scorer", default="predictor",
+                   help="'predictor' (every attribute), 'predictor:smile,glasses', or 'clip:POSITIVE|NEUTRAL'")
+    p.add_argument("--n", type=int, default=4000, help="codes to sample (code j is seed SEED + j)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--psi", type=float, default=1.0, help="truncation psi of the samples (1 = none)")
+    p.add_argument("--chunk-size", type=int, default=1000, help="codes per resumable chunk file")
+    p.add_argument("--batch-size", type=int, default=64, help="images rendered and scored at once")
+    p.add_argument("--predictor", default="toyfaces", help="attribute predictor name or file")
+    p.add_argument("--clip", default="toyfaces", help="CLIP name for clip: scorers")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_label)
+
+
+def _add_fit_boundary(sub) -> None:
+    p = sub.add_parser("fit-boundary", help="fit an InterFaceGAN boundary from a labels file")
+    p.add_argument("labels", help="a labels file from python -m stylekit label")
+    p.add_argument("output", help="boundary file: .safetensors / .pt (keep the offset) or .npy (InterFaceGAN's layout)")
+    p.add_argument("--attribute", default=None, help="score column (needed when the file has several)")
+    p.add_argument("--keep-fraction", type=float, default=None, help="top / bottom fraction kept (default: preset)")
+    p.add_argument("--threshold", type=float, default=None, help="instead, label every code score > threshold")
+    p.add_argument("--method", default=None, choices=["svm", "logistic"], help="default: the preset's")
+    p.add_argument("--validation-fraction", type=float, default=0.0)
+    p.set_defaults(func=_cmd_fit_boundary)
+
+
+#: every subcommand's parser builder, in the order ``--help`` lists them
+COMMANDS = [_add_convert, _add_info, _add_generate, _add_relevance, _add_models, _add_invert, _add_edit, _add_label,
+            _add_fit_boundary]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stylekit", description="StyleGAN inversion and editing toolkit.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in COMMANDS:
+        add(sub)
     return parser
 
 

@@ -43,6 +43,21 @@ def target_tensor(G, image, *, device=None) -> torch.Tensor:
     return image_to_tensor(image, size=size, device=device)
 
 
+def target_batch(G, images, *, device=None) -> torch.Tensor:
+    """A batch of images to invert as ``[N, 3, R, R]`` float32 in ``[-1, 1]``.
+
+    ``images`` is a list / tuple of anything :func:`target_tensor` takes, or a tensor ``[N, 3, H, W]``
+    (each image is converted as :func:`target_tensor` converts one).
+    """
+    if isinstance(images, torch.Tensor):
+        if images.ndim != 4:
+            raise ImageInputError(f"a batch of images must be a tensor [N, 3, H, W], got {tuple(images.shape)}.")
+        images = list(images.unbind(0))
+    if not isinstance(images, (list, tuple)) or not images:
+        raise ImageInputError("a batch of images must be a non-empty list of images or a tensor [N, 3, H, W].")
+    return torch.cat([target_tensor(G, x, device=device) for x in images])
+
+
 def progress_or_default(progress):
     return no_progress if progress is None else progress
 

@@ -261,21 +261,53 @@ def encode(G, image, *, encoder="e4e-toyfaces", progress=None, device=None, prec
             :func:`load_encoder`); None: float32, or an encoder object's own. The generator renders in
             ``G.precision``.
     """
-    from ._inputs import progress_or_default, target_tensor
-    from .result import InversionResult, inversion_latent
+    from ._inputs import target_tensor
 
     start = time.perf_counter()
     device = torch.device(device) if device is not None else G.w_avg.device
+    enc = _one_pass_encoder(G, encoder, device, precision)
+    return _encode_targets(G, enc, target_tensor(G, image, device=device), progress, start)[0]
+
+
+def encode_batch(G, images, *, encoder="e4e-toyfaces", progress=None, device=None,
+                 precision: str | None = None) -> list:
+    """:func:`encode` for a batch in one encoder pass: ``images`` a list of images or a tensor ``[N, 3, H, W]``;
+    returns ``N`` results in order, each as :func:`encode` returns it (``seconds`` is the batch's time / N,
+    ``extra['batch_size']`` is N)."""
+    from ._inputs import target_batch
+
+    start = time.perf_counter()
+    device = torch.device(device) if device is not None else G.w_avg.device
+    enc = _one_pass_encoder(G, encoder, device, precision)
+    return _encode_targets(G, enc, target_batch(G, images, device=device), progress, start, batch=True)
+
+
+def _one_pass_encoder(G, encoder, device, precision) -> LatentEncoder:
     enc = load_encoder(encoder, device=device, precision=precision)
     enc.check_generator(G)
     if enc.config["in_channels"] != 3:
         raise InvalidArgumentError("this encoder takes 6 channels (a ReStyle encoder); use method='restyle'.")
-    target = target_tensor(G, image, device=device)
+    return enc
+
+
+def _encode_targets(G, enc: LatentEncoder, target: torch.Tensor, progress, start: float, *, batch: bool = False) -> list:
+    """One pass over ``target [N, 3, R, R]``: a list of N results."""
+    from ._inputs import progress_or_default
+    from .result import InversionResult, inversion_latent
+
     with torch.no_grad():
         latent = enc(target)
         img = G.synthesis(latent, noise_mode="const")
     progress_or_default(progress)(1, 1, "encoder")
-    mse = float((img - target).square().mean())
-    return InversionResult(latent=inversion_latent(latent, "w+"), image=img, target=target, method="encoder",
-                           loss_history=[{"step": 0, "stage": "encoder", "loss": mse, "mse": mse}], perceptual="none",
-                           seconds=time.perf_counter() - start, extra={"encoder": enc.info})
+    n = target.shape[0]
+    seconds = (time.perf_counter() - start) / n
+    results = []
+    for i in range(n):
+        t, y = target[i:i + 1], img[i:i + 1]
+        mse = float((y - t).square().mean())
+        extra = {"encoder": enc.info, "batch_size": n} if batch else {"encoder": enc.info}
+        results.append(InversionResult(latent=inversion_latent(latent[i:i + 1], "w+"), image=y, target=t,
+                                       method="encoder", loss_history=[{"step": 0, "stage": "encoder", "loss": mse,
+                                                                        "mse": mse}],
+                                       perceptual="none", seconds=seconds, extra=extra))
+    return results

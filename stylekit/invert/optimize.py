@@ -95,13 +95,70 @@ def project(G, image, *, space: str = "w+", steps: int = OPTIMIZE.steps, noise_s
     and one ``loss_history`` entry per step.
     """
     start = time.perf_counter()
+    return _project_targets(G, target_tensor, image, start, space=space, steps=steps, noise_steps=noise_steps,
+                            init_latent=init_latent, lr=lr, noise_lr=noise_lr, pixel_weight=pixel_weight,
+                            perceptual_weight=perceptual_weight, style_weight=style_weight, mask=mask,
+                            pixel_mask=pixel_mask, perceptual_mask=perceptual_mask, style_image=style_image,
+                            style_mask=style_mask, perceptual=perceptual, initial_noise_factor=initial_noise_factor,
+                            noise_ramp_length=noise_ramp_length, lr_rampdown_length=lr_rampdown_length,
+                            lr_rampup_length=lr_rampup_length, regularize_noise_weight=regularize_noise_weight,
+                            seed=seed, progress=progress, device=device)[0]
+
+
+#: :func:`project` options that make :func:`project_batch` run image by image (they are per-image by nature)
+PER_IMAGE_OPTIONS = ("noise_steps", "init_latent", "style_weight", "style_image", "style_mask")
+
+
+def project_batch(G, images, *, progress=None, **options) -> list[InversionResult]:
+    """:func:`project` for a batch: ``images`` a list of images or a tensor ``[N, 3, H, W]``; ``N`` results in order.
+
+    The ``N`` latents are optimised together: the loss is the sum of the per-image losses, so each
+    latent's gradient is its own image's, and Adam acts element by element, so each latent follows the
+    path it would follow alone (the latent noise of image ``i`` is drawn from its own generator seeded
+    with ``seed``, as a single run draws it); the results equal one-by-one runs up to float rounding in
+    batched convolutions. ``seconds`` is the batch's time / N. With Image2StyleGAN++'s noise stage
+    (``noise_steps > 0``), a style loss or an ``init_latent`` (see :data:`PER_IMAGE_OPTIONS`) the
+    images are inverted one by one.
+    """
+    from ._inputs import target_batch
+
+    start = time.perf_counter()
+    if any(_is_set(options.get(k)) for k in PER_IMAGE_OPTIONS):
+        target = target_batch(G, images, device=options.get("device"))
+        out = []
+        n = target.shape[0]
+        for i in range(n):
+            sub = None if progress is None else (
+                lambda s, t, m="", _i=i, **kw: progress(_i * t + s, n * t, m, **kw))
+            out.append(project(G, target[i:i + 1], progress=sub, **options))
+        return out
+    return _project_targets(G, target_batch, images, start, progress=progress, **options)
+
+
+def _is_set(value) -> bool:
+    return value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0)
+
+
+def _project_targets(G, to_target, image, start, *, space: str = "w+", steps: int = OPTIMIZE.steps,
+                     noise_steps: int = 0, init_latent=None, lr: float = OPTIMIZE.lr,
+                     noise_lr: float = OPTIMIZE.noise_lr, pixel_weight: float = OPTIMIZE.pixel_weight,
+                     perceptual_weight: float = OPTIMIZE.perceptual_weight, style_weight: float = 0.0, mask=None,
+                     pixel_mask=None, perceptual_mask=None, style_image=None, style_mask=None,
+                     perceptual: str = "auto", initial_noise_factor: float = OPTIMIZE.initial_noise_factor,
+                     noise_ramp_length: float = OPTIMIZE.noise_ramp_length,
+                     lr_rampdown_length: float = OPTIMIZE.lr_rampdown_length,
+                     lr_rampup_length: float = OPTIMIZE.lr_rampup_length,
+                     regularize_noise_weight: float = OPTIMIZE.regularize_noise_weight, seed: int = 0, progress=None,
+                     device=None) -> list[InversionResult]:
+    """:func:`project` on the images ``to_target(G, image, device=...)`` makes (``[N, 3, R, R]``): N results."""
     steps, noise_steps = _check_options(space, steps, noise_steps, lr=lr, noise_lr=noise_lr, pixel_weight=pixel_weight,
                                         perceptual_weight=perceptual_weight, style_weight=style_weight,
                                         regularize_noise_weight=regularize_noise_weight,
                                         initial_noise_factor=initial_noise_factor)
     progress = progress_or_default(progress)
     device = _generator_device(G, device)
-    target = target_tensor(G, image, device=device)
+    target = to_target(G, image, device=device)
+    n = target.shape[0]
     objective, perceptual_name = _objective(G, target, device, perceptual=perceptual, pixel_weight=pixel_weight,
                                             perceptual_weight=perceptual_weight, style_weight=style_weight, mask=mask,
                                             pixel_mask=pixel_mask, perceptual_mask=perceptual_mask,
@@ -109,33 +166,39 @@ def project(G, image, *, space: str = "w+", steps: int = OPTIMIZE.steps, noise_s
     schedule = {"rampdown": lr_rampdown_length, "rampup": lr_rampup_length}
     with frozen(G):
         w_avg, w_std = w_statistics(G)
-        start_plus = (w_avg.to(device).reshape(1, 1, -1).repeat(1, G.num_ws, 1) if init_latent is None
+        start_plus = (w_avg.to(device).reshape(1, 1, -1).repeat(n, G.num_ws, 1) if init_latent is None
                       else as_w_plus(G, init_latent))
         const_noise = [b.detach().reshape(1, 1, *b.shape).clone() for b in G.synthesis.noise_buffers()] \
             if hasattr(G.synthesis, "noise_buffers") else None
         synth = _synthesizer(G)
-        history: list[dict] = []
+        histories: list[list[dict]] = [[] for _ in range(n)]
         total = steps + noise_steps
         w_opt = _optimize_latent(synth, objective, start_plus.mean(dim=1, keepdim=True) if space == "w" else start_plus,
                                  steps, lr, schedule, w_std=w_std, noise_factor=initial_noise_factor,
-                                 noise_ramp=noise_ramp_length, seed=seed, history=history, progress=progress,
+                                 noise_ramp=noise_ramp_length, seed=seed, histories=histories, progress=progress,
                                  total=total)
-        latent_plus = (w_opt.expand(1, G.num_ws, -1) if space == "w" else w_opt).clone()
+        latent_plus = (w_opt.expand(n, G.num_ws, -1) if space == "w" else w_opt).clone()
         noise_out = None
         with torch.no_grad():
             image_out = synth(latent_plus)
-            final_loss = latent_loss = float(objective(image_out)[0])
+            losses = objective(image_out)[0]
         if noise_steps > 0:
             if not const_noise:
                 raise InvalidArgumentError("this generator has no noise inputs, so noise_steps must be 0.")
             noise_out, image_out, final_loss = _optimize_noise(
                 synth, latent_plus, const_noise, objective, noise_steps, noise_lr, regularize_noise_weight,
-                lr_rampdown_length, lr_rampup_length, history, progress, steps, total, final_loss)
+                lr_rampdown_length, lr_rampup_length, histories[0], progress, steps, total, float(losses[0]))
+            finals = [final_loss]
+        else:
+            finals = [float(v) for v in losses]
 
-    return InversionResult(latent=inversion_latent(latent_plus, space, noise=noise_out), image=image_out.detach(),
-                           target=target, method="optimize", loss_history=history, perceptual=perceptual_name,
-                           seconds=time.perf_counter() - start,
-                           extra={"final_loss": final_loss, "latent_loss": latent_loss, "w_std": w_std})
+    seconds = (time.perf_counter() - start) / n
+    return [InversionResult(latent=inversion_latent(latent_plus[i:i + 1], space, noise=noise_out),
+                            image=image_out[i:i + 1].detach(), target=target[i:i + 1], method="optimize",
+                            loss_history=histories[i], perceptual=perceptual_name, seconds=seconds,
+                            extra={"final_loss": finals[i], "latent_loss": float(losses[i]), "w_std": w_std,
+                                   **({"batch_size": n} if to_target is not target_tensor else {})})
+            for i in range(n)]
 
 
 def _check_options(space, steps, noise_steps, **values) -> tuple[int, int]:
@@ -184,9 +247,9 @@ def _objective(G, target, device, *, perceptual, pixel_weight, perceptual_weight
 
 
 def _synthesizer(G):
-    """``synth(w [1, 1 or num_ws, w_dim], noise_maps=None) -> [1, 3, R, R]``: W codes broadcast to every layer."""
+    """``synth(w [N, 1 or num_ws, w_dim], noise_maps=None) -> [N, 3, R, R]``: W codes broadcast to every layer."""
     def synth(w, noise_maps=None):
-        ws = w.expand(1, G.num_ws, -1) if w.shape[1] == 1 else w
+        ws = w.expand(-1, G.num_ws, -1) if w.shape[1] == 1 else w
         if noise_maps is not None:
             return G.synthesis(ws, noise=noise_maps)
         return G.synthesis(ws, noise_mode="const")
@@ -194,15 +257,17 @@ def _synthesizer(G):
     return synth
 
 
-def _optimize_latent(synth, objective, start, steps, lr, schedule, *, w_std, noise_factor, noise_ramp, seed, history,
+def _optimize_latent(synth, objective, start, steps, lr, schedule, *, w_std, noise_factor, noise_ramp, seed, histories,
                      progress, total) -> torch.Tensor:
-    """Image2StyleGAN stage 1: Adam on the code ``start [1, 1 or num_ws, w_dim]`` with NVIDIA's schedule.
+    """Image2StyleGAN stage 1: Adam on the codes ``start [N, 1 or num_ws, w_dim]`` with NVIDIA's schedule.
 
-    Appends one record per step to ``history``; returns the optimised code (detached, same shape).
+    The loss is the sum of the N images' own losses, so each code moves as it would alone; code ``i``'s
+    latent noise comes from its own generator seeded with ``seed``. Appends one record per step to
+    ``histories[i]`` for each image; returns the optimised codes (detached, same shape).
     """
     device = start.device
     w_opt = start.clone().requires_grad_(True)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    gens = [torch.Generator(device="cpu").manual_seed(seed) for _ in range(start.shape[0])]
     optimizer = torch.optim.Adam([w_opt], betas=(0.9, 0.999), lr=lr)
     for step in range(steps):
         t = step / steps
@@ -210,15 +275,20 @@ def _optimize_latent(synth, objective, start, steps, lr, schedule, *, w_std, noi
         for group in optimizer.param_groups:
             group["lr"] = step_lr
         sigma = latent_noise_scale(t, w_std, initial=noise_factor, ramp_length=noise_ramp)
-        w_in = w_opt + torch.randn(w_opt.shape, generator=gen).to(device) * sigma if sigma > 0 else w_opt
+        if sigma > 0:
+            draws = torch.stack([torch.randn(w_opt.shape[1:], generator=g) for g in gens]).to(device)
+            w_in = w_opt + draws * sigma
+        else:
+            w_in = w_opt
         loss, terms = objective(synth(w_in))
         optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()
         optimizer.step()
-        record = {"step": step, "stage": "latent", "loss": float(loss.detach().sum()), "lr": step_lr, "w_noise": sigma}
-        record.update({k: float(v.detach().sum()) for k, v in terms.items()})
-        history.append(record)
-        progress(step + 1, total, "latent", loss=record["loss"])
+        for i, history in enumerate(histories):
+            record = {"step": step, "stage": "latent", "loss": float(loss.detach()[i]), "lr": step_lr, "w_noise": sigma}
+            record.update({k: float(v.detach()[i]) for k, v in terms.items()})
+            history.append(record)
+        progress(step + 1, total, "latent", loss=float(loss.detach().sum()))
     return w_opt.detach()
 
 

@@ -94,6 +94,21 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = RESTYLE.iter
             an encoder object's own. The generator renders in ``G.precision``.
     """
     start = time.perf_counter()
+    return _restyle_targets(G, image, encoder, iterations, bootstrap, progress, device, precision, start)[0]
+
+
+def restyle_batch(G, images, *, encoder=DEFAULT_ENCODER, iterations: int = RESTYLE.iterations, bootstrap="auto",
+                  progress=None, device=None, precision: str | None = None) -> list[InversionResult]:
+    """:func:`restyle` for a batch in one pass per step: ``images`` a list of images or a tensor ``[N, 3, H, W]``;
+    returns ``N`` results in order (``seconds`` is the batch's time / N, ``extra['batch_size']`` is N)."""
+    start = time.perf_counter()
+    return _restyle_targets(G, images, encoder, iterations, bootstrap, progress, device, precision, start, batch=True)
+
+
+def _restyle_targets(G, images, encoder, iterations, bootstrap, progress, device, precision, start, *,
+                     batch: bool = False) -> list[InversionResult]:
+    from ._inputs import target_batch
+
     iterations = check_steps(iterations, "iterations")
     device = torch.device(device) if device is not None else G.w_avg.device
     enc = load_encoder(encoder, device=device, precision=precision)
@@ -104,19 +119,28 @@ def restyle(G, image, *, encoder=DEFAULT_ENCODER, iterations: int = RESTYLE.iter
     if bootstrap == "auto":
         bootstrap = enc.info.get("bootstrap") or None
     boot = load_bootstrap(bootstrap, G, device=device, precision=precision) if bootstrap is not None else None
-    target = target_tensor(G, image, device=device)
+    target = target_batch(G, images, device=device) if batch else target_tensor(G, images, device=device)
     with torch.no_grad():
         start_latent = initial_latent(G, enc, target, boot)
         start_image = G.synthesis(start_latent, noise_mode="const")
-        boot_psnr = psnr(start_image, target) if boot is not None else None
         latent, img, images = restyle_steps(G, enc, target, iterations, start_latent=start_latent,
                                             start_image=start_image, progress=progress)
-    history = []
-    for t, y in enumerate(images):
-        mse = float((y - target).square().mean())
-        history.append({"step": t, "stage": "restyle", "loss": mse, "mse": mse})
-    return InversionResult(latent=inversion_latent(latent, "w+"), image=img, target=target, method="restyle",
-                           loss_history=history, perceptual="none", seconds=time.perf_counter() - start,
-                           extra={"psnr_per_step": [psnr(y, target) for y in images], "images": images,
-                                  "encoder": enc.info, "bootstrap": boot.info if boot is not None else None,
-                                  "bootstrap_psnr": boot_psnr})
+    n = target.shape[0]
+    seconds = (time.perf_counter() - start) / n
+    results = []
+    for i in range(n):
+        x = target[i:i + 1]
+        steps_i = [y[i:i + 1] for y in images]
+        history = []
+        for t, y in enumerate(steps_i):
+            mse = float((y - x).square().mean())
+            history.append({"step": t, "stage": "restyle", "loss": mse, "mse": mse})
+        extra = {"psnr_per_step": [psnr(y, x) for y in steps_i], "images": steps_i, "encoder": enc.info,
+                 "bootstrap": boot.info if boot is not None else None,
+                 "bootstrap_psnr": psnr(start_image[i:i + 1], x) if boot is not None else None}
+        if batch:
+            extra["batch_size"] = n
+        results.append(InversionResult(latent=inversion_latent(latent[i:i + 1], "w+"), image=img[i:i + 1], target=x,
+                                       method="restyle", loss_history=history, perceptual="none", seconds=seconds,
+                                       extra=extra))
+    return results

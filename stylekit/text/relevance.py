@@ -38,7 +38,8 @@ from .relevance_methods import sum_difference, sum_jacobian, sum_lowrank, sum_re
 from .relevance_table import RelevanceTable
 
 __all__ = ["LowRankOptions", "JacobianOptions", "DifferenceOptions", "ReferenceOptions", "RelevanceMethod",
-           "METHODS", "method_options", "channel_layout", "compute_relevance", "compute_relevance_reference"]
+           "METHODS", "method_options", "channel_layout", "compute_relevance", "compute_relevance_reference",
+           "RelevancePart", "relevance_part", "relevance_from_parts"]
 
 
 def _positive_int(value, name: str, *, allow_zero: bool = False) -> int:
@@ -161,7 +162,8 @@ def _check_channels(G, channels) -> list[tuple[int, int]]:
     return out
 
 
-def _measure(opts: RelevanceMethod, G, clip, styles, std, chans, *, seed, batch_size, noise_mode, progress):
+def _measure(opts: RelevanceMethod, G, clip, styles, std, chans, *, seed, batch_size, noise_mode, progress,
+             image_ids=None):
     """Run one method: ``(sums [K, D], extra meta)``."""
     common = dict(batch_size=batch_size, noise_mode=noise_mode, progress=progress)
     if isinstance(opts, ReferenceOptions):
@@ -170,7 +172,8 @@ def _measure(opts: RelevanceMethod, G, clip, styles, std, chans, *, seed, batch_
         return sum_difference(G, clip, styles, std, chans, sigmas=opts.sigmas, block_size=opts.block_size, **common), {}
     if isinstance(opts, LowRankOptions) and opts.rank < clip.embed_dim:
         sums, energy = sum_lowrank(G, clip, styles, std, chans, rank=opts.rank, holdout=opts.holdout,
-                                   probe_step=opts.probe_step, seed=seed, grad_chunk=opts.grad_chunk, **common)
+                                   probe_step=opts.probe_step, seed=seed, grad_chunk=opts.grad_chunk,
+                                   image_ids=image_ids, **common)
         return sums, {"captured_energy": energy, "rank": opts.rank}
     sums = sum_jacobian(G, clip, styles, std, chans, grad_chunk=opts.grad_chunk, **common)
     full = {"rank": int(clip.embed_dim), "captured_energy": 1.0} if isinstance(opts, LowRankOptions) else {}
@@ -214,24 +217,97 @@ def compute_relevance(G, clip="toyfaces", *, method="lowrank", n_images: int = 1
     and ``meta['captured_energy']``, the mean fraction of the held-out probes' squared norm inside
     the basis.
     """
+    part = relevance_part(G, clip, range(int(n_images) if isinstance(n_images, int) else 1), method=method,
+                          n_images=n_images, seed=seed, psi=psi, stats=stats, stats_samples=stats_samples,
+                          channels=channels, batch_size=batch_size, noise_mode=noise_mode, progress=progress)
+    return relevance_from_parts(G, clip, [part], method=method, n_images=n_images, seed=seed, psi=psi,
+                                stats=part.stats, channels=channels)
+
+
+@dataclass
+class RelevancePart:
+    """The relevance sums over some of the sample's images (a share of :func:`compute_relevance`'s work).
+
+    sums: ``[K, D]`` the sum over these images of each computed channel's unit relevance vector.
+    image_ids: the images' indices in the sample of ``n_images`` codes.
+    captured_sum: ``'lowrank'``: the sum over these images of the captured energy (else None).
+    extra: the method's meta (``rank``, ...); seconds: time spent; stats: the S statistics used.
+    """
+
+    sums: torch.Tensor
+    image_ids: list[int]
+    captured_sum: float | None
+    extra: dict
+    seconds: float
+    stats: StyleStats | None = None
+
+
+def _prepare(G, clip, method, n_images, batch_size, seed, psi, stats, stats_samples, channels):
     opts = method_options(method)
     n_images = _positive_int(n_images, "n_images")
     batch_size = _positive_int(batch_size, "batch_size")
     clip = resolve_clip(clip, device=G.device)
     chans = _check_channels(G, channels)
     styles, stats = _sample(G, n_images, seed=seed, psi=psi, stats=stats, stats_samples=stats_samples)
+    return opts, n_images, batch_size, clip, chans, styles, stats
+
+
+def relevance_part(G, clip, image_ids, *, method="lowrank", n_images: int = 100, seed: int = 0, psi: float = 1.0,
+                   stats: StyleStats | None = None, stats_samples: int = 2000,
+                   channels: Sequence[tuple[int, int]] | None = None, batch_size: int = 16, noise_mode: str = "const",
+                   progress=no_progress) -> RelevancePart:
+    """:func:`compute_relevance`'s sums over the images ``image_ids`` (indices into the ``n_images`` codes).
+
+    Parts over disjoint sets of images add up: :func:`relevance_from_parts` turns parts covering every
+    image into the table :func:`compute_relevance` returns (the same numbers up to float summation order:
+    the ``'lowrank'`` probes of an image depend only on ``seed`` and its index). This is how
+    :func:`stylekit.jobs.relevance_sharded` splits the work over ranks.
+    """
+    opts, n_images, batch_size, clip, chans, styles, stats = _prepare(G, clip, method, n_images, batch_size, seed,
+                                                                      psi, stats, stats_samples, channels)
+    ids = [int(i) for i in image_ids]
+    if not ids or any(not 0 <= i < n_images for i in ids):
+        raise InvalidArgumentError(f"image_ids must be indices in [0, {n_images}), got {ids[:5]}...")
+    mine = [s[ids] for s in styles]
     std = [s.to(G.device) for s in stats.std]
     t0 = time.perf_counter()
-    sums, extra = _measure(opts, G, clip, styles, std, chans, seed=seed, batch_size=batch_size,
-                           noise_mode=noise_mode, progress=progress)
-    seconds = time.perf_counter() - t0
-    mean = sums / n_images
+    sums, extra = _measure(opts, G, clip, mine, std, chans, seed=seed, batch_size=batch_size, noise_mode=noise_mode,
+                           progress=progress, image_ids=ids)
+    energy = extra.pop("captured_energy", None)
+    return RelevancePart(sums, ids, None if energy is None else float(energy) * len(ids), extra,
+                         time.perf_counter() - t0, stats)
+
+
+def relevance_from_parts(G, clip, parts: Sequence[RelevancePart], *, method="lowrank", n_images: int = 100,
+                         seed: int = 0, psi: float = 1.0, stats: StyleStats | None = None, stats_samples: int = 2000,
+                         channels: Sequence[tuple[int, int]] | None = None) -> RelevanceTable:
+    """The :class:`RelevanceTable` from parts that cover each of the ``n_images`` images exactly once.
+
+    ``meta['seconds']`` is the parts' total time (the work, whichever process did it).
+    """
+    opts = method_options(method)
+    n_images = _positive_int(n_images, "n_images")
+    clip = resolve_clip(clip, device=G.device)
+    chans = _check_channels(G, channels)
+    covered = sorted(i for part in parts for i in part.image_ids)
+    if covered != list(range(n_images)):
+        raise InvalidArgumentError(f"the relevance parts cover {len(set(covered))} distinct images of {n_images} "
+                                   f"({len(covered)} in all); every image must be counted exactly once.")
+    if stats is None:
+        stats = next((p.stats for p in parts if p.stats is not None), None) or _sample(
+            G, 1, seed=seed, psi=psi, stats=None, stats_samples=stats_samples)[1]
+    mean = sum(p.sums for p in parts) / n_images
     relevance = [torch.zeros(sl.channels, clip.embed_dim) for sl in G.style_layers]
     for (li, c), v in zip(chans, F.normalize(mean, dim=1)):
         relevance[li][c] = v
+    extra = dict(parts[0].extra)
+    if isinstance(opts, LowRankOptions):  # the mean over images; 1 for the exact Jacobian, None without holdout
+        captured = [p.captured_sum for p in parts]
+        extra["captured_energy"] = (1.0 if opts.rank >= clip.embed_dim else None if None in captured
+                                    else sum(captured) / n_images)
     meta = {"method": opts.name, **asdict(opts), "n_images": n_images, "seed": seed, "psi": psi,
-            "seconds": seconds, "channels_computed": len(chans), "mean_consistency": float(mean.norm(dim=1).mean()),
-            "clip_pretrained": str(clip.pretrained), **extra}
+            "seconds": sum(p.seconds for p in parts), "channels_computed": len(chans),
+            "mean_consistency": float(mean.norm(dim=1).mean()), "clip_pretrained": str(clip.pretrained), **extra}
     return RelevanceTable(relevance, stats, generator_fingerprint(G), clip_key(clip),
                           tuple(sl.kind for sl in G.style_layers), meta)
 

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["embed_styles", "flat_index", "sum_reference", "sum_difference", "sum_jacobian", "sum_lowrank"]
+__all__ = ["embed_styles", "flat_index", "probe_directions", "sum_reference", "sum_difference", "sum_jacobian", "sum_lowrank"]
 
 
 def flat_index(styles, channels, device) -> torch.Tensor:
@@ -155,15 +155,29 @@ def _probe(G, clip, styles, base, directions, *, step, batch_size, noise_mode):
     return (torch.cat(embs).reshape(m, k, -1) - base.unsqueeze(1)) / step
 
 
+def probe_directions(seed: int, image_ids, count: int, total: int) -> torch.Tensor:
+    """``[m, count, total]`` standard-normal probes; image ``i``'s come from its own generator seeded with
+    ``(seed, i)``, so an image gets the same probes whichever batch or rank computes it."""
+    rows = []
+    for i in image_ids:
+        gen = torch.Generator(device="cpu").manual_seed(((int(seed) + 7919) * 1_000_003 + int(i)) % (2 ** 63))
+        rows.append(torch.randn(count, total, generator=gen))
+    return torch.stack(rows)
+
+
 def sum_lowrank(G, clip, styles, std, channels, *, rank, holdout, probe_step, seed, batch_size, grad_chunk,
-                 noise_mode, progress):
-    """The ``'lowrank'`` method; returns ``(sums [K, D], mean captured energy or None without holdout probes)``."""
+                 noise_mode, progress, image_ids=None):
+    """The ``'lowrank'`` method; returns ``(sums [K, D], mean captured energy or None without holdout probes)``.
+
+    ``image_ids`` ``[n]``: the images' indices in the whole sample, which seed their probes
+    (:func:`probe_directions`; default ``0 .. n - 1``).
+    """
     n = styles[0].shape[0]
     device = styles[0].device
+    image_ids = list(range(n)) if image_ids is None else list(image_ids)
     index = flat_index(styles, channels, device)
     scale = torch.cat(std).to(device)                                          # probes in units of each channel's std
     total = int(scale.shape[0])
-    gen = torch.Generator(device="cpu").manual_seed(int(seed) + 7919)
     out = torch.zeros(len(channels), clip.embed_dim)
     captured = []
     for i in range(0, n, batch_size):
@@ -172,7 +186,7 @@ def sum_lowrank(G, clip, styles, std, channels, *, rank, holdout, probe_step, se
         inputs = [s.clone().requires_grad_(True) for s in chunk]
         with torch.enable_grad():
             e = embed_styles(G, clip, inputs, noise_mode)
-        omega = torch.randn(m, rank + holdout, total, generator=gen).to(device) * scale
+        omega = probe_directions(seed, image_ids[i:i + m], rank + holdout, total).to(device) * scale
         y = _probe(G, clip, chunk, e.detach(), omega, step=probe_step, batch_size=batch_size,
                    noise_mode=noise_mode)                                      # [m, rank + holdout, D]
         q, _ = torch.linalg.qr(y[:, :rank].transpose(1, 2))                    # [m, D, rank], orthonormal columns
