@@ -91,3 +91,51 @@ def untrained_clip(name: str = "toyfaces", seed: int = 0):
 def clip():
     """An untrained toyfaces-architecture CLIP named 'toyfaces' (the text tests' CLIP)."""
     return untrained_clip()
+
+
+# ----------------------------------------------------------------------------------------------
+# The full-size rehearsal world (stylekit.rehearsal): built once, kept between runs
+
+
+def rehearsal_dir() -> Path:
+    """Where the rehearsal world is cached: ``$STYLEKIT_REHEARSAL_DIR`` or ``~/.cache/stylekit-rehearsal``."""
+    return Path(os.environ.get("STYLEKIT_REHEARSAL_DIR") or Path.home() / ".cache" / "stylekit-rehearsal")
+
+
+@pytest.fixture(scope="session")
+def rehearsal_world():
+    """``build(*parts) -> Path``: the rehearsal world folder with at least ``parts`` built (each part is
+    built at most once per session; files already there with the recorded size are kept, so later runs
+    only check sizes)."""
+    from stylekit.rehearsal import build_world
+
+    root = rehearsal_dir()
+    done: set[str] = set()
+
+    def build(*parts: str) -> Path:
+        missing = [p for p in parts if p not in done]
+        if missing:
+            build_world(root, parts=missing)
+            done.update(missing)
+        return root
+
+    return build
+
+
+@pytest.fixture
+def rehearsal_env(monkeypatch):
+    """``use(world) -> None``: point huggingface_hub, torch hub and stylekit at a rehearsal world, offline,
+    for this test (huggingface_hub reads HF_HUB_CACHE at import, so its constant is patched too)."""
+    import huggingface_hub.constants as hf_constants
+
+    from stylekit.rehearsal import world_env
+
+    def use(world: Path) -> None:
+        for key, value in world_env(world).items():
+            monkeypatch.setenv(key, value)
+        for key in ("STYLEKIT_HUB_MIRROR", "STYLEKIT_VGG16", "HF_HOME"):
+            monkeypatch.delenv(key, raising=False)
+        monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", world_env(world)["HF_HUB_CACHE"])
+        monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+
+    return use
