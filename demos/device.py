@@ -11,7 +11,9 @@
 
 On ZeroGPU a decorated callback runs in a worker process that ``spaces`` forks: what it returns is pickled
 back (hence CPU results), and the Stop buttons cannot reach it (they set a flag in the main process), so
-there an optimisation always runs its steps to the end.
+there an optimisation always runs its steps to the end. Models loaded at startup (the default model, by the
+tabs' ``build``) are moved to the GPU by ``spaces``; a model or a fit first made inside a worker stays in that
+worker, which ``spaces`` reuses while it is idle.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
         if method not in encoders:
             raise InvalidArgumentError(f"no {method} encoder is registered for {model!r}; use method 'optimize' or "
                                        "'pti'.")
-        options["encoder"] = encoders[method]
+        options.update(encoder=encoders[method], precision="auto")  # as the generator: interactive, so auto
     if method == "pti":
         options.update(pivot_steps=n_steps, pivot_space=space)
     flag = start_cancellable(request)

@@ -99,10 +99,10 @@ def _prompt(text, name: str) -> str:
 
 
 def clip_model(name: str):
-    """The CLIP called ``name``, loaded once per process."""
-    from stylekit.text.prompts import resolve_clip
+    """The CLIP called ``name``, loaded once per process on the gallery's device, in precision ``auto``."""
+    from stylekit.clip_backend import load_clip
 
-    return cached_fit(("clip", name), lambda: resolve_clip(name, device=device()))
+    return cached_fit(("clip", name), lambda: load_clip(name, device=device(), precision="auto"))
 
 
 def relevance(model: str, G, clip_name: str):
