@@ -326,3 +326,20 @@ def test_every_hub_artifact_offline_names_its_file_and_how_to_supply_it(artifact
     assert f"{artifact.hub.repo_id}/{artifact.hub.filename}" in message
     assert f"hf download {artifact.hub.repo_id} {artifact.hub.filename}" in message
     assert "STYLEKIT_HUB_MIRROR" in message
+
+
+@pytest.mark.parametrize("kind", registry.KINDS)
+def test_a_shipped_file_that_is_missing_names_the_file_and_the_package(kind):
+    """The kinds that come inside a Python package (toyfaces' files, dlib's landmarks) say what to install."""
+    from stylekit.errors import CheckpointError
+
+    gone = registry.Artifact(name="gone", kind=kind, format="safetensors", description="test",
+                             package_file="weights/gone.safetensors", package="stylekit")
+    with pytest.raises(CheckpointError) as info:
+        registry.artifact_path(gone)
+    assert "gone.safetensors" in str(info.value) and "reinstall stylekit" in str(info.value)
+    absent = registry.Artifact(name="absent", kind=kind, format="dlib", description="test",
+                               package_file="models/landmarks.dat", package="no_such_package_for_tests")
+    with pytest.raises(ModelNotFoundError) as info:
+        registry.artifact_path(absent)
+    assert "models/landmarks.dat" in str(info.value) and "pip install no-such-package-for-tests" in str(info.value)
