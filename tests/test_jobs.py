@@ -115,19 +115,6 @@ def test_two_ranks_by_env_then_merge_equal_the_one_process_run(G, folder, plain_
     assert len(json.loads((out / "report.json").read_text())["failed"]) == 2
 
 
-def test_a_real_two_process_launch(folder, tmp_path):
-    out = tmp_path / "torchrun"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "stylekit", "invert", str(folder), str(out), "--model", "toyfaces",
-                           "--method", "encoder"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["complete"] and manifest["count"] == 5 and manifest["failed"] == 2
-    assert sorted((r["rank"], r["world_size"]) for r in manifest["runs"]) == [(0, 2), (1, 2)]
-    assert "5 images done" in proc.stdout
-
-
 def test_cli_invert_prints_counts(folder, tmp_path, capsys):
     assert main(["invert", str(folder), str(tmp_path / "o"), "--method", "encoder", "--batch-size", "4"]) == 0
     printed = capsys.readouterr()
@@ -280,3 +267,33 @@ def test_relevance_over_two_ranks_equals_the_unsharded_table(tmp_path):
         assert torch.allclose(a, b, atol=1e-5)
     items, _, _ = read_parts(parts)
     assert len(items) == 3
+
+
+def test_readme_batch_job_lines_run(folder, tmp_path):
+    """The README's "Batch jobs over a folder" commands run as written in a folder holding ``photos/``, except
+    that ``--n 500000`` and ``--n-images 100`` shrink to 200 and 4 codes. The torchrun line is a real
+    two-process launch (gloo group: rank 0 waits for rank 1, then merges)."""
+    import shutil
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Batch jobs over a folder", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert len(lines) == 6 and any(line.startswith("torchrun") for line in lines)
+    shutil.copytree(folder, tmp_path / "photos")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    for line in lines:
+        args = line.replace("--n 500000", "--n 200").replace("--n-images 100", "--n-images 4").split()
+        if args[0] == "torchrun":
+            shutil.rmtree(tmp_path / "out")
+            args = [sys.executable, "-m", "torch.distributed.run", "--standalone", *args[1:]]
+        else:
+            args = [sys.executable, *args[1:]]
+        proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{line}: {proc.stderr[-2000:]}"
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["count"] == 5 and manifest["failed"] == 2
+    assert sorted((r["rank"], r["world_size"]) for r in manifest["runs"]) == [(0, 2), (1, 2)]
+    assert "5 images done" in proc.stdout
+    assert len(list((tmp_path / "edited" / "images").glob("*.png"))) == 10
+    assert load_labels(tmp_path / "labels.safetensors").w.shape[0] == 200
+    assert (tmp_path / "table.safetensors").is_file() and (tmp_path / "smile.safetensors").is_file()
