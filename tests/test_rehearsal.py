@@ -195,6 +195,11 @@ def test_open_clip_vit_b_32_openai_loads_from_the_cache(rehearsal_world, rehears
     with safe_open(str(weights), "pt") as f:
         stored = f.get_tensor("visual.conv1.weight")
     assert torch.equal(clip.model.visual.conv1.weight.detach().cpu(), stored)  # the file's weights, not an init
+    import open_clip
+    from open_clip.pretrained import download_pretrained
+
+    found = download_pretrained(open_clip.get_pretrained_cfg("ViT-B-32", "openai"))  # open_clip's own lookup
+    assert Path(found).resolve() == weights.resolve()
     with torch.no_grad():
         image = clip.encode_image(torch.rand([1, 3, 224, 224]) * 2 - 1)
         text = clip.encode_text(["a face with a smile"])
@@ -290,18 +295,23 @@ def test_build_is_idempotent_deterministic_and_repairs_a_truncated_file(tmp_path
     assert set(PARTS) >= {"ffhq-1024", "sg3t-ffhq-1024", "sg3r-ffhq-1024", "e4e-ffhq", "clip-vit-b-32", "directions"}
 
 
-def test_a_truncated_generator_blob_gives_a_clear_error(tmp_path, rehearsal_world, rehearsal_env):
-    world = rehearsal_world("ffhq-1024")
+def test_truncated_blobs_give_clear_errors(tmp_path, rehearsal_world, rehearsal_env):
+    from stylekit.invert.encoder import load_encoder
+
+    world = rehearsal_world("ffhq-1024", "e4e-ffhq")
     hub = registry.resolve("ffhq-1024").hub
-    real = registry.resolve("ffhq-1024").hub
     rehearsal_env(world)
-    with open(registry.artifact_path("ffhq-1024", "generator"), "rb") as fh:
-        head = fh.read(4 << 20)
     broken = tmp_path / "broken"
-    write_hub_file(broken / "hub", real.repo_id, real.filename, lambda f: f.write(head))
+    for name, kind in (("ffhq-1024", "generator"), ("e4e-ffhq", "encoder")):
+        with open(registry.artifact_path(name, kind), "rb") as fh:
+            head = fh.read(4 << 20)  # the first 4 MB: an interrupted download
+        where = registry.resolve(name, kind).hub
+        write_hub_file(broken / "hub", where.repo_id, where.filename, lambda f, head=head: f.write(head))
     rehearsal_env(broken)
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         load_generator("ffhq-1024")
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_encoder("e4e-ffhq")
     rehearsal_env(tmp_path / "empty")
     with pytest.raises(OfflineError, match=f"hf download {hub.repo_id}"):
         load_generator("ffhq-1024")
