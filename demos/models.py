@@ -68,11 +68,12 @@ def default_model() -> str:
 
 def check_startup() -> tuple[str, str]:
     """``(device, default model)``, checked before the gallery starts: raises the stylekit error of a bad
-    ``STYLEKIT_DEVICE`` or of a ``STYLEKIT_DEFAULT_MODEL`` that is neither a registered generator, an
-    existing file nor an ``hf://owner/repo/file`` address."""
+    ``STYLEKIT_DEVICE`` or ``STYLEKIT_HUB_TIMEOUT``, or of a ``STYLEKIT_DEFAULT_MODEL`` that is neither a
+    registered generator, an existing file nor an ``hf://owner/repo/file`` address."""
     from pathlib import Path
 
     where = gallery_device.device()
+    settings.hub_timeout()
     name = default_model()
     if name.startswith("hf://"):
         hub.parse_hf_uri(name)

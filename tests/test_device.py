@@ -263,6 +263,7 @@ def test_the_gallery_refuses_to_start_with_a_bad_setting(monkeypatch, capsys):
     import app
 
     monkeypatch.setattr(app, "build_app", lambda: pytest.fail("the gallery was built despite a bad setting"))
+    monkeypatch.setenv("STYLEKIT_HUB_TIMEOUT", "5")  # main() sets this default; the test puts the environment back
     monkeypatch.setenv("STYLEKIT_DEFAULT_MODEL", "no-such-model")
     with pytest.raises(SystemExit) as info:
         app.main([])
@@ -272,6 +273,11 @@ def test_the_gallery_refuses_to_start_with_a_bad_setting(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         app.main([])
     assert "STYLEKIT_DEVICE='quantum'" in capsys.readouterr().err
+    monkeypatch.delenv("STYLEKIT_DEVICE")
+    monkeypatch.setenv("STYLEKIT_HUB_TIMEOUT", "never")
+    with pytest.raises(SystemExit):
+        app.main([])
+    assert "STYLEKIT_HUB_TIMEOUT='never'" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------------
