@@ -95,14 +95,9 @@ def test_two_ranks_match_one_process_at_the_global_batch_and_resume_on_one(tmp_p
     _assert_same_run(c, d)
     # ... and the trained weights moved on from what the two ranks saved
     assert _worst(c["nets"]["G"], a["nets"]["G"]) > 1e-4
-
-
-def test_a_global_batch_that_does_not_split_is_refused(tmp_path):
-    argv = list(SUPERVISED)
-    argv[argv.index("--batch") + 1] = "7"
-    proc = _train(2, ["supervised", "--out", str(tmp_path / "odd"), "--kimg", "0.021"] + argv, expect_ok=False)
-    assert proc.returncode != 0
-    assert "--batch 7 is the global batch and must split evenly over the 2 processes" in proc.stderr
+    # the other way: the one-process checkpoint continues on two ranks
+    _train(2, ["supervised", "--out", str(tmp_path / "one"), "--kimg", "0.040", "--resume"] + SUPERVISED)
+    _assert_same_run(_checkpoint(tmp_path / "one"), d)
 
 
 TRAINERS = {

@@ -13,9 +13,13 @@ a world of 1 and nothing here does anything.
 
 **The batch is global.** ``--batch`` is the number of images per optimiser step over all processes;
 each rank works on its own ``batch / world`` rows of it (every ``world``-th row,
-:meth:`Distributed.shard`), so the learning
-rate, the schedule in images, the EMA half-life and the checkpoint's counters mean the same thing
-on any number of processes. ``--batch`` must split evenly over the processes.
+:meth:`Distributed.shard`), so the learning rate, the schedule in images, the EMA half-life and the
+checkpoint's counters mean the same thing on any number of processes. ``--batch`` must split
+evenly over the processes.
+
+**Timing.** The generator trainers' log lines (``log.txt``, one every ``--log-kimg``) end with
+``sec/step``, the wall time per optimiser step since the previous line, whatever the number of
+processes.
 
 **Gradients.** Instead of wrapping networks in DistributedDataParallel (which a GAN's alternating
 G / D steps, R1 and path-length penalties with ``create_graph`` and frozen parameters make awkward),
