@@ -313,7 +313,9 @@ def _add_label(sub) -> None:
     p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
     p.add_argument("--scorer", default="predictor",
                    help="'predictor' (every attribute), 'predictor:smile,glasses', or 'clip:POSITIVE|NEUTRAL'")
-    p.add_argument("--n", type=int, default=4000, help="codes to sample (code j is seed SEED + j)")
+    p.add_argument("--samples", "--n", dest="n", type=int, default=4000,
+                   help="codes to sample (code j is seed SEED + j); under torchrun write --samples, since torchrun "
+                        "reads --n as an abbreviation of its own options")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi of the samples (1 = none)")
     p.add_argument("--chunk-size", type=int, default=1000, help="codes per resumable chunk file")

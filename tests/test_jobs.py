@@ -271,7 +271,7 @@ def test_relevance_over_two_ranks_equals_the_unsharded_table(tmp_path):
 
 def test_readme_batch_job_lines_run(folder, tmp_path):
     """The README's "Batch jobs over a folder" commands run as written in a folder holding ``photos/``, except
-    that ``--n 500000`` and ``--n-images 100`` shrink to 200 and 4 codes. The torchrun line is a real
+    that ``--samples 500000`` and ``--n-images 100`` shrink to 200 and 4 codes. The torchrun line is a real
     two-process launch (gloo group: rank 0 waits for rank 1, then merges)."""
     import shutil
 
@@ -282,7 +282,7 @@ def test_readme_batch_job_lines_run(folder, tmp_path):
     shutil.copytree(folder, tmp_path / "photos")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     for line in lines:
-        args = line.replace("--n 500000", "--n 200").replace("--n-images 100", "--n-images 4").split()
+        args = line.replace("--samples 500000", "--samples 200").replace("--n-images 100", "--n-images 4").split()
         if args[0] == "torchrun":
             shutil.rmtree(tmp_path / "out")
             args = [sys.executable, "-m", "torch.distributed.run", "--standalone", *args[1:]]
@@ -297,3 +297,52 @@ def test_readme_batch_job_lines_run(folder, tmp_path):
     assert len(list((tmp_path / "edited" / "images").glob("*.png"))) == 10
     assert load_labels(tmp_path / "labels.safetensors").w.shape[0] == 200
     assert (tmp_path / "table.safetensors").is_file() and (tmp_path / "smile.safetensors").is_file()
+
+
+def test_align_sends_faceless_images_to_the_report(G, tmp_path, monkeypatch):
+    """With ``align=True`` an image where dlib finds no face goes to the report; a face is aligned and inverted
+    (its landmarks come from the synthetic face of tests/test_invert_align.py, dlib would not see a drawing)."""
+    from PIL import Image
+
+    import stylekit.invert.align as align
+    from test_invert_align import _face
+
+    d = tmp_path / "in"
+    d.mkdir()
+    face, landmarks = _face()
+    face.save(d / "a_face.png")
+    Image.new("RGB", (200, 200), (128, 128, 128)).save(d / "b_flat.png")
+    real = align.detect_landmarks
+    monkeypatch.setattr(align, "detect_landmarks",
+                        lambda image: landmarks if getattr(image, "size", None) == (400, 300) else real(image))
+    s = invert_folder(G, d, tmp_path / "out", method="encoder", align=True, shard=Shard(0, 1), show_progress=False)
+    assert (s["processed"], s["failed"]) == (1, 1)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [r["source"] for r in report["failed"]] == ["b_flat.png"]
+    assert "no face was found" in report["failed"][0]["reason"]
+    assert (tmp_path / "out" / "latents" / "a_face.safetensors").is_file()
+
+
+def test_pti_items_keep_their_tuned_generator_for_editing(G, folder, tmp_path):
+    from stylekit.invert.pti import apply_delta
+    from stylekit.jobs.files import load_delta_file
+
+    out = tmp_path / "pti"
+    s = invert_folder(G, folder, out, method="pti", steps=2, pivot_steps=2, perceptual="none", shard=Shard(0, 1),
+                      show_progress=False)
+    assert s["processed"] == 5
+    lat = load_latent_file(out / "latents" / "face1.safetensors")[0]
+    tuned = apply_delta(G, load_delta_file(out / "deltas" / "face1.safetensors"))
+    torch.manual_seed(0)
+    direction = Direction(torch.nn.functional.normalize(torch.randn(G.w_dim), dim=0), name="d")
+    edit_latents(G, out, tmp_path / "edited", direction=direction, strengths=[0.0], shard=Shard(0, 1),
+                 show_progress=False)
+    from PIL import Image
+    import numpy as np
+
+    png = np.asarray(Image.open(tmp_path / "edited" / "images" / "face1_s+0.png"), dtype=np.float32)
+    with torch.no_grad():
+        want = ((lat.render(tuned)[0].clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy()
+        plain = ((lat.render(G)[0].clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy()
+    assert np.abs(png - want).max() <= 1.0  # rendered with the tuned generator (PNG rounding)
+    assert np.abs(png - plain).max() > 1.0
