@@ -123,6 +123,13 @@ def test_ffhq_1024_loads_through_the_registry_offline(rehearsal_world, rehearsal
     kwargs = data["G_ema"].init_kwargs
     assert {k: kwargs[k] for k in ("channel_base", "channel_max", "num_fp16_res", "conv_clamp")} == \
         {"channel_base": 32768, "channel_max": 512, "num_fp16_res": 4, "conv_clamp": 256}
+    assert list(data) == ["training_set_kwargs", "G", "D", "G_ema", "augment_pipe"]
+    D = data["D"].tensors()  # the training discriminator (residual, 1024 -> 4), as a snapshot holds it
+    assert data["D"].class_name == "Discriminator" and list(data["D"].children)[0] == "b1024"
+    assert tuple(D["b1024.fromrgb.weight"].shape) == (32, 3, 1, 1) and "b512.fromrgb.weight" not in D
+    assert tuple(D["b8.skip.weight"].shape) == (512, 512, 1, 1) and tuple(D["b4.fc.weight"].shape) == (512, 8192)
+    assert tuple(D["b4.conv.weight"].shape) == (512, 513, 3, 3) and tuple(D["b4.out.weight"].shape) == (1, 512)
+    assert sum(v.numel() for k, v in D.items() if not k.endswith("resample_filter")) == 29_012_513
 
 
 @pytest.mark.parametrize("name,arch_kwargs", [("sg3t-ffhq-1024", {"channel_base": 32768}),
@@ -290,6 +297,16 @@ def test_build_is_idempotent_deterministic_and_repairs_a_truncated_file(tmp_path
     build_world(tmp_path, parts=["directions"], log=lines.append)
     assert [line.split()[0] for line in lines].count("wrote") == 1
     assert (tmp_path / rel).read_bytes() == original  # deterministic: the same bytes again
+    import json
+
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["files"][rel]["revision"] = 0  # as if an older writer had made it
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert "revision 0" in check_world(tmp_path)[rel]
+    lines.clear()
+    build_world(tmp_path, parts=["directions"], log=lines.append)
+    assert [line.split()[0] for line in lines].count("wrote") == 1 and check_world(tmp_path, parts="directions") == {}
+    assert len(list(Path(os.path.realpath(tmp_path / rel)).parent.iterdir())) == 10  # no stale blob left behind
     with pytest.raises(InvalidArgumentError, match="unknown rehearsal part"):
         build_world(tmp_path, parts=["no-such-part"])
     assert set(PARTS) >= {"ffhq-1024", "sg3t-ffhq-1024", "sg3r-ffhq-1024", "e4e-ffhq", "clip-vit-b-32", "directions"}

@@ -4,7 +4,8 @@ Every network is stylekit's own, built from the official constructor kwargs, the
 weights drawn from a seeded ``torch.Generator`` (so a file is the same on every build with the same
 torch): weights and constant inputs standard normal (NVIDIA's initialisation), biases as initialised,
 ``noise_const`` maps standard normal, ``noise_strength`` 0.1 and ``w_avg`` 0.3 x standard normal (so a
-loader must carry them, as in ``tests/fixtures``).
+loader must carry them, as in ``tests/fixtures``). Snapshots also hold the training configuration's
+discriminator (:mod:`.discriminator`), so a file has the real size.
 """
 
 from __future__ import annotations
@@ -51,12 +52,16 @@ def build_nvidia_generator(kind: str, resolution: int = 1024, *, seed: int = 0):
     return randomize_(G.eval().requires_grad_(False), seed), kwargs
 
 
-def nvidia_pickle_writer(kind: str, resolution: int = 1024, *, seed: int = 0):
-    """A ``produce(fh)`` function writing the NVIDIA snapshot of a random ``kind`` generator."""
+def nvidia_pickle_writer(kind: str, resolution: int = 1024, *, seed: int = 0, with_d: bool = True):
+    """A ``produce(fh)`` function writing the NVIDIA snapshot of a random ``kind`` generator (with the
+    official training configuration's discriminator as ``D`` when ``with_d``)."""
 
     def produce(fh: BinaryIO) -> None:
+        from .discriminator import discriminator_kwargs, discriminator_record
+
         G, kwargs = build_nvidia_generator(kind, resolution, seed=seed)
-        write_nvidia_pickle(G, kwargs, fh)
+        D = discriminator_record(discriminator_kwargs(resolution), seed=seed + 1) if with_d else None
+        write_nvidia_pickle(G, kwargs, fh, D=D)
 
     return produce
 

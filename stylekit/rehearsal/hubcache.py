@@ -76,9 +76,13 @@ def write_hub_file(cache: Path, repo_id: str, filename: str, produce: Callable[[
     commit = rehearsal_commit(repo_id)
     link = folder / "snapshots" / commit / filename
     link.parent.mkdir(parents=True, exist_ok=True)
+    old_blob = Path(os.path.realpath(link)) if link.is_symlink() else None
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(os.path.relpath(blob, link.parent))
+    if old_blob is not None and old_blob != blob and old_blob.parent == blobs and old_blob.exists():
+        if not any(Path(os.path.realpath(p)) == old_blob for p in (folder / "snapshots").rglob("*") if p.is_symlink()):
+            old_blob.unlink()  # a replaced file's blob that no snapshot uses any more
     (folder / "refs").mkdir(exist_ok=True)
     (folder / "refs" / "main").write_text(commit)
     return link, writer.size, digest

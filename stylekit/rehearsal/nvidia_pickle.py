@@ -233,32 +233,44 @@ def network_record(module: torch.nn.Module, config: dict, *, arch: str, name: st
     tensor (so that G and G_ema pickle as separate tensors, as in a real snapshot).
     """
     cls = _nvidia_class(module)
-    state: dict[str, Any] = {"training": False}
     persistent_skip = module._non_persistent_buffers_set
 
     def tensor(t, parameter: bool):
         if t is None:
             return None
         t = t.detach().cpu()
-        t = t.clone() if clone else t
-        return torch.nn.Parameter(t, requires_grad=False) if parameter else t
+        return t.clone() if clone else t
 
-    state["_parameters"] = {k: tensor(v, True) for k, v in module._parameters.items()}
-    state["_buffers"] = {k: tensor(v, False) for k, v in module._buffers.items() if k not in persistent_skip}
+    children = {k: None if child is None else network_record(child, config, arch=arch, name=k, parent_name=name,
+                                                             clone=clone)
+                for k, child in module._modules.items()}
+    args, kwargs = _init_arguments(arch, cls, module, config, parent_name)
+    return make_record(cls, parameters={k: tensor(v, True) for k, v in module._parameters.items()},
+                       buffers={k: tensor(v, False) for k, v in module._buffers.items() if k not in persistent_skip},
+                       modules=children, attributes=_attributes(arch, cls, module, config, name or cls, parent_name),
+                       args=args, kwargs=kwargs)
+
+
+def make_record(class_name: str, *, parameters: dict, buffers: dict, modules: dict, attributes: dict, args: tuple,
+                kwargs: dict) -> PersistentRecord:
+    """A persistence record with the ``__dict__`` of a ``torch.nn.Module`` in eval mode without gradients:
+    torch's bookkeeping in its order, then ``attributes``, then ``_init_args`` / ``_init_kwargs``.
+    ``parameters`` become ``torch.nn.Parameter(requires_grad=False)`` (None stays None)."""
+    state: dict[str, Any] = {"training": False}
+    state["_parameters"] = {k: None if v is None else torch.nn.Parameter(v, requires_grad=False)
+                            for k, v in parameters.items()}
+    state["_buffers"] = dict(buffers)
     state["_non_persistent_buffers_set"] = set()
     for hook in _HOOK_DICTS[:2]:
         state[hook] = collections.OrderedDict()
     state["_is_full_backward_hook"] = None
     for hook in _HOOK_DICTS[2:]:
         state[hook] = collections.OrderedDict()
-    state["_modules"] = {k: None if child is None else network_record(child, config, arch=arch, name=k, parent_name=name,
-                                                                        clone=clone)
-                         for k, child in module._modules.items()}
-    state.update(_attributes(arch, cls, module, config, name or cls, parent_name))
-    args, kwargs = _init_arguments(arch, cls, module, config, parent_name)
-    state["_init_args"] = args
+    state["_modules"] = dict(modules)
+    state.update(attributes)
+    state["_init_args"] = tuple(args)
     state["_init_kwargs"] = kwargs
-    return PersistentRecord(cls, state)
+    return PersistentRecord(class_name, state)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -297,14 +309,16 @@ def dump_snapshot(snapshot: dict, fh: BinaryIO) -> None:
     _NvidiaPickler(fh, protocol=4).dump(snapshot)
 
 
-def write_nvidia_pickle(G, config: dict, fh: BinaryIO, *, with_g: bool = True) -> None:
+def write_nvidia_pickle(G, config: dict, fh: BinaryIO, *, with_g: bool = True,
+                        D: PersistentRecord | None = None) -> None:
     """Write ``G`` (a stylekit StyleGAN2/3 generator built from the official ``config``) as an NVIDIA
-    snapshot: ``{'training_set_kwargs': None, 'G': ..., 'D': None, 'G_ema': ..., 'augment_pipe': None}``.
+    snapshot: ``{'training_set_kwargs': None, 'G': ..., 'D': D, 'G_ema': ..., 'augment_pipe': None}``.
 
     ``G`` is stored twice (as ``G`` with copied tensors and as ``G_ema``) when ``with_g``, like a real
-    snapshot (whose G and G_ema differ; a rehearsal file does not need them to). No discriminator.
+    snapshot (whose G and G_ema differ; a rehearsal file does not need them to). ``D``: a discriminator
+    record (:func:`stylekit.rehearsal.discriminator.discriminator_record`) or None.
     """
     arch = G.arch
     g_ema = network_record(G, config, arch=arch)
     g = network_record(G, config, arch=arch, clone=True) if with_g else None
-    dump_snapshot({"training_set_kwargs": None, "G": g, "D": None, "G_ema": g_ema, "augment_pipe": None}, fh)
+    dump_snapshot({"training_set_kwargs": None, "G": g, "D": D, "G_ema": g_ema, "augment_pipe": None}, fh)

@@ -46,6 +46,7 @@ class WorldFile:
     repo_id: str | None = None
     filename: str | None = None
     torch_path: str | None = None  # relative to DIR/torch
+    revision: int = 1  # raised when the writer changes what it writes: older files are rewritten
 
     def relpath(self) -> str:
         """The file's path relative to the world folder (the manifest key)."""
@@ -89,7 +90,7 @@ def _files() -> list[WorldFile]:
                              ("sg3r-ffhq-1024", "sg3r-ffhq-1024", "stylegan3-r")):
         repo, filename = _hub("generator", name)
         files.append(WorldFile(part, lambda kind=kind, name=name: nvidia_pickle_writer(kind, 1024, seed=_seed(name)),
-                               repo, filename))
+                               repo, filename, revision=2))  # 2: with the training discriminator
     repo, filename = _hub("encoder", "e4e-ffhq")
     files.append(WorldFile("e4e-ffhq", lambda: e4e_writer(seed=_seed("e4e-ffhq")), repo, filename))
     repo, filename = _clip_location()
@@ -115,7 +116,7 @@ def _files() -> list[WorldFile]:
 
 #: Every part, in build order, with what it holds.
 PARTS = {
-    "ffhq-1024": "StyleGAN2 config-f FFHQ 1024 NVIDIA pickle (G + G_ema, no D)",
+    "ffhq-1024": "StyleGAN2 config-f FFHQ 1024 NVIDIA pickle (G, G_ema and the training D)",
     "sg3t-ffhq-1024": "StyleGAN3-T FFHQ 1024 NVIDIA pickle",
     "sg3r-ffhq-1024": "StyleGAN3-R FFHQ 1024 NVIDIA pickle",
     "e4e-ffhq": "e4e FFHQ encoder, official checkpoint layout (IR-SE-50 + rosinality decoder)",
@@ -167,10 +168,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _problem(root: Path, rel: str, entry: dict | None, verify: bool) -> str | None:
+def _problem(root: Path, f: WorldFile, entry: dict | None, verify: bool) -> str | None:
+    rel = f.relpath()
     path = root / rel
     if entry is None:
         return "not in the manifest"
+    if entry.get("revision", 1) != f.revision:
+        return f"written by revision {entry.get('revision', 1)} of its writer, now {f.revision}"
     if not path.exists():
         return "missing" + (" (dangling snapshot link)" if path.is_symlink() else "")
     size = path.stat().st_size
@@ -193,7 +197,7 @@ def check_world(directory: str | os.PathLike, *, parts: Iterable[str] | None = N
     problems = {}
     for f in _files():
         if f.part in wanted:
-            problem = _problem(root, f.relpath(), files.get(f.relpath()), verify)
+            problem = _problem(root, f, files.get(f.relpath()), verify)
             if problem:
                 problems[f.relpath()] = problem
     return problems
@@ -231,7 +235,7 @@ def build_world(directory: str | os.PathLike, *, parts: Iterable[str] | None = N
             if f.part not in wanted:
                 continue
             rel = f.relpath()
-            problem = _problem(root, rel, manifest["files"].get(rel), verify)
+            problem = _problem(root, f, manifest["files"].get(rel), verify)
             if problem is None:
                 say(f"kept   {rel}")
                 continue
@@ -241,7 +245,7 @@ def build_world(directory: str | os.PathLike, *, parts: Iterable[str] | None = N
                 path, size, digest = _write_plain(root / rel, writer)
             else:
                 path, size, digest = write_hub_file(root / "hub", f.repo_id, f.filename, writer)
-            manifest["files"][rel] = {"part": f.part, "size": size, "sha256": digest}
+            manifest["files"][rel] = {"part": f.part, "size": size, "sha256": digest, "revision": f.revision}
             _write_manifest(root, manifest)
             say(f"wrote  {rel} ({size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s; was: {problem})")
     return manifest
