@@ -36,17 +36,20 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _train(nproc: int, argv: list[str], *, expect_ok: bool = True) -> subprocess.CompletedProcess:
-    """``python -m stylekit.train ARGV`` on one process, or under torchrun on ``nproc``."""
+def _train(nproc: int, argv: list[str]) -> subprocess.CompletedProcess:
+    """``python -m stylekit.train ARGV`` on one process, or under torchrun on ``nproc`` (launched once more if
+    the free port picked for the rendezvous was taken by another program in between)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    launch = [sys.executable]
-    if nproc > 1:
-        launch += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
-                   "--master_port", str(_port())]
-    proc = subprocess.run(launch + ["-m", "stylekit.train"] + argv, env=env, capture_output=True, text=True,
-                          timeout=240, cwd=Path(__file__).resolve().parents[1])
-    if expect_ok:
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for _ in range(2):
+        launch = [sys.executable]
+        if nproc > 1:
+            launch += ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr", "127.0.0.1",
+                       "--master_port", str(_port())]
+        proc = subprocess.run(launch + ["-m", "stylekit.train"] + argv, env=env, capture_output=True, text=True,
+                              timeout=240, cwd=Path(__file__).resolve().parents[1])
+        if proc.returncode == 0 or "EADDRINUSE" not in proc.stderr:
+            break
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
