@@ -346,3 +346,23 @@ def test_pti_items_keep_their_tuned_generator_for_editing(G, folder, tmp_path):
         plain = ((lat.render(G)[0].clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy()
     assert np.abs(png - want).max() <= 1.0  # rendered with the tuned generator (PNG rounding)
     assert np.abs(png - plain).max() > 1.0
+
+
+def test_shards_take_every_world_size_th_item_and_read_the_launcher(monkeypatch):
+    items = list(range(7))
+    assert [Shard(r, 3).take(items) for r in range(3)] == [[0, 3, 6], [1, 4], [2, 5]]
+    assert Shard(0, 1).take(items) == items and Shard(2, 3).owns(5) and not Shard(2, 3).owns(4)
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    from stylekit.jobs import current_shard
+
+    assert current_shard() == Shard(3, 4, 1)
+    assert current_shard().device("cpu") == "cpu" and current_shard().device("cuda:0") == "cuda:0"
+    assert Shard(0, 1).device("cuda") == "cuda"
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(InvalidArgumentError, match="not a valid shard"):
+        current_shard()
+    monkeypatch.setenv("RANK", "x")
+    with pytest.raises(InvalidArgumentError, match="not integers"):
+        current_shard()

@@ -103,6 +103,7 @@ def edit_latents(model, source, out_dir, *, direction, strengths: Sequence[float
     if not strengths:
         raise InvalidArgumentError("give at least one strength, e.g. --strength 2 or --strength -2,2.")
     shard = shard or current_shard()
+    device = shard.device(device)
     G = load_generator(model, device=device) if isinstance(model, (str, Path)) else model
     dire = resolve_direction(direction, G)
     items = latent_items(source)

@@ -96,6 +96,7 @@ def invert_folder(model, in_dir, out_dir, *, method: str = "encoder", space: str
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}.")
     shard = shard or current_shard()
+    device = shard.device(device)
     items = list_items(in_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -148,7 +149,7 @@ def _write(out: Path, name: str, path: Path, res, method: str, writer: PartWrite
     paths = _outputs(out, name, method)
     record = {"name": name, "source": path.name, "latent": f"latents/{name}.safetensors",
               "image": f"images/{name}.png", "method": method, "space": res.space, "psnr": res.psnr(),
-              "mse": res.mse(), "seconds": res.seconds, "rank": shard.rank}
+              "mse": res.mse(), "seconds": res.seconds, "perceptual": res.perceptual, "rank": shard.rank}
     if method == "pti":
         record["delta"] = f"deltas/{name}.safetensors"
         save_delta_file(paths["delta"], res.generator_delta or {})

@@ -160,6 +160,7 @@ def label_samples(model, out, *, scorer: str = "predictor", n: int = 4000, seed:
     if not (0 <= int(seed) and int(seed) + n <= 2 ** 32):
         raise InvalidArgumentError("seed .. seed + n - 1 must lie in [0, 2**32).")
     shard = shard or current_shard()
+    device = shard.device(device)
     G = load_generator(model, device=device) if isinstance(model, (str, Path)) else model
     score, columns, description = parse_scorer(scorer, predictor=predictor, clip=clip, device=device)
     out = Path(out)

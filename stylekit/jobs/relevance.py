@@ -78,6 +78,7 @@ def relevance_sharded(model, clip="toyfaces", out=None, *, pretrained=None, meth
 
     opts = method_options(method)
     shard = shard or current_shard()
+    device = shard.device(device)
     G = load_generator(model, device=device) if isinstance(model, (str, Path)) else model
     clip_model = load_clip(clip, pretrained, device=device) if isinstance(clip, str) else clip
     out = Path(out) if out is not None else cache_path(G, clip_model)
