@@ -366,3 +366,46 @@ def test_shards_take_every_world_size_th_item_and_read_the_launcher(monkeypatch)
     monkeypatch.setenv("RANK", "x")
     with pytest.raises(InvalidArgumentError, match="not integers"):
         current_shard()
+
+
+def test_edit_takes_a_registered_direction_by_name(G, plain_run, tmp_path, monkeypatch):
+    """A ``directions`` artifact (here: registered for this test, served from a Hub mirror folder) by name."""
+    import numpy as np
+
+    from stylekit import registry
+
+    vec = torch.nn.functional.normalize(torch.arange(G.w_dim, dtype=torch.float32) - 20.0, dim=0)
+    (tmp_path / "mirror" / "someone" / "dirs").mkdir(parents=True)
+    np.save(tmp_path / "mirror" / "someone" / "dirs" / "tilt.npy", vec[None].numpy())
+    monkeypatch.setenv("STYLEKIT_HUB_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("STYLEKIT_OFFLINE", "1")
+    registry.register(registry.Artifact(name="test-jobs-tilt", kind="directions", format="interfacegan-npy",
+                                        description="a test direction", hub=registry.HubFile("someone/dirs",
+                                                                                             "tilt.npy", "main")),
+                      overwrite=True)
+    out = tmp_path / "edited"
+    s = edit_latents(G, plain_run[0], out, direction="test-jobs-tilt", strengths=[3.0], shard=Shard(0, 1),
+                     show_progress=False)
+    assert s["processed"] == 5
+    got = load_latent_file(out / "latents" / "face0_s+3.safetensors")[0].tensor
+    original = load_latent_file(plain_run[0] / "latents" / "face0.safetensors")[0].tensor
+    assert torch.allclose(got - original, 3.0 * vec.expand_as(got), atol=1e-5)
+    assert json.loads((out / "manifest.json").read_text())["items"][0]["direction"] == "test-jobs-tilt"
+
+
+def test_a_too_large_image_goes_to_the_report_without_being_decoded(G, tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    # a 20000 x 20000 RGB header (400 megapixels) with a few bytes of pixel data: only the header is read
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "huge.png").write_bytes(png)
+    s = invert_folder(G, tmp_path / "in", tmp_path / "out", shard=Shard(0, 1), show_progress=False)
+    assert (s["processed"], s["failed"]) == (0, 1)
+    reason = json.loads((tmp_path / "out" / "report.json").read_text())["failed"][0]["reason"]
+    assert "too large" in reason and "resize" in reason

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from ..errors import ImageInputError, InvalidArgumentError
 from .files import delta_readable, latent_readable, png_readable, save_delta_file, save_latent_file, save_png
-from .manifest import PartWriter, merge
-from .shard import Shard, barrier, current_shard
+from .manifest import PartWriter, merge, read_parts
 from .progress_bar import progress_bar
+from .shard import Shard, barrier, current_shard
 
 __all__ = ["invert_folder", "list_items"]
 
@@ -105,8 +105,6 @@ def invert_folder(model, in_dir, out_dir, *, method: str = "encoder", space: str
            else getattr(G, "arch", "generator"), "method": method, "space": space, "align": bool(align),
            "batch_size": batch_size, "options": {k: v for k, v in options.items() if isinstance(v, (int, float, str))}}
     writer = PartWriter(out, shard.rank, shard.world_size)
-    from .manifest import read_parts
-
     known, _, _ = read_parts(out)
     mine = shard.take(items)
     pending: list[tuple[str, Path, object]] = []
