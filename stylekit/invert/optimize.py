@@ -116,7 +116,8 @@ def project_batch(G, images, *, progress=None, **options) -> list[InversionResul
     latent's gradient is its own image's, and Adam acts element by element, so each latent follows the
     path it would follow alone (the latent noise of image ``i`` is drawn from its own generator seeded
     with ``seed``, as a single run draws it); the results equal one-by-one runs up to float rounding in
-    batched convolutions. ``seconds`` is the batch's time / N. With Image2StyleGAN++'s noise stage
+    batched convolutions, which Adam's normalised steps amplify somewhat (measured on toyfaces, 50 W+
+    steps with the toyfaces perceptual loss: latents within 3e-2, PSNR within 0.006 dB). ``seconds`` is the batch's time / N. With Image2StyleGAN++'s noise stage
     (``noise_steps > 0``), a style loss or an ``init_latent`` (see :data:`PER_IMAGE_OPTIONS`) the
     images are inverted one by one.
     """
