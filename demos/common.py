@@ -30,6 +30,9 @@ from .models import DEFAULT_MODEL, model_choices  # noqa: F401  (the tabs import
 DEFAULT_SEED = 0
 DEFAULT_PSI = 0.7
 DISPLAY_SIZE = 256  # small generators are shown enlarged (nearest neighbour) so pixels stay honest
+#: pictures of larger generators (1024 px) are shown shrunk to this side (antialiased); the tabs that render
+#: batches offer the full-size pictures as a download (demos.outputs)
+DISPLAY_MAX = 512
 _LOCK = threading.Lock()
 _FIT_LOCK = threading.Lock()
 log = logging.getLogger("stylekit.gallery")
@@ -294,12 +297,28 @@ def use_result(model: str, result, source: str):
 # images
 
 
-def enlarge(images, size: int = DISPLAY_SIZE):
-    """``[N, 3, R, R]`` -> the same, enlarged to ``size`` with nearest neighbour when ``R < size``."""
+def shrink(images, size: int):
+    """``[N, 3, R, R]`` -> ``[N, 3, size, size]``: enlarged with nearest neighbour when ``R < size``, reduced with
+    an antialiased (area-like) filter when ``R > size``."""
     import torch
 
-    if images.shape[-1] < size:
-        images = torch.nn.functional.interpolate(images.float(), size=size, mode="nearest")
+    r = images.shape[-1]
+    if r == size:
+        return images
+    if r < size:
+        return torch.nn.functional.interpolate(images.float(), size=size, mode="nearest")
+    return torch.nn.functional.interpolate(images.float(), size=size, mode="bilinear", antialias=True,
+                                           align_corners=False)
+
+
+def enlarge(images, size: int = DISPLAY_SIZE):
+    """``[N, 3, R, R]`` -> the same, enlarged to ``size`` with nearest neighbour when ``R < size``, or shrunk to
+    :data:`DISPLAY_MAX` when ``R`` is larger than that (a 1024 px picture is shown at 512)."""
+    r = images.shape[-1]
+    if r < size:
+        return shrink(images, size)
+    if r > DISPLAY_MAX:
+        return shrink(images.detach().float().cpu(), DISPLAY_MAX)
     return images
 
 
