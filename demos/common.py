@@ -268,9 +268,13 @@ def default_latent(G):
 
 def current_latent(G, latent):
     """The session latent (kept on the CPU) on ``G``'s device, or the default (seed 0, psi 0.7) when none was
-    chosen yet; checked against ``G``."""
+    chosen yet; checked against ``G``. A PTI result (:class:`demos.pti_state.TunedLatent`) comes back with its
+    tuned generator rebuilt from ``G`` and its delta."""
+    from .pti_state import resolve
+
     if latent is None:
         return default_latent(G)
+    latent = resolve(G, latent)  # a PTI result is kept as code + fp16 delta; its tuned generator is rebuilt here
     latent.check_compatible(latent.generator if latent.generator is not None else G)
     return latent if latent.device == G.device else latent.to(G.device)
 

@@ -39,7 +39,8 @@ def device() -> str:
 
 def to_cpu(value):
     """``value`` with every tensor and :class:`~stylekit.latent.Latent` in it (also inside tuples, lists and
-    dicts) moved to the CPU; anything else unchanged. Already-CPU tensors are returned as they are."""
+    dicts) moved to the CPU; anything else unchanged. Already-CPU tensors are returned as they are. A latent
+    carrying a tuned generator rebuilt by :func:`demos.pti_state.resolve` comes back as its code + fp16 delta."""
     import torch
 
     from stylekit.latent import Latent
@@ -47,6 +48,9 @@ def to_cpu(value):
     if isinstance(value, torch.Tensor):
         return value.cpu()
     if isinstance(value, Latent):
+        from .pti_state import strip
+
+        value = strip(value)  # a PTI-tuned generator goes back to the state as its fp16 delta, not as weights
         return value if value.device.type == "cpu" and value.generator is None else value.to("cpu")
     if isinstance(value, tuple):
         return tuple(to_cpu(v) for v in value)
