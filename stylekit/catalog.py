@@ -76,13 +76,16 @@ _FFHQ_COMPANIONS = {"encoder": "e4e-ffhq", "clip": "ViT-B-32", "perceptual": "vg
 #: The other FFHQ generators (other sizes, unaligned, StyleGAN3): the encoder and W-space files above were made
 #: for StyleGAN2 FFHQ 1024 (18 x 512 W+), so only the CLIP, LPIPS and landmarks apply.
 _OTHER_FFHQ_COMPANIONS = {"clip": "ViT-B-32", "perceptual": "vgg16", "landmarks": "dlib-68", "preset": "styleclip"}
+#: MetFaces (aligned and cropped the FFHQ way, with dlib's 68 landmarks): alignment and LPIPS apply.
+_METFACES_COMPANIONS = {"perceptual": "vgg16", "landmarks": "dlib-68"}
 
 
 def register() -> None:
     """Register the published generators, the LPIPS backbone and the dlib landmark model."""
     for group, repo in ((_STYLEGAN2, "public-data/StyleGAN2"), (_STYLEGAN3, "public-data/StyleGAN3")):
         for name, filename, description in group:
-            companions = _FFHQ_COMPANIONS if name == "ffhq-1024" else _OTHER_FFHQ_COMPANIONS if "ffhq" in name else {}
+            companions = (_FFHQ_COMPANIONS if name == "ffhq-1024" else _OTHER_FFHQ_COMPANIONS if "ffhq" in name
+                          else _METFACES_COMPANIONS if "metfaces" in name else {})
             _register(Artifact(name=name, kind="generator", format="nvidia-pkl", description=description,
                               hub=HubFile(repo, filename, "main"), licence=_NVIDIA_LICENCE, verified=False, note=_NGC,
                               companions=companions))
