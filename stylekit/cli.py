@@ -1,4 +1,4 @@
-"""Command line: ``python -m stylekit {convert,info,generate,relevance,models,invert,edit,label,fit-boundary} ...``.
+"""Command line: ``python -m stylekit {convert,info,generate,relevance,models,invert,edit,label,fit-boundary,rehearsal} ...``.
 
 Parsing lives here; every command calls a plain library function. The batch commands (``invert``,
 ``edit``, ``label``, ``relevance``) call :mod:`stylekit.jobs`: launched with several processes
@@ -219,6 +219,20 @@ def _cmd_fit_boundary(args) -> int:
     return 0
 
 
+def _cmd_rehearsal(args) -> int:
+    from .rehearsal.__main__ import main as rehearsal_main
+
+    return rehearsal_main(args.rest)
+
+
+def _add_rehearsal(sub) -> None:
+    p = sub.add_parser("rehearsal", add_help=False,
+                       help="build the full-size random-weight rehearsal world in DIR (python -m stylekit rehearsal "
+                            "--help for its options)")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_rehearsal)
+
+
 def _add_convert(sub) -> None:
     p = sub.add_parser("convert", help="convert any supported checkpoint to canonical safetensors")
     p.add_argument("input", help="a .pkl / .pt / .safetensors file, a registered name or hf://owner/repo/file")
@@ -340,7 +354,7 @@ def _add_fit_boundary(sub) -> None:
 
 #: every subcommand's parser builder, in the order ``--help`` lists them
 COMMANDS = [_add_convert, _add_info, _add_generate, _add_relevance, _add_models, _add_invert, _add_edit, _add_label,
-            _add_fit_boundary]
+            _add_fit_boundary, _add_rehearsal]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -352,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rehearsal"]:  # its own parser reads every option (argparse's REMAINDER drops a leading --help)
+        return _cmd_rehearsal(argparse.Namespace(rest=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

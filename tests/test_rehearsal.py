@@ -335,8 +335,11 @@ def test_truncated_blobs_give_clear_errors(tmp_path, rehearsal_world, rehearsal_
 
 
 def test_command_line_builds_checks_and_prints_the_environment(tmp_path, capsys):
+    from stylekit.cli import main as stylekit_main
     from stylekit.rehearsal.__main__ import main
 
+    assert stylekit_main(["rehearsal", str(tmp_path), "--parts", "directions"]) == 0  # python -m stylekit rehearsal
+    assert "export HF_HUB_OFFLINE=1" in capsys.readouterr().out
     assert main([str(tmp_path), "--parts", "directions"]) == 0
     out = capsys.readouterr().out
     assert f"export HF_HUB_CACHE={tmp_path.resolve() / 'hub'}" in out and "export HF_HUB_OFFLINE=1" in out

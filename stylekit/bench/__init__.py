@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, str] = {
     "generator": "stylekit.bench.generator",
     "editing": "stylekit.bench.editing",
     "inversion": "stylekit.bench.inversion",
+    "scale": "stylekit.bench.scale",
     "text": "stylekit.bench.text",
     "toyfaces": "stylekit.bench.toyfaces",
 }
