@@ -12,6 +12,7 @@ from stylekit.latent import Latent
 
 from .common import (RENDER_S, SharedUI, describe, get_generator, gpu_task, number, render_pil, seed_list,
                      teaching_note, user_errors)
+from .outputs import GRID_TILE, ZipOfPngs, render_chunks
 
 SHORT = """**Generate.** A random vector *z* is mapped to a style code *w*, and *w* steers every layer of the
 synthesis network. *Truncation* (psi < 1) pulls *w* toward the average face: less variety, fewer artefacts."""
@@ -30,10 +31,19 @@ LESSON = "01_generator.py"
 MAX_SEEDS = 16
 
 
+def grid_tile(G) -> int:
+    """The side of one sample in the grid: small generators enlarged to 128 px, large ones shrunk to
+    :data:`demos.outputs.GRID_TILE` (256), so 16 samples of a 1024 px generator make a 2 K grid, not 8 K."""
+    return min(max(int(G.img_resolution), 128), GRID_TILE)
+
+
 @gpu_task(RENDER_S)
 @user_errors
 def generate(model: str, seeds: str, psi: float, noise_mode: str):
-    """Returns a PIL grid image for the given seeds."""
+    """Returns ``(PIL grid image at display size, zip of the full-size PNGs seed0000.png ...)``.
+
+    The seeds are rendered :func:`demos.outputs.chunk_size` at a time (2 at 1024 px), each chunk shrunk for the
+    grid and written to the zip before the next, so memory does not grow with the number of seeds."""
     seed_list = parse_seeds(seeds)
     if len(seed_list) > MAX_SEEDS:
         raise InvalidArgumentError(f"at most {MAX_SEEDS} seeds at a time, got {len(seed_list)}.")
@@ -43,12 +53,15 @@ def generate(model: str, seeds: str, psi: float, noise_mode: str):
         raise InvalidArgumentError("noise mode must be const, random or none.")
     G = get_generator(model)
     z = Latent.seed_z(G, seed_list, device=G.device)
-    with torch.no_grad():
-        ws = G.mapping(z, None, truncation_psi=float(psi))
-        images = G.synthesis(ws, noise_mode=noise_mode)
-    if images.shape[-1] < 128:
-        images = torch.nn.functional.interpolate(images, size=128, mode="nearest")
-    return tensor_to_pil(make_grid(images, ncols=min(len(seed_list), 8)))
+    archive = ZipOfPngs("samples")
+    try:
+        with torch.no_grad():
+            ws = G.mapping(z, None, truncation_psi=float(psi))
+        tiles = render_chunks(G, ws, size=grid_tile(G), names=[f"seed{s:04d}" for s in seed_list], archive=archive,
+                              noise_mode=noise_mode)
+    finally:
+        path = archive.close()
+    return tensor_to_pil(make_grid(tiles, ncols=min(len(seed_list), 8))), path
 
 
 @gpu_task(RENDER_S)
@@ -71,7 +84,8 @@ def build(ui: SharedUI) -> None:
         psi = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Truncation psi")
         noise_mode = gr.Radio(["const", "random", "none"], value="const", label="Noise")
     button = gr.Button("Generate", variant="primary", elem_id="generate-button")
-    output = gr.Image(label="Samples", type="pil", elem_id="generate-output")
+    output = gr.Image(label="Samples (shown at most 256 px each)", type="pil", elem_id="generate-output")
+    full = gr.File(label="Full-size samples (zip of PNGs)", elem_id="generate-download")
     use = gr.Button("Use the first seed", elem_id="generate-use")
-    button.click(generate, [model, seeds, psi, noise_mode], output, api_name="generate")
+    button.click(generate, [model, seeds, psi, noise_mode], [output, full], api_name="generate")
     use.click(use_first_seed, [model, seeds, psi], ui.use_outputs, api_name="generate_use")

@@ -7,8 +7,9 @@ import torch
 
 from stylekit.errors import InvalidArgumentError
 
-from .common import (RENDER_S, SharedUI, current_latent, describe, enlarge, get_generator, gpu_task, number,
+from .common import (RENDER_S, SharedUI, current_latent, describe, get_generator, gpu_task, number,
                      render_pil, seed_list, session_state, teaching_note, use_result, user_errors)
+from .outputs import GRID_TILE, ZipOfPngs, render_chunks
 
 SHORT = """**Style mixing** (StyleGAN, Karras et al. 2019). The synthesis network reads one *w* per layer (the W+
 rows), so two faces can be spliced: each cell keeps its row's face and takes one group of rows from its column's."""
@@ -26,7 +27,8 @@ GROUPS = ("coarse", "middle", "fine")
 
 
 def _grid_image(rows_img, cols_img, cells):
-    """The figure: a blank corner, the column faces on top, each row face followed by its mixes."""
+    """The figure from display-size tiles: a blank corner, the column faces on top, each row face followed by
+    its mixes (``rows_img [R, 3, t, t]``, ``cols_img [C, 3, t, t]``, ``cells [R, C, 3, t, t]``)."""
     from stylekit.images import make_grid, tensor_to_pil
 
     r, c = cells.shape[:2]
@@ -34,15 +36,29 @@ def _grid_image(rows_img, cols_img, cells):
     tiles = [blank, cols_img]
     for i in range(r):
         tiles += [rows_img[i:i + 1], cells[i]]
-    return tensor_to_pil(make_grid(enlarge(torch.cat(tiles), 128), ncols=c + 1))
+    return tensor_to_pil(make_grid(torch.cat(tiles), ncols=c + 1))
+
+
+def mix_codes(G, rows, cols, rows_idx):
+    """W+ codes of the grid's cells ``[R * C, num_ws, w_dim]`` (row-major): row ``i``'s code with the rows
+    ``rows_idx`` of column ``j``'s (the same cells as :func:`stylekit.edit.mixing_grid`)."""
+    from stylekit.edit import style_mix
+
+    return torch.cat([style_mix(G, r, c, rows_idx).tensor for r in rows for c in cols])
+
+
+def tile_size(G) -> int:
+    """Tiles of the figure: small generators enlarged to 128 px, large ones shrunk to ``GRID_TILE``."""
+    return min(max(int(G.img_resolution), 128), GRID_TILE)
 
 
 @gpu_task(RENDER_S)
 @user_errors
 def style_mix(model: str, row_seeds: str, col_seeds: str, group: str, psi: float, use_current: bool, latent):
-    """Returns ``(grid image, mixed latent)``: cell (i, j) is row i with the ``group`` rows of column j;
-    the mixed latent is the first row's mix with the first column (for *Use this result*)."""
-    from stylekit.edit import layer_presets, mixing_grid
+    """Returns ``(grid image, zip of the full-size cells, mixed latent)``: cell (i, j) is row i with the ``group``
+    rows of column j; the mixed latent is the first row's mix with the first column (for *Use this result*).
+    Rows, columns and cells are rendered a chunk at a time and shrunk to the figure's tile size as they come."""
+    from stylekit.edit import layer_presets
     from stylekit.latent import Latent
 
     G = get_generator(model)
@@ -59,9 +75,20 @@ def style_mix(model: str, row_seeds: str, col_seeds: str, group: str, psi: float
     if rows[0].generator is not None:
         raise InvalidArgumentError("the current latent uses a PTI-tuned generator, which cannot be mixed with plain "
                                    "seeds; untick 'current latent as the first row'.")
-    grid = mixing_grid(G, rows, cols, rows_idx)
-    first = Latent("w+", grid.latents.tensor[:1].clone(), noise=rows[0].noise)
-    return _grid_image(grid.row_images, grid.col_images, grid.images), first
+    cells = mix_codes(G, rows, cols, rows_idx)
+    r, c, t = len(rows), len(cols), tile_size(G)
+    names = [f"row{i}-col{j}" for i in range(r) for j in range(c)]
+    archive = ZipOfPngs("mixing")
+    try:
+        cell_img = render_chunks(G, cells, size=t, names=names, archive=archive)
+        row_img = render_chunks(G, torch.cat([x.ws(G) for x in rows]), size=t,
+                                names=[f"row{i}" for i in range(r)], archive=archive)
+        col_img = render_chunks(G, torch.cat([x.ws(G) for x in cols]), size=t,
+                                names=[f"col{j}" for j in range(c)], archive=archive)
+    finally:
+        path = archive.close()
+    first = Latent("w+", cells[:1].clone(), noise=rows[0].noise)
+    return _grid_image(row_img, col_img, cell_img.reshape(r, c, *cell_img.shape[1:])), path, first
 
 
 @user_errors
@@ -80,8 +107,9 @@ def build(ui: SharedUI) -> None:
         psi = gr.Slider(0.0, 1.5, value=0.7, step=0.05, label="Truncation psi")
         use_current = gr.Checkbox(False, label="Current latent as the first row")
     button = gr.Button("Mix", variant="primary", elem_id="mixing-button")
-    output = gr.Image(label="Rows x columns", type="pil", elem_id="mixing-output")
+    output = gr.Image(label="Rows x columns (shown at most 256 px each)", type="pil", elem_id="mixing-output")
+    full = gr.File(label="Full-size cells, rows and columns (zip of PNGs)", elem_id="mixing-download")
     use = gr.Button("Use this result (first row x first column)", elem_id="mixing-use")
     gr.on([button.click, group.change], style_mix, [ui.model, row_seeds, col_seeds, group, psi, use_current, ui.latent],
-          [output, result], api_name="style_mix")
+          [output, full, result], api_name="style_mix")
     use.click(use_mix, [ui.model, result], ui.use_outputs, api_name="style_mix_use")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 
 from stylekit.edit.presets import ANALOGY
@@ -14,6 +11,7 @@ from .common import (OPTIMISE_S, RENDER_S, SharedUI, cached_fit, choice, current
                      integer, number, one_seed, render, row, session_state, teaching_note, to_pils, use_result,
                      user_errors)
 from .invert import EXAMPLES
+from .outputs import GRID_TILE, ZipOfPngs, new_download, render_chunks
 from .readings import change_line, describe_group
 
 SHORT = """**Morphing.** Codes close in W give similar faces, so a straight walk from one code to another morphs one
@@ -33,13 +31,25 @@ PATHS = ("lerp", "slerp")
 PAIRS = ("example: neutral -> smiling", "seeds")
 LAYERS = ("all", "coarse", "middle", "fine")
 MAX_FRAMES = 24
+GIF_SIZE = 256  # side of the animation's frames in pixels
+GIF_MAX_FRAMES = 12  # frames of the animation each way (evenly spaced from the morph's frames)
 PAIR_STEPS = 60
+
+
+def gif_frames(images: list, cap: int = GIF_MAX_FRAMES) -> list:
+    """The animation's frames: at most ``cap`` of ``images``, evenly spaced (first and last kept), there and back."""
+    n = len(images)
+    if n > cap:
+        images = [images[round(i * (n - 1) / (cap - 1))] for i in range(cap)]
+    return images + images[-2:0:-1]
 
 
 @gpu_task(RENDER_S)
 @user_errors
 def morph(model: str, other_seed, frames, path: str, latent):
-    """Returns ``(list of frame images, animated GIF file, the frame latents)`` from the current latent to the seed."""
+    """Returns ``(list of frame images, animated GIF file, zip of the full-size frames, the frame latents)`` from
+    the current latent to the seed. Frames are rendered a chunk at a time (2 at 1024 px) and shrunk to
+    ``GRID_TILE`` as they come; the GIF is at ``GIF_SIZE`` with at most ``GIF_MAX_FRAMES`` frames each way."""
     from stylekit.edit import interpolation_frames
     from stylekit.latent import Latent
 
@@ -55,11 +65,18 @@ def morph(model: str, other_seed, frames, path: str, latent):
                                    "morph an 'optimize' or encoder inversion instead.")
     end = Latent.from_seed(G, seed, psi=0.7)
     lats = interpolation_frames(start.replace(noise=None), end, n, G=G, method=path)
-    images = to_pils(render(G, Latent.cat(lats)))
-    gif = Path(tempfile.mkdtemp(prefix="stylekit-morph-")) / "morph.gif"
-    loop = images + images[-2:0:-1]  # there and back
+    codes = Latent.cat(lats)
+    archive = ZipOfPngs("morph")
+    try:
+        shown = render_chunks(G, codes.ws(G), size=GRID_TILE,
+                              names=[f"frame{i:02d}" for i in range(n)], archive=archive)
+    finally:
+        zip_path = archive.close()
+    images = to_pils(shown)
+    gif = new_download("morph", ".gif")
+    loop = [im.resize((GIF_SIZE, GIF_SIZE)) if im.width != GIF_SIZE else im for im in gif_frames(images)]
     loop[0].save(gif, save_all=True, append_images=loop[1:], duration=80, loop=0)
-    return images, str(gif), lats
+    return images, str(gif), zip_path, lats
 
 
 @user_errors
@@ -139,8 +156,10 @@ def build(ui: SharedUI) -> None:
     gallery = gr.Gallery(label="Frames", columns=8, rows=1, object_fit="contain", allow_preview=False,
                          elem_id="morph-gallery")
     with gr.Row():
-        gif = gr.Image(label="Animation", type="filepath", height=256, width=256, elem_id="morph-gif")
+        gif = gr.Image(label=f"Animation ({GIF_SIZE} px, at most {GIF_MAX_FRAMES} frames each way)", type="filepath",
+                       height=256, width=256, elem_id="morph-gif")
         with gr.Column():
+            full = gr.File(label="Full-size frames (zip of PNGs)", elem_id="morph-download")
             frame_index = gr.Number(value=0, precision=0, label="Frame to use")
             use_morph = gr.Button("Use this frame", elem_id="morph-use")
 
@@ -156,7 +175,7 @@ def build(ui: SharedUI) -> None:
     analogy_info = gr.Markdown(label="analogy result", elem_id="analogy-info")
     use = gr.Button("Use this result", elem_id="analogy-use")
 
-    button.click(morph, [ui.model, other, frames, path, ui.latent], [gallery, gif, frames_state], api_name="morph")
+    button.click(morph, [ui.model, other, frames, path, ui.latent], [gallery, gif, full, frames_state], api_name="morph")
     use_morph.click(use_frame, [ui.model, frame_index, frames_state], ui.use_outputs, api_name="morph_use")
     pair.change(pair_controls, pair, [from_seed, to_seed], api_visibility="private", queue=False)
     gr.on([apply.click, strength.release], analogy, [ui.model, pair, from_seed, to_seed, strength, layers, ui.latent],

@@ -37,15 +37,19 @@ def test_generate_endpoint_and_bad_input(server):
     from PIL import Image
 
     client = Client(server, verbose=False)
-    path = client.predict("toyfaces", "0-3", 0.7, "const", api_name="/generate")
+    path, full = client.predict("toyfaces", "0-3", 0.7, "const", api_name="/generate")
     img = Image.open(path)
     assert img.size[0] > 128 and img.size[1] >= 128
+    import zipfile
+
+    with zipfile.ZipFile(full) as archive:  # the full-size samples, one PNG per seed
+        assert archive.namelist() == [f"seed{s:04d}.png" for s in range(4)]
     with pytest.raises(Exception, match="seeds"):
         client.predict("toyfaces", "banana", 0.7, "const", api_name="/generate")
     with pytest.raises(Exception, match="psi|maximum value 1.5"):  # Gradio checks slider ranges itself
         client.predict("toyfaces", "0", 7.0, "const", api_name="/generate")
     # the server is still up and answering
-    assert Image.open(client.predict("toyfaces", "5", 1.0, "none", api_name="/generate")).size[1] >= 128
+    assert Image.open(client.predict("toyfaces", "5", 1.0, "none", api_name="/generate")[0]).size[1] >= 128
 
 
 
@@ -123,13 +127,13 @@ def test_model_info_and_current_latent(server):
 
 def test_style_mixing_endpoints(server):
     c = _client(server)
-    grid = _image(c.predict("toyfaces", "1-2", "10-12", "middle", 0.7, False, api_name="/style_mix"))
+    grid = _image(c.predict("toyfaces", "1-2", "10-12", "middle", 0.7, False, api_name="/style_mix")[0])
     # a blank corner plus 3 columns, a header row plus 2 rows of 128 px tiles
     assert grid.size[0] > 4 * 128 and 3 * 128 < grid.size[1] < 4 * 128
     image, info = c.predict("toyfaces", api_name="/style_mix_use")
     assert "Style mixing" in info and "W+" in info
     # with the current latent as the first row, the grid still has the same shape
-    assert _image(c.predict("toyfaces", "1", "10", "coarse", 0.7, True, api_name="/style_mix")).size[1] > 256
+    assert _image(c.predict("toyfaces", "1", "10", "coarse", 0.7, True, api_name="/style_mix")[0]).size[1] > 256
 
 
 def test_invert_endpoints(server):
@@ -228,7 +232,7 @@ def test_morph_and_analogy_endpoints(server):
     from PIL import Image
 
     c = _client(server)
-    frames, gif = c.predict("toyfaces", 11, 5, "lerp", api_name="/morph")
+    frames, gif, full = c.predict("toyfaces", 11, 5, "lerp", api_name="/morph")
     assert len(frames) == 5 and all(_image(f["image"]).size == (256, 256) for f in frames)
     with Image.open(gif) as anim:
         assert anim.format == "GIF" and anim.n_frames == 8  # there and back: 5 + 3
@@ -329,7 +333,7 @@ def test_bad_inputs_give_readable_errors_and_the_server_stays_up(server, tmp_pat
     value["layers"] = []
     with pytest.raises(Exception, match="no mask painted"):
         c.predict("toyfaces", value, "inpainting", 7, 5, api_name="/local_crossover")
-    assert _image(c.predict("toyfaces", "5", 1.0, "none", api_name="/generate")).size[1] >= 128
+    assert _image(c.predict("toyfaces", "5", 1.0, "none", api_name="/generate")[0]).size[1] >= 128
 
 
 def test_user_errors_log_one_line_each(server_and_log):
@@ -397,7 +401,7 @@ def test_space_folder_assembles_and_launches(tmp_path):
         from gradio_client import Client
         from PIL import Image
 
-        path = Client(url, verbose=False).predict("toyfaces", "1", 0.7, "const", api_name="/generate")
+        path = Client(url, verbose=False).predict("toyfaces", "1", 0.7, "const", api_name="/generate")[0]
         assert Image.open(path).size[1] >= 128
     finally:
         stop(proc)

@@ -130,8 +130,8 @@ def test_decorated_callbacks_run_on_cpu_and_return_what_the_undecorated_ones_do(
     from demos import generate
 
     decorated, plain = generate.generate, generate.generate.__wrapped__
-    a = decorated("toyfaces", "0-1", 0.7, "const")
-    b = plain("toyfaces", "0-1", 0.7, "const")
+    a = decorated("toyfaces", "0-1", 0.7, "const")[0]  # (grid, zip of the full-size samples)
+    b = plain("toyfaces", "0-1", 0.7, "const")[0]
     assert np.array_equal(np.asarray(a), np.asarray(b))
     latent, image, text = generate.use_first_seed("toyfaces", "3", 0.5)
     latent2, image2, text2 = generate.use_first_seed.__wrapped__("toyfaces", "3", 0.5)
