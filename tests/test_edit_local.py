@@ -132,3 +132,22 @@ def test_record_activations_hook_utility(G2):
     with pytest.raises(InvalidArgumentError, match="b4, b8, b16"):
         with record_activations(G2.synthesis, ["b32.conv1"]):
             pass
+
+
+def test_the_clustering_pass_stops_after_its_layer():
+    """find_parts' first pass ends once the clustered layer ran: its features are those of a full pass, and the
+    layers above it are never computed."""
+    G = tiny_stylegan2(seed=1)
+    layer = L.default_cluster_layer(G)
+    last = G.style_layers[-1].name
+    ws = Latent.sample(G, 3, seed=0, psi=0.7).tensor
+    with torch.no_grad():
+        before = G.synthesis(ws, noise_mode="const")
+    (_, stopped), = list(L._render_batches(G, ws, 4, [layer, last], "output", "const", stop_after=layer))
+    (_, full), = list(L._render_batches(G, ws, 4, [layer, last], "output", "const"))
+    assert layer != last and last in full and last not in stopped
+    assert torch.equal(stopped[layer], full[layer])
+    # the generator is left as it was: no hook stays behind, a full render matches the one before
+    assert not G.synthesis.get_submodule(layer)._forward_hooks
+    with torch.no_grad():
+        assert torch.equal(G.synthesis(ws, noise_mode="const"), before)

@@ -18,7 +18,7 @@ taken in decreasing order while the accumulated "outside energy" ``sum (1 - M_l[
 below ``epsilon``, and only if ``M_l[k, c] > rho``. Everything happens in StyleSpace, so the result
 is an ``'s'`` :class:`~stylekit.latent.Latent`.
 
-Use :func:`find_parts` once per generator (it renders ``n_samples`` images twice), look at
+Use :func:`find_parts` once per generator (it renders ``n_samples`` codes up to the clustered layer, then in full), look at
 :func:`part_masks` to see which cluster is which part, optionally name them
 (:meth:`PartSegmentation.with_names`), then :func:`transfer_part`.
 """
@@ -163,11 +163,27 @@ def _crop(module, x: torch.Tensor, which: str) -> torch.Tensor:
     return x[..., top:top + rate, left:left + rate]
 
 
-def _render_batches(G, ws, batch_size, record, which, noise_mode):
-    """Yield (batch index slice, Activations) for each batch of W+ codes."""
+class _Stop(Exception):
+    """Raised by a forward hook to end a synthesis pass once the layer it needs has run."""
+
+
+def _render_batches(G, ws, batch_size, record, which, noise_mode, stop_after: str | None = None):
+    """Yield (batch index slice, Activations) for each batch of W+ codes. With ``stop_after`` (a submodule
+    of ``G.synthesis``), each pass ends right after that module ran: the layers above it are not computed
+    (part finding's first pass needs only the clustered 32 px layer, a small share of a 1024 px synthesis)."""
+    def stop(module, inputs, output):
+        raise _Stop
+
     for i in range(0, ws.shape[0], batch_size):
         with record_activations(G.synthesis, record, which=which) as acts:
-            G.synthesis(ws[i:i + batch_size], noise_mode=noise_mode)
+            handle = G.synthesis.get_submodule(stop_after).register_forward_hook(stop) if stop_after else None
+            try:
+                G.synthesis(ws[i:i + batch_size], noise_mode=noise_mode)
+            except _Stop:
+                pass
+            finally:
+                if handle is not None:
+                    handle.remove()
         yield slice(i, i + batch_size), acts
 
 
@@ -182,7 +198,8 @@ def find_parts(G, *, n_parts: int = 8, layer: str | None = None, n_samples: int 
         n_parts: ``K``, the number of clusters (the paper uses a handful to a dozen).
         layer: the synthesis layer to cluster (a style-layer name such as ``'b32.conv1'``; default
             :func:`default_cluster_layer`).
-        n_samples: random codes rendered (twice: once to cluster, once to measure contributions).
+        n_samples: random codes rendered (twice: once up to ``layer`` to cluster, once in full to measure
+            contributions).
         seed, psi: sampling seed and truncation.
         max_pixels: at most this many pixel features (drawn at random) go into k-means.
         iters: k-means iterations.
@@ -204,7 +221,7 @@ def find_parts(G, *, n_parts: int = 8, layer: str | None = None, n_samples: int 
     feats = []
     total = 2 * math.ceil(n_samples / batch_size)
     step = 0
-    for _, acts in _render_batches(G, ws, batch_size, [layer], "output", noise_mode):
+    for _, acts in _render_batches(G, ws, batch_size, [layer], "output", noise_mode, stop_after=layer):
         f = _crop(module, acts[layer], "output").float()
         feats.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).cpu())
         step += 1
