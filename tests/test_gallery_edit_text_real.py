@@ -1,0 +1,204 @@
+"""The Edit, StyleSpace and Text tabs on a real-size model (issue 15): ffhq-1024 with its companions (CLIP ViT-B-32,
+e4e's published directions) from the rehearsal world, at tiny settings. Long fits run as background jobs
+(demos.jobs): a callback never computes them, a job runs once per key, and its result is cached on disk."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("gradio")
+pytest.importorskip("open_clip")
+
+MODEL = "ffhq-1024"
+
+
+@pytest.fixture
+def ffhq(rehearsal_world, rehearsal_env, monkeypatch, tmp_path):
+    """The rehearsal FFHQ world (generator, ViT-B-32, directions), a fresh STYLEKIT_CACHE, no jobs, and the
+    gallery's in-memory fits of ffhq-1024 forgotten; yields the loaded generator."""
+    from demos import common, jobs, text
+
+    rehearsal_env(rehearsal_world("ffhq-1024", "clip-vit-b-32", "directions"))
+    monkeypatch.setenv("STYLEKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(jobs, "_JOBS", {})
+    monkeypatch.setattr(text, "_MAPPERS", type(text._MAPPERS)())
+    with common._FIT_LOCK:
+        for key in [k for k in common._FITS if k and k[0] == MODEL]:
+            del common._FITS[key]
+    return common.get_generator(MODEL)
+
+
+def _before_after(image) -> bool:
+    """A before | after row of two display-size panels."""
+    w, h = image.size
+    return h >= 256 and abs(w - 2 * h) <= 8
+
+
+def _wait(job, timeout: float = 600.0):
+    from demos import jobs
+
+    done = jobs.wait(job.key, timeout)
+    assert done is not None and done.state == "done", done.describe() if done else "no job"
+    return done
+
+
+# ------------------------------------------------------------------------------------------------
+# demos.jobs: once per key, sized to memory
+
+
+def test_job_runs_once_for_two_threads_and_reports_progress(monkeypatch):
+    from demos import jobs
+
+    monkeypatch.setattr(jobs, "_JOBS", {})
+    calls = []
+    gate = threading.Event()
+
+    def compute(report):
+        calls.append(1)
+        report(1, 4, "one of four")
+        gate.wait(10)
+        return "result"
+
+    found = []
+    threads = [threading.Thread(target=lambda s=s: found.append(jobs.start(("k",), "a test fit", compute, session=s)))
+               for s in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found[0] is found[1]
+    deadline = time.monotonic() + 10
+    while found[0].state != "running" or found[0].done < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    line = found[0].describe("someone else")
+    assert "25%" in line and "started by another session" in line, line
+    gate.set()
+    assert _wait(found[0]).result == "result"
+    assert jobs.start(("k",), "a test fit", compute).result == "result"  # done: not computed again
+    assert calls == [1]
+
+
+def test_failed_job_says_why_and_may_be_started_again(monkeypatch):
+    from demos import jobs
+    from stylekit.errors import InvalidArgumentError
+
+    monkeypatch.setattr(jobs, "_JOBS", {})
+
+    def bad(report):
+        raise InvalidArgumentError("no such thing; do this instead.")
+
+    job = jobs.start(("bad",), "a failing fit", bad)
+    jobs.wait(job.key, 10)
+    assert job.state == "failed" and "no such thing" in job.describe()
+    again = jobs.start(("bad",), "a failing fit", lambda report: 3)
+    assert again is not job and _wait(again).result == 3
+
+
+def test_cached_fit_computes_once_under_two_threads():
+    from demos import common
+
+    key = ("test-model", "cached-fit-twice", time.monotonic())
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.3)
+        return object()
+
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(common.cached_fit(key, compute))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and out[0] is out[1]
+
+
+def test_batches_follow_the_memory_budget():
+    from demos import jobs
+
+    gb = 10 ** 9
+    assert jobs.batch_for("grad_image", 1024, cap=16, budget=3 * gb) == 2
+    assert jobs.batch_for("grad_image", 1024, cap=16, budget=gb) == 1  # never below one
+    assert jobs.batch_for("grad_image", 64, cap=16, budget=gb) == 16  # small images: the cap
+    assert jobs.batch_for("cotangent", 1024, cap=32, budget=3 * gb, fixed=int(1.3 * gb)) == 8
+    assert 0 < jobs.job_budget() <= jobs.JOB_MEMORY_GB * gb
+    assert jobs.available_bytes() > 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Text tab on ffhq-1024 with ViT-B-32
+
+
+def _text(method, steps=1, latent=None, prompt="a face with glasses"):
+    from demos import text
+
+    return text.text_edit(MODEL, prompt, "a face", method, 2.0, steps, 0.0, 20, False, latent)
+
+
+def test_text_uses_the_models_clip(ffhq):
+    from demos import text
+
+    st = text.settings_for(MODEL)
+    assert st.clip == "ViT-B-32" and st.preset == "styleclip"
+    clip = text.clip_model(st.clip)
+    assert clip.embed_dim == 512
+
+
+def test_global_without_a_table_answers_at_once_then_the_background_job_makes_one(ffhq, monkeypatch):
+    from demos import jobs, text
+    from stylekit.text import cache_path
+
+    calls = []
+    real = __import__("stylekit.text.relevance", fromlist=["relevance_part"]).relevance_part
+    import stylekit.text.relevance as rel
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("batch_size"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rel, "relevance_part", counted)
+    image, info, result = _text("global")
+    assert image is None and result is None
+    assert "Compute in background" in info and "ViT-B-32" in info, info
+    assert calls == []  # nothing computed inside the call
+    assert "No background job" in text.text_status(MODEL, "a face with glasses", "global", 1)
+
+    line = text.text_prepare(MODEL, "a face with glasses", "global", 1, images=1, rank=2)
+    job = jobs.get(("relevance", MODEL, "ViT-B-32"))
+    assert job is not None and job.label in line
+    image, info, _ = _text("global")  # while it computes (or queues), the call still answers at once
+    assert image is None or "Global direction" in info
+    _wait(job)
+    images, chunk = text.relevance_plan(ffhq)
+    assert calls == [images] and images <= 2 and chunk <= 32
+    assert cache_path(ffhq, text.clip_model("ViT-B-32")).is_file()
+    image, info, result = _text("global")
+    assert image is not None and _before_after(image) and "Global direction" in info, info
+    assert "table of 1 images" in info
+    assert "ready" in text.text_prepare(MODEL, "a face with glasses", "global", 1, images=1, rank=2)
+
+
+def test_optimize_tiny_steps_on_ffhq(ffhq):
+    image, info, result = _text("optimize", steps=1)
+    assert _before_after(image), image.size
+    assert "Optimised 1 steps" in info and "ViT-B-32" in info
+    assert result is not None and result.space == "w+"
+
+
+def test_mapper_is_a_background_job_with_a_bounded_batch(ffhq):
+    from demos import jobs, text
+
+    image, info, _ = _text("mapper", steps=1)
+    assert image is None and "Compute in background" in info, info
+    st = text.settings_for(MODEL)
+    assert text.mapper_batch(ffhq, st) <= 2  # 1024 px: at most two codes per step within the 3 GB budget
+    text.text_prepare(MODEL, "a face with glasses", "mapper", 1)
+    job = _wait(jobs.get(text._mapper_key(MODEL, st, "a face with glasses", 1)))
+    assert job.result.endswith(".safetensors")
+    image, info, result = _text("mapper", steps=1)
+    assert image is not None and _before_after(image) and "Mapper for" in info and result is not None
