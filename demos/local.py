@@ -25,7 +25,9 @@ face (the default: the hair of a red-haired seed) by moving only the style chann
 
 MORE = """Part transfer: cluster one layer's feature vectors over many samples (spherical k-means) and the clusters
 turn out to be object parts, the same for every face; *Show parts* colours them and names each by the toyfaces
-feature it covers. Knobs: the part, the reference seed, the blend strength.
+feature it covers. Knobs: the part, the reference seed, the blend strength. The first use finds the parts once
+per model: 64 samples for small generators, 16 (one at a time) for 512-1024 px ones, which takes about a minute
+on a CPU.
 
 Masked crossover and inpainting: **crossover** takes the painted region from the canvas image and the rest from
 the reference seed, and the generator blends the seam into one face; **inpainting** treats the painted region as
@@ -52,13 +54,28 @@ DEFAULT_PART = 5  # the part slider's start: the preset's part ('hair' in the to
 _HOOK_LOCK = threading.Lock()
 
 
+#: part finding's ``(samples, codes per synthesis call)`` by generator size, so the first *Show parts* /
+#: *Transfer* on a large generator is bounded: up to 256 px 64 samples in batches of 8; a 512 or 1024 px one
+#: clusters the 32 px features of 16 samples, one code at a time (on a 2-core CPU with ffhq-1024: 64 samples in
+#: batches of 8 took 292 s and 13.3 GB; see :func:`part_settings`)
+PART_SAMPLES = {256: (64, 8), 512: (16, 2), 1024: (16, 1)}
+
+
+def part_settings(G) -> tuple[int, int]:
+    """``(n_samples, batch_size)`` for finding ``G``'s parts: the row of :data:`PART_SAMPLES` for the smallest
+    size at or above ``G.img_resolution`` (the 1024 row above that)."""
+    res = int(G.img_resolution)
+    return next((PART_SAMPLES[k] for k in sorted(PART_SAMPLES) if res <= k), PART_SAMPLES[max(PART_SAMPLES)])
+
+
 def parts(model: str, G):
-    """The part segmentation of ``model`` (found once, cached)."""
+    """The part segmentation of ``model`` (found once, cached; :func:`part_settings` samples)."""
     from stylekit.edit.local import find_parts
 
     def fit():
+        n_samples, batch = part_settings(G)
         with _HOOK_LOCK:
-            return find_parts(_hook_copy(model, G), n_parts=N_PARTS, n_samples=64)
+            return find_parts(_hook_copy(model, G), n_parts=N_PARTS, n_samples=n_samples, batch_size=batch)
 
     return cached_fit((model, "parts"), fit)
 
@@ -101,13 +118,16 @@ def _segmentation(model: str, G, latent):
     return Image.fromarray(colours)
 
 
-def legend(names: list[str]) -> str:
-    """The colour key of the segmentation: a coloured square, the part's number and its name."""
+def legend(names: list[str], seg=None) -> str:
+    """The colour key of the segmentation: a coloured square, the part's number and its name (and, with the
+    segmentation ``seg``, the samples and layer its parts were found from)."""
     items = []
     for i, name in enumerate(names):
         r, g, b = (int(v) for v in PALETTE[i % len(PALETTE)])
         items.append(f'<span style="color:rgb({r},{g},{b})">&#9632;</span> {i} {name}')
-    return "**Parts:** " + " &nbsp; ".join(items)
+    found = "" if seg is None else (f" &nbsp; (clusters of layer {seg.layer}'s features over "
+                                    f"{seg.meta.get('n_samples', '?')} random samples)")
+    return "**Parts:** " + " &nbsp; ".join(items) + found
 
 
 @gpu_task(FIT_S)
@@ -116,7 +136,7 @@ def local_parts(model: str, latent):
     """Returns ``(current image, its part segmentation as a colour map, the colour key with the part names)``."""
     G = get_generator(model)
     base = current_latent(G, latent)
-    return render_pil(G, base), _segmentation(model, G, base), legend(part_names(model, G))
+    return render_pil(G, base), _segmentation(model, G, base), legend(part_names(model, G), parts(model, G))
 
 
 @gpu_task(FIT_S)

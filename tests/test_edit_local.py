@@ -137,16 +137,22 @@ def test_record_activations_hook_utility(G2):
 def test_the_clustering_pass_stops_after_its_layer():
     """find_parts' first pass ends once the clustered layer ran: its features are those of a full pass, and the
     layers above it are never computed."""
-    G = tiny_stylegan2(seed=1)
+    G = tiny_stylegan2(seed=1, img_resolution=64)  # the clustered layer (32 px) is below the last block
     layer = L.default_cluster_layer(G)
     last = G.style_layers[-1].name
     ws = Latent.sample(G, 3, seed=0, psi=0.7).tensor
     with torch.no_grad():
         before = G.synthesis(ws, noise_mode="const")
-    (_, stopped), = list(L._render_batches(G, ws, 4, [layer, last], "output", "const", stop_after=layer))
-    (_, full), = list(L._render_batches(G, ws, 4, [layer, last], "output", "const"))
-    assert layer != last and last in full and last not in stopped
-    assert torch.equal(stopped[layer], full[layer])
+    # without gradients and with a batch > 1 the fast path runs the finer blocks one code at a time: those of
+    # the last code are skipped then; with one code per call (what the gallery uses at 1024 px) or with
+    # gradients, every layer above the clustered one is
+    for grad, batch in ((False, 1), (False, 4), (True, 4)):
+        with torch.set_grad_enabled(grad):
+            stopped = [a for _, a in L._render_batches(G, ws, batch, [layer, last], "output", "const", stop_after=layer)]
+            full = [a for _, a in L._render_batches(G, ws, batch, [layer, last], "output", "const")]
+        assert torch.equal(torch.cat([a[layer] for a in stopped]), torch.cat([a[layer] for a in full]))
+        ran = sum(a[last].shape[0] for a in stopped if last in a)
+        assert layer != last and ran == (2 if (batch, grad) == (4, False) else 0), (grad, batch, ran)
     # the generator is left as it was: no hook stays behind, a full render matches the one before
     assert not G.synthesis.get_submodule(layer)._forward_hooks
     with torch.no_grad():

@@ -170,11 +170,18 @@ class _Stop(Exception):
 def _render_batches(G, ws, batch_size, record, which, noise_mode, stop_after: str | None = None):
     """Yield (batch index slice, Activations) for each batch of W+ codes. With ``stop_after`` (a submodule
     of ``G.synthesis``), each pass ends right after that module ran: the layers above it are not computed
-    (part finding's first pass needs only the clustered 32 px layer, a small share of a 1024 px synthesis)."""
-    def stop(module, inputs, output):
-        raise _Stop
-
+    (part finding's first pass needs only the clustered 32 px layer, a small share of a 1024 px synthesis).
+    The pass ends once that module has output every code of the batch (the fast path may run the finer
+    layers one code at a time)."""
     for i in range(0, ws.shape[0], batch_size):
+        rows = ws[i:i + batch_size].shape[0]
+        seen = [0]
+
+        def stop(module, inputs, output, rows=rows, seen=seen):
+            seen[0] += output.shape[0]
+            if seen[0] >= rows:
+                raise _Stop
+
         with record_activations(G.synthesis, record, which=which) as acts:
             handle = G.synthesis.get_submodule(stop_after).register_forward_hook(stop) if stop_after else None
             try:
