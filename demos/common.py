@@ -280,7 +280,8 @@ def current_latent(G, latent):
 
 
 def describe(latent, source: str) -> str:
-    return f"**Current latent:** {latent.describe()} - from {source}."
+    tuned = " with a PTI-tuned generator" if getattr(latent, "generator", None) is not None else ""
+    return f"**Current latent:** {latent.describe()}{tuned} - from {source}."
 
 
 EMPTY_INFO = (f"**Current latent:** none yet; tabs start from seed {DEFAULT_SEED} (psi {DEFAULT_PSI}). Press a "

@@ -5,16 +5,18 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
 
 from stylekit import hub
-from stylekit.errors import InvalidArgumentError
+from stylekit.errors import ImageInputError, InvalidArgumentError, ModelNotFoundError
 
-from .common import (OPTIMISE_S, PhotoInput, SharedUI, cancellable, choice, get_generator, gpu_task, image_path,
-                     integer, request_stop, row, session_state, start_cancellable, teaching_note, use_result,
-                     user_errors)
+from . import pti_state
+from .common import (OPTIMISE_S, PhotoInput, SharedUI, cached_fit, cancellable, choice, get_generator, gpu_task,
+                     image_path, integer, request_stop, row, session_state, start_cancellable, teaching_note,
+                     use_result, user_errors)
 from .models import default_model
 
 SHORT = """**Inversion** finds the latent code whose image matches your photo, so that any edit can then be applied
@@ -25,7 +27,12 @@ perceptual loss: slow, accurate, works in **W** (one vector, most editable) or *
 reconstruction). **encoder** (e4e, Tov et al. 2021) predicts W+ in one forward pass; **restyle** (Alaluf et al.
 2021) runs that encoder a few times, each pass correcting the last one's error; **pti** (Roich et al. 2022) finds
 a W pivot, then fine-tunes the generator around it: near-perfect reconstruction that stays editable. *Steps* are
-optimisation steps (restyle: passes; pti: pivot and tuning steps each)."""
+optimisation steps (restyle: passes; pti: pivot and tuning steps each).
+
+Photos for face models (FFHQ, MetFaces) are **aligned** first, as FFHQ was built: dlib finds 68 landmarks and
+the face is cropped, rotated and scaled so the eyes and mouth land where the model expects them (the *aligned
+crop* shows it). Without a face the photo is used centre-cropped, and the result says so. The perceptual loss
+of optimize / pti is LPIPS-VGG when its VGG16 weights are here; otherwise the result names the fallback."""
 MEASURED = ("on report-seed renders, with 95% intervals (`python -m stylekit.bench claims`): e4e reaches 23.06 dB in "
             "one pass and ReStyle adds 1.27 dB [1.15, 1.39] in three (200 renders); W+ optimisation beats W by 1.03 dB "
             "[0.88, 1.17] (10 renders) and PTI beats W+ by 2.50 dB [2.01, 3.00] (6 renders), while the noise stage adds "
@@ -39,6 +46,130 @@ SPACES = ("w", "w+")
 MAX_STEPS = {"optimize": 1000, "restyle": 20, "pti": 500}
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 ENCODERS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces"}  # toyfaces' (its registry companions)
+
+
+CARTOON_NOTE = ("**toyfaces can only rebuild cartoon faces** like the examples: it has never seen a photo, so a "
+                "photo comes back as a blurred toy face whatever the method. Pick an FFHQ model for photos.")
+ALIGN_LABEL = "Align the face (dlib 68 landmarks, FFHQ crop)"
+
+
+def is_cartoon(model: str) -> bool:
+    """True for the toyfaces world (its generator only draws cartoon faces, framed by its own renderer)."""
+    from stylekit import registry
+
+    return isinstance(model, str) and (model == "toyfaces" or registry.companion(model, "predictor") == "toyfaces")
+
+
+def is_face_model(model: str) -> bool:
+    """True for photo face models: their registry entry names the ``landmarks`` companion (FFHQ, MetFaces), i.e.
+    they were trained on FFHQ-aligned faces, so uploads are aligned the same way."""
+    from stylekit import registry
+
+    return isinstance(model, str) and registry.companion(model, "landmarks") is not None
+
+
+# ----------------------------------------------------------------------------------------------
+# alignment of uploads
+
+_ALIGNED: OrderedDict = OrderedDict()  # (path, mtime, size, resolution) -> (PIL image or None, note)
+_ALIGN_LOCK = threading.Lock()
+MAX_ALIGNED = 8
+
+
+def prepare_photo(model: str, path: str, align: bool, resolution: int):
+    """``(image to invert, note, aligned)``: the FFHQ-aligned crop (PIL ``resolution`` square) when ``model`` is a
+    face model and ``align`` is on and dlib finds a face; else the photo itself (the inversion centre-crops it)
+    with a note saying why. A photo that cannot be read raises stylekit's image error."""
+    from stylekit.images import open_image
+    from stylekit.invert import align as face_align
+
+    if is_cartoon(model):
+        return path, "No alignment: toyfaces uses its own renderer's framing. " + CARTOON_NOTE, False
+    if not is_face_model(model):
+        return path, ("No alignment: it is for face models (FFHQ, MetFaces) and this model is not registered as one; "
+                      "the photo is centre-cropped."), False
+    if not align:
+        return path, ("Alignment is off: the photo is centre-cropped as it is. FFHQ models expect an aligned face "
+                      "(eyes level, face centred), so turn it on for a photo."), False
+    stat = Path(path).stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size, int(resolution))
+    with _ALIGN_LOCK:
+        if key in _ALIGNED:
+            _ALIGNED.move_to_end(key)
+            image, note = _ALIGNED[key]
+            return (image if image is not None else path), note, image is not None
+        photo = open_image(path)  # a corrupt or huge file fails here with its own message
+        try:
+            image = face_align.align_face(photo, size=int(resolution))
+            note = "**Aligned:** dlib found a face; it was cropped and rotated the FFHQ way (the crop is shown)."
+        except ImageInputError as exc:
+            image, note = None, (f"**No face found** ({exc}) The photo is used **unaligned, centre-cropped**: expect a "
+                                 "poor reconstruction, since FFHQ models only know aligned faces.")
+        except ModelNotFoundError as exc:
+            image, note = None, (f"**Alignment is not available here** ({exc}) The photo is used unaligned, "
+                                 "centre-cropped.")
+        _ALIGNED[key] = (image, note)
+        while len(_ALIGNED) > MAX_ALIGNED:
+            _ALIGNED.popitem(last=False)
+    return (image if image is not None else path), note, image is not None
+
+
+@user_errors
+def align_preview(model: str, image, align=True):
+    """Returns ``(the crop the inversion will use, a note)``: the aligned face, or the centre-cropped photo and
+    why it was not aligned (no face found, alignment off, not a face model)."""
+    from stylekit.images import center_crop_square, open_image
+
+    if image is None or (isinstance(image, str) and not image.strip()):
+        return None, ""
+    G = get_generator(model)
+    picture, note, aligned = prepare_photo(model, image_path(image), bool(align), G.img_resolution)
+    crop = picture if aligned else center_crop_square(open_image(picture))
+    return crop.resize((256, 256)), note
+
+
+def align_controls(model: str):
+    """The align box: on and usable for face models; greyed out (and not applied) for the others."""
+    face = is_face_model(model)
+    return gr.update(value=face, interactive=face)
+
+
+# ----------------------------------------------------------------------------------------------
+# perceptual loss and encoders
+
+
+def perceptual_for(model: str, device) -> tuple[str, str]:
+    """``(perceptual kind, note)`` for an optimisation on ``model``: toyfaces keeps the library's ``auto``; any other
+    model gets LPIPS-VGG when its VGG16 weights are here, else a fixed random CNN, with a note saying so."""
+    from stylekit.invert.losses import build_perceptual
+
+    if is_cartoon(model):
+        return "auto", ""
+    try:
+        build_perceptual("lpips-vgg", device=device)
+    except InvalidArgumentError as exc:
+        return "random-cnn", (f"**LPIPS-VGG is not available, so the perceptual loss falls back to a fixed random CNN** "
+                              f"(generic features, weaker than LPIPS: expect a blurrier result). Why: {exc} Provide "
+                              "torchvision's VGG16 weights (STYLEKIT_VGG16, or vgg16-397923af.pth in torch hub's "
+                              "checkpoints) for LPIPS.")
+    return "lpips-vgg", ""
+
+
+def _encoder(name: str, device):
+    """The encoder ``name`` on ``device`` (compute precision auto), loaded once per process."""
+    from stylekit.invert.encoder import load_encoder
+
+    return cached_fit(("encoder", name, str(device)), lambda: load_encoder(name, device=device, precision="auto"))
+
+
+def missing_encoder(model: str, method: str) -> str:
+    """Why ``method`` ('encoder' or 'restyle') cannot run on ``model``, and what to use instead."""
+    encoders = encoders_for(model)
+    if method == "restyle" and "encoder" in encoders:
+        return (f"no ReStyle encoder is registered for {model!r}: ReStyle's network reads the photo and the current "
+                f"reconstruction (6 channels), and {encoders['encoder']!r} is a one-pass e4e encoder (3 channels), so "
+                "it cannot iterate. Use method 'encoder' (one e4e pass), 'optimize' or 'pti'.")
+    return f"no {method} encoder is registered for {model!r}; use method 'optimize' or 'pti'."
 
 
 def encoders_for(model: str) -> dict[str, str]:
@@ -58,18 +189,35 @@ def _encoder_installed(name: str) -> bool:
     return not artifact.shipped or registry.package_path(artifact.package_file, artifact.package).is_file()
 
 
+def _encoder_cached(name: str) -> bool:
+    from stylekit import registry
+    from stylekit.errors import StylekitError
+
+    try:
+        registry.artifact_path(name, "encoder", local_files_only=True)
+    except StylekitError:
+        return False
+    return True
+
+
 def methods_status(model: str) -> str:
-    """A line saying which inversion methods this model can use right now (encoders may be missing)."""
+    """A line saying which inversion methods this model can use right now (encoders may be missing), plus what
+    toyfaces can and cannot rebuild."""
     encoders = encoders_for(model)
+    cartoon = f" {CARTOON_NOTE}" if is_cartoon(model) else ""
     if not encoders:
         return ("**Methods for this model:** optimize and pti. No encoder is registered for it, so "
-                "'encoder' and 'restyle' are not available.")
+                f"'encoder' and 'restyle' are not available.{cartoon}")
     missing = [f"'{m}' ({n})" for m, n in encoders.items() if not _encoder_installed(n)]
-    missing += [f"'{m}'" for m in ENCODERS if m not in encoders]
-    if not missing:
-        return "**Methods for this model:** all four (optimize, encoder, restyle, pti)."
-    return (f"**Encoder not available:** {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed "
-            "yet (not trained, or this copy was installed without it). Use **optimize** or **pti**.")
+    if missing:
+        return (f"**Encoder not available:** {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
+                f"installed yet (not trained, or this copy was installed without it). Use **optimize** or **pti**."
+                f"{cartoon}")
+    if "restyle" not in encoders:
+        first = "" if _encoder_cached(encoders["encoder"]) else " (fetched from the Hub on first use)"
+        return (f"**Methods for this model:** optimize, pti and encoder ({encoders['encoder']}{first}). **restyle is "
+                f"not available:** {missing_encoder(model, 'restyle')}")
+    return f"**Methods for this model:** all four (optimize, encoder, restyle, pti).{cartoon}"
 
 
 STREAM_EVERY_S = 0.5  # how often the loss plot is refreshed while an inversion runs
@@ -136,13 +284,16 @@ def _start_psnr(G, target) -> float:
 
 @gpu_task(OPTIMISE_S)
 @user_errors
-def invert(model: str, image, method: str, space: str, steps, request: gr.Request = None,
+def invert(model: str, image, method: str, space: str, steps, align=True, request: gr.Request = None,
            progress=gr.Progress()):
-    """Streams ``(original | reconstruction image, PSNR text, loss table, result latent)``.
+    """Streams ``(original | reconstruction image, result text, loss table, result latent)``.
 
+    ``align`` (default on): FFHQ-align a face model's photo first (dlib); when no face is found the photo is
+    used unaligned, centre-cropped, and the text says so. The "original" panel is the crop that was inverted.
     While an optimisation runs, the loss table (columns ``step``, ``loss``, ``stage``, one row per
     step so far) and a progress line are streamed about twice a second; the last output has the
-    reconstruction, its PSNR and the full table (the result's own loss history).
+    reconstruction, its PSNR and the full table (the result's own loss history). A PTI result's latent is a
+    :class:`demos.pti_state.TunedLatent` (the code and a float16 weight delta, not a generator).
     """
     import pandas as pd
 
@@ -157,16 +308,23 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
         n_steps = None
     else:
         n_steps = integer(steps, "steps" if method != "restyle" else "ReStyle passes", 1, MAX_STEPS[method])
+    encoder_name = None
     if method in ENCODERS:
         if space != "w+":
             raise InvalidArgumentError(f"'{method}' predicts W+ codes; choose space w+ (or method 'optimize' for W).")
         encoders = encoders_for(model)
         if method not in encoders:
-            raise InvalidArgumentError(f"no {method} encoder is registered for {model!r}; use method 'optimize' or "
-                                       "'pti'.")
-        options.update(encoder=encoders[method], precision="auto")  # as the generator: interactive, so auto
+            raise InvalidArgumentError(missing_encoder(model, method))
+        encoder_name = encoders[method]
+        options.update(precision="auto")  # as the generator: interactive, so auto
+    notes = []
+    if method in ("optimize", "pti"):
+        kind, note = perceptual_for(model, G.w_avg.device)
+        options.update(perceptual=kind)
+        notes += [note] if note else []
     if method == "pti":
         options.update(pivot_steps=n_steps, pivot_space=space)
+    picture, align_note, _ = prepare_photo(model, path, bool(align), G.img_resolution)
     flag = start_cancellable(request)
     progress((0, 1), desc=f"Inversion ({method}): starting")
 
@@ -175,7 +333,9 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
             callback(done // 1_000_000, max(total // 1_000_000, 1), f"{message} (MB)")
 
         with hub.report_downloads(downloads):  # run() works in a thread of its own, so the report is set there
-            return stylekit.invert.invert(G, path, method=method, space=space, steps=n_steps, progress=callback,
+            if encoder_name is not None:
+                options["encoder"] = _encoder(encoder_name, G.w_avg.device)
+            return stylekit.invert.invert(G, picture, method=method, space=space, steps=n_steps, progress=callback,
                                           **options)
 
     columns = ["step", "loss", "stage"]
@@ -187,11 +347,18 @@ def invert(model: str, image, method: str, space: str, steps, request: gr.Reques
             result = item
     history = pd.DataFrame([{"step": int(h["step"]), "loss": float(h["loss"]), "stage": str(h.get("stage", method))}
                             for h in result.loss_history], columns=columns)
-    extra = f", generator tuned ({result.generator_delta_bytes / 1e6:.1f} MB delta)" if method == "pti" else ""
+    latent, extra = result.latent, ""
+    if method == "pti":
+        latent = pti_state.keep(model, G, result)
+        extra = (f", generator tuned: kept as a {latent.weights.nbytes / 1e6:.0f} MB float16 delta for "
+                 f"{pti_state.DELTA_TTL_S / 60:.0f} min after its last use, {pti_state.MAX_DELTAS} per server")
+    elif method == "encoder":
+        extra = f", encoder {encoder_name}"
     info = (f"**PSNR {_start_psnr(G, result.target):.2f} -> {result.psnr():.2f} dB** (the average face -> the "
             f"reconstruction; {method}, {space.upper()}, {len(result.loss_history)} steps, {result.seconds:.1f} s, "
             f"perceptual loss: {result.perceptual}{extra}).")
-    yield row(result.target, result.image), info, history, result.latent
+    info = "\n\n".join([info, align_note, *notes])
+    yield row(result.target, result.image), info, history, latent
 
 
 @user_errors
@@ -208,11 +375,17 @@ def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
     result = session_state()
     status = gr.Markdown(methods_status(default_model()), label="methods", elem_id="invert-status")
+    face = is_face_model(default_model())
     with gr.Row():
         with gr.Column():
             image = PhotoInput(type="filepath", label="Photo (upload, webcam or an example)", height=288,
                                sources=["upload", "webcam", "clipboard"], elem_id="invert-input")
             gr.Examples([[str(p)] for p in sorted(EXAMPLES.glob("*.png"))], inputs=[image], label="Examples")
+        with gr.Column():
+            align = gr.Checkbox(value=face, interactive=face, label=ALIGN_LABEL, elem_id="invert-align")
+            aligned = gr.Image(label="Aligned crop (what is inverted)", type="pil", height=160, interactive=False,
+                               elem_id="invert-aligned")
+            align_note = gr.Markdown(label="alignment", elem_id="invert-align-note")
         with gr.Column():
             method = gr.Radio(list(METHODS), value="optimize", label="Method")
             space = gr.Radio(list(SPACES), value="w+", label="Space (encoders: w+)")
@@ -226,8 +399,12 @@ def build(ui: SharedUI) -> None:
     loss = gr.LinePlot(x="step", y="loss", color="stage", title="Loss per step", label="loss per step",
                        elem_id="invert-loss")
     use = gr.Button("Use this result", elem_id="invert-use")
-    button.click(invert, [ui.model, image, method, space, steps], [comparison, psnr, loss, result],
-                         api_name="invert", concurrency_limit=1, concurrency_id="optimisation")
+    button.click(invert, [ui.model, image, method, space, steps, align], [comparison, psnr, loss, result],
+                 api_name="invert", concurrency_limit=1, concurrency_id="optimisation")
+    gr.on([image.change, align.input], align_preview, [ui.model, image, align], [aligned, align_note],
+          api_name="invert_align")
     stop_button.click(stop, None, stop_info, api_name="invert_stop", queue=False)
     use.click(use_inversion, [ui.model, result], ui.use_outputs, api_name="invert_use")
     ui.loaded.change(methods_status, ui.model, status, api_name="invert_methods")
+    ui.loaded.change(align_controls, ui.model, align, api_visibility="private", queue=False).then(
+        align_preview, [ui.model, image, align], [aligned, align_note], api_visibility="private")

@@ -10,7 +10,8 @@ from stylekit.errors import InvalidArgumentError
 from .common import (OPTIMISE_S, RENDER_S, SharedUI, cached_fit, choice, current_latent, get_generator, gpu_task,
                      integer, number, one_seed, render, row, session_state, teaching_note, to_pils, use_result,
                      user_errors)
-from .invert import EXAMPLES
+from .invert import EXAMPLES, is_cartoon
+from .models import default_model
 from .outputs import GRID_TILE, ZipOfPngs, new_download, render_chunks
 from .readings import change_line, describe_group
 
@@ -20,7 +21,8 @@ strength x (to - from)*) gives that face the same change: neutral -> smiling mak
 
 MORE = """In Z, whose samples lie near a sphere, the walk follows the great circle instead (*slerp*). Knobs: the other
 face's seed, the number of frames, the path. The analogy's pair is either two seeds or an example photo pair
-(the same toyface neutral and smiling, inverted once into W and cached). Limiting the change to some layers
+(the same toyface neutral and smiling, inverted once into W and cached; toyfaces only: the cartoons do not fit a
+photo model, so other models start from two seeds). Limiting the change to some layers
 keeps the rest of the target (the middle rows: its pose and colours)."""
 MEASURED = ("neutral -> smiling at strength 1.5 on all rows: predicted smile -0.06 -> 0.84 on 16 development seeds "
             "(5 of 255 per pixel); at strength 1 the change was 3.7 per pixel and easy to miss (edit/presets.py "
@@ -88,9 +90,25 @@ def use_frame(model: str, index, frames):
     return use_result(model, frames[i], f"Morph (frame {i})")
 
 
+def pair_fits(model: str) -> bool:
+    """True when the example pair (two toyfaces cartoons) fits ``model``: the toyfaces world only."""
+    return is_cartoon(model)
+
+
+def default_pair(model: str) -> str:
+    """The analogy's change shown first for ``model``: the example pair where it fits, else two seeds."""
+    return PAIRS[0] if pair_fits(model) else "seeds"
+
+
 def example_pair(model: str, G):
-    """W codes of the example photos (neutral, smiling), inverted once per model and cached."""
+    """W codes of the example photos (neutral, smiling), inverted once per model and cached (toyfaces only)."""
     import stylekit
+
+    if not pair_fits(model):
+        raise InvalidArgumentError(f"the example pair is two toyfaces cartoons; they fit only toyfaces, and inverting "
+                                   f"them into {model!r} would take minutes to give no real expression. Choose "
+                                   "'seeds' (two seeds' faces give the change), or invert your own neutral and "
+                                   "smiling photos in the Invert tab.")
 
     def fit():
         codes = [stylekit.invert.invert(G, EXAMPLES / f"toyface-{name}.png", method="optimize", space="w",
@@ -137,6 +155,12 @@ def pair_controls(pair: str):
     return gr.update(visible=on), gr.update(visible=on)
 
 
+def pair_for_model(model: str):
+    """Updates of ``(pair, 'from' seed, 'to' seed)`` when the model changes: :func:`default_pair`, boxes to match."""
+    pair = default_pair(model)
+    return (gr.update(value=pair), *pair_controls(pair))
+
+
 @user_errors
 def use_analogy(model: str, result):
     return use_result(model, result, "Analogy")
@@ -165,9 +189,10 @@ def build(ui: SharedUI) -> None:
 
     gr.Markdown("### Expression transfer by analogy")
     with gr.Row():
-        pair = gr.Radio(list(PAIRS), value=PAIRS[0], label="The change")
-        from_seed = gr.Number(value=3, precision=0, label="'from' seed", visible=False)
-        to_seed = gr.Number(value=4, precision=0, label="'to' seed", visible=False)
+        first = default_pair(default_model())
+        pair = gr.Radio(list(PAIRS), value=first, label="The change (the example pair fits toyfaces only)")
+        from_seed = gr.Number(value=3, precision=0, label="'from' seed", visible=first == "seeds")
+        to_seed = gr.Number(value=4, precision=0, label="'to' seed", visible=first == "seeds")
         strength = gr.Slider(-3, 3, value=ANALOGY.strength, step=0.05, label="Strength")
         layers = gr.Dropdown(list(LAYERS), value=ANALOGY.layers, label="Layers")
     apply = gr.Button("Transfer", variant="primary", elem_id="analogy-button")
@@ -178,6 +203,8 @@ def build(ui: SharedUI) -> None:
     button.click(morph, [ui.model, other, frames, path, ui.latent], [gallery, gif, full, frames_state], api_name="morph")
     use_morph.click(use_frame, [ui.model, frame_index, frames_state], ui.use_outputs, api_name="morph_use")
     pair.change(pair_controls, pair, [from_seed, to_seed], api_visibility="private", queue=False)
+    if ui.loaded is not None:
+        ui.loaded.change(pair_for_model, ui.model, [pair, from_seed, to_seed], api_visibility="private", queue=False)
     gr.on([apply.click, strength.release], analogy, [ui.model, pair, from_seed, to_seed, strength, layers, ui.latent],
           [analogy_out, analogy_info, result], api_name="analogy")
     use.click(use_analogy, [ui.model, result], ui.use_outputs, api_name="analogy_use")

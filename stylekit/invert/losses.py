@@ -25,6 +25,7 @@ the features of ``mask * x`` and ``mask * y``, so pixels outside the mask cannot
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -325,14 +326,17 @@ def _read_vgg16(path: Path) -> dict:
 
 
 _CACHE: dict[tuple, PerceptualExtractor | None] = {}
+_REASONS: dict[str, str] = {}  # kind -> why it could not be built (kept with a cached failure)
+log = logging.getLogger("stylekit.invert")
 
 
 def build_perceptual(kind: str = "auto", *, device="cpu") -> tuple[PerceptualExtractor | None, str]:
     """Build the perceptual extractor ``kind`` (see the module docstring); returns ``(extractor, name)``.
 
-    ``'auto'`` tries ``'lpips-vgg'``, then ``'toyfaces'``, then ``'random-cnn'``. An explicit kind
-    whose weights are missing raises :class:`InvalidArgumentError`. ``'none'`` gives ``(None, 'none')``.
-    Extractors are cached per (kind, device).
+    ``'auto'`` tries ``'lpips-vgg'``, then ``'toyfaces'``, then ``'random-cnn'``; falling back past
+    ``'lpips-vgg'`` is logged as a warning (once per process and kind) with the reason. An explicit kind
+    whose weights are missing raises :class:`InvalidArgumentError` saying why. ``'none'`` gives
+    ``(None, 'none')``. Extractors are cached per (kind, device).
     """
     if kind not in PERCEPTUAL_KINDS:
         raise InvalidArgumentError(f"perceptual must be one of {PERCEPTUAL_KINDS}, not {kind!r}.")
@@ -345,15 +349,28 @@ def build_perceptual(kind: str = "auto", *, device="cpu") -> tuple[PerceptualExt
         if key in _CACHE:
             ext = _CACHE[key]
             if ext is not None:
-                return ext, ext.name
+                return _fell_back(ext, reasons)
+            reasons.append(f"{candidate}: {_REASONS.get(candidate, 'not available')}")
             continue
         ext, reason = _try_build(candidate)
         _CACHE[key] = None if ext is None else ext.to(device)
         if ext is not None:
-            return _CACHE[key], ext.name
+            return _fell_back(_CACHE[key], reasons)
+        _REASONS[candidate] = reason
         reasons.append(f"{candidate}: {reason}")
     raise InvalidArgumentError(f"the perceptual loss {kind!r} is not available here ({'; '.join(reasons)}); "
                                "use perceptual='auto' to fall back automatically.")
+
+
+_WARNED: set = set()
+
+
+def _fell_back(ext: PerceptualExtractor, reasons: list[str]) -> tuple[PerceptualExtractor, str]:
+    """``(ext, ext.name)``; when better kinds failed first (``reasons``), say so once in the log."""
+    if reasons and ext.name not in _WARNED:
+        _WARNED.add(ext.name)
+        log.warning("perceptual loss: using %r because %s", ext.name, "; ".join(reasons))
+    return ext, ext.name
 
 
 def _try_build(kind: str) -> tuple[PerceptualExtractor | None, str]:
