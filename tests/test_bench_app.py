@@ -27,6 +27,53 @@ def test_app_benchmark_covers_every_endpoint(tmp_path):
     assert set(called) <= names and set(NOT_TIMED) <= names
 
 
+def test_endpoint_calls_fill_every_input_from_defaults_and_the_settings(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    try:
+        from demos.bench_app import ALWAYS, SMALL, _inputs, endpoint_calls
+    finally:
+        sys.path.remove(str(ROOT))
+    files = _inputs(tmp_path)
+
+    def param(name, default=None, has=True):
+        return {"parameter_name": name, "parameter_has_default": has, "parameter_default": default}
+
+    api = {"named_endpoints": {
+        "/generate": {"parameters": [param("model", "toyfaces"), param("seeds", "0-7"), param("psi", 0.7)]},
+        "/invert": {"parameters": [param("model"), param("image", has=False), param("steps", 100)]},
+        "/text_prepare": {"parameters": [param("model"), param("images", 100), param("rank", 32)]},
+        "/sg3_pose": {"parameters": [param("model")]},
+        "/generate_use": {"parameters": [param("model"), param("seeds", "0-7")]},
+    }}
+    calls = endpoint_calls(api, files, "ffhq-1024", 2)
+    assert [name for name, _ in calls] == ["generate", "invert", "text_prepare", "generate_use"]  # app order
+    args = dict(calls)
+    assert args["generate"] == ("ffhq-1024", "0-7", 0.7)  # the widget's defaults, the model replaced
+    assert args["invert"][2] == 2 and args["invert"][1] is not None  # --steps, the example photo
+    assert args["text_prepare"] == ("ffhq-1024", ALWAYS["images"], ALWAYS["rank"])
+    small = dict(endpoint_calls(api, files, "ffhq-1024", 2, small=True))
+    assert small["generate"] == ("ffhq-1024", SMALL["seeds"], 0.7)
+    api["named_endpoints"]["/new_tab"] = {"parameters": [param("model"), param("mystery", has=False)]}
+    with pytest.raises(ValueError, match="new_tab.*mystery"):
+        endpoint_calls(api, files, "toyfaces", 2)
+
+
+def test_rehearsal_options_default_to_ffhq_1024_two_sessions():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from demos.bench_app import _resolve, build_parser
+    finally:
+        sys.path.remove(str(ROOT))
+    args = build_parser().parse_args(["--world", "rehearsal"])
+    _resolve(args)
+    assert (args.model, args.repeats, args.steps, args.sessions) == ("ffhq-1024", 1, 2, 2)
+    args = build_parser().parse_args([])
+    _resolve(args)
+    assert (args.model, args.repeats, args.steps, args.sessions) == ("toyfaces", 5, 10, 0)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--world", "mars"])
+
+
 def test_app_benchmark_finds_the_gallery_and_parses_its_options():
     sys.path.insert(0, str(ROOT))
     try:
@@ -45,7 +92,7 @@ def test_stylekit_bench_app_points_to_the_new_command(capsys):
     assert "app" not in BENCHMARKS  # the package no longer holds a benchmark that needs the repository
     assert main(["app", "--json", "out.json"]) == 2
     err = capsys.readouterr().err
-    assert "python -m demos.bench_app --json out.json" in err
+    assert "python -m demos.bench_app --json out.json" in err and "--world rehearsal" in err
     assert "unknown benchmark" not in err
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from . import BENCHMARKS, write_metrics
 
 #: Benchmarks that left this package -> the command that runs them now.
-MOVED = {"app": "python -m demos.bench_app --json out.json (from the repository root: it launches the gallery's app.py)"}
+MOVED = {"app": "python -m demos.bench_app --json out.json (from the repository root: it launches the gallery's app.py; "
+               "add --world rehearsal for ffhq-1024 on the full-size rehearsal world, with the server's peak RSS)"}
 
 
 def build_parser(name: str) -> argparse.ArgumentParser:
