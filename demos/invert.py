@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -13,7 +14,7 @@ import gradio as gr
 from stylekit import hub
 from stylekit.errors import ImageInputError, InvalidArgumentError, ModelNotFoundError
 
-from . import pti_state
+from . import models, pti_state
 from .common import (OPTIMISE_S, PhotoInput, SharedUI, cached_fit, cancellable, choice, get_generator, gpu_task,
                      image_path, integer, request_stop, row, session_state, start_cancellable, teaching_note,
                      use_result, user_errors)
@@ -45,6 +46,7 @@ METHODS = ("optimize", "encoder", "restyle", "pti")
 SPACES = ("w", "w+")
 MAX_STEPS = {"optimize": 1000, "restyle": 20, "pti": 500}
 EXAMPLES = Path(__file__).resolve().parent / "examples"
+log = logging.getLogger("stylekit.gallery")
 ENCODERS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces"}  # toyfaces' (its registry companions)
 
 
@@ -138,13 +140,22 @@ def align_controls(model: str):
 # perceptual loss and encoders
 
 
-def perceptual_for(model: str, device) -> tuple[str, str]:
+def perceptual_for(model: str, device, *, fetch: bool = False) -> tuple[str, str]:
     """``(perceptual kind, note)`` for an optimisation on ``model``: toyfaces keeps the library's ``auto``; any other
-    model gets LPIPS-VGG when its VGG16 weights are here, else a fixed random CNN, with a note saying so."""
-    from stylekit.invert.losses import build_perceptual
+    model gets LPIPS-VGG when its VGG16 weights are here (with ``fetch``, the model's registered ``perceptual``
+    companion is first downloaded into the Hub cache when missing), else a fixed random CNN, with a note saying so."""
+    from stylekit import registry
+    from stylekit.errors import StylekitError
+    from stylekit.invert.losses import build_perceptual, find_vgg16_weights
 
     if is_cartoon(model):
         return "auto", ""
+    companion = registry.companion(model, "perceptual")
+    if fetch and companion and find_vgg16_weights() is None:
+        try:
+            registry.artifact_path(companion, "perceptual")  # reports to hub.report_downloads' callback
+        except StylekitError as exc:
+            log.warning("could not fetch %s for LPIPS: %s", companion, exc)
     try:
         build_perceptual("lpips-vgg", device=device)
     except InvalidArgumentError as exc:
@@ -317,11 +328,7 @@ def invert(model: str, image, method: str, space: str, steps, align=True, reques
             raise InvalidArgumentError(missing_encoder(model, method))
         encoder_name = encoders[method]
         options.update(precision="auto")  # as the generator: interactive, so auto
-    notes = []
-    if method in ("optimize", "pti"):
-        kind, note = perceptual_for(model, G.w_avg.device)
-        options.update(perceptual=kind)
-        notes += [note] if note else []
+    notes: list[str] = []
     if method == "pti":
         options.update(pivot_steps=n_steps, pivot_space=space)
     picture, align_note, _ = prepare_photo(model, path, bool(align), G.img_resolution)
@@ -333,6 +340,10 @@ def invert(model: str, image, method: str, space: str, steps, align=True, reques
             callback(done // 1_000_000, max(total // 1_000_000, 1), f"{message} (MB)")
 
         with hub.report_downloads(downloads):  # run() works in a thread of its own, so the report is set there
+            if method in ("optimize", "pti"):  # VGG16 for LPIPS may be fetched here, on first use
+                kind, note = perceptual_for(model, G.w_avg.device, fetch=not models.hub_offline())
+                options.update(perceptual=kind)
+                notes.extend([note] if note else [])
             if encoder_name is not None:
                 options["encoder"] = _encoder(encoder_name, G.w_avg.device)
             return stylekit.invert.invert(G, picture, method=method, space=space, steps=n_steps, progress=callback,

@@ -326,7 +326,6 @@ def _read_vgg16(path: Path) -> dict:
 
 
 _CACHE: dict[tuple, PerceptualExtractor | None] = {}
-_REASONS: dict[str, str] = {}  # kind -> why it could not be built (kept with a cached failure)
 log = logging.getLogger("stylekit.invert")
 
 
@@ -336,7 +335,7 @@ def build_perceptual(kind: str = "auto", *, device="cpu") -> tuple[PerceptualExt
     ``'auto'`` tries ``'lpips-vgg'``, then ``'toyfaces'``, then ``'random-cnn'``; falling back past
     ``'lpips-vgg'`` is logged as a warning (once per process and kind) with the reason. An explicit kind
     whose weights are missing raises :class:`InvalidArgumentError` saying why. ``'none'`` gives
-    ``(None, 'none')``. Extractors are cached per (kind, device).
+    ``(None, 'none')``. Extractors are cached per (kind, device); a kind that failed is tried again next time.
     """
     if kind not in PERCEPTUAL_KINDS:
         raise InvalidArgumentError(f"perceptual must be one of {PERCEPTUAL_KINDS}, not {kind!r}.")
@@ -347,16 +346,11 @@ def build_perceptual(kind: str = "auto", *, device="cpu") -> tuple[PerceptualExt
     for candidate in order:
         key = (candidate, str(device))
         if key in _CACHE:
-            ext = _CACHE[key]
-            if ext is not None:
-                return _fell_back(ext, reasons)
-            reasons.append(f"{candidate}: {_REASONS.get(candidate, 'not available')}")
-            continue
-        ext, reason = _try_build(candidate)
-        _CACHE[key] = None if ext is None else ext.to(device)
-        if ext is not None:
             return _fell_back(_CACHE[key], reasons)
-        _REASONS[candidate] = reason
+        ext, reason = _try_build(candidate)  # a failure is not cached: weights fetched later are found
+        if ext is not None:
+            _CACHE[key] = ext.to(device)
+            return _fell_back(_CACHE[key], reasons)
         reasons.append(f"{candidate}: {reason}")
     raise InvalidArgumentError(f"the perceptual loss {kind!r} is not available here ({'; '.join(reasons)}); "
                                "use perceptual='auto' to fall back automatically.")
