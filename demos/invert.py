@@ -73,15 +73,17 @@ def is_face_model(model: str) -> bool:
 # ----------------------------------------------------------------------------------------------
 # alignment of uploads
 
-_ALIGNED: OrderedDict = OrderedDict()  # (path, mtime, size, resolution) -> (PIL image or None, note)
+_ALIGNED: OrderedDict = OrderedDict()  # (path, mtime, size) -> (PIL image or None, note)
 _ALIGN_LOCK = threading.Lock()
 MAX_ALIGNED = 8
+ALIGN_SIZE = 1024  # the crop is made at FFHQ's size (as FFHQ's smaller versions were) and resized to the model's
 
 
-def prepare_photo(model: str, path: str, align: bool, resolution: int):
-    """``(image to invert, note, aligned)``: the FFHQ-aligned crop (PIL ``resolution`` square) when ``model`` is a
-    face model and ``align`` is on and dlib finds a face; else the photo itself (the inversion centre-crops it)
-    with a note saying why. A photo that cannot be read raises stylekit's image error."""
+def prepare_photo(model: str, path: str, align: bool):
+    """``(image to invert, note, aligned)``: the FFHQ-aligned crop (PIL, :data:`ALIGN_SIZE` square; the inversion
+    resizes it to the model's resolution) when ``model`` is a face model and ``align`` is on and dlib finds a face;
+    else the photo itself (the inversion centre-crops it) with a note saying why. A photo that cannot be read
+    raises stylekit's image error."""
     from stylekit.images import open_image
     from stylekit.invert import align as face_align
 
@@ -94,7 +96,7 @@ def prepare_photo(model: str, path: str, align: bool, resolution: int):
         return path, ("Alignment is off: the photo is centre-cropped as it is. FFHQ models expect an aligned face "
                       "(eyes level, face centred), so turn it on for a photo."), False
     stat = Path(path).stat()
-    key = (str(path), stat.st_mtime_ns, stat.st_size, int(resolution))
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
     with _ALIGN_LOCK:
         if key in _ALIGNED:
             _ALIGNED.move_to_end(key)
@@ -102,11 +104,12 @@ def prepare_photo(model: str, path: str, align: bool, resolution: int):
             return (image if image is not None else path), note, image is not None
         photo = open_image(path)  # a corrupt or huge file fails here with its own message
         try:
-            image = face_align.align_face(photo, size=int(resolution))
+            image = face_align.align_face(photo, size=ALIGN_SIZE)
             note = "**Aligned:** dlib found a face; it was cropped and rotated the FFHQ way (the crop is shown)."
-        except ImageInputError as exc:
-            image, note = None, (f"**No face found** ({exc}) The photo is used **unaligned, centre-cropped**: expect a "
-                                 "poor reconstruction, since FFHQ models only know aligned faces.")
+        except ImageInputError:  # no face, or degenerate landmarks
+            image, note = None, ("**No face found:** dlib found no clearly visible, roughly frontal face in this photo. "
+                                 "It is used **unaligned, centre-cropped**: expect a poor reconstruction, since FFHQ "
+                                 "models only know aligned faces.")
         except ModelNotFoundError as exc:
             image, note = None, (f"**Alignment is not available here** ({exc}) The photo is used unaligned, "
                                  "centre-cropped.")
@@ -124,8 +127,7 @@ def align_preview(model: str, image, align=True):
 
     if image is None or (isinstance(image, str) and not image.strip()):
         return None, ""
-    G = get_generator(model)
-    picture, note, aligned = prepare_photo(model, image_path(image), bool(align), G.img_resolution)
+    picture, note, aligned = prepare_photo(model, image_path(image), bool(align))
     crop = picture if aligned else center_crop_square(open_image(picture))
     return crop.resize((256, 256)), note
 
@@ -331,7 +333,7 @@ def invert(model: str, image, method: str, space: str, steps, align=True, reques
     notes: list[str] = []
     if method == "pti":
         options.update(pivot_steps=n_steps, pivot_space=space)
-    picture, align_note, _ = prepare_photo(model, path, bool(align), G.img_resolution)
+    picture, align_note, _ = prepare_photo(model, path, bool(align))
     flag = start_cancellable(request)
     progress((0, 1), desc=f"Inversion ({method}): starting")
 

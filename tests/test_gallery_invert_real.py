@@ -86,7 +86,7 @@ def test_a_face_is_aligned_to_the_models_resolution(ffhq, tmp_path, monkeypatch)
     path = tmp_path / "face.png"
     img.save(path)
     monkeypatch.setattr(align, "detect_landmarks", lambda image: lm)
-    picture, note, aligned = tab.prepare_photo(MODEL, str(path), True, ffhq.img_resolution)
+    picture, note, aligned = tab.prepare_photo(MODEL, str(path), True)
     assert aligned and "Aligned" in note and picture.size == (1024, 1024)
     arr = np.asarray(picture).astype(np.float64)
     (lx, ly), (rx, ry) = _centroid(arr, (255, 0, 0)), _centroid(arr, (0, 0, 255))
