@@ -11,6 +11,9 @@ boundary from CLIP zero-shot labels, a text mapper) is a :class:`Job`:
 - ``compute`` reports ``report(done, total, message)``; a callback reads :meth:`Job.describe`, which says
   e.g. ``"computing the relevance table: 40% (3 of 8 images; started by another session)"``. Callbacks
   never wait for a job: they say where it stands and return.
+- a callback on a small model (at most :data:`FOLLOW_MAX_PX` pixels a side, e.g. toyfaces, whose fits take
+  seconds) may start the job and :func:`follow` it with its progress bar until it is done; on larger models it
+  returns at once with the job's line.
 - ``compute`` keeps its result on disk under :func:`cache_dir` (``$STYLEKIT_CACHE/gallery``) or in the
   library's own cache, so a restarted server finds it; the resumable ones (relevance, labels) skip the
   parts already on disk when started again.
@@ -52,7 +55,8 @@ JOB_SHARE = 0.5
 #: ``"cotangent"`` each extra cotangent of a batched vector-Jacobian product (relevance 'lowrank');
 #: ``"render"`` one image rendered and embedded without gradients (labelling)
 COST_GB_1024 = {"grad_image": 1.3, "cotangent": 0.19, "render": 0.25}
-_STATES = ("queued", "running", "done", "failed")
+#: models up to this size (pixels a side) have their background fits followed inside the call that needs them
+FOLLOW_MAX_PX = 128
 
 
 def cache_dir() -> Path:
@@ -197,3 +201,23 @@ def forget(key: tuple) -> None:
         job = _JOBS.get(key)
         if job is not None and job.state in ("done", "failed"):
             del _JOBS[key]
+
+
+def follows_in_call(G) -> bool:
+    """True when a callback may wait for ``G``'s background fits (see :data:`FOLLOW_MAX_PX`)."""
+    return int(G.img_resolution) <= FOLLOW_MAX_PX
+
+
+def follow(job: Job, progress=None, session: str | None = None, stop: threading.Event | None = None) -> Job:
+    """Wait for ``job`` in a callback, driving ``progress((done, total), desc=...)`` (a ``gr.Progress``) with its
+    line; returns early when ``stop`` is set (the job goes on). A failed job raises ``gr.Error`` with its line."""
+    import gradio as gr
+
+    while not job.event.wait(0.5):
+        if progress is not None:
+            progress((job.done, job.total), desc=job.describe(session))
+        if stop is not None and stop.is_set():
+            return job
+    if job.state == "failed":
+        raise gr.Error(job.describe(session), print_exception=False)
+    return job

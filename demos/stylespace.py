@@ -9,7 +9,7 @@ from stylekit.errors import InvalidArgumentError
 
 from .common import (FIT_S, SharedUI, cached_fit, choice, current_latent, get_generator, gpu_task, integer, number,
                      render, row, session_state, teaching_note, use_result, user_errors)
-from .edit import _attributes, predictor
+from .edit import CLIP_ATTRIBUTES, _attributes
 from .models import default_model
 from .readings import change_line, predictor_for
 
@@ -20,8 +20,11 @@ feature channel. One channel can carry a whole feature: the default moves one ch
 MORE = """An edit moves one channel by *amount* standard deviations (measured over random samples). **Find channels**
 differentiates the attribute predictor's score (a yes/no attribute's logit) with respect to every channel, at the
 current latent and fifteen random faces, tries the twelve with the largest gradient for real and lists them by the change the predictor
-reads; the best one is applied at once, and you can pick another from the list. Results live in S, so after
-*Use this result* only StyleSpace, local and display tabs can continue from them (S cannot be mapped back to W)."""
+reads; the best one is applied at once, and you can pick another from the list. Models without a predictor (FFHQ)
+are read by CLIP zero-shot with the model's CLIP instead (the log-odds of a *positive* over a *neutral* prompt;
+an attribute from the list or your own 'positive | neutral'), with three random faces above 256 px. Results live
+in S, so after *Use this result* only StyleSpace, local and display tabs can continue from them (S cannot be mapped
+back to W)."""
 MEASURED = ("channel 25 of b16.conv1 at -7 std: predicted beard 0.12 -> 1.00 on 16 development seeds, every face "
             "typical, the next attribute (eyes open) moving 0.13 of its range; the former default (b8.torgb channel 0, "
             "+5) changed nothing visible (`python -m demos.defaults_check --sweep`, edit/presets.py STYLESPACE). "
@@ -84,19 +87,65 @@ class LogitScorer:
         return self.predictor(images)[:, self.index]
 
 
+class ClipLogitScorer:
+    """``images [N, 3, R, R] -> [N]``: the log-odds that the ``positive`` prompt rather than the ``neutral`` one
+    describes each image (CLIP zero-shot with the model's CLIP), the differentiable reading of models that have
+    no attribute predictor."""
+
+    def __init__(self, clip, positive: str, neutral: str):
+        self.clip, self.positive, self.neutral = clip, positive, neutral
+
+    def __call__(self, images):
+        p = self.clip.zero_shot_scores(images, self.positive, self.neutral).float().clamp(1e-6, 1 - 1e-6)
+        return p.log() - (1 - p).log()
+
+    def probability(self, images) -> float:
+        return float(self.clip.zero_shot_scores(images, self.positive, self.neutral)[0])
+
+
 CANDIDATES = 12  # channels ranked by gradient, then tried for real, for Find channels
 GRADIENT_SAMPLES = 15  # random faces whose gradients join the current one's (one face's can all but vanish)
+LARGE_GRADIENT_SAMPLES = 3  # the same on models above 256 px (each backward at 1024 px costs about a second and 1.3 GB)
+
+
+def gradient_samples(G) -> int:
+    return GRADIENT_SAMPLES if G.img_resolution <= 256 else LARGE_GRADIENT_SAMPLES
 
 
 def _with_samples(G, base):
-    """The current latent and :data:`GRADIENT_SAMPLES` fixed random faces (psi 0.7), all in S, as one batch
+    """The current latent and :func:`gradient_samples` fixed random faces (psi 0.7), all in S, as one batch
     (only the current latent when it carries its own PTI-tuned generator)."""
     from stylekit.latent import Latent
 
     if base.generator is not None:
         return base
-    samples = [Latent.from_seed(G, 100 + i, psi=0.7).to_styles(G) for i in range(GRADIENT_SAMPLES)]
+    samples = [Latent.from_seed(G, 100 + i, psi=0.7).to_styles(G) for i in range(gradient_samples(G))]
     return Latent.cat([base.to_styles(G).replace(noise=None)] + samples)
+
+
+def _reader(model: str, attribute: str):
+    """``(differentiable scorer, reading(images) -> float, what the reading is)`` of ``attribute`` for ``model``: its
+    attribute predictor (toyfaces) or CLIP zero-shot with the model's CLIP (see demos.edit.clip_prompts)."""
+    import torch
+
+    from .edit import _model_clip, clip_model, clip_prompts
+
+    if predictor_for(model) is not None and attribute in predictor_for(model).attribute_names:
+        net = predictor_for(model)
+
+        def read(images):
+            with torch.no_grad():
+                return float(net.predict(images)[attribute][0])
+
+        return LogitScorer(attribute, net), read, attribute
+    positive, neutral = clip_prompts(attribute)
+    scorer = ClipLogitScorer(clip_model(_model_clip(model)), positive, neutral)
+
+    def read(images):
+        with torch.no_grad():
+            return scorer.probability(images)
+
+    return scorer, read, f"CLIP p('{positive}')"
 
 
 @gpu_task(FIT_S)
@@ -105,34 +154,39 @@ def stylespace_find(model: str, attribute: str, top_k, latent):
     """Returns ``(table of the top channels, layer of the best one, its channel, the signed amount to apply)``.
 
     The :data:`CANDIDATES` channels with the largest gradient of the attribute's logit (over the current face and
-    :data:`GRADIENT_SAMPLES` random ones) are each moved
-    ``|STYLESPACE.amount|`` std (the sign the gradient says raises the attribute) and ranked by the change the
-    predictor then reads: a gradient is a first-order guess, and at that size the best guess is often not the
-    best channel."""
+    :func:`gradient_samples` random ones, in backward passes of as many codes as memory allows, demos.jobs) are
+    each moved ``|STYLESPACE.amount|`` std (the sign the gradient says raises the attribute) and ranked by the
+    change then read: a gradient is a first-order guess, and at that size the best guess is often not the
+    best channel. The reading is the model's attribute predictor (toyfaces) or, for other models, CLIP zero-shot
+    with the model's CLIP (an attribute of demos.edit.CLIP_ATTRIBUTES, or 'positive | neutral' prompts)."""
     import torch
 
     from stylekit.edit.stylespace import channels_from_gradients, edit_channel
 
+    from . import jobs
+    from .device import device
+
     G = get_generator(model)
-    if predictor_for(model) is None:
-        raise InvalidArgumentError("finding channels needs an attribute predictor for this model (toyfaces has one); "
-                                   "pick channels by hand for this model.")
-    attribute = choice(attribute, "attribute", _attributes())
+    if not isinstance(attribute, str) or not attribute.strip():
+        raise InvalidArgumentError("pick an attribute (or write a prompt such as 'a photo of a face with a hat').")
+    attribute = attribute.strip()
     k = integer(top_k, "number of channels", 1, 30)
+    scorer, read, what = _reader(model, attribute)
     base = current_latent(G, latent)
     st = stats(model, G)
-    scorer = LogitScorer(attribute, predictor())
-    candidates = channels_from_gradients(G, scorer, _with_samples(G, base), top_k=max(k, CANDIDATES), stats=st)
+    batch = jobs.batch_for("grad_image", G.img_resolution, cap=8, device=device())
+    candidates = channels_from_gradients(G, scorer, _with_samples(G, base), top_k=max(k, CANDIDATES), stats=st,
+                                         batch_size=batch)
     step = abs(STYLESPACE.amount)
     with torch.no_grad():
-        start = float(predictor().predict(render(G, base))[attribute][0])
+        start = read(render(G, base))
         tried = []
         for cs in candidates:
             amount = step if cs.score > 0 else -step
             out = edit_channel(G, base, cs.layer_index, cs.channel, amount, stats=st)
-            tried.append((float(predictor().predict(render(G, out))[attribute][0]) - start, amount, cs))
+            tried.append((read(render(G, out)) - start, amount, cs))
     tried.sort(key=lambda t: (-round(t[0], 2), -abs(t[2].score)))  # ties: the larger gradient first
-    lines = [f"{'layer':<12}{'idx':>4}{'channel':>8}{'gradient':>10}  {attribute} at +-{step:g} std"]
+    lines = [f"{'layer':<12}{'idx':>4}{'channel':>8}{'gradient':>10}  {what} at +-{step:g} std"]
     lines += [f"{cs.layer:<12}{cs.layer_index:>4}{cs.channel:>8}{cs.score:>+10.3f}  {start:.2f} -> {start + d:.2f} "
               f"({amount:+g})" for d, amount, cs in tried[:k]]
     _, amount, best = tried[0]
@@ -159,7 +213,9 @@ def build(ui: SharedUI) -> None:
     output = gr.Image(label="Before | after", type="pil", elem_id="stylespace-output")
     info = gr.Markdown(label="result", elem_id="stylespace-info")
     with gr.Row():
-        attribute = gr.Dropdown(list(_attributes()), value=STYLESPACE.attribute, label="Attribute to explain")
+        attribute = gr.Dropdown(list(_attributes()) + [a for a in CLIP_ATTRIBUTES if a not in _attributes()],
+                                value=STYLESPACE.attribute, label="Attribute to explain (or a prompt: positive | neutral)",
+                                allow_custom_value=True)
         top_k = gr.Slider(1, 30, value=10, step=1, label="Channels to list")
         find = gr.Button("Find channels (and apply the strongest)", elem_id="stylespace-find")
     table = gr.Code(label="Channels by measured effect on the attribute (gradient: of its logit, per +1 std)",

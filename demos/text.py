@@ -304,7 +304,8 @@ def start_mapper(model: str, prompt: str, steps: int, *, session: str = ""):
     return jobs.start(_mapper_key(model, st, prompt, steps), label, compute, session=session)
 
 
-def _global(model, G, base, prompt, neutral, st, clip, strength, beta, channels, whitened, session):
+def _global(model, G, base, prompt, neutral, st, clip, strength, beta, channels, whitened, session, request=None,
+            progress=None):
     from stylekit.text import global_direction, global_edit
 
     alpha = number(strength, "strength", -10, 10)
@@ -313,6 +314,9 @@ def _global(model, G, base, prompt, neutral, st, clip, strength, beta, channels,
     if not isinstance(whitened, bool):
         raise InvalidArgumentError(f"whitened relevance is a yes/no choice, got {whitened!r}.")
     table = relevance(model, G, st.clip)
+    if table is None and jobs.follows_in_call(G):  # a small model: compute it now (once, under its job) and wait
+        job = jobs.follow(start_relevance(model, session=session), progress, session, start_cancellable(request))
+        table = relevance(model, G, st.clip) if job.state == "done" else None
     if table is None:
         return None, _no_table(model, st, session)
     whiten = (st.global_.whiten or WHITEN) if whitened else None
@@ -325,12 +329,15 @@ def _global(model, G, base, prompt, neutral, st, clip, strength, beta, channels,
                  + (f"; table of {images} images" if images else "") + ")")
 
 
-def _mapped(model, G, base, prompt, st, strength, steps, session):
+def _mapped(model, G, base, prompt, st, strength, steps, session, request=None, progress=None):
     from stylekit.text import apply_mapper
 
     alpha = number(strength, "strength", -10, 10)
     n = integer(steps, "steps", 1, 300)
     mapper = trained_mapper(G, _mapper_file(G, st, prompt, n))
+    if mapper is None and jobs.follows_in_call(G):  # a small model: train it now (once, under its job) and wait
+        job = jobs.follow(start_mapper(model, prompt, n, session=session), progress, session, start_cancellable(request))
+        mapper = trained_mapper(G, _mapper_file(G, st, prompt, n)) if job.state == "done" else None
     if mapper is None:
         job = jobs.get(_mapper_key(model, st, prompt, n))
         if job is not None and job.state != "failed":
@@ -361,9 +368,10 @@ def text_edit(model: str, prompt: str, neutral: str, method: str, strength, step
     base = current_latent(G, latent)
     session = session_key(request)
     if method == "global":
-        out, what = _global(model, G, base, prompt, neutral, st, clip, strength, beta, channels, whitened, session)
+        out, what = _global(model, G, base, prompt, neutral, st, clip, strength, beta, channels, whitened, session,
+                            request, progress)
     elif method == "mapper":
-        out, what = _mapped(model, G, base, prompt, st, strength, steps, session)
+        out, what = _mapped(model, G, base, prompt, st, strength, steps, session, request, progress)
     else:
         n = integer(steps, "steps", 1, 300)
         flag = start_cancellable(request)

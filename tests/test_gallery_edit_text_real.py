@@ -202,3 +202,56 @@ def test_mapper_is_a_background_job_with_a_bounded_batch(ffhq):
     assert job.result.endswith(".safetensors")
     image, info, result = _text("mapper", steps=1)
     assert image is not None and _before_after(image) and "Mapper for" in info and result is not None
+
+
+# ------------------------------------------------------------------------------------------------
+# Edit tab on ffhq-1024: published directions, InterFaceGAN from CLIP zero-shot labels
+
+
+def test_published_directions_are_offered_and_edit_at_full_size(ffhq):
+    from demos import edit
+
+    attributes, directions = edit.edit_model_choices(MODEL)
+    assert set(directions.constructor_args["choices"]) >= {("age", "age"), ("smile", "smile"), ("pose", "pose")} or \
+        {"age", "smile", "pose"} <= {c[0] if isinstance(c, tuple) else c for c in directions.choices}
+    assert "smile" in [c[0] if isinstance(c, tuple) else c for c in attributes.choices]
+    image, info, out = edit.edit_published(MODEL, "age", 2.0, "all", None)
+    assert _before_after(image) and "Published direction **age**" in info and "e4e-ffhq-age" in info, info
+    base = edit.current_latent(ffhq, None)
+    assert float((out.tensor - base.tensor.cpu()).abs().max()) > 0
+    with pytest.raises(Exception, match="published direction must be one of"):
+        edit.edit_published(MODEL, "wings", 2.0, "all", None)
+
+
+def test_interfacegan_from_clip_labels_is_a_cached_background_job(ffhq):
+    from demos import common, edit, jobs
+
+    image, info, out = edit.edit_interfacegan(MODEL, "smile", 3.0, "all", None, samples=20)
+    assert image is None and out is None and "Fit in background" in info, info
+    line = edit.edit_interfacegan_fit(MODEL, "smile", 20)
+    key = edit._fit_key(MODEL, "smile", 20)
+    job = _wait(jobs.get(key))
+    assert "InterFaceGAN boundary of 'smile'" in line and job.result.endswith(".pt")
+    assert edit.label_batch(ffhq) <= 32
+    image, info, out = edit.edit_interfacegan(MODEL, "smile", 3.0, "all", None, samples=20)
+    assert _before_after(image) and "fitted on 20 CLIP-labelled samples" in info and "CLIP ViT-B-32 reads" in info, info
+    # a new process (no job record, nothing in memory) finds the boundary on disk and computes nothing
+    jobs.forget(key)
+    with common._FIT_LOCK:
+        for k in [k for k in common._FITS if k[0] == MODEL and k[1] == "interfacegan-clip"]:
+            del common._FITS[k]
+    assert "ready" in edit.edit_interfacegan_fit(MODEL, "smile", 20)
+    assert jobs.get(key) is None
+    with pytest.raises(Exception, match="unknown attribute 'wings'"):
+        edit.edit_interfacegan(MODEL, "wings", 3.0, "all", None, samples=20)
+
+
+def test_stylespace_find_channels_with_clip_on_ffhq(ffhq):
+    from demos import stylespace
+
+    table, layer, channel, amount = stylespace.stylespace_find(MODEL, "smile", 3, None)
+    lines = table.splitlines()
+    assert len(lines) == 4 and "CLIP p('a photo of a smiling face')" in lines[0], table
+    assert layer in stylespace.layer_choices(ffhq) and abs(amount) == abs(stylespace.STYLESPACE.amount)
+    image, info, out = stylespace.stylespace_edit(MODEL, layer, channel, amount, "smile", None)
+    assert _before_after(image) and f"channel {channel}" in info
