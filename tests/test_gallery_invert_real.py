@@ -90,7 +90,8 @@ def test_a_face_is_aligned_to_the_models_resolution(ffhq, tmp_path, monkeypatch)
     assert aligned and "Aligned" in note and picture.size == (1024, 1024)
     arr = np.asarray(picture).astype(np.float64)
     (lx, ly), (rx, ry) = _centroid(arr, (255, 0, 0)), _centroid(arr, (0, 0, 255))
-    assert lx / 1024 == pytest.approx(0.375, abs=0.02) and ly == pytest.approx(ry, abs=4)  # rotation undone
+    assert lx / 1024 == pytest.approx(0.375, abs=0.02) and rx / 1024 == pytest.approx(0.625, abs=0.02)
+    assert ly == pytest.approx(ry, abs=4)  # the 20 degree tilt is undone
     crop, note = tab.align_preview(MODEL, str(path), True)
     assert crop.size == (256, 256) and "Aligned" in note
 
