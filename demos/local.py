@@ -17,6 +17,7 @@ from .common import (DEFAULT_MODEL, DISPLAY_SIZE, FIT_S, OPTIMISE_S, RENDER_S, S
                      current_latent, get_generator, gpu_task, integer, number, one_seed, progress_callback, render,
                      render_pil, request_stop, row, session_state, start_cancellable, teaching_note, to_pil,
                      use_result, user_errors)
+from .outputs import save_png
 from .readings import change_line
 
 SHORT = """**Local edits.** *Part transfer* (Editing in Style, Collins et al. 2020) copies one part of a reference
@@ -142,7 +143,7 @@ def local_parts(model: str, latent):
 @gpu_task(FIT_S)
 @user_errors
 def local_transfer(model: str, reference_seed, part, strength, latent):
-    """Returns ``(target | reference | result image, text, edited S latent)``."""
+    """Returns ``(target | reference | result image, text, the result as a full-size PNG, edited S latent)``."""
     from stylekit.edit.local import part_channels, transfer_part
     from stylekit.latent import Latent
 
@@ -159,7 +160,7 @@ def local_transfer(model: str, reference_seed, part, strength, latent):
     reading = change_line(model, before, after)
     info = (f"Part {k} ({part_names(model, G)[k]}) of seed {seed} blended in at strength {strength:g}: "
             f"{n_channels} style channels changed, the rest kept" + (f"; {reading}." if reading else "."))
-    return row(before, render(G, reference), after), info, out
+    return row(before, render(G, reference), after), info, save_png(after, "part-transfer"), out
 
 
 @gpu_task(RENDER_S)
@@ -199,7 +200,7 @@ def _editor_parts(value):
 @user_errors
 def local_crossover(model: str, editor, mode: str, reference_seed, steps, request: gr.Request = None,
                     progress=gr.Progress()):
-    """Returns ``(canvas | mask | target | result image, text, result latent)``."""
+    """Returns ``(canvas | mask | target | result image, text, the result as a full-size PNG, result latent)``."""
     import torch
 
     import stylekit
@@ -234,7 +235,8 @@ def local_crossover(model: str, editor, mode: str, reference_seed, steps, reques
         err = float(((image - canvas) ** 2 * keep).sum() / keep.sum().clamp(min=1))
         info = (f"Inpainting with {n_steps} steps: only the unpainted pixels were matched (PSNR there "
                 f"{10 * math.log10(4 / max(err, 1e-10)):.2f} dB); the generator filled the hole ({share}).")
-    return row(canvas, (m01 * 2 - 1).expand(-1, 3, -1, -1), target, image), info, result.latent
+    figure = row(canvas, (m01 * 2 - 1).expand(-1, 3, -1, -1), target, image)
+    return figure, info, save_png(image, mode), result.latent
 
 
 @user_errors
@@ -263,6 +265,7 @@ def build(ui: SharedUI) -> None:
     transfer = gr.Button("Transfer the part", variant="primary", elem_id="local-transfer-button")
     transfer_out = gr.Image(label="Target | reference | result", type="pil", elem_id="local-transfer-output")
     transfer_info = gr.Markdown(label="transfer result", elem_id="local-transfer-info")
+    transfer_full = gr.File(label="Result, full size (PNG)", elem_id="local-transfer-download")
 
     gr.Markdown("### Masked crossover / inpainting (Image2StyleGAN++)")
     with gr.Row():
@@ -280,17 +283,18 @@ def build(ui: SharedUI) -> None:
             stop_info = gr.Markdown(label="stop message")
     cross_out = gr.Image(label="Canvas | mask | target | result", type="pil", elem_id="local-crossover-output")
     cross_info = gr.Markdown(label="crossover result", elem_id="local-crossover-info")
+    cross_full = gr.File(label="Result, full size (PNG)", elem_id="local-crossover-download")
     use = gr.Button("Use the last result (part transfer or crossover)", elem_id="local-use")
 
     show.click(local_parts, [ui.model, ui.latent], [current, segmentation, parts_key], api_name="local_parts")
     mode.change(lambda m: gr.update(visible=m == "crossover"), mode, cross_seed, api_visibility="private",
                 queue=False)  # inpainting has no reference face
     transfer.click(local_transfer, [ui.model, reference, part, strength, ui.latent],
-                   [transfer_out, transfer_info, result], api_name="local_transfer")
+                   [transfer_out, transfer_info, transfer_full, result], api_name="local_transfer")
     # select the brush once the picture is in, so the first drag paints (Gradio may start on another tool)
     load.click(local_canvas, [ui.model, ui.latent], editor, api_name="local_canvas").then(
         None, None, None, js=SELECT_BRUSH)
-    run.click(local_crossover, [ui.model, editor, mode, cross_seed, steps], [cross_out, cross_info, result],
+    run.click(local_crossover, [ui.model, editor, mode, cross_seed, steps], [cross_out, cross_info, cross_full, result],
               api_name="local_crossover", concurrency_limit=1, concurrency_id="optimisation")
     stop_button.click(stop, None, stop_info, api_name="local_stop", queue=False)
     use.click(use_local, [ui.model, result], ui.use_outputs, api_name="local_use")

@@ -7,6 +7,7 @@ import gradio as gr
 from .common import (RENDER_S, SharedUI, current_latent, get_generator, gpu_task, number, render, row, teaching_note,
                      user_errors)
 from .models import default_model
+from .outputs import save_png
 
 SHORT = """**StyleGAN3 rotate / translate** (Karras et al. 2021, *Alias-Free GAN*). StyleGAN3 draws its image from
 Fourier features in an explicit coordinate frame, so the same face can be turned and shifted exactly. Only for
@@ -43,7 +44,8 @@ def sg3_status(model: str):
 @gpu_task(RENDER_S)
 @user_errors
 def sg3_pose(model: str, rotate, translate_x, translate_y, latent):
-    """Returns ``(original | posed image, text)``; raises a readable error for non-StyleGAN3 models."""
+    """Returns ``(original | posed image at display size, text, the posed picture as a full-size PNG)``; raises a
+    readable error for non-StyleGAN3 models."""
     from stylekit.edit.sg3_pose import render_pose
 
     G = get_generator(model)
@@ -55,7 +57,8 @@ def sg3_pose(model: str, rotate, translate_x, translate_y, latent):
 
     with torch.no_grad():
         posed = render_pose(G, base, rotate=angle, translate=(tx, ty))
-    return row(render(G, base), posed), f"Rotated {angle:+g} degrees, shifted ({tx:+g}, {ty:+g}) image widths."
+    info = f"Rotated {angle:+g} degrees, shifted ({tx:+g}, {ty:+g}) image widths."
+    return row(render(G, base), posed), info, save_png(posed, "sg3-posed")
 
 
 def build(ui: SharedUI) -> None:
@@ -69,6 +72,7 @@ def build(ui: SharedUI) -> None:
     button = gr.Button("Render", variant="primary", interactive=on, elem_id="sg3-button")
     output = gr.Image(label="Original | posed", type="pil", elem_id="sg3-output")
     info = gr.Markdown(label="result", elem_id="sg3-info")
+    full = gr.File(label="Posed picture, full size (PNG)", elem_id="sg3-download")
     gr.on([button.click, rotate.release, tx.release, ty.release], sg3_pose, [ui.model, rotate, tx, ty, ui.latent],
-          [output, info], api_name="sg3_pose")
+          [output, info, full], api_name="sg3_pose")
     ui.loaded.change(sg3_status, ui.model, [status, rotate, tx, ty, button], api_name="sg3_status")

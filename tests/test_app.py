@@ -216,15 +216,16 @@ def test_local_edit_endpoints(server, tmp_path):
     current, parts, key = c.predict("toyfaces", api_name="/local_parts")
     assert _image(current).size == _image(parts).size == (256, 256)
     assert "2 skin" in key and "hair" in key  # the key names the parts, not only their colours
-    image, info = c.predict("toyfaces", 9, 2, 1.0, api_name="/local_transfer")
+    image, info, full = c.predict("toyfaces", 9, 2, 1.0, api_name="/local_transfer")
     assert _wide(image, 3) and "Part 2 (skin)" in info
+    assert _image(full).size == (64, 64)  # the result at the generator's own size
     assert "S latent" in c.predict("toyfaces", api_name="/local_use")[1]
     c.predict(api_name="/clear_latent")
     canvas = c.predict("toyfaces", api_name="/local_canvas")
     assert canvas["background"] and _image(canvas["background"]).size == (256, 256)
     for mode in ("crossover", "inpainting"):
-        image, info = c.predict("toyfaces", _editor_value(tmp_path), mode, 7, 4, api_name="/local_crossover")
-        assert _wide(image, 4) and mode.capitalize() in info
+        image, info, full = c.predict("toyfaces", _editor_value(tmp_path), mode, 7, 4, api_name="/local_crossover")
+        assert _wide(image, 4) and mode.capitalize() in info and _image(full).size == (64, 64)
     assert "W+ latent" in c.predict("toyfaces", api_name="/local_use")[1]
 
 
@@ -279,8 +280,10 @@ def test_stylegan3_tab(server):
     sg3 = fixture_file("nvidia/sg3t_small.pkl")
     status = c.predict(str(sg3), api_name="/sg3_status")
     assert "is a StyleGAN3" in status[0]
-    image, info = c.predict(str(sg3), 45, 0.1, 0, api_name="/sg3_pose")
+    image, info, full = c.predict(str(sg3), 45, 0.1, 0, api_name="/sg3_pose")
     assert _wide(image, 2) and "+45 degrees" in info
+    w, h = _image(full).size
+    assert w == h and w < _image(image).size[0]  # the posed picture alone, at the generator's size
 
 
 # ----------------------------------------------------------------------------------------------

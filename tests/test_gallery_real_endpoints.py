@@ -193,7 +193,8 @@ def test_generate_and_stylegan3_tabs_on_sg3r_ffhq_1024(rehearsal_world, tmp_path
     assert not errors and not problems, _report(outputs, errors, problems, log_path)
     status = outputs["sg3_status"]
     assert "is a StyleGAN3" in status[0] and all(u.get("interactive", True) for u in status[1:] if isinstance(u, dict))
-    pose, info = outputs["sg3_pose"]
+    pose, info, full = outputs["sg3_pose"]
     assert _size(pose) == (2 * (display_max + PAD) + PAD, display_max + 2 * PAD)  # original | posed, 512 each
+    assert _size(full) == (1024, 1024)  # the posed picture at full size
     assert "Rotated +30 degrees" in info
     assert "stylegan3" in outputs["model_info"].lower() and "1024x1024" in outputs["model_info"]
