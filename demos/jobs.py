@@ -27,7 +27,8 @@ batch costs at 1024 x 1024 (measured on the CPU with the full-size FFHQ generato
 resolution (the fine layers' channels only exist there; CLIP resizes to its 224 px input anyway), so the
 batch (images per pass, cotangents per backward) is what memory decides. With ``JOB_MEMORY_GB = 3`` a
 relevance job on FFHQ-1024 runs one image per pass with 8 cotangents per backward, where the library's
-defaults (16 images, 32 cotangents) passed 23 GB.
+defaults (16 images, 32 cotangents) passed 23 GB. Interactive calls that batch gradients (StyleSpace's Find
+channels) take :func:`call_budget` instead, :data:`CALL_MEMORY_GB`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ MAX_RUNNING = 1
 JOB_MEMORY_GB = 3.0
 #: and at most this share of the memory available when the job starts
 JOB_SHARE = 0.5
+#: what one interactive call may take for its batch (GB): two sessions' calls and one job stay within the bar
+CALL_MEMORY_GB = 1.5
 #: measured extra peak memory (GB) per batch item at 1024 x 1024 on the CPU (ffhq-1024 + ViT-B-32, fp32):
 #: ``"grad_image"`` one image rendered and embedded with its graph kept (relevance, mapper, channel gradients);
 #: ``"cotangent"`` each extra cotangent of a batched vector-Jacobian product (relevance 'lowrank');
@@ -88,6 +91,12 @@ def available_bytes(device: str = "cpu") -> int:
 def job_budget(device: str = "cpu") -> int:
     """A job's memory budget in bytes: ``min(JOB_MEMORY_GB, JOB_SHARE * available_bytes(device))``."""
     return int(min(JOB_MEMORY_GB * 1e9, JOB_SHARE * available_bytes(device)))
+
+
+def call_budget(device: str = "cpu") -> int:
+    """An interactive call's memory budget in bytes: ``min(CALL_MEMORY_GB, JOB_SHARE * available_bytes(device))``
+    (at 1024 px: one image with gradients per pass)."""
+    return int(min(CALL_MEMORY_GB * 1e9, JOB_SHARE * available_bytes(device)))
 
 
 def item_bytes(kind: str, resolution: int) -> int:

@@ -174,7 +174,7 @@ def stylespace_find(model: str, attribute: str, top_k, latent):
     scorer, read, what = _reader(model, attribute)
     base = current_latent(G, latent)
     st = stats(model, G)
-    batch = jobs.batch_for("grad_image", G.img_resolution, cap=8, device=device())
+    batch = jobs.batch_for("grad_image", G.img_resolution, cap=8, budget=jobs.call_budget(device()))
     candidates = channels_from_gradients(G, scorer, _with_samples(G, base), top_k=max(k, CANDIDATES), stats=st,
                                          batch_size=batch)
     step = abs(STYLESPACE.amount)

@@ -354,8 +354,9 @@ def _mapped(model, G, base, prompt, st, strength, steps, session, request=None, 
 def text_edit(model: str, prompt: str, neutral: str, method: str, strength, steps, beta, channels, whitened,
               latent, request: gr.Request = None, progress=gr.Progress()):
     """Returns ``(before | after image, text with CLIP similarity before -> after, edited latent)`` (S for
-    'global', W+ otherwise). When 'global' has no relevance table yet, or 'mapper' no trained mapper, it returns
-    at once ``(None, what to press, None)``: those are computed by the background jobs of :func:`text_prepare`."""
+    'global', W+ otherwise). When 'global' has no relevance table yet, or 'mapper' no trained mapper, the background
+    job of :func:`text_prepare` computes it: on a small model (toyfaces) the call starts it and follows it with its
+    progress bar; on a larger one the call returns at once ``(None, what to press or how far the job is, None)``."""
     from stylekit.text import optimize_latent
 
     prompt = _prompt(prompt, "target")

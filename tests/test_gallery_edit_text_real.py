@@ -127,6 +127,7 @@ def test_batches_follow_the_memory_budget():
     assert jobs.batch_for("grad_image", 64, cap=16, budget=gb) == 16  # small images: the cap
     assert jobs.batch_for("cotangent", 1024, cap=32, budget=3 * gb, fixed=int(1.3 * gb)) == 8
     assert 0 < jobs.job_budget() <= jobs.JOB_MEMORY_GB * gb
+    assert jobs.batch_for("grad_image", 1024, cap=8, budget=jobs.call_budget()) == 1  # a call: one 1024 px image
     assert jobs.available_bytes() > 0
 
 
