@@ -247,9 +247,11 @@ def test_interfacegan_from_clip_labels_is_a_cached_background_job(ffhq):
         edit.edit_interfacegan(MODEL, "wings", 3.0, "all", None, samples=20)
 
 
-def test_stylespace_find_channels_with_clip_on_ffhq(ffhq):
+def test_stylespace_find_channels_with_clip_on_ffhq(ffhq, monkeypatch):
     from demos import stylespace
 
+    monkeypatch.setattr(stylespace, "CANDIDATES", 3)  # small: three channels tried, one random face beside seed 0
+    monkeypatch.setattr(stylespace, "LARGE_GRADIENT_SAMPLES", 1)
     table, layer, channel, amount = stylespace.stylespace_find(MODEL, "smile", 3, None)
     lines = table.splitlines()
     assert len(lines) == 4 and "CLIP p('a photo of a smiling face')" in lines[0], table
