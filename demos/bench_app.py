@@ -117,9 +117,10 @@ def _launch(app_dir: Path, threads: int | None, extra_args: list[str] | None = N
     raise RuntimeError(f"the app did not start within {start_timeout_s:g} s")
 
 
-#: values the calls use instead of the widgets' defaults, by parameter name. Always: text_prepare's background
-#: relevance job stays tiny (it would otherwise compute on the server's cores through the whole run).
-ALWAYS = {"images": 2, "rank": 2}
+#: values the calls use instead of the widgets' defaults, by parameter name. Always: the background jobs stay tiny
+#: (Text's relevance table from 2 images x 2 probes, the InterFaceGAN fit from 20 CLIP-labelled samples), else they
+#: would compute on the server's cores through the whole run (at 1024 px the defaults take hours on a CPU).
+ALWAYS = {"images": 2, "rank": 2, "samples": 20}
 #: with ``small=True`` (the rehearsal test): few seeds and frames, so a 1024 px generator answers in seconds
 SMALL = {"seeds": "0-1", "row_seeds": "1", "col_seeds": "10-11", "frames": 3, "top_k": 3, "channels": 8}
 STEP_PARAMS = ("steps",)  # optimisation steps: --steps (the mapper and optimize methods of Text are not run)
