@@ -121,18 +121,23 @@ def _launch(app_dir: Path, threads: int | None, extra_args: list[str] | None = N
 #: (Text's relevance table from 2 images x 2 probes, the InterFaceGAN fit from 20 CLIP-labelled samples), else they
 #: would compute on the server's cores through the whole run (at 1024 px the defaults take hours on a CPU).
 ALWAYS = {"images": 2, "rank": 2, "samples": 20}
-#: with ``small=True`` (the rehearsal test): few seeds and frames, so a 1024 px generator answers in seconds
-SMALL = {"seeds": "0-1", "row_seeds": "1", "col_seeds": "10-11", "frames": 3, "top_k": 3, "channels": 8}
+#: with ``small=True`` (the rehearsal test): few seeds and frames, so a 1024 px generator answers in seconds; Text's
+#: global directions take the 8 most relevant channels whatever their relevance (beta 0: a table from 2 images of
+#: a random-weight generator has no channel above the FFHQ preset's beta)
+SMALL = {"seeds": "0-1", "row_seeds": "1", "col_seeds": "10-11", "frames": 3, "top_k": 3, "channels": 8, "beta": 0.0}
+#: with ``--world rehearsal``: random weights give CLIP relevances far below the FFHQ preset's beta (0.05 against
+#: 0.1 measured), so Text's global directions would refuse every prompt; beta 0 keeps its channel count
+REHEARSAL_FILL = {"beta": 0.0}
 STEP_PARAMS = ("steps",)  # optimisation steps: --steps (the mapper and optimize methods of Text are not run)
 
 
 def endpoint_calls(api: dict, files: dict, model: str, steps: int, *, small: bool = False,
-                   skip=tuple(NOT_TIMED)) -> list[tuple[str, tuple]]:
+                   skip=tuple(NOT_TIMED), extra: dict | None = None) -> list[tuple[str, tuple]]:
     """(api_name, arguments) for every named endpoint of ``api`` (``Blocks.get_api_info()`` or
     ``Client.view_api(return_format='dict')``), in the app's order (each *use* button after its tab's action):
     every widget's default value, ``model`` for the model, the example photo and a painted canvas for the
-    inputs that have no default, ``steps`` for optimisation steps, :data:`ALWAYS` and with ``small``
-    :data:`SMALL`. Raises ValueError naming an input it cannot fill (a new endpoint must be taught here)."""
+    inputs that have no default, ``steps`` for optimisation steps, :data:`ALWAYS`, with ``small`` :data:`SMALL`,
+    and ``extra`` last. Raises ValueError naming an input it cannot fill (a new endpoint must be taught here)."""
     from gradio_client import handle_file
 
     photo = handle_file(str(files["photo"]))
@@ -140,6 +145,7 @@ def endpoint_calls(api: dict, files: dict, model: str, steps: int, *, small: boo
               "composite": handle_file(str(files["canvas"])), "id": None}
     fill = {"model": model, "image": photo, "editor": editor, **ALWAYS, **(SMALL if small else {})}
     fill.update({name: steps for name in STEP_PARAMS})
+    fill.update(extra or {})
     calls = []
     for name, info in api["named_endpoints"].items():
         name = name.lstrip("/")
@@ -285,7 +291,8 @@ def run(args) -> dict[str, float]:
             files = _inputs(Path(tmp))
             api = client.view_api(return_format="dict", print_info=False)
             skip = not_timed(api, args.model)
-            calls = endpoint_calls(api, files, args.model, args.steps, skip=tuple(skip))
+            calls = endpoint_calls(api, files, args.model, args.steps, skip=tuple(skip),
+                                   extra=REHEARSAL_FILL if rehearsal else None)
             for name, why in skip.items():
                 print(f"/{name} not timed: {why}", file=sys.stderr)
             for name, call_args in calls:

@@ -53,6 +53,8 @@ def test_endpoint_calls_fill_every_input_from_defaults_and_the_settings(tmp_path
     assert args["text_prepare"] == ("ffhq-1024", ALWAYS["images"], ALWAYS["rank"])
     small = dict(endpoint_calls(api, files, "ffhq-1024", 2, small=True))
     assert small["generate"] == ("ffhq-1024", SMALL["seeds"], 0.7)
+    extra = dict(endpoint_calls(api, files, "ffhq-1024", 2, small=True, extra={"psi": 1.0}))
+    assert extra["generate"] == ("ffhq-1024", SMALL["seeds"], 1.0)  # extra comes last
     api["named_endpoints"]["/new_tab"] = {"parameters": [param("model"), param("mystery", has=False)]}
     with pytest.raises(ValueError, match="new_tab.*mystery"):
         endpoint_calls(api, files, "toyfaces", 2)
