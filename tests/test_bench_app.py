@@ -60,6 +60,21 @@ def test_endpoint_calls_fill_every_input_from_defaults_and_the_settings(tmp_path
         endpoint_calls(api, files, "toyfaces", 2)
 
 
+def test_background_jobs_are_followed_only_while_they_compute():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from demos.bench_app import _running
+    finally:
+        sys.path.remove(str(ROOT))
+    assert _running("computing the relevance table of ffhq-1024: 40% (3 of 8 images).")
+    assert _running("the InterFaceGAN boundary of 'smile': queued behind another computation.")
+    for line in ("the relevance table of ffhq-1024 (2 images, 2 probes each): done in 31 s.",
+                 "the relevance table failed: out of memory Start it again to retry.",
+                 "The relevance table of toyfaces with CLIP toyfaces is ready: press *Edit with text*.",
+                 "toyfaces reads its attributes with its predictor: nothing to fit."):
+        assert not _running(line), line
+
+
 def test_rehearsal_options_default_to_ffhq_1024_two_sessions():
     sys.path.insert(0, str(ROOT))
     try:
