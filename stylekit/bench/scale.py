@@ -25,6 +25,19 @@ separately as ``{w}_{l}_launch_s``, the whole command's wall time) or, for ``tra
 ``{w}_scaling_efficiency`` (``pCt1`` over ``C`` times ``p1t1``: 1.0 is perfect scaling). A failed
 launch gives ``{w}_{l}_failed`` = 1 and its output's tail on stderr. ``cores``, ``images``,
 ``samples``, ``train_steps``.
+
+With ``--world DIR`` (a rehearsal world, ``python -m stylekit rehearsal DIR``), a fourth workload,
+``ffhq``, prices the two big FFHQ jobs per item on this machine (one process, every core): labelling
+(``label --model ffhq-1024 --scorer clip:... --clip ViT-B-32``; ``ffhq_label_sec_per_code``) and the
+global-directions relevance table (``relevance --model ffhq-1024 --clip ViT-B-32``, lowrank;
+``ffhq_relevance_sec_per_image``). It counts the floating-point work of one forward pass (1024x1024
+synthesis + ViT-B-32 on its 224x224 input) with ``torch.utils.flop_counter``
+(``ffhq_forward_gflop``) and, from the lowrank method's cost of ``1 + 3 rank + holdout`` forward-pass
+equivalents per image, the relevance work per image (``ffhq_relevance_gflop_per_image``). From those:
+``ffhq_label_500k_cpu_hours`` and ``ffhq_relevance_100_cpu_hours`` (this machine, measured per item,
+times the count) and, **on paper**, ``..._gpu_hours_estimate``: the counted work divided by
+``--gpu-tflops`` (an assumed sustained rate per GPU, default 100 TFLOP/s: about a third of an A100's
+bfloat16 peak), i.e. GPU-hours to split over as many GPUs as the launch has.
 """
 
 from __future__ import annotations
@@ -49,6 +62,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--train-batch", type=int, default=16, help="global batch of the train workload")
     parser.add_argument("--workloads", default="invert,label,train", help="comma-separated subset")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before a launch is given up")
+    parser.add_argument("--world", default=None, metavar="DIR",
+                        help="a rehearsal world (python -m stylekit rehearsal DIR): adds the ffhq per-item costs")
+    parser.add_argument("--ffhq-codes", type=int, default=4, help="codes labelled by the ffhq workload")
+    parser.add_argument("--ffhq-images", type=int, default=1, help="images of the ffhq relevance measurement")
+    parser.add_argument("--gpu-tflops", type=float, default=100.0,
+                        help="assumed sustained TFLOP/s of one GPU for the on-paper estimate")
 
 
 def layouts(cores: int) -> dict[str, tuple[int, int]]:
@@ -57,10 +76,11 @@ def layouts(cores: int) -> dict[str, tuple[int, int]]:
     return {"p1t1": (1, 1), f"p1t{cores}": (1, cores), f"p{cores}t1": (cores, 1)}
 
 
-def _launch(argv: list[str], processes: int, threads: int, timeout: float) -> tuple[bool, float, str]:
+def _launch(argv: list[str], processes: int, threads: int, timeout: float,
+            extra_env: dict | None = None) -> tuple[bool, float, str]:
     """Run ``torchrun --standalone --nproc_per_node processes -m ARGV`` with ``threads`` per process."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               TORCHELASTIC_ERROR_FILE="", PYTHONUNBUFFERED="1")
+               TORCHELASTIC_ERROR_FILE="", PYTHONUNBUFFERED="1", **(extra_env or {}))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
            "-m", *argv]
     t0 = time.perf_counter()
@@ -152,6 +172,67 @@ def _train(work: Path, layout: str, procs: int, threads: int, args, metrics: dic
 
 WORKLOADS = {"invert": _invert, "label": _label, "train": _train}
 
+#: the ffhq workload's CLIP prompt pair (any pair costs the same)
+FFHQ_PROMPTS = "clip:a smiling face|a face"
+#: the lowrank relevance method's defaults the per-image work is derived from
+RELEVANCE_RANK, RELEVANCE_HOLDOUT = 32, 4
+
+
+def forward_gflop(model: str = "ffhq-1024", clip: str = "ViT-B-32") -> float:
+    """GFLOP of one scoring forward pass: ``model``'s synthesis of one code + ``clip``'s image tower."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..checkpoints.load import load_generator
+    from ..clip_backend import load_clip
+
+    G = load_generator(model, device="cpu", precision="fp32")
+    net = load_clip(clip)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        ws = G.mapping(torch.randn(1, G.z_dim), None)
+        img = G.synthesis(ws, noise_mode="const")
+        net.encode_image(img)
+    return counter.get_total_flops() / 1e9
+
+
+def _ffhq(work: Path, cores: int, args, metrics: dict) -> None:
+    from ..rehearsal import check_world, world_env
+
+    world = Path(args.world)
+    problems = check_world(world, parts=["ffhq-1024", "clip-vit-b-32"])
+    if problems:
+        raise SystemExit(f"the rehearsal world {world} lacks {sorted(problems)}; run python -m stylekit rehearsal {world}")
+    env = {k: str(v) for k, v in world_env(world).items()}
+    out = work / "ffhq_labels.safetensors"
+    codes = int(args.ffhq_codes)
+    ok, wall, text = _launch(["stylekit", "label", "--model", "ffhq-1024", "--scorer", FFHQ_PROMPTS, "--clip",
+                              "ViT-B-32", "--samples", str(codes), "--chunk-size", str(codes), "--batch-size", "1",
+                              str(out)], 1, cores, args.timeout, env)
+    if not ok:
+        return _fail(metrics, "ffhq_label", text)
+    manifest = json.loads((out.with_name(out.name + ".parts") / "manifest.json").read_text())
+    metrics["ffhq_label_sec_per_code"] = manifest["seconds"] / codes
+    images = int(args.ffhq_images)
+    ok, wall, text = _launch(["stylekit", "relevance", "--model", "ffhq-1024", "--clip", "ViT-B-32", "--method",
+                              "lowrank", "--rank", str(RELEVANCE_RANK), "--n-images", str(images), "--batch-size",
+                              "1", "--out", str(work / "ffhq_relevance.safetensors")], 1, cores, args.timeout, env)
+    if not ok:
+        return _fail(metrics, "ffhq_relevance", text)
+    metrics["ffhq_relevance_sec_per_image"] = wall / images  # launch wall time: loading included (an upper bound)
+    # counted in a fresh process: huggingface_hub reads its cache location once, at import
+    proc = subprocess.run([sys.executable, "-c", "from stylekit.bench.scale import forward_gflop; print(forward_gflop())"],
+                          env=dict(os.environ, **env), capture_output=True, text=True, timeout=args.timeout)
+    if proc.returncode != 0:
+        return _fail(metrics, "ffhq_flops", proc.stdout + proc.stderr)
+    gflop = float(proc.stdout.strip().splitlines()[-1])
+    per_image = (1 + 3 * RELEVANCE_RANK + RELEVANCE_HOLDOUT) * gflop
+    metrics.update(ffhq_forward_gflop=gflop, ffhq_relevance_gflop_per_image=per_image,
+                   ffhq_label_500k_cpu_hours=500_000 * metrics["ffhq_label_sec_per_code"] / 3600,
+                   ffhq_relevance_100_cpu_hours=100 * metrics["ffhq_relevance_sec_per_image"] / 3600,
+                   ffhq_label_500k_gpu_hours_estimate=500_000 * gflop / (args.gpu_tflops * 1e3) / 3600,
+                   ffhq_relevance_100_gpu_hours_estimate=100 * per_image / (args.gpu_tflops * 1e3) / 3600,
+                   gpu_tflops_assumed=args.gpu_tflops)
+
 
 def run(args) -> dict[str, float]:
     cores = os.cpu_count() or 1
@@ -172,4 +253,6 @@ def run(args) -> dict[str, float]:
             if one and threads_all and procs_all:
                 metrics[f"{name}_speedup_vs_threads"] = procs_all / threads_all
                 metrics[f"{name}_scaling_efficiency"] = procs_all / (cores * one)
+        if args.world:
+            _ffhq(work, cores, args, metrics)
     return metrics
