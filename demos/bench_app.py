@@ -316,6 +316,9 @@ def run(args) -> dict[str, float]:
     _resolve(args)
     rehearsal = args.world == "rehearsal"
     env = rehearsal_env(args.world_dir, args.model) if rehearsal else None
+    cache = tempfile.TemporaryDirectory(prefix="stylekit-bench-cache-") if rehearsal else None
+    if cache is not None:  # the background jobs' tiny tables of a random-weight world stay out of the user's cache
+        env["STYLEKIT_CACHE"] = cache.name
     out: dict[str, float] = {}
     failed: dict[str, str] = {}
     t_start = time.perf_counter()
@@ -372,6 +375,8 @@ def run(args) -> dict[str, float]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if cache is not None:
+            cache.cleanup()
     return out
 
 
