@@ -66,8 +66,8 @@ def test_captions_state_the_applied_values_and_the_readings(world):
     _, info, _ = morph.analogy("toyfaces", morph.PAIRS[0], 3, 4, ANALOGY.strength, ANALOGY.layers, None)
     assert f"{ANALOGY.strength:g} x (smiling - neutral example)" in info and "all 10 W+ rows" in info
     assert "predicted: **smile" in info
-    _, info, _ = local.local_transfer("toyfaces", PART_TRANSFER.reference_seed, local.DEFAULT_PART,
-                                      PART_TRANSFER.strength, None)
+    _, info, _, _ = local.local_transfer("toyfaces", PART_TRANSFER.reference_seed, local.DEFAULT_PART,
+                                         PART_TRANSFER.strength, None)
     assert f"Part {local.DEFAULT_PART} ({PART_TRANSFER.part}) of seed {PART_TRANSFER.reference_seed}" in info
     assert "style channels changed" in info and "->" in info
 
