@@ -153,6 +153,8 @@ def test_load_generator_through_hub_cache_and_registry(tmp_path, fixtures_dir, m
     G1 = stylekit.load_generator("hf://stylekit-test/tiny/nets/sg2_small.pkl", cache_dir=tmp_path)
     entry = registry.Artifact(name="test-tiny-sg2", kind="generator", format="nvidia-pkl", description="test",
                               hub=hub.HubFile("stylekit-test/tiny", "nets/sg2_small.pkl"))
+    registry.list_artifacts()  # the worlds are loaded into the real registry first; the test registers into a copy
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     registry.register(entry, overwrite=True)
     G2 = stylekit.load_generator("test-tiny-sg2", cache_dir=tmp_path)
     z = torch.randn(2, G1.z_dim)

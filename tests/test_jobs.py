@@ -379,6 +379,8 @@ def test_edit_takes_a_registered_direction_by_name(G, plain_run, tmp_path, monke
     np.save(tmp_path / "mirror" / "someone" / "dirs" / "tilt.npy", vec[None].numpy())
     monkeypatch.setenv("STYLEKIT_HUB_MIRROR", str(tmp_path / "mirror"))
     monkeypatch.setenv("STYLEKIT_OFFLINE", "1")
+    registry.list_artifacts()  # the worlds are loaded into the real registry first; the test registers into a copy
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     registry.register(registry.Artifact(name="test-jobs-tilt", kind="directions", format="interfacegan-npy",
                                         description="a test direction", hub=registry.HubFile("someone/dirs",
                                                                                              "tilt.npy", "main")),

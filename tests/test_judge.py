@@ -141,7 +141,9 @@ def test_only_the_benchmarks_may_import_the_judge():
                    "stylekit.checkpoints", "stylekit.networks", "demos"):
         assert needed in sources
     layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
-    assert layers.index("stylekit.judge") == layers.index("stylekit.cli | stylekit.bench") + 1
+    # the judge sits under the consumers (CLI, benches, batch jobs, rehearsal), above everything it judges
+    assert layers.index("stylekit.judge") == layers.index("stylekit.jobs | stylekit.rehearsal") + 1
+    assert layers.index("stylekit.jobs | stylekit.rehearsal") == layers.index("stylekit.cli | stylekit.bench") + 1
 
 
 def test_training_command_writes_a_loadable_judge(tmp_path):

@@ -185,8 +185,13 @@ class Distributed:
             _dist().barrier()
 
     def close(self) -> None:
-        """Destroy the process group if this object created it."""
+        """Destroy the process group if this object created it, after every rank got here (tearing gloo down
+        while a peer still uses it aborts that peer: 'terminate called without an active exception')."""
         if self.owns_group and _dist().is_initialized():
+            try:
+                _dist().barrier()
+            except RuntimeError:  # a peer already failed; the launcher reports that one
+                pass
             _dist().destroy_process_group()
         self.owns_group = False
 
