@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 
 import gradio as gr
 
@@ -192,24 +191,14 @@ def start_clip_fit(model: str, attribute: str, n: int, *, session: str = ""):
             return str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         parts = labels.with_name(labels.name + ".parts")
-        stop = threading.Event()
+        def tick():
+            done = min(n, chunk * len(list(parts.glob("chunk_*.safetensors")))) if parts.is_dir() else 0
+            report(done, n, f"{done} of {n} samples labelled by CLIP {clip_name}, {batch} per pass")
 
-        def poll():
-            while True:
-                done = min(n, chunk * len(list(parts.glob("chunk_*.safetensors")))) if parts.is_dir() else 0
-                report(done, n, f"{done} of {n} samples labelled by CLIP {clip_name}, {batch} per pass")
-                if stop.wait(1.0):
-                    return
-
-        watcher = threading.Thread(target=poll, name="stylekit-label-progress", daemon=True)
-        watcher.start()
-        try:
+        with jobs.reporting_every(tick, name="stylekit-label-progress"):
             summary = label_samples(G, labels, scorer=f"clip:{positive}|{neutral}", n=n, chunk_size=chunk,
                                     batch_size=batch, clip=clip, device=str(G.device), shard=Shard(0, 1),
                                     show_progress=False)
-        finally:
-            stop.set()
-            watcher.join()
         if summary.get("labels") is None:
             raise RuntimeError(f"labelling ended without a labels file ({summary.get('manifest')})")
         direction = fit_from_labels(summary["labels"])

@@ -156,6 +156,30 @@ _LOCK = threading.Lock()  # guards _JOBS; never held while computing
 _RUNNING = threading.Semaphore(MAX_RUNNING)
 
 
+class reporting_every:
+    """``with reporting_every(tick, seconds=1.0, name=...):`` calls ``tick()`` now and every ``seconds`` on a
+    daemon thread while the block runs (a library call that writes its progress to disk, read back by ``tick``),
+    and stops it when the block ends, however it ends."""
+
+    def __init__(self, tick: Callable[[], None], seconds: float = 1.0, name: str = "stylekit-job-progress"):
+        self._tick, self._seconds, self._stop = tick, seconds, threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            self._tick()
+            if self._stop.wait(self._seconds):
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def get(key: tuple) -> Job | None:
     """The job of ``key`` (queued, running, done or failed), or None when none was started."""
     with _LOCK:

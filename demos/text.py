@@ -197,24 +197,14 @@ def start_relevance(model: str, n_images: int = RELEVANCE_IMAGES, rank: int = RE
 
     def compute(report):
         work.parent.mkdir(parents=True, exist_ok=True)
-        stop = threading.Event()
+        def tick():
+            n = _parts_done(parts)
+            report(n, n_images, f"{n} of {n_images} images; {images} per pass, {chunk} cotangents per backward")
 
-        def poll():
-            while True:
-                n = _parts_done(parts)
-                report(n, n_images, f"{n} of {n_images} images; {images} per pass, {chunk} cotangents per backward")
-                if stop.wait(1.0):
-                    return
-
-        watcher = threading.Thread(target=poll, name="stylekit-relevance-progress", daemon=True)
-        watcher.start()
-        try:
+        with jobs.reporting_every(tick, name="stylekit-relevance-progress"):
             summary = relevance_sharded(G, clip, work, method=method, n_images=n_images, batch_size=images,
                                         chunk_images=images, device=str(G.device), shard=Shard(0, 1),
                                         show_progress=False)
-        finally:
-            stop.set()
-            watcher.join()
         if summary.get("table") is None:
             raise RuntimeError(f"the relevance job ended without a table ({summary.get('manifest')})")
         final.parent.mkdir(parents=True, exist_ok=True)
