@@ -224,7 +224,7 @@ def test_official_key_mapping():
     assert official_to_stylekit_key("styles.17.convs.10.bias") == "heads.17.convs.5.bias"
     assert official_to_stylekit_key("latlayer2.weight") == "lateral_fine.weight"
     with pytest.raises(CheckpointError):
-        official_to_stylekit_key("conv1.weight")  # ReStyle's ResNet backbone: not this architecture
+        official_to_stylekit_key("fc.weight")  # a classifier: no encoder has one (ResNet names: test_restyle_official)
 
 
 def test_bad_official_checkpoints(tmp_path):

@@ -1,9 +1,10 @@
 """Learned encoders: loading, saving and one-pass inversion with the pSp / e4e networks of
-:mod:`stylekit.networks.encoders` (and ReStyle's 6-channel variant).
+:mod:`stylekit.networks.encoders` (and ReStyle's 6-channel variants).
 
 Official checkpoints (``torch.save({'state_dict': {'encoder.*', 'decoder.*'}, 'latent_avg',
-'opts'})``) are read with ``torch.load(weights_only=True)`` and their key names mapped by
-:func:`official_to_stylekit_key`::
+'opts'})``, the same for pSp, e4e and ReStyle) are read with ``torch.load(weights_only=True)`` and
+their key names mapped by :func:`official_to_stylekit_key` (one table for both directions:
+:mod:`stylekit.networks.official_keys`), e.g. for the IR-SE body::
 
     input_layer.0 / .1 / .2                       -> stem.conv / stem.bn / stem.act
     body.{k}.shortcut_layer.0 / .1                -> body.{k}.shortcut.conv / .bn
@@ -12,6 +13,10 @@ Official checkpoints (``torch.save({'state_dict': {'encoder.*', 'decoder.*'}, 'l
     styles.{i}.convs.{2j}                         -> heads.{i}.convs.{j}
     styles.{i}.linear                             -> heads.{i}.linear
     latlayer1 / latlayer2                         -> lateral_mid / lateral_fine
+
+and for ReStyle's ResNet-34 body ``conv1 / bn1 / relu -> stem.conv / .bn / .act``,
+``body.{k}.downsample.0 / .1 -> body.{k}.shortcut.conv / .bn`` (the BasicBlocks keep their names).
+``opts['encoder_type']`` picks the heads (see :data:`stylekit.networks.restyle_backbones.ENCODER_TYPES`).
 
 The decoder (``decoder.*``, rosinality's StyleGAN2) goes through
 :func:`stylekit.checkpoints.rosinality.convert_rosinality_state`.
@@ -30,6 +35,8 @@ import torch
 from ..checkpoints.build import load_state_checked
 from ..errors import CheckpointError, InvalidArgumentError
 from ..networks.encoders import LatentEncoder, normalize_config
+from ..networks.official_keys import official_to_stylekit_key
+from ..networks.restyle_backbones import ENCODER_TYPES
 
 # ----------------------------------------------------------------------------------------------
 # Saving and loading (stylekit format: safetensors; official pSp / e4e: torch.save dict)
@@ -57,7 +64,7 @@ def save_encoder(enc: LatentEncoder, path, *, metadata: dict | None = None, half
 
 def load_encoder(spec, *, device="cpu", precision: str | None = None) -> LatentEncoder:
     """Load an encoder: a registered name (``'e4e-toyfaces'``), a stylekit ``.safetensors`` file, or an
-    official pSp / e4e ``.pt`` checkpoint. Returns a :class:`LatentEncoder` in eval mode, no grad.
+    official pSp / e4e / ReStyle ``.pt`` checkpoint. Returns a :class:`LatentEncoder` in eval mode, no grad.
 
     ``precision``: ``'fp32'``, ``'bf16'``, ``'fp16'`` or ``'auto'`` (bfloat16 on CPUs with AMX or
     AVX-512-BF16, float16 on CUDA, else float32; see :mod:`stylekit.networks.precision`), recorded in
@@ -115,56 +122,54 @@ def _load_safetensors_encoder(path: Path) -> LatentEncoder:
     return enc
 
 
-_RES_LAYER = {"0": "bn_in", "1": "conv1", "2": "act", "3": "conv2", "4": "bn_out", "5": "se"}
-
-
-def official_to_stylekit_key(key: str) -> str:
-    """Map one official pSp / e4e encoder key (without ``encoder.``) to stylekit's name (see module docstring)."""
-    m = re.fullmatch(r"input_layer\.(\d)\.(.+)", key)
-    if m:
-        return f"stem.{('conv', 'bn', 'act')[int(m.group(1))]}.{m.group(2)}"
-    m = re.fullmatch(r"body\.(\d+)\.shortcut_layer\.(\d)\.(.+)", key)
-    if m:
-        return f"body.{m.group(1)}.shortcut.{('conv', 'bn')[int(m.group(2))]}.{m.group(3)}"
-    m = re.fullmatch(r"body\.(\d+)\.res_layer\.(\d)\.(.+)", key)
-    if m and m.group(2) in _RES_LAYER:
-        return f"body.{m.group(1)}.{_RES_LAYER[m.group(2)]}.{m.group(3)}"
-    m = re.fullmatch(r"styles\.(\d+)\.convs\.(\d+)\.(weight|bias)", key)
-    if m and int(m.group(2)) % 2 == 0:
-        return f"heads.{m.group(1)}.convs.{int(m.group(2)) // 2}.{m.group(3)}"
-    m = re.fullmatch(r"styles\.(\d+)\.linear\.(weight|bias)", key)
-    if m:
-        return f"heads.{m.group(1)}.linear.{m.group(2)}"
-    m = re.fullmatch(r"latlayer([12])\.(weight|bias)", key)
-    if m:
-        return f"{'lateral_mid' if m.group(1) == '1' else 'lateral_fine'}.{m.group(2)}"
-    raise CheckpointError(f"unexpected encoder tensor {key!r}: not part of the pSp / e4e GradualStyleEncoder "
-                          "architecture (ReStyle's ResNet-34 backbone encoders are not supported).")
-
-
 def infer_official_config(enc_state: dict, opts: dict | None = None, *, source: str = "<checkpoint>") -> dict:
-    """Read an encoder config from official tensor shapes (``input_layer.0.weight``, ``body.*``, ``styles.*``)."""
+    """Read an encoder config from official tensor shapes and ``opts['encoder_type']``.
+
+    The body is IR(-SE) when ``input_layer.0.weight`` is there, ResNet-34 when ``conv1.weight`` is (ReStyle's
+    ResNet encoders); the stages come from the ``body.*`` widths, the input channels (3, or 6 for ReStyle) from
+    the stem, the heads from ``styles.*``. ``encoder_type`` (one of
+    :data:`stylekit.networks.restyle_backbones.ENCODER_TYPES`) says pSp or e4e heads and pyramid or backbone;
+    without one, an e4e variant is assumed.
+    """
     opts = opts or {}
-    try:
-        stem_w = enc_state["input_layer.0.weight"]
-    except KeyError:
-        raise CheckpointError(f"{source}: no 'encoder.input_layer.0.weight': not a pSp / e4e encoder checkpoint.") from None
+    if "input_layer.0.weight" in enc_state:
+        body, stem_key, unit_key = "ir", "input_layer.0.weight", "body.{k}.res_layer.1.weight"
+    elif "conv1.weight" in enc_state:
+        body, stem_key, unit_key = "resnet", "conv1.weight", "body.{k}.conv1.weight"
+    else:
+        raise CheckpointError(f"{source}: no 'encoder.input_layer.0.weight' (IR-SE body) or 'encoder.conv1.weight' "
+                              "(ResNet body): not a pSp / e4e / ReStyle encoder checkpoint.")
+    stem_w = enc_state[stem_key]
+    laterals = "latlayer1.weight" in enc_state
+    default_type = {("ir", True): "Encoder4Editing", ("ir", False): "ProgressiveBackboneEncoder",
+                    ("resnet", True): "ResNetGradualStyleEncoder",
+                    ("resnet", False): "ResNetProgressiveBackboneEncoder"}[(body, laterals)]
+    encoder_type = str(opts.get("encoder_type") or default_type)
+    if encoder_type not in ENCODER_TYPES:
+        raise CheckpointError(f"{source}: encoder_type {encoder_type!r} is not supported; stylekit reads "
+                              f"{', '.join(ENCODER_TYPES)}.")
+    mode, arch, type_body = ENCODER_TYPES[encoder_type]
+    if type_body != body or (arch == "fpn") != laterals:
+        raise CheckpointError(f"{source}: the tensors do not fit encoder_type {encoder_type!r} (found a "
+                              f"{'ResNet-34' if body == 'resnet' else 'IR-SE'} body "
+                              f"{'with' if laterals else 'without'} pSp's lateral layers).")
     depths = []
     k = 0
-    while f"body.{k}.res_layer.1.weight" in enc_state:
-        depths.append(int(enc_state[f"body.{k}.res_layer.1.weight"].shape[0]))
+    while unit_key.format(k=k) in enc_state:
+        depths.append(int(enc_state[unit_key.format(k=k)].shape[0]))
         k += 1
     stages: list[list[int]] = []
     prev = None
-    for d in depths:
-        if d != prev or not stages:
+    for k, d in enumerate(depths):  # a stage starts where the width changes (ResNet: where a downsample is)
+        starts = f"body.{k}.downsample.0.weight" in enc_state if body == "resnet" else d != prev
+        if starts or not stages:
             stages.append([d, 1])
         else:
             stages[-1][1] += 1
         prev = d
     if len(stages) != 4:
         raise CheckpointError(f"{source}: the encoder body has {len(stages)} width changes; expected the 4 stages "
-                              "of an IR(-SE) 50/100/152 backbone.")
+                              "of an IR(-SE) 50/100/152 or ResNet-34 backbone.")
     num_ws = 0
     while f"styles.{num_ws}.linear.weight" in enc_state:
         num_ws += 1
@@ -172,23 +177,20 @@ def infer_official_config(enc_state: dict, opts: dict | None = None, *, source: 
         raise CheckpointError(f"{source}: no 'styles.*' heads in the encoder.")
     n_convs = [sum(1 for key in enc_state if re.fullmatch(rf"styles\.{i}\.convs\.\d+\.weight", key))
                for i in range(num_ws)]
+    if min(n_convs) == 0:
+        raise CheckpointError(f"{source}: style head {n_convs.index(0)} has no convolutions.")
     c3_size = 2 ** n_convs[0]
     coarse = sum(1 for n in n_convs if n == n_convs[0])
     middle = coarse + sum(1 for n in n_convs if n == n_convs[0] + 1)
     lin = enc_state["styles.0.linear.weight"]
     head_ch = int(enc_state["styles.0.convs.0.weight"].shape[0])
-    encoder_type = str(opts.get("encoder_type", "Encoder4Editing"))
-    mode = "psp" if encoder_type == "GradualStyleEncoder" else "e4e"
-    if encoder_type not in ("GradualStyleEncoder", "Encoder4Editing"):
-        raise CheckpointError(f"{source}: encoder_type {encoder_type!r} is not supported (only pSp's "
-                              "GradualStyleEncoder and e4e's Encoder4Editing).")
     se = "body.0.res_layer.5.fc1.weight" in enc_state
     reduction = 16
     if se:
         fc1 = enc_state["body.0.res_layer.5.fc1.weight"]
         reduction = max(1, int(fc1.shape[1]) // max(1, int(fc1.shape[0])))
     return normalize_config({
-        "mode": mode, "in_channels": int(stem_w.shape[1]), "input_size": c3_size * 16,
+        "mode": mode, "arch": arch, "body": body, "in_channels": int(stem_w.shape[1]), "input_size": c3_size * 16,
         "stem_channels": int(stem_w.shape[0]), "stages": stages, "se": se, "se_reduction": reduction,
         "num_ws": num_ws, "w_dim": int(lin.shape[0]), "head_channels": head_ch,
         "coarse_ind": coarse, "middle_ind": middle,
@@ -196,11 +198,13 @@ def infer_official_config(enc_state: dict, opts: dict | None = None, *, source: 
 
 
 def load_official_checkpoint(path, *, with_decoder: bool = True):
-    """Read an official pSp / e4e checkpoint: ``(LatentEncoder, Generator or None)``.
+    """Read an official pSp / e4e / ReStyle checkpoint: ``(LatentEncoder, Generator or None)``.
 
     The file is a ``torch.save`` dict with ``state_dict`` (``encoder.*`` and ``decoder.*``),
     ``latent_avg`` and ``opts``; it is read with ``torch.load(weights_only=True)``. When
-    ``opts['start_from_latent_avg']`` is false, codes are used as they are (latent_avg = 0).
+    ``opts['start_from_latent_avg']`` is false, pSp / e4e codes are used as they are (latent_avg = 0);
+    ReStyle always starts from ``latent_avg`` (its first iteration adds it), so its encoders keep it. A
+    ReStyle encoder (6 input channels) runs with :func:`stylekit.invert.refine.restyle`.
     """
     from ..checkpoints.rosinality import read_torch_checkpoint
 
@@ -217,9 +221,14 @@ def load_official_checkpoint(path, *, with_decoder: bool = True):
         raise CheckpointError(f"{source}: the checkpoint holds no 'encoder.*' tensors.")
     config = infer_official_config(enc_state, opts, source=source)
     latent_avg = ckpt.get("latent_avg")
-    use_avg = bool(opts.get("start_from_latent_avg", True))
-    info = {"source": "official pSp/e4e checkpoint", "encoder_type": str(opts.get("encoder_type", "Encoder4Editing")),
-            "file": os.path.basename(source)}
+    restyle = config["in_channels"] == 6 or config["arch"] == "backbone"
+    use_avg = restyle or bool(opts.get("start_from_latent_avg", True))
+    encoder_type = next(name for name, kinds in ENCODER_TYPES.items()
+                        if kinds == (config["mode"], config["arch"], config["body"]))
+    info = {"source": f"official {'ReStyle' if restyle else 'pSp/e4e'} checkpoint",
+            "encoder_type": str(opts.get("encoder_type") or encoder_type), "file": os.path.basename(source)}
+    if restyle and opts.get("n_iters_per_batch"):
+        info["iterations_trained"] = int(opts["n_iters_per_batch"])
     enc = LatentEncoder(config, latent_avg if (use_avg and latent_avg is not None) else None, info=info)
     mapped = {}
     for key, value in enc_state.items():

@@ -18,6 +18,10 @@ The predicted codes are offsets from ``latent_avg`` (``start_from_latent_avg``):
 latent_avg``. ``progressive_stage`` (e4e) limits how many offsets are active, for progressive
 training; it defaults to all of them.
 
+``arch='backbone'`` (ReStyle's BackboneEncoder family) drops the pyramid: every head reads c3; ``body='resnet'``
+swaps the IR(-SE) body for ResNet-34 BasicBlocks after a 7x7 stride-2 stem (see
+:mod:`stylekit.networks.restyle_backbones`).
+
 The encoders are loaded, saved and run by :mod:`stylekit.invert.encoder`; they are trained by
 ``stylekit.train``.
 """
@@ -31,6 +35,7 @@ import torch.nn.functional as F
 
 from ..errors import CheckpointError, InvalidArgumentError
 from .precision import dtype_of
+from .restyle_backbones import BasicBlock, face_pool, resnet_stem
 
 
 # ----------------------------------------------------------------------------------------------
@@ -41,6 +46,7 @@ FFHQ_CONFIG = {
     "mode": "e4e", "in_channels": 3, "input_size": 256, "stem_channels": 64,
     "stages": [[64, 3], [128, 4], [256, 14], [512, 3]], "se": True, "se_reduction": 16,
     "num_ws": 18, "w_dim": 512, "head_channels": 512, "coarse_ind": 3, "middle_ind": 7,
+    "arch": "fpn", "body": "ir",
 }
 
 #: The small encoder shipped for the toyfaces generator (64x64, 10 x 128 W+).
@@ -66,6 +72,16 @@ def normalize_config(config: dict) -> dict:
         raise InvalidArgumentError("encoder 'stages' must be 4 [depth, units] pairs with positive numbers.")
     if cfg["mode"] not in ("e4e", "psp"):
         raise InvalidArgumentError(f"encoder mode must be 'e4e' or 'psp', not {cfg['mode']!r}.")
+    if cfg["arch"] not in ("fpn", "backbone"):
+        raise InvalidArgumentError(f"encoder arch must be 'fpn' (pSp / e4e) or 'backbone' (ReStyle), "
+                                   f"not {cfg['arch']!r}.")
+    if cfg["body"] not in ("ir", "resnet"):
+        raise InvalidArgumentError(f"encoder body must be 'ir' (IR-SE) or 'resnet' (ResNet-34 blocks), "
+                                   f"not {cfg['body']!r}.")
+    if cfg["arch"] == "backbone":  # every head reads the final map
+        cfg["coarse_ind"] = cfg["middle_ind"] = cfg["num_ws"]
+    if cfg["body"] == "resnet":
+        cfg["se"] = False
     size = int(cfg["input_size"])
     if size < 16 or size & (size - 1):
         raise InvalidArgumentError(f"encoder input_size must be a power of two >= 16, got {size}.")
@@ -180,7 +196,8 @@ class StyleEncoder(torch.nn.Module):
     """pSp / e4e encoder: image ``[N, in_channels, S, S]`` in ``[-1, 1]`` -> codes ``[N, num_ws, w_dim]``.
 
     The codes are offsets from ``latent_avg`` (see :class:`LatentEncoder`). ``config``: see
-    :data:`FFHQ_CONFIG`. Inputs of another size are resized to ``input_size`` (bilinear).
+    :data:`FFHQ_CONFIG` (and :mod:`~stylekit.networks.restyle_backbones` for ReStyle's). Inputs of another
+    size are resized to ``input_size`` (bilinear; ``arch='backbone'``: area-pooled like ReStyle's face pool).
     """
 
     def __init__(self, config: dict):
@@ -188,23 +205,30 @@ class StyleEncoder(torch.nn.Module):
         cfg = normalize_config(config)
         self.config = cfg
         stem = cfg["stem_channels"]
-        self.stem = torch.nn.Sequential()
-        self.stem.add_module("conv", torch.nn.Conv2d(cfg["in_channels"], stem, 3, 1, 1, bias=False))
-        self.stem.add_module("bn", torch.nn.BatchNorm2d(stem))
-        self.stem.add_module("act", torch.nn.PReLU(stem))
+        if cfg["body"] == "resnet":
+            self.stem = resnet_stem(cfg["in_channels"], stem)
+        else:
+            self.stem = torch.nn.Sequential()
+            self.stem.add_module("conv", torch.nn.Conv2d(cfg["in_channels"], stem, 3, 1, 1, bias=False))
+            self.stem.add_module("bn", torch.nn.BatchNorm2d(stem))
+            self.stem.add_module("act", torch.nn.PReLU(stem))
         units = []
         in_ch = stem
         self.taps: list[int] = []
-        for depth, count in cfg["stages"]:
+        for s, (depth, count) in enumerate(cfg["stages"]):
             for j in range(count):
-                units.append(BottleneckIR(in_ch, depth, 2 if j == 0 else 1, se=cfg["se"],
-                                          se_reduction=cfg["se_reduction"]))
+                if cfg["body"] == "resnet":  # the stem already halved; ResNet's layer1 keeps the size
+                    units.append(BasicBlock(in_ch, depth, 2 if j == 0 and s > 0 else 1))
+                else:
+                    units.append(BottleneckIR(in_ch, depth, 2 if j == 0 else 1, se=cfg["se"],
+                                              se_reduction=cfg["se_reduction"]))
                 in_ch = depth
             self.taps.append(len(units) - 1)
         self.body = torch.nn.ModuleList(units)
         d2, d3, d4 = (d for d, _ in cfg["stages"][1:])
-        self.lateral_mid = torch.nn.Conv2d(d3, d4, 1)
-        self.lateral_fine = torch.nn.Conv2d(d2, d4, 1)
+        if cfg["arch"] == "fpn":
+            self.lateral_mid = torch.nn.Conv2d(d3, d4, 1)
+            self.lateral_fine = torch.nn.Conv2d(d2, d4, 1)
         c3_size = cfg["input_size"] // 16
         self.heads = torch.nn.ModuleList()
         for i in range(cfg["num_ws"]):
@@ -219,7 +243,9 @@ class StyleEncoder(torch.nn.Module):
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Backbone: ``(c1, c2, c3)`` at ``S/4``, ``S/8``, ``S/16``."""
         size = self.config["input_size"]
-        if x.shape[-1] != size or x.shape[-2] != size:
+        if self.config["arch"] == "backbone":
+            x = face_pool(x, size)  # ReStyle's AdaptiveAvgPool2d(256) on the reconstruction
+        elif x.shape[-1] != size or x.shape[-2] != size:
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                               antialias=x.shape[-1] > size)
         x = self.stem(x)
