@@ -7,10 +7,11 @@ someone confirms repo id, file name and revision (``python -m stylekit models`` 
 ``hf://owner/repo/path[@revision]`` loads any other Hub file without registering it.
 
 Companions of the FFHQ generators (``companions`` of each entry; :func:`stylekit.registry.companion`):
-the e4e FFHQ encoder, CLIP ViT-B-32 (open_clip's ``openai`` tag, the StyleCLIP papers' CLIP), the VGG16
-of LPIPS, e4e's published InterFaceGAN directions (age, smile, pose) and its GANSpace components, and
-the dlib landmarks for alignment. The e4e encoder and e4e's edit files are published by their authors
-on Google Drive / GitHub (omertov/encoder4editing), not on the Hub: the Hub locations below are a
+the e4e FFHQ encoder, the ReStyle-e4e FFHQ encoder (role ``restyle``), CLIP ViT-B-32 (open_clip's
+``openai`` tag, the StyleCLIP papers' CLIP), the VGG16 of LPIPS, e4e's published InterFaceGAN directions
+(age, smile, pose) and its GANSpace components, and the dlib landmarks for alignment. The e4e and ReStyle
+encoders and e4e's edit files are published by their authors on Google Drive / GitHub
+(omertov/encoder4editing, yuval-alaluf/restyle-encoder), not on the Hub: the Hub locations below are a
 community mirror seen referenced in public code (e4e encoder) or the repository stylekit expects a
 mirror in (:data:`COMPANIONS_REPO`); neither was verified. InterFaceGAN's published W boundaries were
 fit for StyleGAN (v1) FFHQ: they are registered (same 512-d W shape, the files load) but are not named
@@ -58,6 +59,7 @@ _STYLEGAN3 = (
 #: (GitHub / Google Drive). Not verified to exist: create it (same paths) or use $STYLEKIT_HUB_MIRROR.
 COMPANIONS_REPO = "stylekit/ffhq-companions"
 _E4E_GITHUB = "https://github.com/omertov/encoder4editing"
+_RESTYLE_GITHUB = "https://github.com/yuval-alaluf/restyle-encoder"
 _INTERFACEGAN_GITHUB = "https://github.com/genforce/interfacegan/tree/master/boundaries"
 
 #: e4e's published InterFaceGAN directions for StyleGAN2 FFHQ (editings/interfacegan_directions/<file>).
@@ -70,7 +72,8 @@ INTERFACEGAN_BOUNDARIES = {"age": "stylegan_ffhq_age_w_boundary.npy", "smile": "
 
 #: What goes with StyleGAN2 FFHQ 1024 (role -> registered name; "clip" is an open_clip architecture
 #: whose default tag is "openai"; "preset" the StyleCLIP text presets).
-_FFHQ_COMPANIONS = {"encoder": "e4e-ffhq", "clip": "ViT-B-32", "perceptual": "vgg16", "landmarks": "dlib-68",
+_FFHQ_COMPANIONS = {"encoder": "e4e-ffhq", "restyle": "restyle-e4e-ffhq",
+                    "clip": "ViT-B-32", "perceptual": "vgg16", "landmarks": "dlib-68",
                     "preset": "styleclip", "ganspace": "ganspace-ffhq",
                     **{f"direction:{attr}": f"e4e-ffhq-{attr}" for attr in E4E_DIRECTIONS}}
 #: The other FFHQ generators (other sizes, unaligned, StyleGAN3): the encoder and W-space files above were made
@@ -104,7 +107,8 @@ def register() -> None:
 
 
 def _register_ffhq_companions() -> None:
-    """The e4e FFHQ encoder, e4e's directions and PCA, InterFaceGAN's boundaries, GANSpace's cache layout."""
+    """The e4e and ReStyle-e4e FFHQ encoders, e4e's directions and PCA, InterFaceGAN's boundaries, GANSpace's
+    cache layout."""
     _register(Artifact(
         name="e4e-ffhq", kind="encoder", format="psp-official-pt",
         description="e4e encoder (IR-SE-50, 18 x 512 W+) for StyleGAN2 FFHQ 1024 (Tov et al. 2021)",
@@ -112,6 +116,15 @@ def _register_ffhq_companions() -> None:
         licence="MIT (e4e code); weights trained on FFHQ (CC BY-NC-SA 4.0)", verified=False,
         note=f"official file e4e_ffhq_encode.pt is on Google Drive, linked from {_E4E_GITHUB}; this Hub path is a "
              "community mirror referenced in public code, not verified here",
+        companions={"generator": "ffhq-1024"}))
+    _register(Artifact(
+        name="restyle-e4e-ffhq", kind="encoder", format="restyle-official-pt",
+        description="ReStyle-e4e encoder (IR-SE-50 backbone, 6 input channels, 18 x 512 W+ residuals) for StyleGAN2 "
+                    "FFHQ 1024 (Alaluf et al. 2021), for method 'restyle'",
+        hub=HubFile(COMPANIONS_REPO, "restyle/restyle_e4e_ffhq_encode.pt", "main"),
+        licence="MIT (ReStyle code); weights trained on FFHQ (CC BY-NC-SA 4.0)", verified=False,
+        note=f"official file restyle_e4e_ffhq_encode.pt is on Google Drive, linked from {_RESTYLE_GITHUB} "
+             "(README, 'ReStyle + e4e' FFHQ); stylekit expects a copy in this Hub mirror; not verified",
         companions={"generator": "ffhq-1024"}))
     for attr, filename in E4E_DIRECTIONS.items():
         _register(Artifact(

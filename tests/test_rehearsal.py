@@ -258,7 +258,8 @@ def test_directions_and_components_load_through_stylekits_readers(rehearsal_worl
 
 def test_ffhq_companions_name_registered_artifacts():
     ffhq = registry.resolve("ffhq-1024")
-    kinds = {"encoder": "encoder", "perceptual": "perceptual", "landmarks": "landmarks", "ganspace": "directions"}
+    kinds = {"encoder": "encoder", "restyle": "encoder", "perceptual": "perceptual", "landmarks": "landmarks",
+             "ganspace": "directions"}
     for role, name in ffhq.companions.items():
         kind = "directions" if role.startswith("direction:") else kinds.get(role)
         if kind is not None:

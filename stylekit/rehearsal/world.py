@@ -8,8 +8,8 @@ Layout of a world folder ``DIR``::
 
 Hub files are written at the registry's locations (:mod:`stylekit.catalog`; CLIP at the repository
 open_clip's pretrained table names), so the real lookup paths find them offline:
-``load_generator("ffhq-1024")``, ``load_encoder("e4e-ffhq")``, ``load_clip("ViT-B-32")``, the LPIPS VGG16
-lookup, ``registry.artifact_path(<direction name>, "directions")``.
+``load_generator("ffhq-1024")``, ``load_encoder("e4e-ffhq")`` (and ``"restyle-e4e-ffhq"``),
+``load_clip("ViT-B-32")``, the LPIPS VGG16 lookup, ``registry.artifact_path(<direction name>, "directions")``.
 
 Parts (build only what you need with ``parts=``) are listed in :data:`PARTS`. Building is idempotent: a
 file whose blob exists with the size (and, with ``verify=True``, the sha256) the manifest records is
@@ -29,7 +29,7 @@ from typing import BinaryIO, Callable, Iterable
 
 from ..errors import CheckpointError, InvalidArgumentError
 from . import companions as comp
-from .encoders import e4e_writer
+from .encoders import e4e_writer, restyle_e4e_writer
 from .generators import nvidia_pickle_writer
 from .hubcache import snapshot_path, write_hub_file
 
@@ -93,6 +93,9 @@ def _files() -> list[WorldFile]:
                                repo, filename, revision=2))  # 2: with the training discriminator
     repo, filename = _hub("encoder", "e4e-ffhq")
     files.append(WorldFile("e4e-ffhq", lambda: e4e_writer(seed=_seed("e4e-ffhq")), repo, filename))
+    repo, filename = _hub("encoder", "restyle-e4e-ffhq")
+    files.append(WorldFile("restyle-e4e-ffhq", lambda: restyle_e4e_writer(seed=_seed("restyle-e4e-ffhq")), repo,
+                           filename))
     repo, filename = _clip_location()
     files.append(WorldFile("clip-vit-b-32", lambda: comp.clip_writer("ViT-B-32", seed=_seed("ViT-B-32")), repo, filename))
     files.append(WorldFile("vgg16-torch", lambda: comp.torchvision_vgg16_writer(seed=_seed("vgg16")),
@@ -120,6 +123,8 @@ PARTS = {
     "sg3t-ffhq-1024": "StyleGAN3-T FFHQ 1024 NVIDIA pickle",
     "sg3r-ffhq-1024": "StyleGAN3-R FFHQ 1024 NVIDIA pickle",
     "e4e-ffhq": "e4e FFHQ encoder, official checkpoint layout (IR-SE-50 + rosinality decoder)",
+    "restyle-e4e-ffhq": "ReStyle-e4e FFHQ encoder, official checkpoint layout (IR-SE-50 backbone, 6 channels, "
+                        "+ rosinality decoder)",
     "clip-vit-b-32": "open_clip ViT-B-32 'openai' weights where open_clip fetches them",
     "vgg16-torch": "torchvision VGG16 in torch hub's checkpoints (what LPIPS-VGG looks for first)",
     "vgg16-timm": "timm vgg16.tv_in1k model.safetensors (the registry's vgg16 entry)",
