@@ -365,7 +365,7 @@ def invert(model: str, image, method: str, space: str, steps, align=True, reques
         latent = pti_state.keep(model, G, result)
         extra = (f", generator tuned: kept as a {latent.weights.nbytes / 1e6:.0f} MB float16 delta for "
                  f"{pti_state.DELTA_TTL_S / 60:.0f} min after its last use, {pti_state.MAX_DELTAS} per server")
-    elif method == "encoder":
+    elif method in ENCODERS:
         extra = f", encoder {encoder_name}"
     info = (f"**PSNR {_start_psnr(G, result.target):.2f} -> {result.psnr():.2f} dB** (the average face -> the "
             f"reconstruction; {method}, {space.upper()}, {len(result.loss_history)} steps, {result.seconds:.1f} s, "

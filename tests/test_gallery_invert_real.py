@@ -1,7 +1,8 @@
 """The Invert tab and the analogy on a real-size model: ffhq-1024 from the rehearsal world (random weights, real
-files, real sizes), offline. Alignment of uploads and its notes, the registered e4e encoder, ReStyle refused
-plainly, LPIPS-VGG (and a stated fallback), PTI kept in the session as an fp16 delta with a cap and an expiry,
-and the analogy starting from seeds. Step counts are tiny: one 1024 px synthesis + backward takes seconds here."""
+files, real sizes), offline. Alignment of uploads and its notes, the registered e4e and ReStyle encoders (ReStyle
+refused plainly where none is registered), LPIPS-VGG (and a stated fallback), PTI kept in the session as an fp16
+delta with a cap and an expiry, and the analogy starting from seeds. Step counts are tiny: one 1024 px synthesis +
+backward takes seconds here."""
 
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ def _quiet(*args, **kwargs) -> None:
 
 @pytest.fixture
 def ffhq(rehearsal_world, rehearsal_env, monkeypatch):
-    """ffhq-1024, its e4e encoder and torch hub's VGG16 from the rehearsal world, offline (the generator is loaded
-    once per process by the gallery's model cache); fresh perceptual-loss and alignment caches."""
+    """ffhq-1024, its e4e and ReStyle encoders and torch hub's VGG16 from the rehearsal world, offline (the generator
+    is loaded once per process by the gallery's model cache); fresh perceptual-loss and alignment caches."""
     from stylekit.invert import losses
 
-    rehearsal_env(rehearsal_world("ffhq-1024", "e4e-ffhq", "vgg16-torch"))
+    rehearsal_env(rehearsal_world("ffhq-1024", "e4e-ffhq", "restyle-e4e-ffhq", "vgg16-torch"))
     monkeypatch.setattr(losses, "_CACHE", {})
     monkeypatch.setattr(tab, "_ALIGNED", type(tab._ALIGNED)())
     return common.get_generator(MODEL)
@@ -96,11 +97,16 @@ def test_a_face_is_aligned_to_the_models_resolution(ffhq, tmp_path, monkeypatch)
     assert crop.size == (256, 256) and "Aligned" in note
 
 
-def test_restyle_is_refused_plainly_and_the_status_names_the_encoder(ffhq, faceless):
-    status = tab.methods_status(MODEL)
-    assert "encoder (e4e-ffhq" in status and "restyle is not available" in status
-    with pytest.raises(gr.Error, match="no ReStyle encoder is registered for 'ffhq-1024'.*'encoder'"):
-        _run(MODEL, faceless, "restyle", "w+", 2, False)
+def test_restyle_runs_with_the_registered_restyle_encoder_and_is_refused_plainly_without_one(ffhq, faceless):
+    assert "all four" in tab.methods_status(MODEL)
+    comparison, info, history, latent = _run(MODEL, faceless, "restyle", "w+", 1, False)  # one pass at 1024
+    assert "encoder restyle-e4e-ffhq" in info and "PSNR" in info and list(history["stage"]) == ["restyle"]
+    assert isinstance(latent, Latent) and tuple(latent.tensor.shape) == (1, 18, 512) and latent.space == "w+"
+    for model in ("sg3t-ffhq-1024", "ffhq-512"):  # no encoder is registered for them: no model load needed to say so
+        assert "restyle" not in tab.encoders_for(model)
+        assert "optimize and pti" in tab.methods_status(model)
+        assert tab.missing_encoder(model, "restyle") == (f"no restyle encoder is registered for {model!r}; use method "
+                                                         "'optimize' or 'pti'.")
     assert "can only rebuild cartoon faces" in tab.methods_status("toyfaces")
 
 
