@@ -52,6 +52,9 @@ DEFAULT_TEMPLATES: tuple[str, ...] = (
     "a drawing of {}.",
 )
 
+#: Text embeddings a frozen :class:`ClipModel` remembers (by prompt, templates and precision).
+TEXT_MEMO_SIZE = 256
+
 class ClipModel:
     """An open_clip model with stylekit's differentiable preprocessing and prompt helpers.
 
@@ -61,8 +64,11 @@ class ClipModel:
         name: the name it was loaded under (``"toyfaces"``, ``"ViT-B-32"``, ...).
         pretrained: the pretrained tag or weights path.
         templates: default prompt templates for :meth:`text_embedding`.
-        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'``: the dtype the towers compute in (under
-            ``torch.autocast``; weights stay float32, embeddings are returned as float32).
+        precision: ``'fp32'``, ``'bf16'`` or ``'fp16'``: the dtype the image tower computes in (a
+            frozen model's text tower stays float32, which is faster on CPU; a trainable model runs both
+            towers under ``torch.autocast``); weights on disk stay float32, embeddings are float32.
+
+    A frozen model remembers its text embeddings (:meth:`text_embedding`, :data:`TEXT_MEMO_SIZE`).
 
     ``freeze=True`` (the default) puts the model in eval mode with frozen parameters; gradients
     still flow to input images.
@@ -192,7 +198,11 @@ class ClipModel:
     def encode_text(self, prompts: str | Iterable[str]) -> torch.Tensor:
         """Prompts -> L2-normalised text embeddings ``[N, D]`` (float32)."""
         tokens = self.tokenize(prompts)
-        model, _, context = self._towers()
+        model, dtype, context = self._towers()
+        if dtype is not None:
+            # The text tower of a frozen model stays in float32: on CPU, open_clip's bf16 text transformer ran
+            # 4.6x slower than float32 (ViT-B-32, 5 prompts, 2 cores: 0.95 s vs 0.21 s), and it is cheap anyway.
+            model = self.model
         with context:
             features = model.encode_text(tokens)
         return F.normalize(features.float(), dim=-1)
@@ -209,8 +219,18 @@ class ClipModel:
         templates = self.templates if templates is None else tuple(templates)
         if not templates or any("{}" not in t for t in templates):
             raise InvalidArgumentError("Every prompt template must contain '{}' where the prompt goes.")
-        emb = self.encode_text([t.format(p) for p in phrasings for t in templates])
-        return F.normalize(emb.mean(dim=0), dim=-1)
+        frozen = not any(p.requires_grad for p in self.model.parameters())
+        key = (tuple(phrasings), templates, self.precision, str(self.device))
+        memo = self.__dict__.setdefault("_text_memo", {})
+        if frozen and key in memo:
+            return memo[key].clone()
+        emb = F.normalize(self.encode_text([t.format(p) for p in phrasings for t in templates]).mean(dim=0), dim=-1)
+        if frozen:  # a frozen model's text embeddings never change: remember them (a ViT-B-32 prompt over the
+            # default templates costs about 2 s on a 2-core CPU, and callers ask for the same prompts again)
+            if len(memo) >= TEXT_MEMO_SIZE:
+                memo.pop(next(iter(memo)))
+            memo[key] = emb.detach().clone()
+        return emb
 
     # -- images -------------------------------------------------------------------------------
 

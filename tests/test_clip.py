@@ -115,6 +115,32 @@ def test_a_class_of_prompts_is_the_mean_of_its_phrasings(clip):
         clip.text_embedding(("a face", " "))
 
 
+def test_a_frozen_model_remembers_text_embeddings_and_a_trainable_one_does_not(monkeypatch):
+    model = load_clip("toyfaces")
+    calls = []
+    encode = type(model).encode_text
+    monkeypatch.setattr(type(model), "encode_text", lambda self, prompts: calls.append(1) or encode(self, prompts))
+    first = model.text_embedding("a face with glasses")
+    first.add_(1.0)  # a caller changing its copy must not change the remembered one
+    again = model.text_embedding("a face with glasses")
+    assert len(calls) == 1
+    assert torch.allclose(again, model.text_embedding("a face with glasses"))
+    assert torch.allclose(again.norm(), torch.tensor(1.0))
+    model.text_embedding("a face with glasses", templates=("{}",))  # other templates: computed
+    assert len(calls) == 2
+    live = ClipModel(model.model.train().requires_grad_(True), model.tokenizer, name="live", pretrained=None,
+                     freeze=False)
+    live.text_embedding("a face with glasses")
+    live.text_embedding("a face with glasses")
+    assert len(calls) == 4
+
+
+def test_bf16_model_keeps_its_text_tower_in_float32():
+    fp32, bf16 = load_clip("toyfaces", precision="fp32"), load_clip("toyfaces", precision="bf16")
+    prompts = ["a face with glasses", "a smiling face"]
+    assert torch.equal(fp32.encode_text(prompts), bf16.encode_text(prompts))
+
+
 def test_red_hair_against_the_other_hair_colours(clip):
     from stylekit.toyfaces.clip_model import NEGATED_PROMPTS, zero_shot_accuracy
 
