@@ -22,7 +22,8 @@ differentiates the attribute predictor's score (a yes/no attribute's logit) with
 current latent and fifteen random faces, tries the twelve with the largest gradient for real and lists them by the change the predictor
 reads; the best one is applied at once, and you can pick another from the list. Models without a predictor (FFHQ)
 are read by CLIP zero-shot with the model's CLIP instead (the log-odds of a *positive* over a *neutral* prompt;
-an attribute from the list or your own 'positive | neutral'), with three random faces above 256 px. Results live
+an attribute from the list or your own 'positive | neutral'). Above 256 px it uses three random faces (their
+gradients are computed once per attribute) and tries the four strongest channels for real. Results live
 in S, so after *Use this result* only StyleSpace, local and display tabs can continue from them (S cannot be mapped
 back to W)."""
 MEASURED = ("channel 25 of b16.conv1 at -7 std: predicted beard 0.12 -> 1.00 on 16 development seeds, every face "
@@ -104,23 +105,37 @@ class ClipLogitScorer:
 
 
 CANDIDATES = 12  # channels ranked by gradient, then tried for real, for Find channels
+LARGE_CANDIDATES = 4  # the same on models above 256 px (each try renders and reads a 1024 px face: about 0.5 s)
 GRADIENT_SAMPLES = 15  # random faces whose gradients join the current one's (one face's can all but vanish)
 LARGE_GRADIENT_SAMPLES = 3  # the same on models above 256 px (each backward at 1024 px costs about a second and 1.3 GB)
+SAMPLE_SEED = 100  # the random faces are seeds 100, 101, ... at psi 0.7
 
 
 def gradient_samples(G) -> int:
     return GRADIENT_SAMPLES if G.img_resolution <= 256 else LARGE_GRADIENT_SAMPLES
 
 
-def _with_samples(G, base):
-    """The current latent and :func:`gradient_samples` fixed random faces (psi 0.7), all in S, as one batch
-    (only the current latent when it carries its own PTI-tuned generator)."""
+def candidates_to_try(G, k: int) -> int:
+    """How many channels Find renders and reads: all ``k`` listed (at least :data:`CANDIDATES`) on small models,
+    :data:`LARGE_CANDIDATES` above 256 px (the rest of the list is ranked by gradient only)."""
+    return max(k, CANDIDATES) if G.img_resolution <= 256 else LARGE_CANDIDATES
+
+
+def _sample_scores(model: str, G, attribute: str, scorer, st, batch: int):
+    """Gradient scores (``stylekit.edit.stylespace.gradient_scores``) of :func:`gradient_samples` fixed random
+    faces: the same for every face, so computed once per model and listed attribute (a written prompt is
+    computed each time, which keeps the cache bounded)."""
+    from stylekit.edit.stylespace import gradient_scores
     from stylekit.latent import Latent
 
-    if base.generator is not None:
-        return base
-    samples = [Latent.from_seed(G, 100 + i, psi=0.7).to_styles(G) for i in range(gradient_samples(G))]
-    return Latent.cat([base.to_styles(G).replace(noise=None)] + samples)
+    def compute():
+        samples = Latent.cat([Latent.from_seed(G, SAMPLE_SEED + i, psi=0.7).to_styles(G)
+                              for i in range(gradient_samples(G))])
+        return gradient_scores(G, scorer, samples, stats=st, batch_size=batch)
+
+    if attribute in _attributes() or attribute in CLIP_ATTRIBUTES:
+        return cached_fit((model, "stylespace-sample-gradients", attribute, gradient_samples(G)), compute)
+    return compute()
 
 
 def _reader(model: str, attribute: str):
@@ -161,7 +176,7 @@ def stylespace_find(model: str, attribute: str, top_k, latent):
     with the model's CLIP (an attribute of demos.edit.CLIP_ATTRIBUTES, or 'positive | neutral' prompts)."""
     import torch
 
-    from stylekit.edit.stylespace import channels_from_gradients, edit_channel
+    from stylekit.edit.stylespace import edit_channel, gradient_scores, top_channels
 
     from . import jobs
     from .device import device
@@ -175,13 +190,20 @@ def stylespace_find(model: str, attribute: str, top_k, latent):
     base = current_latent(G, latent)
     st = stats(model, G)
     batch = jobs.batch_for("grad_image", G.img_resolution, cap=8, budget=jobs.call_budget(device()))
-    candidates = channels_from_gradients(G, scorer, _with_samples(G, base), top_k=max(k, CANDIDATES), stats=st,
-                                         batch_size=batch)
+    if base.generator is not None:  # a PTI-tuned face has its own generator: its gradient alone
+        scores = gradient_scores(G, scorer, base.to_styles(G), stats=st, batch_size=batch)
+    else:
+        current = gradient_scores(G, scorer, base.to_styles(G).replace(noise=None), stats=st, batch_size=batch)
+        n = gradient_samples(G)
+        samples = _sample_scores(model, G, attribute, scorer, st, batch)
+        scores = [(n * a + c) / (n + 1) for a, c in zip(samples, current)]
+    n_try = candidates_to_try(G, k)
+    candidates = top_channels(G, scores, top_k=max(k, n_try))
     step = abs(STYLESPACE.amount)
     with torch.no_grad():
         start = read(render(G, base))
         tried = []
-        for cs in candidates:
+        for cs in candidates[:n_try]:
             amount = step if cs.score > 0 else -step
             out = edit_channel(G, base, cs.layer_index, cs.channel, amount, stats=st)
             tried.append((read(render(G, out)) - start, amount, cs))
@@ -189,6 +211,8 @@ def stylespace_find(model: str, attribute: str, top_k, latent):
     lines = [f"{'layer':<12}{'idx':>4}{'channel':>8}{'gradient':>10}  {what} at +-{step:g} std"]
     lines += [f"{cs.layer:<12}{cs.layer_index:>4}{cs.channel:>8}{cs.score:>+10.3f}  {start:.2f} -> {start + d:.2f} "
               f"({amount:+g})" for d, amount, cs in tried[:k]]
+    lines += [f"{cs.layer:<12}{cs.layer_index:>4}{cs.channel:>8}{cs.score:>+10.3f}  (not tried; ranked by gradient)"
+              for cs in candidates[n_try:k]]
     _, amount, best = tried[0]
     return "\n".join(lines), best.layer, best.channel, amount
 

@@ -100,3 +100,20 @@ def test_channels_from_gradients_agree_with_finite_differences(G, stats):
 
     with pytest.raises(InvalidArgumentError, match="not differentiable"):
         ss.channels_from_gradients(G, not_differentiable, lat, stats=stats)
+
+
+def test_gradient_scores_of_two_sets_combine_by_their_weighted_mean(G, stats):
+    def redness(images):
+        return images[:, 0].mean(dim=(1, 2)) - images[:, 1:].mean(dim=(1, 2, 3))
+
+    a, b = Latent.sample(G, 3, seed=4), Latent.sample(G, 1, seed=5)
+    whole = ss.gradient_scores(G, redness, Latent.cat([a, b]), stats=stats, batch_size=2)
+    parts = [ss.gradient_scores(G, redness, x, stats=stats) for x in (a, b)]
+    for w, pa, pb in zip(whole, parts[0], parts[1]):
+        torch.testing.assert_close(w, (3 * pa + pb) / 4, atol=1e-6, rtol=1e-4)
+    ranked = ss.top_channels(G, whole, top_k=5)
+    direct = ss.channels_from_gradients(G, redness, Latent.cat([a, b]), top_k=5, stats=stats)
+    assert [(c.layer_index, c.channel) for c in ranked] == [(c.layer_index, c.channel) for c in direct]
+    assert abs(ranked[0].score) >= abs(ranked[-1].score)
+    with pytest.raises(InvalidArgumentError, match="one score tensor per style layer"):
+        ss.top_channels(G, whole[:-1])

@@ -250,11 +250,24 @@ def test_interfacegan_from_clip_labels_is_a_cached_background_job(ffhq):
 def test_stylespace_find_channels_with_clip_on_ffhq(ffhq, monkeypatch):
     from demos import stylespace
 
-    monkeypatch.setattr(stylespace, "CANDIDATES", 3)  # small: three channels tried, one random face beside seed 0
+    from demos import common
+    from stylekit.edit import stylespace as library
+
+    monkeypatch.setattr(stylespace, "LARGE_CANDIDATES", 2)  # small: two channels tried, one random face beside seed 0
     monkeypatch.setattr(stylespace, "LARGE_GRADIENT_SAMPLES", 1)
+    with common._FIT_LOCK:
+        for k in [k for k in common._FITS if k[1] == "stylespace-sample-gradients"]:
+            del common._FITS[k]
+    calls = []
+    original = library.gradient_scores
+    monkeypatch.setattr(library, "gradient_scores", lambda *a, **kw: calls.append(1) or original(*a, **kw))
     table, layer, channel, amount = stylespace.stylespace_find(MODEL, "smile", 3, None)
     lines = table.splitlines()
     assert len(lines) == 4 and "CLIP p('a photo of a smiling face')" in lines[0], table
+    assert sum("->" in line for line in lines[1:]) == 2 and "not tried" in lines[3], table  # 2 tried, 1 by gradient
+    assert len(calls) == 2  # the current face, then the random face
+    stylespace.stylespace_find(MODEL, "smile", 3, None)
+    assert len(calls) == 3  # the random face's gradients were kept
     assert layer in stylespace.layer_choices(ffhq) and abs(amount) == abs(stylespace.STYLESPACE.amount)
     image, info, out = stylespace.stylespace_edit(MODEL, layer, channel, amount, "smile", None)
     assert _before_after(image) and f"channel {channel}" in info

@@ -15,7 +15,9 @@ Finding the channels for an attribute:
   its standard deviation over all codes. Channels whose positives sit far from the mean control
   the attribute.
 - :func:`channels_from_gradients`: differentiate a scorer (e.g. the toyfaces predictor or CLIP)
-  with respect to S and rank channels by the score change per standard deviation.
+  with respect to S and rank channels by the score change per standard deviation
+  (:func:`gradient_scores` then :func:`top_channels`; scores of fixed codes can be kept and
+  combined with those of a new one).
 
 Both return :class:`ChannelScore` lists ``(layer name, layer index, channel, score)``, sorted by
 ``|score|``; a positive score means raising the channel raises the attribute.
@@ -214,11 +216,24 @@ def channels_from_gradients(G, scorer, latent, *, top_k: int = 10, kinds=("conv"
         stats: channel standard deviations (:func:`style_statistics`; computed when None).
         batch_size: codes per backward pass.
 
-    Returns: ``top_k`` :class:`ChannelScore`, largest ``|score|`` first.
+    Returns: ``top_k`` :class:`ChannelScore`, largest ``|score|`` first. The same as
+    ``top_channels(G, gradient_scores(...), top_k=top_k, kinds=kinds)``.
+    """
+    scores = gradient_scores(G, scorer, latent, stats=stats, batch_size=batch_size, noise_mode=noise_mode,
+                             progress=progress)
+    return top_channels(G, scores, top_k=top_k, kinds=kinds)
+
+
+def gradient_scores(G, scorer, latent, *, stats: StyleStats | None = None, batch_size: int = 8,
+                    noise_mode: str = "const", progress=no_progress) -> list[torch.Tensor]:
+    """Per-channel scores of :func:`channels_from_gradients` before ranking: one float64 tensor ``[C_l]`` per
+    style layer, ``mean over the N codes of d scorer / d s_c * std_c``.
+
+    Scores of disjoint sets of codes combine by their weighted mean (``(n_a * a + n_b * b) / (n_a + n_b)``),
+    so a caller may keep the scores of fixed codes and add those of a new one.
     """
     lat = as_latent(latent, G).to_styles(G)
     stats = _stats(G, stats)
-    use = _kinds_mask(G, kinds)
     n = lat.batch_size
     totals = [torch.zeros(s.shape[1], dtype=torch.float64) for s in lat.tensor]
     renderer = lat.generator if lat.generator is not None else G
@@ -238,8 +253,16 @@ def channels_from_gradients(G, scorer, latent, *, top_k: int = 10, kinds=("conv"
             if g is not None:
                 t += g.detach().double().sum(0).cpu()
         progress(min(i + batch_size, n), n, "gradients")
-    scores = [t / n * sd.double().cpu() for t, sd in zip(totals, stats.std)]
-    return _top(G, scores, use, top_k)
+    return [t / n * sd.double().cpu() for t, sd in zip(totals, stats.std)]
+
+
+def top_channels(G, scores: Sequence[torch.Tensor], *, top_k: int = 10, kinds=("conv",)) -> list[ChannelScore]:
+    """The ``top_k`` channels of per-layer ``scores`` (``[C_l]`` each, e.g. :func:`gradient_scores`) by
+    ``|score|``, among the style layers of ``kinds``."""
+    if len(scores) != len(G.style_layers):
+        raise InvalidArgumentError(f"need one score tensor per style layer ({len(G.style_layers)}), "
+                                   f"got {len(scores)}.")
+    return _top(G, list(scores), _kinds_mask(G, kinds), top_k)
 
 
 def format_channels(scores: Sequence[ChannelScore]) -> str:
