@@ -271,3 +271,19 @@ def test_stylespace_find_channels_with_clip_on_ffhq(ffhq, monkeypatch):
     assert layer in stylespace.layer_choices(ffhq) and abs(amount) == abs(stylespace.STYLESPACE.amount)
     image, info, out = stylespace.stylespace_edit(MODEL, layer, channel, amount, "smile", None)
     assert _before_after(image) and f"channel {channel}" in info
+
+
+def test_mixing_grid_is_sized_to_the_model(ffhq):
+    from demos import mixing
+    from demos.common import get_generator
+
+    assert mixing.default_seeds(get_generator("toyfaces")) == ("1-3", "10-13")  # 3 x 4 on small models
+    rows, cols = mixing.mix_defaults(MODEL)
+    assert (rows["value"], cols["value"]) == ("1-2", "10-12")  # 2 x 3 at 1024 px
+    grid, archive, first = mixing.style_mix(MODEL, rows["value"], cols["value"], "coarse", 0.7, False, None)
+    tile = mixing.tile_size(ffhq)
+    w, h = grid.size  # a corner + 3 columns by a header row + 2 rows (tiles with a thin padding)
+    assert 4 * tile <= w < 4 * tile + 16 and 3 * tile <= h < 3 * tile + 16, grid.size
+    import zipfile
+
+    assert len(zipfile.ZipFile(archive).namelist()) == 2 * 3 + 2 + 3
