@@ -11,7 +11,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from stylekit import hub
+from stylekit import hub, settings
 from stylekit.errors import ImageInputError, InvalidArgumentError, ModelNotFoundError
 
 from . import models, pti_state
@@ -172,7 +172,7 @@ def _encoder(name: str, device):
     """The encoder ``name`` on ``device`` (compute precision auto), loaded once per process."""
     from stylekit.invert.encoder import load_encoder
 
-    return cached_fit(("encoder", name, str(device)), lambda: load_encoder(name, device=device, precision="auto"))
+    return cached_fit(("encoder", name, str(device)), lambda: load_encoder(name, device=device, precision=settings.precision()))
 
 
 def missing_encoder(model: str, method: str) -> str:

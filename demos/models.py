@@ -68,12 +68,13 @@ def default_model() -> str:
 
 def check_startup() -> tuple[str, str]:
     """``(device, default model)``, checked before the gallery starts: raises the stylekit error of a bad
-    ``STYLEKIT_DEVICE`` or ``STYLEKIT_HUB_TIMEOUT``, or of a ``STYLEKIT_DEFAULT_MODEL`` that is neither a
+    ``STYLEKIT_DEVICE``, ``STYLEKIT_PRECISION`` or ``STYLEKIT_HUB_TIMEOUT``, or of a ``STYLEKIT_DEFAULT_MODEL`` that is neither a
     registered generator, an existing file nor an ``hf://owner/repo/file`` address."""
     from pathlib import Path
 
     where = gallery_device.device()
     settings.hub_timeout()
+    settings.precision()
     name = default_model()
     if name.startswith("hf://"):
         hub.parse_hf_uri(name)
@@ -151,7 +152,7 @@ def _load(name: str, device: str):
     import stylekit
 
     local_only = True if _needs_hub(name) and hub_offline() else None
-    return stylekit.load_generator(name, device=device, precision="auto", local_files_only=local_only)
+    return stylekit.load_generator(name, device=device, precision=settings.precision(), local_files_only=local_only)
 
 
 def load(name: str, device: str | None = None, progress=None):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
-from stylekit import hub
+from stylekit import hub, settings
 from stylekit.errors import InvalidArgumentError
 from stylekit.text.presets import (GLOBAL_DIRECTIONS, MAPPER, OPTIMIZE, GlobalDirectionsPreset, MapperPreset,
                                    OptimizePreset)
@@ -109,7 +109,7 @@ def clip_model(name: str):
     """The CLIP called ``name``, loaded once per process on the gallery's device, in precision ``auto``."""
     from stylekit.clip_backend import load_clip
 
-    return cached_fit(("clip", name), lambda: load_clip(name, device=device(), precision="auto"))
+    return cached_fit(("clip", name), lambda: load_clip(name, device=device(), precision=settings.precision()))
 
 
 RELEVANCE_IMAGES = 100  # StyleCLIP's sample for a relevance table (the Compute button's default)

@@ -25,6 +25,8 @@ VARIABLES: dict[str, str] = {
                                "face-recognition-models package.",
     "STYLEKIT_DEVICE": "where the networks run: auto (default: cuda when PyTorch sees a GPU, else cpu), cpu, cuda or "
                        "cuda:N.",
+    "STYLEKIT_PRECISION": "what the gallery computes in: auto (default: bf16 on CPUs with AMX or AVX-512-BF16, fp16 "
+                          "on CUDA, else fp32), fp32, bf16 or fp16.",
     "STYLEKIT_HUB_TIMEOUT": "seconds a Hub request may wait for an answer before it fails (default 10; the gallery "
                             "uses 5 unless this is set).",
     "STYLEKIT_DEFAULT_MODEL": "the model the gallery opens with (default toyfaces): a registered generator name, a "
@@ -95,6 +97,20 @@ def device() -> str:
     if index is not None and int(index) >= torch.cuda.device_count():
         raise InvalidArgumentError(f"STYLEKIT_DEVICE={value!r}: PyTorch sees {torch.cuda.device_count()} GPU(s), "
                                    "numbered from 0; pick one of them or use cuda.")
+    return value
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def precision() -> str:
+    """The compute precision the gallery loads its networks in (``STYLEKIT_PRECISION``): ``'auto'`` (unset or empty),
+    ``'fp32'``, ``'bf16'`` or ``'fp16'`` (see :func:`stylekit.networks.precision.resolve_precision`). Raises
+    :class:`InvalidArgumentError` for any other value."""
+    value = os.environ.get("STYLEKIT_PRECISION", "").strip().lower() or "auto"
+    if value not in PRECISIONS:
+        raise InvalidArgumentError(f"STYLEKIT_PRECISION={value!r} is not a precision stylekit computes in; use "
+                                   f"{', '.join(PRECISIONS)}, or unset it (auto).")
     return value
 
 

@@ -223,6 +223,21 @@ def test_zero_gpu_without_the_spaces_package_runs_plainly_and_says_so(monkeypatc
     assert "spaces package is not installed" in caplog.text
 
 
+def test_the_gallery_computes_in_the_precision_setting(monkeypatch):
+    from demos import models
+
+    seen = []
+    monkeypatch.setattr("stylekit.load_generator", lambda name, **kw: seen.append(kw["precision"]) or object())
+    monkeypatch.delenv("STYLEKIT_PRECISION", raising=False)
+    models._load("toyfaces", "cpu")
+    monkeypatch.setenv("STYLEKIT_PRECISION", " FP32 ")
+    models._load("toyfaces", "cpu")
+    assert seen == ["auto", "fp32"] and settings.precision() == "fp32"
+    monkeypatch.setenv("STYLEKIT_PRECISION", "half")
+    with pytest.raises(InvalidArgumentError, match="STYLEKIT_PRECISION='half'.*auto"):
+        settings.precision()
+
+
 # ----------------------------------------------------------------------------------------------
 # STYLEKIT_DEFAULT_MODEL
 
@@ -274,6 +289,11 @@ def test_the_gallery_refuses_to_start_with_a_bad_setting(monkeypatch, capsys):
         app.main([])
     assert "STYLEKIT_DEVICE='quantum'" in capsys.readouterr().err
     monkeypatch.delenv("STYLEKIT_DEVICE")
+    monkeypatch.setenv("STYLEKIT_PRECISION", "fp8")
+    with pytest.raises(SystemExit):
+        app.main([])
+    assert "STYLEKIT_PRECISION='fp8'" in capsys.readouterr().err
+    monkeypatch.delenv("STYLEKIT_PRECISION")
     monkeypatch.setenv("STYLEKIT_HUB_TIMEOUT", "never")
     with pytest.raises(SystemExit):
         app.main([])
