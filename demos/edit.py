@@ -8,7 +8,7 @@ import gradio as gr
 from stylekit.edit.presets import INTERFACEGAN, SEFA
 from stylekit.errors import InvalidArgumentError, StylekitError
 
-from . import jobs
+from . import common, jobs
 from .common import (FIT_S, RENDER_S, SharedUI, cached_fit, choice, current_latent, get_generator, gpu_task, integer,
                      is_cached, log, number, render, row, session_key, session_state, teaching_note, use_result,
                      user_errors)
@@ -32,7 +32,8 @@ MORE = f"""- **InterFaceGAN** (Shen et al. 2020, supervised): sample {INTERFACEG
 - **Published directions** (the model's registry companions, e.g. e4e's InterFaceGAN directions for StyleGAN2
   FFHQ): *strength* multiplies the vector as published, as in the projects that published it.
 - **GANSpace** (Härkönen et al. 2020, unsupervised): PCA of many W samples; the first components are the
-  main axes of variation (pose, hair, lighting). *Amount* is in standard deviations of the component.
+  main axes of variation (pose, hair, lighting). *Amount* is in standard deviations of the component. Models
+  with published components (e4e's ``ffhq_pca.pt`` for ffhq-1024) use those; the caption names the source.
 - **SeFa** (Shen & Zhou 2021, closed form): eigenvectors of A^T A, where A stacks the convolution layers'
   affine weights: the directions those layers react to most. No sampling at all.
 
@@ -45,6 +46,7 @@ LESSON = "03_editing.py"
 
 LAYERS = ("all", "coarse", "middle", "fine")
 PCA_COMPONENTS = 20
+PCA_SAMPLES = 10000  # codes of the PCA fitted for models without published components
 SEFA_DIRECTIONS = 10
 SEFA_MAX = 5.0  # past about 2 the toyfaces faces break (edit/presets.py SEFA.tuned)
 
@@ -270,10 +272,32 @@ def published(model: str, G, name: str):
 
 
 def pca(model: str, G):
+    """The model's GANSpace components: its published ones (the ``ganspace`` registry companion, e.g. e4e's
+    ``ffhq_pca.pt`` for ffhq-1024) when the file is here or can be fetched, else a PCA of 10,000 samples fitted
+    once. ``meta['source']`` says which (the caption repeats it)."""
+    from stylekit import registry
     from stylekit.edit import ganspace
 
-    return cached_fit((model, "ganspace"), lambda: ganspace.fit_pca(G, n_samples=10000,
-                                                                     n_components=PCA_COMPONENTS))
+    def load():
+        from .models import hub_offline
+
+        name = registry.companion(model, "ganspace")
+        if name is not None:
+            try:
+                artifact = registry.resolve(name, "directions")
+                path = registry.artifact_path(artifact, local_files_only=True if hub_offline() else None)
+                comps = ganspace.load_components(path, G=G)
+            except StylekitError as exc:  # not downloaded (offline) or unreadable: say so, and fit our own
+                common.log.info("GANSpace for %s: published components %s unavailable (%s); fitting a PCA", model,
+                                name, exc)
+            else:
+                comps.meta["source"] = f"published components {name}"
+                return comps
+        comps = ganspace.fit_pca(G, n_samples=PCA_SAMPLES, n_components=PCA_COMPONENTS)
+        comps.meta["source"] = f"a PCA of {PCA_SAMPLES:,} samples fitted here"
+        return comps
+
+    return cached_fit((model, "ganspace"), load)
 
 
 def sefa(model: str, G, layers: str):
@@ -417,6 +441,7 @@ def edit_ganspace(model: str, component, amount, layers: str, latent):
     out = ganspace.edit_components(base, comps, {index: amount}, layers=rows, G=G)
     ratio = comps.explained_variance_ratio
     share = f" ({100 * float(ratio[index]):.1f}% of the variance of W)" if ratio is not None else ""
+    share += f", from {comps.meta.get('source', 'a PCA fitted here')}"
     before, after = render(G, base), render(G, out)
     reading = change_line(model, before, after)
     info = (f"GANSpace **PC{index}**{share}: moved {amount:+g} standard deviations on {describe_group(G, layers, rows)}"

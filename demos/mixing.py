@@ -10,7 +10,7 @@ from stylekit.errors import InvalidArgumentError
 from .common import (RENDER_S, SharedUI, current_latent, describe, get_generator, gpu_task, number,
                      render_pil, seed_list, session_state, teaching_note, use_result, user_errors)
 from .models import default_model
-from .outputs import GRID_TILE, ZipOfPngs, render_chunks
+from .outputs import GRID_TILE, ZipOfPngs, default_for, render_chunks, sized_default
 
 SHORT = """**Style mixing** (StyleGAN, Karras et al. 2019). The synthesis network reads one *w* per layer (the W+
 rows), so two faces can be spliced: each cell keeps its row's face and takes one group of rows from its column's."""
@@ -18,7 +18,7 @@ rows), so two faces can be spliced: each cell keeps its row's face and takes one
 MORE = """The rows of the **coarse** layers (4-8 px) carry pose and face shape, **middle** ones (16-32 px) features
 and hair style, **fine** ones colours and texture. Knobs: the seeds of the rows and columns, which group of layers
 the columns provide, and truncation psi. Tick *current latent as the first row* to mix your own inversion or edit.
-The default grid is 3 x 4 on small models and 2 x 3 on models above 256 px (each 1024 px face takes about half a
+The default grid is 3 x 4 on small models and 2 x 2 on models above 256 px (each 1024 px face takes about half a
 second on a 2-core CPU); type more seeds for a larger one (up to 6 x 6)."""
 MEASURED = ("on 300 report-seed pairs read by the held-out judge (`python -m stylekit.bench claims`), the coarse rows "
             "move 0.86 [0.84, 0.87] of the pose-and-shape difference (features 0.23, colours 0.07); the middle rows "
@@ -27,14 +27,14 @@ MEASURED = ("on 300 report-seed pairs read by the held-out judge (`python -m sty
 LESSON = "01_generator.py"
 
 GROUPS = ("coarse", "middle", "fine")
-#: the default grid, rows x columns: 3 x 4 (19 renders) on small models; 2 x 3 (11 renders, within the gallery's
-#: 5 s on a 2-core CPU at 1024 px, about 0.45 s a face in bfloat16) on models above 256 px
-GRID_SEEDS = {"small": ("1-3", "10-13"), "large": ("1-2", "10-12")}
+#: the default grid, rows x columns: 3 x 4 (19 renders) on small models, 2 x 2 (8 renders, within the gallery's
+#: 5 s on a 2-core CPU at 1024 px) on large ones (demos.outputs.sized_default)
+GRID_SEEDS = {"small": ("1-3", "10-13"), "large": ("1-2", "10-11")}
 
 
 def default_seeds(G) -> tuple[str, str]:
     """``(row seeds, column seeds)`` of the default grid for ``G`` (see :data:`GRID_SEEDS`)."""
-    return GRID_SEEDS["small" if G is None or G.img_resolution <= 256 else "large"]
+    return sized_default(G, GRID_SEEDS["small"], GRID_SEEDS["large"])
 
 
 def _grid_image(rows_img, cols_img, cells):
@@ -117,10 +117,7 @@ def mix_defaults(model: str):
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
     result = session_state()
-    try:
-        rows, cols = default_seeds(get_generator(default_model()))
-    except gr.Error:  # the default model is not installed; the grid follows the model picked later
-        rows, cols = default_seeds(None)
+    rows, cols = default_for(default_model(), *GRID_SEEDS.values())
     with gr.Row():
         row_seeds = gr.Textbox(value=rows, label="Row seeds (keep these faces)")
         col_seeds = gr.Textbox(value=cols, label="Column seeds (take their layers)")

@@ -12,7 +12,7 @@ from .common import (OPTIMISE_S, RENDER_S, SharedUI, cached_fit, choice, current
                      user_errors)
 from .invert import EXAMPLES, is_cartoon
 from .models import default_model
-from .outputs import GRID_TILE, ZipOfPngs, new_download, render_chunks
+from .outputs import GRID_TILE, ZipOfPngs, default_for, new_download, render_chunks, sized_default
 from .readings import change_line, describe_group
 
 SHORT = """**Morphing.** Codes close in W give similar faces, so a straight walk from one code to another morphs one
@@ -34,6 +34,7 @@ PAIRS = ("example: neutral -> smiling", "seeds")
 LAYERS = ("all", "coarse", "middle", "fine")
 MAX_FRAMES = 24
 GIF_SIZE = 256  # side of the animation's frames in pixels
+DEFAULT_FRAMES = (8, 6)  # on small models, on large ones (demos.outputs.sized_default: 6 frames at 1024 px fit 5 s)
 GIF_MAX_FRAMES = 12  # frames of the animation each way (evenly spaced from the morph's frames)
 PAIR_STEPS = 60
 
@@ -166,6 +167,12 @@ def use_analogy(model: str, result):
     return use_result(model, result, "Analogy")
 
 
+@user_errors
+def morph_defaults(model: str):
+    """The frames slider for the picked model: 8 on small models, 6 on large ones (:data:`DEFAULT_FRAMES`)."""
+    return gr.update(value=sized_default(get_generator(model), *DEFAULT_FRAMES))
+
+
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
     frames_state = session_state()
@@ -173,7 +180,7 @@ def build(ui: SharedUI) -> None:
     gr.Markdown("### Morph: current latent -> another face")
     with gr.Row():
         other = gr.Number(value=11, precision=0, label="Other face's seed")
-        frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="Frames")
+        frames = gr.Slider(2, MAX_FRAMES, value=default_for(default_model(), *DEFAULT_FRAMES), step=1, label="Frames")
         path = gr.Radio(list(PATHS), value="lerp", label="Path")
     button = gr.Button("Morph", variant="primary", elem_id="morph-button")
     # the frames get the full width (8 to a row, none cut off); the animation sits below at a fixed size
@@ -202,6 +209,7 @@ def build(ui: SharedUI) -> None:
 
     button.click(morph, [ui.model, other, frames, path, ui.latent], [gallery, gif, full, frames_state], api_name="morph")
     use_morph.click(use_frame, [ui.model, frame_index, frames_state], ui.use_outputs, api_name="morph_use")
+    ui.loaded.change(morph_defaults, ui.model, frames, api_visibility="private", queue=False)
     pair.change(pair_controls, pair, [from_seed, to_seed], api_visibility="private", queue=False)
     if ui.loaded is not None:
         ui.loaded.change(pair_for_model, ui.model, [pair, from_seed, to_seed], api_visibility="private", queue=False)

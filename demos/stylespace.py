@@ -23,7 +23,7 @@ current latent and fifteen random faces, tries the twelve with the largest gradi
 reads; the best one is applied at once, and you can pick another from the list. Models without a predictor (FFHQ)
 are read by CLIP zero-shot with the model's CLIP instead (the log-odds of a *positive* over a *neutral* prompt;
 an attribute from the list or your own 'positive | neutral'). Above 256 px it uses three random faces (their
-gradients are computed once per attribute) and tries the four strongest channels for real. Results live
+gradients are computed once per attribute) and tries the three strongest channels for real. Results live
 in S, so after *Use this result* only StyleSpace, local and display tabs can continue from them (S cannot be mapped
 back to W)."""
 MEASURED = ("channel 25 of b16.conv1 at -7 std: predicted beard 0.12 -> 1.00 on 16 development seeds, every face "
@@ -105,7 +105,7 @@ class ClipLogitScorer:
 
 
 CANDIDATES = 12  # channels ranked by gradient, then tried for real, for Find channels
-LARGE_CANDIDATES = 4  # the same on models above 256 px (each try renders and reads a 1024 px face: about 0.5 s)
+LARGE_CANDIDATES = 3  # the same on models above 256 px (each try renders and reads a 1024 px face: about 0.5 s)
 GRADIENT_SAMPLES = 15  # random faces whose gradients join the current one's (one face's can all but vanish)
 LARGE_GRADIENT_SAMPLES = 3  # the same on models above 256 px (each backward at 1024 px costs about a second and 1.3 GB)
 SAMPLE_SEED = 100  # the random faces are seeds 100, 101, ... at psi 0.7

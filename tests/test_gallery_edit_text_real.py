@@ -273,17 +273,43 @@ def test_stylespace_find_channels_with_clip_on_ffhq(ffhq, monkeypatch):
     assert _before_after(image) and f"channel {channel}" in info
 
 
-def test_mixing_grid_is_sized_to_the_model(ffhq):
-    from demos import mixing
+def test_batch_defaults_are_sized_to_the_model(ffhq):
+    """Generate's seeds, Style mixing's grid and Morph's frames default to fewer pictures on a 1024 px model."""
+    import zipfile
+
+    from demos import generate, mixing, morph
     from demos.common import get_generator
 
     assert mixing.default_seeds(get_generator("toyfaces")) == ("1-3", "10-13")  # 3 x 4 on small models
+    assert generate.generate_defaults("toyfaces")["value"] == "0-7" and morph.morph_defaults("toyfaces")["value"] == 8
+    assert generate.generate_defaults(MODEL)["value"] == "0-5" and morph.morph_defaults(MODEL)["value"] == 6
     rows, cols = mixing.mix_defaults(MODEL)
-    assert (rows["value"], cols["value"]) == ("1-2", "10-12")  # 2 x 3 at 1024 px
+    assert (rows["value"], cols["value"]) == ("1-2", "10-11")  # 2 x 2 at 1024 px
     grid, archive, first = mixing.style_mix(MODEL, rows["value"], cols["value"], "coarse", 0.7, False, None)
     tile = mixing.tile_size(ffhq)
-    w, h = grid.size  # a corner + 3 columns by a header row + 2 rows (tiles with a thin padding)
-    assert 4 * tile <= w < 4 * tile + 16 and 3 * tile <= h < 3 * tile + 16, grid.size
-    import zipfile
+    w, h = grid.size  # a corner + 2 columns by a header row + 2 rows (tiles with a thin padding)
+    assert 3 * tile <= w < 3 * tile + 16 and 3 * tile <= h < 3 * tile + 16, grid.size
+    assert len(zipfile.ZipFile(archive).namelist()) == 2 * 2 + 2 + 2
 
-    assert len(zipfile.ZipFile(archive).namelist()) == 2 * 3 + 2 + 3
+
+def test_ganspace_uses_the_published_components_and_says_when_it_fits_its_own(ffhq, monkeypatch):
+    import torch
+
+    from demos import common, edit
+    from stylekit import registry
+    from stylekit.edit import ganspace
+
+    image, info, out = edit.edit_ganspace(MODEL, 1, 2.0, "all", None)
+    assert _before_after(image) and "from published components ganspace-ffhq" in info, info
+    path = registry.artifact_path(registry.resolve("ganspace-ffhq", "directions"), local_files_only=True)
+    torch.testing.assert_close(edit.pca(MODEL, ffhq).components, ganspace.load_components(path).components)
+    with common._FIT_LOCK:
+        common._FITS.pop((MODEL, "ganspace"), None)
+    monkeypatch.setattr(edit, "PCA_SAMPLES", 500)
+    companion = registry.companion
+    monkeypatch.setattr(registry, "companion", lambda model, role, kind="generator":
+                        "no-such-components" if role == "ganspace" else companion(model, role, kind))
+    image, info, out = edit.edit_ganspace(MODEL, 1, 2.0, "all", None)
+    assert "from a PCA of 500 samples fitted here" in info, info
+    with common._FIT_LOCK:
+        common._FITS.pop((MODEL, "ganspace"), None)
