@@ -225,6 +225,48 @@ def _cmd_rehearsal(args) -> int:
     return rehearsal_main(args.rest)
 
 
+def _cmd_video(args) -> int:
+    from .checkpoints.load import load_generator
+    from .jobs.editing import resolve_direction
+    from .video import edit_video, flicker, read_video, write_video
+
+    G = load_generator(args.model, device=args.device)
+    frames, fps = read_video(args.input)
+    direction = resolve_direction(args.direction, G) if args.direction else None
+    if direction is None and args.strength != 0:
+        raise InvalidArgumentError("--strength needs --direction (a direction file or a registered name).")
+
+    def progress(done, total, what):
+        print(f"\r{what}: {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    result = edit_video(G, frames, encoder=args.encoder, direction=direction, strength=args.strength,
+                        layers=args.layers, sigma=args.sigma, progress=progress, device=args.device)
+    print(file=sys.stderr)
+    write_video(args.output, result.edited_uint8(), fps)
+    summary = {"frames": result.frames_done, "fps": fps, "psnr_mean_db": float(result.psnr.mean()),
+               "flicker_source": flicker(result.source), "flicker_reconstruction": flicker(result.reconstruction),
+               "flicker_edited": flicker(result.edited), "seconds": result.meta["seconds"], "output": str(args.output)}
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _add_video(sub) -> None:
+    p = sub.add_parser("video", help="invert a clip frame by frame, smooth the latents over time, apply one edit to "
+                                     "every frame and write the result (mp4 / webm / gif)")
+    p.add_argument("input", help="a video file (mp4, webm, mov, gif; at most 300 frames and 2048 px)")
+    p.add_argument("output", help="the edited clip; the codec follows the suffix (.mp4, .webm, .gif, ...)")
+    p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
+    p.add_argument("--encoder", default="e4e-toyfaces", help="a one-pass encoder for the model (registered name or file)")
+    p.add_argument("--direction", default=None,
+                   help="a direction file (.npy / .pt / .safetensors, e.g. from fit-boundary) or a registered name; "
+                        "without it the clip is reconstructed")
+    p.add_argument("--strength", type=float, default=0.0, help="how far along the direction (default 0)")
+    p.add_argument("--layers", default=None, help="W+ rows: 'all', 'coarse', 'middle+fine', '4-7' (default: all)")
+    p.add_argument("--sigma", type=float, default=1.0, help="Gaussian smoothing of the latents, in frames (0: none)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_video)
+
+
 def _add_rehearsal(sub) -> None:
     p = sub.add_parser("rehearsal", add_help=False,
                        help="build the full-size random-weight rehearsal world in DIR (python -m stylekit rehearsal "
@@ -354,7 +396,7 @@ def _add_fit_boundary(sub) -> None:
 
 #: every subcommand's parser builder, in the order ``--help`` lists them
 COMMANDS = [_add_convert, _add_info, _add_generate, _add_relevance, _add_models, _add_invert, _add_edit, _add_label,
-            _add_fit_boundary, _add_rehearsal]
+            _add_fit_boundary, _add_video, _add_rehearsal]
 
 
 def build_parser() -> argparse.ArgumentParser:
