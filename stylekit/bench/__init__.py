@@ -24,9 +24,12 @@ BENCHMARKS: dict[str, str] = {
     "generator": "stylekit.bench.generator",
     "editing": "stylekit.bench.editing",
     "inversion": "stylekit.bench.inversion",
+    "rig": "stylekit.bench.rig",
+    "retrieval": "stylekit.bench.retrieval",
     "scale": "stylekit.bench.scale",
     "text": "stylekit.bench.text",
     "toyfaces": "stylekit.bench.toyfaces",
+    "video": "stylekit.bench.video",
 }
 
 
