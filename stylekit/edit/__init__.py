@@ -8,7 +8,9 @@ Modules (one per technique; each gallery tab wraps one):
 - :mod:`~stylekit.edit.sefa`         closed-form factorization of the style affines (Shen & Zhou 2021)
 - :mod:`~stylekit.edit.stylespace`   single StyleSpace channels (Wu et al. 2021)
 - :mod:`~stylekit.edit.local`        part transfer with k-means on activations (Collins et al. 2020)
+- :mod:`~stylekit.edit.retrieval`    part-based retrieval and transfer (Retrieve in Style, Chong et al. 2021)
 - :mod:`~stylekit.edit.sg3_pose`     StyleGAN3 rotation / translation controls and a rotation direction
+- :mod:`~stylekit.edit.rig`          rig control after StyleRig (Tewari et al. 2020): set named rig values with a RigNet
 
 Shared pieces: :class:`Direction` and :func:`edit` (any linear direction in W/W+, from any method
 or from a published ``.pt`` / ``.npy`` file), layer presets (:func:`layer_presets`) and the hook
@@ -43,8 +45,8 @@ _LAZY = {
     "truncate": "stylekit.edit.arithmetic",
 }
 
-_SUBMODULES = ("arithmetic", "direction", "ganspace", "hooks", "interfacegan", "layers", "local", "presets", "sefa",
-               "sg3_pose", "stylespace")
+_SUBMODULES = ("arithmetic", "direction", "ganspace", "hooks", "interfacegan", "layers", "local", "presets",
+               "retrieval", "rig", "sefa", "sg3_pose", "stylespace")
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
 
