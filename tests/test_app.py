@@ -220,6 +220,11 @@ def test_local_edit_endpoints(server, tmp_path):
     assert _wide(image, 3) and "Part 2 (skin)" in info
     assert _image(full).size == (64, 64)  # the result at the generator's own size
     assert "S latent" in c.predict("toyfaces", api_name="/local_use")[1]
+    # Retrieve by part, from that S latent: the current face and 3 faces closest in the hair, then a transfer
+    tiles, info = c.predict("toyfaces", 5, 3, api_name="/local_retrieve")
+    assert _wide(tiles, 4) and "Closest in part 5 (hair)" in info
+    image, info, full = c.predict("toyfaces", 5, 2, 1.0, api_name="/local_retrieve_transfer")
+    assert _wide(image, 3) and "(retrieved face 2," in info and _image(full).size == (64, 64)
     c.predict(api_name="/clear_latent")
     canvas = c.predict("toyfaces", api_name="/local_canvas")
     assert canvas["background"] and _image(canvas["background"]).size == (256, 256)
