@@ -244,6 +244,9 @@ def test_local_edits(page):
     _wait_text(page, "#local-transfer-info", "Part 5 (hair) of seed 9")
     assert "red_hair 0.00 -> 0.9" in page.locator("#local-transfer-info").inner_text()
     _visible_change(page, "#local-transfer-output", panels=3, first=0, second=2)
+    page.locator("#local-retrieve-button").click()  # Retrieve by part: the faces closest in the hair
+    _wait_image(page, "#local-retrieve-output")
+    _wait_text(page, "#local-retrieve-info", "Closest in part 5 (hair)")
     # the brush is active as soon as the canvas is loaded: the first drag paints
     page.locator("#local-load").click()
     canvas = page.locator("#local-editor canvas").first
