@@ -146,3 +146,18 @@ def test_bad_inputs_say_what_to_do(G, parts, database):
         R.retrieve(G, parts, query.to_styles(G), database, None, k=1)
     with pytest.raises(InvalidArgumentError, match="part segmentation"):
         R.retrieve(G, None, query, database, 0, k=1)
+
+
+def test_bench_runs_on_its_report_seeds():
+    from stylekit.bench.__main__ import build_parser
+    from stylekit.bench.retrieval import run
+
+    args = build_parser("retrieval").parse_args(["--queries", "30", "--database", "200", "--transfer", "2"])
+    m = run(args)
+    assert m["report_seed_start"] == 7_500_000 and m["report_seed_count"] == 230 and m["k"] == 5
+    assert m["clusters_hair"] >= 1 and m["parts_scored"] >= 3
+    for part in ("hair", "skin", "background"):
+        assert m[f"p_at_k_part_{part}_lo"] <= m[f"p_at_k_part_{part}"] <= m[f"p_at_k_part_{part}_hi"]
+        assert 0 <= m[f"p_at_k_whole_{part}"] <= 1 and 0 < m[f"chance_{part}"] < 1
+        assert m[f"other_chance_{part}"] > 0 and f"other_agree_whole_{part}" in m
+    assert m["p_at_k_part_hair"] > 2 * m["chance_hair"]
