@@ -35,7 +35,8 @@ if settings.zero_gpu_space():  # ZeroGPU wants spaces imported before anything t
 
 import gradio as gr  # noqa: E402
 
-from demos import common, edit, generate, invert, local, mixing, models, morph, sg3, stylespace, text  # noqa: E402
+from demos import (common, edit, generate, invert, local, mixing, models, morph, sg3, stylespace, text,  # noqa: E402
+                   video)
 from stylekit.errors import StylekitError  # noqa: E402
 
 GALLERY_HUB_TIMEOUT_S = "5"  # STYLEKIT_HUB_TIMEOUT for the gallery: a stalled Hub fails a load in seconds
@@ -54,6 +55,7 @@ TABS = [
     ("Morph", morph),
     ("Text", text),
     ("StyleGAN3 pose", sg3),
+    ("Video", video),
 ]
 
 

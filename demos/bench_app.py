@@ -42,7 +42,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIMISATIONS = ("invert", "local_crossover")
+#: long jobs with progress and Stop, excluded from the interactive bar: optimisations, and video_edit (it inverts and
+#: renders every frame of a clip, so its time grows with the clip: 8 frames in this bench)
+OPTIMISATIONS = ("invert", "local_crossover", "video_edit")
 #: Endpoints of the app that are not timed, and why.
 NOT_TIMED = {
     "sg3_pose": "needs a StyleGAN3 model; the offline toyfaces generator is a StyleGAN2",
@@ -124,6 +126,7 @@ def _launch(app_dir: Path, threads: int | None, extra_args: list[str] | None = N
 #: (Text's relevance table from 2 images x 2 probes, the InterFaceGAN fit from 20 CLIP-labelled samples), else they
 #: would compute on the server's cores through the whole run (at 1024 px the defaults take hours on a CPU).
 ALWAYS = {"images": 2, "rank": 2, "samples": 20}
+CLIP_FRAMES = 8  # frames of the clip the Video tab's edit gets
 #: with ``small=True`` (the rehearsal test): few seeds and frames, so a 1024 px generator answers in seconds; Text's
 #: global directions take the 8 most relevant channels whatever their relevance (beta 0: a table from 2 images of
 #: a random-weight generator has no channel above the FFHQ preset's beta)
@@ -147,6 +150,8 @@ def endpoint_calls(api: dict, files: dict, model: str, steps: int, *, small: boo
     editor = {"background": handle_file(str(files["canvas"])), "layers": [handle_file(str(files["layer"]))],
               "composite": handle_file(str(files["canvas"])), "id": None}
     fill = {"model": model, "image": photo, "editor": editor, **ALWAYS, **(SMALL if small else {})}
+    if "video" in files:
+        fill["video"] = handle_file(str(files["video"]))
     fill.update({name: steps for name in STEP_PARAMS})
     fill.update(extra or {})
     calls = []
@@ -198,7 +203,12 @@ def _inputs(folder: Path) -> dict:
     layer = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     ImageDraw.Draw(layer).rectangle((8, 8, 40, 40), fill=(255, 0, 0, 255))
     layer.save(folder / "layer.png")
-    return {"photo": examples / "toyface-beard.png", "canvas": canvas, "layer": folder / "layer.png"}
+    from stylekit.toyfaces.clips import make_clip
+    from stylekit.video import write_video
+    from stylekit.video.pipeline import to_uint8
+
+    clip = write_video(folder / "clip.mp4", to_uint8(make_clip("turn", frames=CLIP_FRAMES, seed=5)[0]), fps=12)
+    return {"photo": examples / "toyface-beard.png", "canvas": canvas, "layer": folder / "layer.png", "video": clip}
 
 
 class RssPeak:

@@ -318,3 +318,19 @@ def test_stylegan3_pose(page):
     _wait_text(page, "#sg3-status", "Not available")
     assert page.locator("#sg3-button").is_disabled()
     _shot(page, "stylegan3_pose")
+
+
+def test_video(page):
+    _tab(page, "Video", exact=True)
+    page.locator("#video-make").click()
+    try:
+        page.locator("#video-source video").first.wait_for(state="attached", timeout=120_000)
+    except Exception:
+        _fail(page, "the toyfaces clip never reached the clip box")
+    page.locator("#video-button").click()
+    _wait_text(page, "#video-info", "PSNR")
+    info = page.locator("#video-info").inner_text()
+    assert "16 frames, glasses at strength +1" in info and "smoothing 1 frames" in info, info
+    src = page.locator("#video-output video").first.get_attribute("src")
+    assert src and src.split("?")[0].endswith(".mp4"), src
+    _shot(page, "video")

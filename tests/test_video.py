@@ -136,3 +136,24 @@ def test_the_video_command_writes_the_edited_clip(tmp_path, capsys):
     assert read_video(out)[0].shape == (6, 64, 64, 3)
     assert main(["video", str(source), str(tmp_path / "o.mp4"), "--strength", "2"]) == 2
     assert "--strength needs --direction" in capsys.readouterr().err
+
+
+def test_the_video_tab_makes_a_clip_and_edits_it(tmp_path):
+    from demos import video
+
+    clip = video.video_clip("toyfaces", "blink", 3, 8)
+    frames, fps = read_video(clip)
+    assert frames.shape == (8, 64, 64, 3) and fps == 12
+    out, info = video.video_edit("toyfaces", clip, "glasses", 1.0, 1.0, progress=lambda *a, **k: None)
+    shown, _ = read_video(out)
+    assert shown.shape == (8, 64, 128, 3)  # source | edited, side by side
+    assert "8 frames, glasses at strength +1" in info and "PSNR" in info and "Stopped" not in info, info
+    left, right = shown[:, :, :64].astype(int), shown[:, :, 64:].astype(int)
+    assert np.abs(left - frames).mean() < 8 and np.abs(right - left).mean() > 2  # the edit shows
+    assert video.direction_choices("toyfaces")[0] == video.NONE and "glasses" in video.direction_choices("toyfaces")
+    with pytest.raises(Exception, match="no clip"):
+        video.video_edit("toyfaces", None, "glasses", 1.0, 1.0, progress=lambda *a, **k: None)
+    with pytest.raises(Exception, match="edit must be one of"):
+        video.video_edit("toyfaces", clip, "wings", 1.0, 1.0, progress=lambda *a, **k: None)
+    with pytest.raises(Exception, match="smoothing"):
+        video.video_edit("toyfaces", clip, "glasses", 1.0, 9.0, progress=lambda *a, **k: None)
