@@ -9,11 +9,11 @@ the part's shares,
 
 (``s̄`` the styles of the average latent ``G.w_avg``, so the cosine compares how a face departs from the
 average face rather than the large common offset every style vector carries; ``p`` the preset's
-``sharpness``, 2 by default, :data:`~stylekit.edit.presets.PART_RETRIEVAL`, where the paper uses the
-shares as they are, ``p = 1``), and compares two faces in
-part ``k`` by the **cosine distance** ``1 - cos(d_k(a), d_k(b))``. Channels that act outside the part have
-shares near 0 and hardly count, so two faces with the same hair and different eyes are close in the hair
-descriptor and far in the eye descriptor. Retrieval ranks a database by that distance
+``sharpness``, 2 by default, :data:`~stylekit.edit.presets.PART_RETRIEVAL`; ``p = 1`` weighs by the shares as
+they are), and compares two faces in part ``k`` by the **cosine distance** ``1 - cos(d_k(a), d_k(b))``.
+Channels that act outside the part have shares near 0 and hardly count, so the hair descriptor leans on the
+hair's channels (not only: on toyfaces the other parts' attributes still agree more often than by chance,
+see ``bench retrieval``). Retrieval ranks a database by that distance
 (:func:`retrieve`); the transfer of the part from a retrieved face is Editing in Style's interpolation
 on that part's channels (:func:`~stylekit.edit.local.transfer_part`; :func:`retrieve_and_transfer` does
 both). Nothing is trained: the descriptors are a fixed function of the generator, its part segmentation
