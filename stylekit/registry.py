@@ -14,6 +14,7 @@ relevance       a StyleCLIP global-directions relevance table for a (generator, 
 directions      a set of latent directions (InterFaceGAN boundaries, GANSpace components, ...)
 perceptual      a perceptual-loss backbone (VGG16 for LPIPS)
 landmarks       a face-landmark model for FFHQ-style alignment (dlib)
+rig             a rig network (StyleRig-style rig control) trained for one generator
 ==============  ===========================================================================
 
 A name is unique within its kind (the toyfaces world registers a generator, a CLIP, a predictor and a
@@ -44,7 +45,8 @@ from .errors import CheckpointError, ModelNotFoundError
 from .hub import HubFile
 
 #: Every artifact kind, in the order ``python -m stylekit models`` lists them.
-KINDS = ("generator", "encoder", "clip", "predictor", "judge", "relevance", "directions", "perceptual", "landmarks")
+KINDS = ("generator", "encoder", "clip", "predictor", "judge", "relevance", "directions", "perceptual", "landmarks",
+         "rig")
 
 #: ``module:function`` of what ships with stylekit (the toyfaces world and the published-weights
 #: catalogue), registered even when the package's entry points are not installed (a source checkout).
