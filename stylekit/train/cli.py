@@ -1,4 +1,4 @@
-"""Command line: ``python -m stylekit.train {gan,supervised,encoder,clip,predictor,fd,clip-eval} ...``.
+"""Command line: ``python -m stylekit.train {gan,supervised,encoder,clip,predictor,rig,fd,clip-eval} ...``.
 
 Every trainer takes the same common options (``--out`` (required), ``--batch``, ``--lr``, ``--seed``,
 ``--device``, ``--precision fp32|bf16|fp16|auto``, ``--threads``, ``--resume [CHECKPOINT]`` / ``--no-resume``, ``--export PATH``,
@@ -16,6 +16,7 @@ Examples::
     python -m stylekit.train encoder --generator toyfaces --out runs/e4e --steps 20000 --batch 16
     python -m stylekit.train clip --out runs/clip --steps 600
     python -m stylekit.train predictor --out runs/predictor --steps 3000
+    python -m stylekit.train rig --out runs/rig --steps 600 --threads 1
     python -m stylekit.train fd runs/sup/generator.safetensors --n 1000
     python -m stylekit.train clip-eval runs/clip/clip.safetensors
 """
@@ -33,7 +34,7 @@ from ..errors import StylekitError
 __all__ = ["TRAINERS", "build_parser", "config_from_args", "main", "parse_channels"]
 
 #: The training subcommands.
-TRAINERS = ("gan", "supervised", "encoder", "clip", "predictor")
+TRAINERS = ("gan", "supervised", "encoder", "clip", "predictor", "rig")
 
 #: Command-line defaults that differ from the config classes' (kept from the earlier commands).
 _CLI_DEFAULTS = {"gan": {"threads": 2}, "supervised": {"threads": 2, "z_dim": 64, "w_dim": 64}}
@@ -75,6 +76,8 @@ def _config_class(kind: str):
         from .encoder import EncoderConfig as cls
     elif kind == "clip":
         from .clip import ClipConfig as cls
+    elif kind == "rig":
+        from .rig import RigConfig as cls
     else:
         from .predictor import PredictorConfig as cls
     return cls
@@ -194,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
              "supervised": "toyfaces pretraining: regress G(z) onto renders of z's attributes",
              "encoder": "an e4e (or ReStyle) encoder for a StyleGAN generator",
              "clip": "the toyfaces CLIP (contrastive, with hard-negative captions)",
-             "predictor": "the toyfaces attribute predictor (renders made on the fly)"}
+             "predictor": "the toyfaces attribute predictor (renders made on the fly)",
+             "rig": "a rig network (StyleRig-style rig control) for the toyfaces generator, through the predictor"}
     for kind in TRAINERS:
         d = _config_class(kind)(**_CLI_DEFAULTS.get(kind, {}))
         p = sub.add_parser(kind, help=helps[kind])
@@ -234,7 +238,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None):
 
         values["encoder_config"] = dict(FFHQ_CONFIG if args.preset == "ffhq" else TOYFACES_CONFIG)
         values["half_export"] = not args.full_precision
-    if args.command == "predictor" and argv is not None:
+    if args.command in ("predictor", "rig") and argv is not None:
         values["command"] = "python -m stylekit.train " + " ".join(shlex.quote(a) for a in argv)
     return cls.from_dict(values)
 
@@ -283,6 +287,10 @@ def _run_trainer(command: str, cfg) -> dict:
         from .clip import train_clip
 
         return {k: v for k, v in train_clip(cfg, log=log).items() if k != "history"}
+    if command == "rig":
+        from .rig import train_rig
+
+        return train_rig(cfg, log=log)
     from .predictor import train_predictor
 
     metrics = train_predictor(cfg, log=log)
