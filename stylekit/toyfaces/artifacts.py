@@ -17,7 +17,7 @@ _SHIPPED = "shipped inside the package"
 
 #: What goes with the toyfaces generator (roles understood by the gallery and the benches).
 COMPANIONS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces", "clip": WORLD, "predictor": WORLD,
-              "relevance": WORLD, "preset": WORLD}
+              "relevance": WORLD, "preset": WORLD, "rig": WORLD}
 
 
 def _shipped(name: str, kind: str, stem: str, fmt: str, description: str, *, card: str | None = None,
@@ -50,6 +50,10 @@ def artifacts() -> list[Artifact]:
                  "attribute predictor: reads the 15 toyfaces attributes back from any 64x64 image"),
         _shipped(WORLD, "judge", "judge", "stylekit.judge",
                  "held-out judge: 15 attributes + a face score; only the benchmarks use it (stylekit.judge)"),
+        _shipped(WORLD, "rig", "rig", "stylekit.rig",
+                 "rig network (StyleRig-style rig control: yaw, roll, smile, mouth and eyes open) trained by stylekit "
+                 "for the toyfaces generator through its attribute predictor",
+                 companions={"generator": WORLD, "predictor": WORLD}),
         _shipped(WORLD, "relevance", "relevance", "stylekit-relevance",
                  "StyleCLIP global-directions relevance table of the toyfaces generator with the toyfaces CLIP",
                  companions={"generator": WORLD, "clip": WORLD}),
