@@ -1,7 +1,7 @@
 """Train a rig network (StyleRig-style rig control) for the toyfaces generator, self-supervised through the
 attribute predictor.
 
-    python -m stylekit.train rig --out runs/rig --steps 600 --threads 1
+    python -m stylekit.train rig --out runs/rig --steps 900 --w-keep 5 --threads 1
 
 Every step draws fresh codes ``z ~ N(0, I)`` (the labelled latents of the toyfaces world), maps them to W with a
 random truncation ``psi`` in ``[psi_min, 1]``, renders them and lets the frozen attribute predictor read every
@@ -52,7 +52,7 @@ _CONT_WEIGHT = 10.0
 class RigConfig(StepsConfig):
     """Settings of :func:`train_rig`."""
 
-    steps: int = 600
+    steps: int = 900
     batch: int = 24                    # codes per step
     lr: float = 2e-3                   # peak AdamW learning rate
     warmup: int = 30
@@ -68,7 +68,7 @@ class RigConfig(StepsConfig):
     recon_fraction: float = 0.25       # share of reconstruction rows
     ask_p: float = 0.5                 # edit rows: probability that a rig value is asked
     flip_p: float = 0.8                # edit rows: probability that an asked binary value is switched
-    w_keep: float = 1.0                # weight of the keep term
+    w_keep: float = 5.0                # weight of the keep term (1 and 5 compared on development seeds)
     w_recon: float = 5.0               # weight of the reconstruction term
     w_delta: float = 0.02              # weight of the delta size term
     eval_codes: int = 200              # development codes scored at the end
