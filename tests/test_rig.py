@@ -193,3 +193,21 @@ def test_gallery_rig_section_asks_the_moved_values_and_says_when_a_model_has_non
     assert image.size[0] > 1.8 * image.size[1] and out.space == "w+"  # before | after
     assert rig.rig_for("ffhq-1024", None) is None  # no registered rig: nothing is loaded
     assert "3DMM" in rig._not_available("ffhq-1024") and "not available" in rig._not_available("ffhq-1024")
+
+
+def test_bench_rig_reports_on_its_report_seeds_with_ordered_intervals(toy):
+    import argparse
+
+    from stylekit.bench import rig as bench_rig
+
+    parser = argparse.ArgumentParser()
+    bench_rig.add_arguments(parser)
+    args = parser.parse_args(["--quick", "--n-test", "6", "--n-fit", "200", "--bisection-steps", "3", "--threads", "1"])
+    m = bench_rig.run(args)
+    assert m["report_seed_start"] == 7_600_000 and m["report_seed_count"] == 6 and m["development_seeds"] == 0
+    for method in bench_rig.METHODS:
+        for key in (f"{method}_mean_error", f"{method}_mean_success", f"{method}_mean_leakage", f"{method}_error_yaw"):
+            assert m[f"{key}_lo"] <= m[key] <= m[f"{key}_hi"], key
+        assert 0 <= m[f"{method}_mean_success"] <= 1
+    assert m["rig_recon_change"] < 0.1  # asking the current readings back barely moves the judge's readings
+    assert {"diff_error_rig_minus_interfacegan", "diff_leakage_rig_minus_interfacegan_matched"} <= set(m)
