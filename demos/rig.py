@@ -21,8 +21,9 @@ from .readings import predictor_for
 SLIDERS = (("yaw", "Yaw (degrees, + turns right)", 0.5), ("rotation", "Roll (degrees, + counter-clockwise)", 0.5),
            ("smile", "Smile (-1 frown .. 1 big smile)", 0.05), ("mouth_open", "Mouth open (0 .. 1)", 0.05),
            ("eyes_open", "Eyes open (0 .. 1)", 0.05))
-#: A slider counts as moved (its value is asked) when it differs from the current reading by this share of its range.
-MOVED = 0.02
+#: A slider counts as moved (its value is asked) when it differs from the current reading by more than this share
+#: of its range (above half a slider step, so a reading snapped to the step is not asked).
+MOVED = 0.04
 
 NOTE = """**Rig control** (StyleRig, Tewari et al. 2020): a small network (RigNet) trained through the attribute
 predictor maps the latent and the asked rig values to an edited latent; values you do not move stay as they are.
@@ -76,7 +77,8 @@ def rig_read(model: str, latent):
     if rignet is None or predictor is None:
         return (*[gr.update() for _ in SLIDERS], _not_available(model))
     values = _readings(G, rignet, predictor, current_latent(G, latent))
-    updates = [gr.update(value=round(values[name], 2)) if name in values else gr.update() for name, _, _ in SLIDERS]
+    updates = [gr.update(value=round(round(values[name] / step) * step, 4)) if name in values else gr.update()
+               for name, _, step in SLIDERS]
     text = ", ".join(f"{k} {v:.2f}" for k, v in values.items())
     return (*updates, f"Rig values read from the current latent: {text}.")
 
