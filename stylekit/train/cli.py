@@ -16,7 +16,7 @@ Examples::
     python -m stylekit.train encoder --generator toyfaces --out runs/e4e --steps 20000 --batch 16
     python -m stylekit.train clip --out runs/clip --steps 600
     python -m stylekit.train predictor --out runs/predictor --steps 3000
-    python -m stylekit.train rig --out runs/rig --steps 900 --w-keep 5 --threads 1
+    python -m stylekit.train rig --out runs/rig --steps 1500 --w-keep 5 --threads 1
     python -m stylekit.train fd runs/sup/generator.safetensors --n 1000
     python -m stylekit.train clip-eval runs/clip/clip.safetensors
 """

@@ -1,7 +1,7 @@
 """Train a rig network (StyleRig-style rig control) for the toyfaces generator, self-supervised through the
 attribute predictor.
 
-    python -m stylekit.train rig --out runs/rig --steps 900 --w-keep 5 --threads 1
+    python -m stylekit.train rig --out runs/rig --steps 1500 --w-keep 5 --threads 1
 
 Every step draws fresh codes ``z ~ N(0, I)`` (the labelled latents of the toyfaces world), maps them to W with a
 random truncation ``psi`` in ``[psi_min, 1]``, renders them and lets the frozen attribute predictor read every
@@ -52,7 +52,7 @@ _CONT_WEIGHT = 10.0
 class RigConfig(StepsConfig):
     """Settings of :func:`train_rig`."""
 
-    steps: int = 900
+    steps: int = 1500
     batch: int = 24                    # codes per step
     lr: float = 2e-3                   # peak AdamW learning rate
     warmup: int = 30
