@@ -2,9 +2,9 @@
 sliders moved to the same asked values?
 
 Report codes: ``--n-test`` codes ``Latent.from_seed`` on report seeds from ``7,000,000 + --report-offset``
-(default 7,600,000; ``report_seed_start`` / ``report_seed_count`` in the JSON; ``--dev`` uses development seeds
-from :data:`DEV_SEED_START` instead, for tuning). Every figure is read by the held-out judge (:mod:`stylekit.judge`),
-never by the attribute predictor that trained the rig network and labels InterFaceGAN's codes.
+(default 7,600,000; ``report_seed_start`` / ``report_seed_count`` in the JSON). Every figure is read by the held-out
+judge (:mod:`stylekit.judge`), never by the attribute predictor that trained the rig network and labels
+InterFaceGAN's codes; tuning uses the predictor on development seeds (the trainer's own scores), never this.
 
 For each rig value and each code one target is asked: a continuous value is drawn uniformly over the middle 90%
 of its range at least :data:`MIN_SHIFT` (unit scale) away from the predictor's current reading (what a user
@@ -55,8 +55,6 @@ from stylekit.edit.presets import INTERFACEGAN
 
 #: Report seeds start at ``REPORT_SEED_START + REPORT_OFFSET`` = 7,600,000.
 REPORT_OFFSET = 600_000
-#: ``--dev``: development seeds from here (inside stylekit.bench.stats.DEV_SEED_RANGE; the trainer scores on 60,000..).
-DEV_SEED_START = 61_000
 #: The smallest asked move of a continuous value, unit scale (above the rule's target shift of 0.25).
 MIN_SHIFT = 0.35
 METHODS = ("rig", "interfacegan", "interfacegan_matched")
@@ -70,7 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-test", type=int, default=200, help="report codes per rig value (default 200)")
     parser.add_argument("--report-offset", type=int, default=REPORT_OFFSET,
                         help=f"first report seed = 7,000,000 + this (default {REPORT_OFFSET})")
-    parser.add_argument("--dev", action="store_true", help=f"development seeds from {DEV_SEED_START} (for tuning)")
     parser.add_argument("--n-fit", type=int, default=INTERFACEGAN.n, help="InterFaceGAN labelled codes (preset)")
     parser.add_argument("--max-sigmas", type=float, default=6.0,
                         help="InterFaceGAN slider range, in std of the codes' signed distance (default 6)")
@@ -103,7 +100,7 @@ def run(args) -> dict[str, float]:
     rignet = load_rig(rig_name, G=G, generator_name=args.model, device=args.device)
     predictor = load_predictor(args.predictor, device=args.device)
     judge = load_judge(args.judge, device=args.device)
-    return evaluate(G, rignet, predictor, judge, n_test=args.n_test, report_offset=args.report_offset, dev=args.dev,
+    return evaluate(G, rignet, predictor, judge, n_test=args.n_test, report_offset=args.report_offset,
                     n_fit=args.n_fit, max_sigmas=args.max_sigmas, bisection_steps=args.bisection_steps, psi=args.psi,
                     seed=args.seed, batch_size=args.batch_size)
 
@@ -163,7 +160,7 @@ def _slider_strengths(reader: _Reader, ws, normal, column: int, goal, sign, s_ma
     return hi
 
 
-def evaluate(G, rignet, predictor, judge, *, n_test=200, report_offset=REPORT_OFFSET, dev=False,
+def evaluate(G, rignet, predictor, judge, *, n_test=200, report_offset=REPORT_OFFSET,
              n_fit=INTERFACEGAN.n, max_sigmas=6.0, bisection_steps=8, psi=1.0, seed=0,
              batch_size=50) -> dict[str, float]:
     """The measurements behind :func:`run` (any generator with a rig network, the predictor it was trained with and
@@ -175,7 +172,7 @@ def evaluate(G, rignet, predictor, judge, *, n_test=200, report_offset=REPORT_OF
     from .stats import mean_metrics, rate_metrics, report_seeds
 
     reader = _Reader(G, predictor, judge, batch_size)
-    seeds = range(DEV_SEED_START, DEV_SEED_START + n_test) if dev else report_seeds(n_test, report_offset)
+    seeds = report_seeds(n_test, report_offset)
     test = Latent.from_seed(G, list(seeds), psi=psi)
     ws = test.tensor
     names = list(judge.attribute_names)
@@ -183,7 +180,7 @@ def evaluate(G, rignet, predictor, judge, *, n_test=200, report_offset=REPORT_OF
     before_pred = reader.predict(ws)
     before = reader.judge_read(ws)
     metrics: dict[str, float] = {"report_seed_start": seeds.start, "report_seed_count": len(seeds),
-                                 "development_seeds": int(dev), "n_test": n_test, "n_fit": n_fit, "psi": psi,
+                                 "n_test": n_test, "n_fit": n_fit, "psi": psi,
                                  "max_sigmas": max_sigmas, "min_shift": MIN_SHIFT, "fit_seed": seed + 1,
                                  "rule_face_threshold": DEFAULT_RULE.face_threshold,
                                  "rule_binary_tolerance": DEFAULT_RULE.binary_tolerance,
