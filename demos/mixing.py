@@ -90,12 +90,13 @@ def style_mix(model: str, row_seeds: str, col_seeds: str, group: str, psi: float
     r, c, t = len(rows), len(cols), tile_size(G)
     names = [f"row{i}-col{j}" for i in range(r) for j in range(c)]
     archive = ZipOfPngs("mixing")
+    small = sized_default(G, True, False)  # large models: the cells only (each full-size PNG costs about 0.05 s)
     try:
         cell_img = render_chunks(G, cells, size=t, names=names, archive=archive)
         row_img = render_chunks(G, torch.cat([x.ws(G) for x in rows]), size=t,
-                                names=[f"row{i}" for i in range(r)], archive=archive)
+                                names=[f"row{i}" for i in range(r)], archive=archive if small else None)
         col_img = render_chunks(G, torch.cat([x.ws(G) for x in cols]), size=t,
-                                names=[f"col{j}" for j in range(c)], archive=archive)
+                                names=[f"col{j}" for j in range(c)], archive=archive if small else None)
     finally:
         path = archive.close()
     first = Latent("w+", cells[:1].clone(), noise=rows[0].noise)
@@ -127,7 +128,8 @@ def build(ui: SharedUI) -> None:
         use_current = gr.Checkbox(False, label="Current latent as the first row")
     button = gr.Button("Mix", variant="primary", elem_id="mixing-button")
     output = gr.Image(label="Rows x columns (shown at most 256 px each)", type="pil", elem_id="mixing-output")
-    full = gr.File(label="Full-size cells, rows and columns (zip of PNGs)", elem_id="mixing-download")
+    full = gr.File(label="Full-size cells (and, on small models, rows and columns; zip of PNGs)",
+                   elem_id="mixing-download")
     use = gr.Button("Use this result (first row x first column)", elem_id="mixing-use")
     gr.on([button.click, group.change], style_mix, [ui.model, row_seeds, col_seeds, group, psi, use_current, ui.latent],
           [output, full, result], api_name="style_mix")
