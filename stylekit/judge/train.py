@@ -153,12 +153,7 @@ def train_judge(cfg: JudgeConfig, *, progress: ProgressCallback = no_progress,
     with Run(cfg, log=log, progress=progress) as run:
         model = new_judge(seed=cfg.seed).to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        state = run.resume_state()
-        if state is not None:
-            run.restore(state, {"model": model}, {"optimizer": opt})
-            run.log(f"resumed from {run.resume_path} at step {run.step}")
-        else:
-            run.write_config()
+        run.resume_or_start({"model": model}, {"optimizer": opt})
         run.distribute({"model": model}, {"optimizer": opt})
         _loop(run, cfg, model, opt, G)
         if not run.is_main:  # several processes: rank 0 scores and writes the judge

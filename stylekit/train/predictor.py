@@ -180,12 +180,7 @@ def train_predictor(cfg: PredictorConfig, *, progress: ProgressCallback = no_pro
     with Run(cfg, log=log, progress=progress) as run:
         model = new_predictor().to(run.device).to(memory_format=torch.channels_last)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        state = run.resume_state()
-        if state is not None:
-            run.restore(state, {"model": model}, {"optimizer": opt})
-            run.log(f"resumed from {run.resume_path} at step {run.step}")
-        else:
-            run.write_config()
+        run.resume_or_start({"model": model}, {"optimizer": opt})
         run.distribute({"model": model}, {"optimizer": opt})
         _loop(run, cfg, model, opt)
         return _finish(run, cfg, model) if run.is_main else {}

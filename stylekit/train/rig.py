@@ -245,12 +245,7 @@ def train_rig(cfg: RigConfig, *, progress: ProgressCallback = no_progress,
             raise InvalidArgumentError("the rig trainer runs on one process; start it without torchrun.")
         G, predictor, rignet, rig_index = _build(cfg, run.device)
         opt = torch.optim.AdamW(rignet.parameters(), lr=cfg.lr, weight_decay=1e-4)
-        state = run.resume_state()
-        if state is not None:
-            run.restore(state, {"rignet": rignet}, {"optimizer": opt})
-            run.log(f"resumed from {run.resume_path} at step {run.step}")
-        else:
-            run.write_config()
+        run.resume_or_start({"rignet": rignet}, {"optimizer": opt})
         start, t0, running = run.step, time.time(), Smoothed()
         parts = {k: Smoothed() for k in ("edit", "keep", "recon", "delta")}
         rignet.train()

@@ -453,6 +453,17 @@ class Run:
         self.resume_path = path
         return state
 
+    def resume_or_start(self, nets: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer]) -> bool:
+        """Continue from the checkpoint ``cfg.resume`` names (:meth:`resume_state`, :meth:`restore` of ``nets`` and
+        ``optims``, a log line) or, on a fresh run, write ``config.json``. Returns True when it resumed."""
+        state = self.resume_state()
+        if state is None:
+            self.write_config()
+            return False
+        self.restore(state, nets, optims)
+        self.log(f"resumed from {self.resume_path} at step {self.step}")
+        return True
+
     def saved_config(self, state: dict) -> dict:
         """The settings a checkpoint was written with."""
         return json.loads(state["config"])
