@@ -205,7 +205,7 @@ def _inputs(folder: Path) -> dict:
     layer.save(folder / "layer.png")
     from stylekit.toyfaces.clips import make_clip
     from stylekit.video import write_video
-    from stylekit.video.pipeline import to_uint8
+    from stylekit.images import to_uint8
 
     clip = write_video(folder / "clip.mp4", to_uint8(make_clip("turn", frames=CLIP_FRAMES, seed=5)[0]), fps=12)
     return {"photo": examples / "toyface-beard.png", "canvas": canvas, "layer": folder / "layer.png", "video": clip}

@@ -19,6 +19,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from stylekit.images import to_uint8
+
 from .common import DISPLAY_MAX, shrink
 
 GRID_TILE = 256  # side of one tile of a grid (Generate, Style mixing) and of a Morph frame, in pixels
@@ -80,14 +82,6 @@ def new_download(stem: str, suffix: str) -> Path:
     handle = tempfile.NamedTemporaryFile(dir=download_dir(), prefix=f"{stem}-", suffix=suffix, delete=False)
     handle.close()
     return Path(handle.name)
-
-
-def to_uint8(images):
-    """``[N, 3, H, W]`` in ``[-1, 1]`` -> ``[N, H, W, 3]`` uint8 numpy."""
-    import torch
-
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
 
 
 def save_png(image, stem: str) -> str:

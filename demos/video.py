@@ -55,7 +55,7 @@ def video_clip(model: str, kind: str, seed, frames):
     """Returns the path of a toyfaces clip (mp4, 64 px) of face ``seed`` whose head turns, smiles or blinks."""
     from stylekit.toyfaces.clips import make_clip
     from stylekit.video import write_video
-    from stylekit.video.pipeline import to_uint8
+    from stylekit.images import to_uint8
 
     kind = choice(kind, "clip kind", KINDS)
     seed = integer(seed, "seed", 0, 2**31 - 1)
@@ -74,7 +74,7 @@ def video_edit(model: str, video, direction: str, strength, sigma, request: gr.R
     import torch
 
     from stylekit.video import edit_video, flicker, read_video, write_video
-    from stylekit.video.pipeline import to_uint8
+    from stylekit.images import to_uint8
 
     from .invert import encoders_for
 

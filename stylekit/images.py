@@ -140,17 +140,20 @@ def image_to_tensor(source, *, size: int | None = None, crop: bool = True, devic
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(device)
 
 
+def to_uint8(images):
+    """``[N, C, H, W]`` in ``[-1, 1]`` -> ``uint8 [N, H, W, C]`` numpy (rounded; out-of-range values clipped)."""
+    import torch
+
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
 def tensor_to_pil(images):
     """``[N, 3, H, W]`` or ``[3, H, W]`` in ``[-1, 1]`` -> a PIL image (N == 1) or a list of them."""
-    import torch
     from PIL import Image
 
-    x = images.detach().float().cpu()
-    single = x.ndim == 3
-    if single:
-        x = x.unsqueeze(0)
-    arr = ((x.clamp(-1, 1) + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
-    arr = arr.permute(0, 2, 3, 1).numpy()
+    single = images.ndim == 3
+    arr = to_uint8(images.unsqueeze(0) if single else images)
     pils = [Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a) for a in arr]
     return pils[0] if (single or len(pils) == 1) else pils
 

@@ -11,7 +11,8 @@ import torch
 from stylekit.errors import ImageInputError, InvalidArgumentError
 from stylekit.toyfaces.clips import make_clip
 from stylekit.video import edit_video, flicker, read_video, smooth_latents, write_video
-from stylekit.video.pipeline import frames_to_tensor, to_uint8
+from stylekit.images import to_uint8
+from stylekit.video.pipeline import frames_to_tensor
 
 
 def _moving_square(t=10, h=64, w=64):

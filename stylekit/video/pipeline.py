@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ImageInputError, InvalidArgumentError
+from ..images import to_uint8
 from ..latent import Latent
 from ..progress import no_progress
 
@@ -59,12 +60,6 @@ class VideoResult:
     def edited_uint8(self) -> np.ndarray:
         """The edited frames as ``uint8 [T, R, R, 3]`` for :func:`stylekit.video.io.write_video`."""
         return to_uint8(self.edited)
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """``[T, 3, H, W]`` in ``[-1, 1]`` -> ``uint8 [T, H, W, 3]``."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
 
 
 def frames_to_tensor(frames, resolution: int) -> torch.Tensor:
@@ -112,11 +107,6 @@ def flicker(frames: torch.Tensor) -> float:
     return float((frames[1:] - frames[:-1]).abs().mean() * 127.5)
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    mse = ((a.float().clamp(-1, 1) - b.float().clamp(-1, 1)) ** 2).flatten(1).mean(1)
-    return 10 * torch.log10(4.0 / mse.clamp_min(1e-12))
-
-
 def edit_video(G, frames, *, encoder="e4e-toyfaces", direction=None, strength: float = 0.0, layers=None,
                sigma: float = DEFAULT_SIGMA, batch_size: int = DEFAULT_BATCH, progress=no_progress,
                should_stop=None, device=None, precision: str | None = None) -> VideoResult:
@@ -130,6 +120,7 @@ def edit_video(G, frames, *, encoder="e4e-toyfaces", direction=None, strength: f
     """
     from ..edit.direction import Direction, edit
     from ..invert.encoder import encode_batch
+    from ..invert.result import psnr
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -175,6 +166,6 @@ def edit_video(G, frames, *, encoder="e4e-toyfaces", direction=None, strength: f
     edited_t = torch.cat(edited) if edited else source[:0]
     return VideoResult(
         source=source[:n].cpu(), reconstruction=recon_t.cpu(), edited=edited_t.cpu(),
-        latents=Latent("w+", smoothed[:n]), psnr=_psnr(recon_t, source[:n]).cpu(), complete=n == t,
+        latents=Latent("w+", smoothed[:n]), psnr=torch.tensor([psnr(x, y) for x, y in zip(recon_t, source[:n])]), complete=n == t,
         meta={"frames": t, "frames_done": n, "sigma": sigma, "strength": strength, "encoder": str(encoder),
               "direction": getattr(direction, "name", None), "seconds": time.perf_counter() - start})
