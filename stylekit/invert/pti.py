@@ -89,7 +89,7 @@ def pivotal_tuning(G, image, *, steps: int = PTI.steps, pivot: str = "optimize",
     alpha = w_std if locality_alpha is None else check_positive(locality_alpha, "locality_alpha", allow_zero=False)
     locality = {"weight": locality_weight, "interval": locality_interval, "alpha": alpha,
                 "truncation": locality_truncation}
-    tuned, history = _tune(G, w_pivot, objective, extractor, steps, lr, locality, seed=seed, offset=offset,
+    tuned, history = _tune(G, [(w_pivot, objective)], extractor, steps, lr, locality, seed=seed, offset=offset,
                            progress=progress, device=device)
     with torch.no_grad():
         image_out = tuned.synthesis(w_pivot, noise_mode="const")
@@ -101,6 +101,44 @@ def pivotal_tuning(G, image, *, steps: int = PTI.steps, pivot: str = "optimize",
                            generator_delta_bytes=delta_bytes(delta),
                            extra={"pivot_image": pivot_image, "pivot_psnr": psnr(pivot_image, target),
                                   "pivot_method": pivot_method, "locality_alpha": alpha})
+
+
+def tune_generator(G, targets: torch.Tensor, pivots: torch.Tensor, *, steps: int, batch_size: int = 4,
+                   lr: float = PTI.lr, l2_weight: float = PTI.l2_weight, perceptual_weight: float = PTI.perceptual_weight,
+                   locality_weight: float = PTI.locality_weight, locality_alpha: float | None = None,
+                   locality_interval: int = PTI.locality_interval, locality_truncation: float = PTI.locality_truncation,
+                   perceptual: str = "auto", seed: int = 0, progress=None, should_stop=None, device=None):
+    """PTI's step 2 for several images sharing one tuned generator (a clip's frames, Tzaban et al. 2022).
+
+    ``targets [N, 3, R, R]`` in ``[-1, 1]`` and their ``pivots [N, num_ws, w_dim]`` are cut into consecutive
+    chunks of ``batch_size``; tuning step ``s`` fits chunk ``s % chunks`` (the same loss and locality term as
+    :func:`pivotal_tuning`). ``should_stop()`` ends the tuning early (the steps done are kept).
+    Returns ``(tuned copy of G, history, perceptual name)``; ``len(history)`` is the number of steps done.
+    """
+    steps = check_steps(steps, "steps")
+    batch_size = check_steps(batch_size, "batch_size")
+    check_positive(lr, "lr", allow_zero=False)
+    for name, value in (("l2_weight", l2_weight), ("perceptual_weight", perceptual_weight),
+                        ("locality_weight", locality_weight)):
+        check_positive(value, name)
+    device = torch.device(device) if device is not None else G.w_avg.device
+    if targets.ndim != 4 or pivots.ndim != 3 or targets.shape[0] != pivots.shape[0] or targets.shape[0] == 0:
+        raise InvalidArgumentError(f"targets [N, 3, R, R] and pivots [N, num_ws, w_dim] must have the same N >= 1, "
+                                   f"got {list(targets.shape)} and {list(pivots.shape)}.")
+    extractor, perceptual_name = build_perceptual(perceptual if perceptual_weight > 0 else "none", device=device)
+    chunks = []
+    for i in range(0, targets.shape[0], batch_size):
+        target = targets[i:i + batch_size].detach().float().to(device)
+        chunks.append((pivots[i:i + batch_size].detach().float().to(device),
+                       ReconstructionLoss(target, extractor=extractor, pixel_weight=l2_weight,
+                                          perceptual_weight=perceptual_weight)))
+    _, w_std = w_statistics(G) if locality_weight > 0 else (None, 0.0)
+    alpha = w_std if locality_alpha is None else check_positive(locality_alpha, "locality_alpha", allow_zero=False)
+    locality = {"weight": locality_weight, "interval": check_steps(locality_interval, "locality_interval"),
+                "alpha": alpha, "truncation": locality_truncation}
+    tuned, history = _tune(G, chunks, extractor, steps, lr, locality, seed=seed, offset=0,
+                           progress=progress_or_default(progress), device=device, should_stop=should_stop)
+    return tuned, history, perceptual_name
 
 
 def _find_pivot(G, target, pivot, pivot_space, pivot_steps, pivot_latent, encoder, *, perceptual, seed, progress,
@@ -120,10 +158,12 @@ def _find_pivot(G, target, pivot, pivot_space, pivot_steps, pivot_latent, encode
     return encode(G, target, encoder=encoder, device=device).latent.tensor, "encoder", 0
 
 
-def _tune(G, w_pivot, objective, extractor, steps, lr, locality, *, seed, offset, progress, device):
-    """PTI step 2: Adam on a deep copy of ``G``'s synthesis network so it renders the target at ``w_pivot``.
+def _tune(G, chunks, extractor, steps, lr, locality, *, seed, offset, progress, device, should_stop=None):
+    """PTI step 2: Adam on a deep copy of ``G``'s synthesis network so it renders each target at its pivot.
 
-    ``locality``: ``weight``, ``interval``, ``alpha``, ``truncation`` of the latent-ball regulariser.
+    ``chunks``: ``(pivots [B, num_ws, w_dim], objective against those B targets)`` pairs; step ``s`` tunes on
+    chunk ``s % len(chunks)`` (one chunk for one image). ``locality``: ``weight``, ``interval``, ``alpha``,
+    ``truncation`` of the latent-ball regulariser. ``should_stop()`` (optional) is asked before each step.
     Returns ``(tuned generator in eval mode without grad, history)``; ``G`` is untouched.
     """
     tuned = copy.deepcopy(G).to(device)
@@ -136,6 +176,9 @@ def _tune(G, w_pivot, objective, extractor, steps, lr, locality, *, seed, offset
     total = offset + steps
     try:
         for step in range(steps):
+            if should_stop is not None and should_stop():
+                break
+            w_pivot, objective = chunks[step % len(chunks)]
             img = tuned.synthesis(w_pivot, noise_mode="const")
             loss, terms = objective(img)
             loss = loss.sum()
@@ -217,4 +260,4 @@ def save_delta(delta: dict[str, torch.Tensor], path) -> int:
     return path.stat().st_size
 
 
-__all__ = ["pivotal_tuning", "weight_delta", "delta_bytes", "apply_delta", "save_delta", "w_statistics"]
+__all__ = ["pivotal_tuning", "tune_generator", "weight_delta", "delta_bytes", "apply_delta", "save_delta", "w_statistics"]
