@@ -11,6 +11,7 @@ Modules (one per technique; each gallery tab wraps one):
 - :mod:`~stylekit.edit.retrieval`    part-based retrieval and transfer (Retrieve in Style, Chong et al. 2021)
 - :mod:`~stylekit.edit.sg3_pose`     StyleGAN3 rotation / translation controls and a rotation direction
 - :mod:`~stylekit.edit.rig`          rig control after StyleRig (Tewari et al. 2020): set named rig values with a RigNet
+- :mod:`~stylekit.edit.styleflow`    attribute-conditioned edits with a conditional CNF (StyleFlow, Abdal et al. 2021)
 
 Shared pieces: :class:`Direction` and :func:`edit` (any linear direction in W/W+, from any method
 or from a published ``.pt`` / ``.npy`` file), layer presets (:func:`layer_presets`) and the hook
@@ -46,7 +47,7 @@ _LAZY = {
 }
 
 _SUBMODULES = ("arithmetic", "direction", "ganspace", "hooks", "interfacegan", "layers", "local", "presets",
-               "retrieval", "rig", "sefa", "sg3_pose", "stylespace")
+               "retrieval", "rig", "sefa", "sg3_pose", "styleflow", "stylespace")
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
 
