@@ -1,4 +1,4 @@
-"""Command line: ``python -m stylekit.train {gan,supervised,encoder,clip,predictor,rig,fd,clip-eval} ...``.
+"""Command line: ``python -m stylekit.train {gan,supervised,encoder,clip,predictor,rig,styleflow,fd,clip-eval} ...``.
 
 Every trainer takes the same common options (``--out`` (required), ``--batch``, ``--lr``, ``--seed``,
 ``--device``, ``--precision fp32|bf16|fp16|auto``, ``--threads``, ``--resume [CHECKPOINT]`` / ``--no-resume``, ``--export PATH``,
@@ -17,6 +17,7 @@ Examples::
     python -m stylekit.train clip --out runs/clip --steps 600
     python -m stylekit.train predictor --out runs/predictor --steps 3000
     python -m stylekit.train rig --out runs/rig --steps 1500 --w-keep 5 --threads 1
+    python -m stylekit.train styleflow --out runs/styleflow --steps 20000 --threads 1
     python -m stylekit.train fd runs/sup/generator.safetensors --n 1000
     python -m stylekit.train clip-eval runs/clip/clip.safetensors
 """
@@ -34,7 +35,7 @@ from ..errors import StylekitError
 __all__ = ["TRAINERS", "build_parser", "config_from_args", "main", "parse_channels"]
 
 #: The training subcommands.
-TRAINERS = ("gan", "supervised", "encoder", "clip", "predictor", "rig")
+TRAINERS = ("gan", "supervised", "encoder", "clip", "predictor", "rig", "styleflow")
 
 #: Command-line defaults that differ from the config classes' (kept from the earlier commands).
 _CLI_DEFAULTS = {"gan": {"threads": 2}, "supervised": {"threads": 2, "z_dim": 64, "w_dim": 64}}
@@ -78,6 +79,8 @@ def _config_class(kind: str):
         from .clip import ClipConfig as cls
     elif kind == "rig":
         from .rig import RigConfig as cls
+    elif kind == "styleflow":
+        from .styleflow import StyleFlowConfig as cls
     else:
         from .predictor import PredictorConfig as cls
     return cls
@@ -154,6 +157,10 @@ def _add_supervised(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--multiscale", dest="multiscale_weight", type=float, default=d.multiscale_weight)
     p.add_argument("--percep", dest="percep_weight", type=float, default=d.percep_weight,
                    help="weight of the predictor-feature term (0 = off)")
+    p.add_argument("--grad", dest="grad_weight", type=float, default=d.grad_weight,
+                   help="weight of the gradient-domain L1 (finite differences; sharp edges; 0 = off)")
+    p.add_argument("--face", dest="face_weight", type=float, default=d.face_weight,
+                   help="weight of an extra L1 over the toyfaces face box (0 = off)")
     p.add_argument("--adv", dest="adv_weight", type=float, default=d.adv_weight,
                    help="weight of an adversarial term (0 = off)")
     p.add_argument("--adv-start-kimg", type=float, default=d.adv_start_kimg)
@@ -198,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
              "encoder": "an e4e (or ReStyle) encoder for a StyleGAN generator",
              "clip": "the toyfaces CLIP (contrastive, with hard-negative captions)",
              "predictor": "the toyfaces attribute predictor (renders made on the fly)",
-             "rig": "a rig network (StyleRig-style rig control) for the toyfaces generator, through the predictor"}
+             "rig": "a rig network (StyleRig-style rig control) for the toyfaces generator, through the predictor",
+             "styleflow": "a StyleFlow flow (conditional CNF between W and a Gaussian) on labelled codes"}
     for kind in TRAINERS:
         d = _config_class(kind)(**_CLI_DEFAULTS.get(kind, {}))
         p = sub.add_parser(kind, help=helps[kind])
@@ -238,7 +246,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None):
 
         values["encoder_config"] = dict(FFHQ_CONFIG if args.preset == "ffhq" else TOYFACES_CONFIG)
         values["half_export"] = not args.full_precision
-    if args.command in ("predictor", "rig") and argv is not None:
+    if args.command in ("predictor", "rig", "styleflow") and argv is not None:
         values["command"] = "python -m stylekit.train " + " ".join(shlex.quote(a) for a in argv)
     return cls.from_dict(values)
 
@@ -291,6 +299,10 @@ def _run_trainer(command: str, cfg) -> dict:
         from .rig import train_rig
 
         return train_rig(cfg, log=log)
+    if command == "styleflow":
+        from .styleflow import train_styleflow
+
+        return train_styleflow(cfg, log=log)
     from .predictor import train_predictor
 
     metrics = train_predictor(cfg, log=log)
