@@ -15,6 +15,7 @@ directions      a set of latent directions (InterFaceGAN boundaries, GANSpace co
 perceptual      a perceptual-loss backbone (VGG16 for LPIPS)
 landmarks       a face-landmark model for FFHQ-style alignment (dlib)
 rig             a rig network (StyleRig-style rig control) trained for one generator
+styleflow       a StyleFlow flow (attribute-conditioned CNF on W) trained for one generator
 ==============  ===========================================================================
 
 A name is unique within its kind (the toyfaces world registers a generator, a CLIP, a predictor and a
@@ -46,7 +47,7 @@ from .hub import HubFile
 
 #: Every artifact kind, in the order ``python -m stylekit models`` lists them.
 KINDS = ("generator", "encoder", "clip", "predictor", "judge", "relevance", "directions", "perceptual", "landmarks",
-         "rig")
+         "rig", "styleflow")
 
 #: ``module:function`` of what ships with stylekit (the toyfaces world and the published-weights
 #: catalogue), registered even when the package's entry points are not installed (a source checkout).

@@ -17,7 +17,8 @@ _SHIPPED = "shipped inside the package"
 
 #: What goes with the toyfaces generator (roles understood by the gallery and the benches).
 COMPANIONS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces", "clip": WORLD, "predictor": WORLD,
-              "relevance": WORLD, "preset": WORLD, "rig": WORLD}
+              "relevance": WORLD, "preset": WORLD, "rig": WORLD,
+              "styleflow": WORLD}
 
 
 def _shipped(name: str, kind: str, stem: str, fmt: str, description: str, *, card: str | None = None,
@@ -53,6 +54,10 @@ def artifacts() -> list[Artifact]:
         _shipped(WORLD, "rig", "rig", "stylekit.rig",
                  "rig network (StyleRig-style rig control: yaw, roll, smile, mouth and eyes open) trained by stylekit "
                  "for the toyfaces generator through its attribute predictor",
+                 companions={"generator": WORLD, "predictor": WORLD}),
+        _shipped(WORLD, "styleflow", "styleflow", "stylekit.styleflow",
+                 "StyleFlow flow (conditional CNF between W and a Gaussian given the 15 attributes) trained by "
+                 "stylekit for the toyfaces generator on the latents' ground-truth attributes",
                  companions={"generator": WORLD, "predictor": WORLD}),
         _shipped(WORLD, "relevance", "relevance", "stylekit-relevance",
                  "StyleCLIP global-directions relevance table of the toyfaces generator with the toyfaces CLIP",
