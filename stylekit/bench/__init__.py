@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, str] = {
     "rig": "stylekit.bench.rig",
     "retrieval": "stylekit.bench.retrieval",
     "scale": "stylekit.bench.scale",
+    "styleflow": "stylekit.bench.styleflow",
     "text": "stylekit.bench.text",
     "toyfaces": "stylekit.bench.toyfaces",
     "video": "stylekit.bench.video",
