@@ -8,7 +8,7 @@ import gradio as gr
 from stylekit.edit.presets import INTERFACEGAN, SEFA
 from stylekit.errors import InvalidArgumentError, StylekitError
 
-from . import common, jobs, rig
+from . import common, jobs, rig, styleflow
 from .common import (FIT_S, RENDER_S, SharedUI, cached_fit, choice, current_latent, get_generator, gpu_task, integer,
                      is_cached, log, number, render, row, session_key, session_state, teaching_note, use_result,
                      user_errors)
@@ -524,11 +524,13 @@ def build(ui: SharedUI) -> None:
             sefa_layers = gr.Dropdown(list(LAYERS), value=SEFA.layers, label="Factorise layers")
             sefa_button = gr.Button("Apply", elem_id="edit-sefa-button")
     rig_section = rig.build()
+    flow_section = styleflow.build()
     output = gr.Image(label="Before | after", type="pil", elem_id="edit-output")
     info = gr.Markdown(label="result", elem_id="edit-info")
     use = gr.Button("Use this result", elem_id="edit-use")
     outputs = [output, info, result]
     rig_section.wire(ui, outputs)
+    flow_section.wire(ui, outputs)
     gr.on([ifg_button.click, ifg_strength.release], edit_interfacegan,
           [ui.model, attribute, ifg_strength, ifg_layers, ui.latent, samples], outputs, api_name="edit_interfacegan",
           concurrency_id="interfacegan", concurrency_limit=2)  # a first fit never holds up the other edits
