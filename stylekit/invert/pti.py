@@ -104,7 +104,8 @@ def pivotal_tuning(G, image, *, steps: int = PTI.steps, pivot: str = "optimize",
 
 
 def tune_generator(G, targets: torch.Tensor, pivots: torch.Tensor, *, steps: int, batch_size: int = 4,
-                   lr: float = PTI.lr, l2_weight: float = PTI.l2_weight, perceptual_weight: float = PTI.perceptual_weight,
+                   lr: float = PTI.lr, l2_weight: float = PTI.l2_weight,
+                   perceptual_weight: float = PTI.perceptual_weight,
                    locality_weight: float = PTI.locality_weight, locality_alpha: float | None = None,
                    locality_interval: int = PTI.locality_interval, locality_truncation: float = PTI.locality_truncation,
                    perceptual: str = "auto", seed: int = 0, progress=None, should_stop=None, device=None):
