@@ -239,30 +239,62 @@ def _cmd_video(args) -> int:
     def progress(done, total, what):
         print(f"\r{what}: {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    result = edit_video(G, frames, encoder=args.encoder, direction=direction, strength=args.strength,
-                        layers=args.layers, sigma=args.sigma, progress=progress, device=args.device)
+    landmarks = None
+    if args.landmarks:
+        import numpy as np
+
+        if not args.align:
+            raise InvalidArgumentError("--landmarks needs --align (they place the face crops).")
+        try:
+            landmarks = np.load(args.landmarks, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InvalidArgumentError(f"--landmarks {args.landmarks}: not a readable .npy array ({exc}); save a "
+                                       "float array [frames, 68, 2] with numpy.save (NaN rows: no face).") from None
+    encoder = None if args.encoder.lower() in ("none", "optimize") else args.encoder
+    result = edit_video(G, frames, encoder=encoder, direction=direction, strength=args.strength,
+                        layers=args.layers, sigma=args.sigma, align=args.align, landmarks=landmarks,
+                        align_sigma=args.align_sigma, pti_steps=args.pti_steps, progress=progress, device=args.device)
     print(file=sys.stderr)
     write_video(args.output, result.edited_uint8(), fps)
     summary = {"frames": result.frames_done, "fps": fps, "psnr_mean_db": float(result.psnr.mean()),
                "flicker_source": flicker(result.source), "flicker_reconstruction": flicker(result.reconstruction),
-               "flicker_edited": flicker(result.edited), "seconds": result.meta["seconds"], "output": str(args.output)}
+               "flicker_edited": flicker(result.edited), "inversion": result.meta["inversion"],
+               "pti_steps": result.meta.get("pti_steps", 0), "seconds": result.meta["seconds"],
+               "output": str(args.output)}
+    if args.align:
+        summary["frames_without_face"] = result.meta["frames_without_face"]
     print(json.dumps(summary, indent=1))
     return 0
 
 
 def _add_video(sub) -> None:
+    from .video.presets import ALIGN, VIDEO_PTI
+
     p = sub.add_parser("video", help="invert a clip frame by frame, smooth the latents over time, apply one edit to "
                                      "every frame and write the result (mp4 / webm / gif)")
     p.add_argument("input", help="a video file (mp4, webm, mov, gif; at most 300 frames and 2048 px)")
     p.add_argument("output", help="the edited clip; the codec follows the suffix (.mp4, .webm, .gif, ...)")
     p.add_argument("--model", default="toyfaces", help="registered name, checkpoint path or hf:// address")
-    p.add_argument("--encoder", default="e4e-toyfaces", help="a one-pass encoder for the model (registered name or file)")
+    p.add_argument("--encoder", default="e4e-toyfaces",
+                   help="a one-pass encoder for the model (registered name or file), or 'none': invert by "
+                        "optimisation warm-started frame to frame (models without an encoder, e.g. StyleGAN3)")
     p.add_argument("--direction", default=None,
                    help="a direction file (.npy / .pt / .safetensors, e.g. from fit-boundary) or a registered name; "
                         "without it the clip is reconstructed")
     p.add_argument("--strength", type=float, default=0.0, help="how far along the direction (default 0)")
     p.add_argument("--layers", default=None, help="W+ rows: 'all', 'coarse', 'middle+fine', '4-7' (default: all)")
     p.add_argument("--sigma", type=float, default=1.0, help="Gaussian smoothing of the latents, in frames (0: none)")
+    p.add_argument("--align", action="store_true",
+                   help="real faces: find the face in every frame (dlib, pip install 'stylekit[align]'), crop FFHQ's "
+                        "square smoothed over time, and paste the edited face back into the full frames")
+    p.add_argument("--landmarks", default=None,
+                   help="with --align: a .npy float array [frames, 68, 2] from your own detector (NaN rows: no face) "
+                        "instead of dlib")
+    p.add_argument("--align-sigma", type=float, default=ALIGN.sigma,
+                   help=f"smoothing of the face squares, in frames (default {ALIGN.sigma:g})")
+    p.add_argument("--pti-steps", type=int, default=0,
+                   help="PTI over the clip: tune one generator copy on every frame, fitting each this many times "
+                        f"(0: off; {VIDEO_PTI.steps_per_frame} is the tuned preset)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_video)
 

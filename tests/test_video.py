@@ -215,3 +215,27 @@ def test_toyfaces_can_take_the_optimisation_route(toyfaces):
     frames, _ = make_clip("smile", frames=3, seed=5)
     result = edit_video(toyfaces, frames, encoder=None, sigma=0.0)
     assert float(result.psnr.mean()) > 20.0  # measured 24.4-25.0 dB
+
+
+def test_the_video_command_aligns_with_given_landmarks_and_tunes(tmp_path, capsys):
+    from stylekit.cli import main
+    from test_video_align import _toyfaces_in_a_frame
+
+    clip, _ = make_clip("turn", frames=4, seed=2)
+    frames, lms = _toyfaces_in_a_frame(clip)
+    lms = np.stack(lms)
+    lms[1] = np.nan  # no face in frame 1
+    source = write_video(tmp_path / "in.mp4", frames, fps=8)
+    np.save(tmp_path / "lm.npy", lms)
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(source), str(out), "--align", "--landmarks", str(tmp_path / "lm.npy"),
+                 "--pti-steps", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames_without_face"] == [1] and summary["pti_steps"] == 1 and summary["psnr_mean_db"] > 15
+    written, _ = read_video(out)
+    assert written.shape == frames.shape  # the full frames, the face pasted back
+    assert main(["video", str(source), str(out), "--landmarks", str(tmp_path / "lm.npy")]) == 2
+    assert "--landmarks needs --align" in capsys.readouterr().err
+    (tmp_path / "bad.npy").write_bytes(b"junk")
+    assert main(["video", str(source), str(out), "--align", "--landmarks", str(tmp_path / "bad.npy")]) == 2
+    assert "not a readable .npy" in capsys.readouterr().err
