@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from stylekit.errors import InvalidArgumentError
+from stylekit.video.presets import VIDEO_PTI
 
 from .common import (OPTIMISE_S, SharedUI, choice, get_generator, gpu_task, integer, number, request_stop,
                      start_cancellable, teaching_note, user_errors)
@@ -12,13 +13,18 @@ from .models import default_model
 from .outputs import new_download, sized_default
 
 SHORT = """**Video editing** (the StyleGAN video studies: Tzaban et al. 2022, Alaluf et al. 2022). Every frame is
-inverted by the encoder, the codes are smoothed over time, one edit is added to every frame and the frames are
-rendered again. Make a toyfaces clip (its head turns, smiles or blinks) or upload a short one."""
+inverted by the encoder (by optimisation on models without one), the codes are smoothed over time, one edit is added
+to every frame and the frames are rendered again. Make a toyfaces clip (its head turns, smiles or blinks) or upload
+a short one."""
 MORE = """Per-frame inversions flicker: the encoder answers each frame on its own, and StyleGAN2 sticks textures to the
 pixel grid. *Smoothing* averages each frame's code with its neighbours' (a Gaussian of that many frames), which
-steadies the clip at a small cost in detail. The left half of the result is the source as the generator sees it
-(centre square, resized), the right half the edited reconstruction. Photos of real people are not aligned frame
-by frame here (the studies align each frame and paste the edit back): keep the face centred and large."""
+steadies the clip at a small cost in detail. *PTI* then tunes one copy of the generator on all the frames at once
+(their smoothed codes as pivots), which wins the detail back without moving the codes; each frame is fitted that
+many times. Without alignment the left half of the result is the source as the generator sees it (centre square,
+resized) and the right half the edited reconstruction. *Align real faces* finds the face in every frame (dlib's 68
+landmarks), crops FFHQ's square around it, steadied over time (frames where no face is found borrow their
+neighbours' square), and pastes the edited face back into the full frame through a soft-edged mask, so the
+background stays untouched; the result is then source | edited at full frame."""
 MEASURED = ("on 8 report clips per kind (16 frames; `python -m stylekit.bench video`, judged by the held-out "
             "judge): reconstruction 22.4-23.0 dB; a glasses edit at strength 1 succeeds on 0.95 [0.89, 0.97] of the "
             "frames of head turns, 0.80 of smiles, 0.97 of blinks; smoothing over 1 frame removes the smile clips' "
@@ -28,7 +34,10 @@ LESSON = "03_editing.py"
 KINDS = ("turn", "smile", "blink")
 NONE = "none (reconstruct)"
 MAX_FRAMES = {"small": 96, "large": 24}  # frames a call may edit: 64 px clips, 1024 px ones (about 1.5 s a frame)
-SHOW = 256  # side of each half of the result video
+SHOW = 256  # side of each half of the result video (height of an aligned clip's full frames)
+MAX_PTI = 20  # PTI fits per frame the tab allows (the preset: 10)
+MAX_OPTIMISE_SIDE = 256  # up to this size: optimisation for models without an encoder, and PTI
+DEFAULT_SEED = 6  # a face without glasses (sample_attributes), so the default glasses edit adds them
 
 
 def direction_choices(model: str) -> list[str]:
@@ -68,13 +77,10 @@ def video_clip(model: str, kind: str, seed, frames):
 
 @gpu_task(OPTIMISE_S)
 @user_errors
-def video_edit(model: str, video, direction: str, strength, sigma, request: gr.Request = None,
-               progress=gr.Progress()):
+def video_edit(model: str, video, direction: str, strength, sigma, align=False, pti_steps=0,
+               request: gr.Request = None, progress=gr.Progress()):
     """Returns ``(side-by-side mp4 of source | edit, text)``; Stop keeps the frames finished so far."""
-    import torch
-
     from stylekit.video import edit_video, flicker, read_video, write_video
-    from stylekit.images import to_uint8
 
     from .invert import encoders_for
 
@@ -85,36 +91,67 @@ def video_edit(model: str, video, direction: str, strength, sigma, request: gr.R
     direction = choice(direction, "edit", direction_choices(model))
     strength = number(strength, "strength", -5, 5)
     sigma = number(sigma, "smoothing", 0, 4)
+    pti_steps = integer(pti_steps, "PTI fits per frame", 0, MAX_PTI)
     encoder = encoders_for(model).get("encoder")
-    if encoder is None:
-        raise InvalidArgumentError(f"{model} has no registered encoder, and video editing inverts every frame with "
-                                   "one; pick a model that has one (toyfaces, ffhq-1024).")
+    if pti_steps and G.img_resolution > MAX_OPTIMISE_SIDE:
+        raise InvalidArgumentError(f"PTI over a clip tunes the generator on every frame, minutes a step at "
+                                   f"{G.img_resolution} px on a CPU; set the PTI fits to 0 here, or use the command "
+                                   "line (python -m stylekit video IN OUT --model ... --pti-steps 10) on a GPU.")
+    if encoder is None and G.img_resolution > MAX_OPTIMISE_SIDE:
+        raise InvalidArgumentError(f"{model} has no registered encoder, and inverting every frame by optimisation "
+                                   f"takes about a minute a frame at {G.img_resolution} px; use the command line "
+                                   "(python -m stylekit video IN OUT --model ... --encoder none) or a model with an "
+                                   "encoder (toyfaces, ffhq-1024).")
     cap = sized_default(G, MAX_FRAMES["small"], MAX_FRAMES["large"])
     frames, fps = read_video(path, max_frames=cap)
     d = _direction(model, G, direction)
     flag = start_cancellable(request)
-    result = edit_video(G, frames, encoder=encoder, direction=d, strength=strength, sigma=sigma,
-                        progress=lambda done, total, what: progress((done, total), desc=what),
+    result = edit_video(G, frames, encoder=encoder, direction=d, strength=strength, sigma=sigma, align=bool(align),
+                        pti_steps=pti_steps, progress=lambda done, total, what: progress((done, total), desc=what),
                         should_stop=flag.is_set)
-    side = min(SHOW, int(G.img_resolution))
-    halves = [torch.nn.functional.interpolate(x, size=(side, side), mode="area" if x.shape[-1] > side else "nearest")
-              for x in (result.source, result.edited)]
     out = new_download("video-edit", ".mp4")
-    write_video(out, to_uint8(torch.cat(halves, dim=3)), fps=fps)
+    write_video(out, _side_by_side(result, frames, int(G.img_resolution)), fps=fps)
     what = "reconstruction" if d is None else f"{direction} at strength {strength:+g}"
     stopped = "" if result.complete else f" **Stopped**: the first {result.frames_done} of {len(frames)} frames."
-    info = (f"{result.frames_done} frames, {what}, smoothing {sigma:g} frames: reconstruction PSNR "
+    how = ("" if encoder is not None else " (inverted by optimisation: the model has no encoder)") + (
+        f", PTI {result.meta['pti_steps_done']} tuning steps" if pti_steps else "")
+    faces = ""
+    if align:
+        missing = result.meta["frames_without_face"]
+        faces = "; faces aligned and pasted back" + (f" (no face found in {len(missing)} frames: their crop is "
+                                                     "interpolated from the neighbours')" if missing else "")
+    info = (f"{result.frames_done} frames, {what}, smoothing {sigma:g} frames{how}{faces}: reconstruction PSNR "
             f"**{float(result.psnr.mean()):.1f} dB**; flicker (mean frame-to-frame change, of 255) source "
             f"{flicker(result.source):.2f}, result {flicker(result.edited):.2f}; {result.meta['seconds']:.1f} s."
             + stopped)
     return str(out), info
 
 
+def _side_by_side(result, frames, resolution: int):
+    """uint8 ``[n, h, 2 w, 3]``: source | edited, the crops (at most :data:`SHOW` px) or, for an aligned clip, the
+    full frames shrunk to at most :data:`SHOW` px high."""
+    import numpy as np
+    import torch
+
+    from stylekit.images import to_uint8
+
+    if result.full_frames is not None:
+        pair = torch.from_numpy(np.concatenate([frames[:result.frames_done], result.full_frames], axis=2))
+        x = pair.permute(0, 3, 1, 2).float()
+        if x.shape[-2] > SHOW:
+            x = torch.nn.functional.interpolate(x, size=(SHOW, round(x.shape[-1] * SHOW / x.shape[-2])), mode="area")
+        return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    side = min(SHOW, resolution)
+    halves = [torch.nn.functional.interpolate(x, size=(side, side), mode="area" if x.shape[-1] > side else "nearest")
+              for x in (result.source, result.edited)]
+    return to_uint8(torch.cat(halves, dim=3))
+
+
 def build(ui: SharedUI) -> None:
     teaching_note(SHORT, MORE, lesson=LESSON, measured=MEASURED)
     with gr.Row():
         kind = gr.Radio(list(KINDS), value="turn", label="Toyfaces clip")
-        seed = gr.Number(value=5, precision=0, label="Face seed")
+        seed = gr.Number(value=DEFAULT_SEED, precision=0, label="Face seed")
         frames = gr.Slider(2, MAX_FRAMES["small"], value=16, step=1, label="Frames")
         make = gr.Button("Make a toyfaces clip", elem_id="video-make")
     source = gr.Video(label="Clip (mp4, webm or gif; at most 96 frames, 24 on 1024 px models)", sources=["upload"],
@@ -125,13 +162,20 @@ def build(ui: SharedUI) -> None:
         strength = gr.Slider(-5, 5, value=1.0, step=0.1, label="Strength (W distance)")
         sigma = gr.Slider(0, 4, value=1.0, step=0.25, label="Smoothing (frames)")
     with gr.Row():
+        align = gr.Checkbox(value=False, label="Align real faces (landmarks per frame, paste the edit back)",
+                            elem_id="video-align")
+        pti = gr.Slider(0, MAX_PTI, value=0, step=1,
+                        label=f"PTI: fits per frame (0 = off; {VIDEO_PTI.steps_per_frame} tuned)",
+                        elem_id="video-pti")
+    with gr.Row():
         run = gr.Button("Edit the clip", variant="primary", elem_id="video-button")
         stop = gr.Button("Stop", elem_id="video-stop")
     output = gr.Video(label="Source | edited", height=256, elem_id="video-output", autoplay=True, loop=True)
     info = gr.Markdown(label="video result", elem_id="video-info")
     stop_info = gr.Markdown(label="stop")
     make.click(video_clip, [ui.model, kind, seed, frames], source, api_name="video_clip")
-    run.click(video_edit, [ui.model, source, direction, strength, sigma], [output, info], api_name="video_edit",
+    run.click(video_edit, [ui.model, source, direction, strength, sigma, align, pti], [output, info],
+              api_name="video_edit",
               concurrency_limit=1, concurrency_id="video")
     stop.click(request_stop, None, stop_info, api_name="video_stop", queue=False)
     ui.loaded.change(video_directions, ui.model, direction, api_visibility="private", queue=False)

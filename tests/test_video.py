@@ -160,6 +160,28 @@ def test_the_video_tab_makes_a_clip_and_edits_it(tmp_path):
         video.video_edit("toyfaces", clip, "glasses", 1.0, 9.0, progress=lambda *a, **k: None)
 
 
+def test_the_video_tab_tunes_and_aligns(tmp_path):
+    from demos import video
+    from stylekit.toyfaces.attributes import sample_attributes
+
+    assert float(sample_attributes(1, seed=video.DEFAULT_SEED)["glasses"][0]) == 0  # the default edit adds glasses
+    clip = video.video_clip("toyfaces", "turn", video.DEFAULT_SEED, 4)
+    out, info = video.video_edit("toyfaces", clip, "glasses", 1.0, 1.0, False, 2, progress=lambda *a, **k: None)
+    assert "PTI 2 tuning steps" in info and read_video(out)[0].shape == (4, 64, 128, 3), info
+    with pytest.raises(Exception, match="no face was found in any frame"):  # dlib finds no real face in toyfaces
+        video.video_edit("toyfaces", clip, "glasses", 1.0, 1.0, True, 0, progress=lambda *a, **k: None)
+    with pytest.raises(Exception, match="PTI fits per frame"):
+        video.video_edit("toyfaces", clip, "glasses", 1.0, 1.0, False, 99, progress=lambda *a, **k: None)
+    frames = np.zeros((3, 90, 120, 3), np.uint8)
+    from stylekit.video.pipeline import VideoResult
+
+    pasted = VideoResult(source=torch.zeros(3, 3, 64, 64), reconstruction=torch.zeros(3, 3, 64, 64),
+                         edited=torch.zeros(3, 3, 64, 64), latents=None, psnr=torch.zeros(3),
+                         full_frames=np.full((3, 90, 120, 3), 200, np.uint8))
+    shown = video._side_by_side(pasted, frames, 64)
+    assert shown.shape == (3, 90, 240, 3) and shown[:, :, :120].max() == 0 and shown[:, :, 120:].min() == 200
+
+
 def test_pti_over_the_clip_raises_the_reconstruction(toyfaces):
     G = toyfaces
     before = {k: v.clone() for k, v in G.state_dict().items()}
