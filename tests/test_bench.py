@@ -159,3 +159,10 @@ def test_bench_video_measures_reconstruction_flicker_and_judged_edits_on_report_
     # the edit is judged, not assumed: over every quick clip it succeeds on some frames and the judge's intervals
     # are reported (measured 0.80-0.97 at the default strength on the full run)
     assert max(m[f"{k}_sigma1_edit_success"] for k in video.KINDS) > 0.3
+    # PTI over the clip (the preset's fits a frame) on the same clips: a paired gain in reconstruction
+    assert m["pti_steps_per_frame"] == 10
+    for kind in video.KINDS:
+        tag = f"{kind}_sigma1_pti"
+        assert m[f"{tag}_psnr"] == pytest.approx(m[f"{kind}_sigma1_psnr"] + m[f"{tag}_psnr_gain"], abs=1e-6)
+        assert m[f"{tag}_psnr_gain"] > 0 and m[f"{tag}_edit_success_n"] == 2 * 8
+        assert abs(m[f"{tag}_flicker_change"]) < 5
