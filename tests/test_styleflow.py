@@ -297,6 +297,7 @@ def test_bench_styleflow_reports_on_its_report_seeds_with_ordered_intervals(toy)
                               "--attributes", "smile,yaw,glasses"])
     m = bench.run(args)
     assert m["report_seed_start"] == 7_800_000 and m["report_seed_count"] == 6 and m["n_attributes"] == 3
+    assert m["ifg_labels_truth"] == 1  # InterFaceGAN learns from the labels the shipped flow learned from
     for method in bench.METHODS:
         for key in (f"{method}_mean_error", f"{method}_mean_success", f"{method}_mean_leakage",
                     f"{method}_error_smile"):

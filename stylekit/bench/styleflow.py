@@ -13,9 +13,11 @@ reading, a binary one switched. Methods:
 
 - ``styleflow``: :func:`stylekit.edit.styleflow.styleflow_edit`, the one attribute set, the others kept at their
   read values;
-- ``interfacegan``: the attribute's InterFaceGAN boundary (``--n-fit`` codes labelled by the predictor, extreme
-  ``keep_fraction`` at each end, SVM, the library's preset protocol), the code moved along the normal just far
-  enough that the predictor reads the asked value (binary: 0.9 / 0.1), by bisection up to ``--max-sigmas``;
+- ``interfacegan``: the attribute's InterFaceGAN boundary (``--n-fit`` codes, extreme ``keep_fraction`` at each
+  end, SVM, the library's preset protocol), labelled like the flow's training codes (``--ifg-labels flow``: the
+  latents' ground truth for the shipped toyfaces flow, so both methods learn from the same labels; ``predictor``:
+  the attribute predictor, the library's default labeller), the code moved along the normal just far enough that
+  the predictor reads the asked value (binary: 0.9 / 0.1), by bisection up to ``--max-sigmas``;
 - ``interfacegan_matched``: the same slider moved until the predictor reads what it reads of StyleFlow's edit, so
   both made the same change by the predictor's reading and their leakage compares like with like.
 
@@ -70,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report-offset", type=int, default=REPORT_OFFSET,
                         help=f"first report seed = 7,000,000 + this (default {REPORT_OFFSET})")
     parser.add_argument("--n-fit", type=int, default=INTERFACEGAN.n, help="InterFaceGAN labelled codes (preset)")
+    parser.add_argument("--ifg-labels", choices=("flow", "predictor"), default="flow",
+                        help="InterFaceGAN's labels: the flow's own labeller (toyfaces: the latents' ground truth; "
+                             "default) or the attribute predictor")
     parser.add_argument("--max-sigmas", type=float, default=6.0,
                         help="InterFaceGAN slider range, in std of the codes' signed distance (default 6)")
     parser.add_argument("--bisection-steps", type=int, default=8)
@@ -110,21 +115,30 @@ def run(args) -> dict[str, float]:
         raise InvalidArgumentError("--attributes needs at least three attributes (the sequences edit three).")
     predictor = load_predictor(args.predictor, device=args.device)
     judge = load_judge(args.judge, device=args.device)
-    return evaluate(G, flow, predictor, judge, attributes=attrs, n_test=args.n_test,
+    truth = args.ifg_labels == "flow" and getattr(flow, "meta", {}).get("labeller") == "truth"
+    return evaluate(G, flow, predictor, judge, attributes=attrs, n_test=args.n_test, ifg_truth=truth,
                     report_offset=args.report_offset, n_fit=args.n_fit, max_sigmas=args.max_sigmas,
                     bisection_steps=args.bisection_steps, seed=args.seed, batch_size=args.batch_size)
 
 
-def _fit_boundaries(reader, G, params, pnames, n_fit, seed):
+def _fit_boundaries(reader, G, params, pnames, n_fit, seed, truth):
+    """Per attribute ``(normal [1, 1, D], std of the fitting codes' signed distance)``; labels from the predictor or
+    (``truth``) the toyfaces latents' ground truth."""
     from stylekit.edit.interfacegan import fit_boundary
     from stylekit.latent import Latent
+    from stylekit.toyfaces.attributes import ATTRIBUTE_NAMES, attributes_to_unit
+    from stylekit.toyfaces.latents import z_to_attributes
 
-    fit = Latent.sample(G, n_fit, seed=seed + 1, psi=1.0)
-    fit_read = reader.predict(fit.tensor)
+    z = Latent.sample(G, n_fit, seed=seed + 1, space="z").tensor  # the codes Latent.sample(seed + 1) maps
+    fit = Latent.from_z(G, z, psi=1.0)
+    if truth:
+        scores, columns = attributes_to_unit(z_to_attributes(z)), list(ATTRIBUTE_NAMES)
+    else:
+        scores, columns = reader.predict(fit.tensor), pnames
     k = max(1, int(round(n_fit * INTERFACEGAN.keep_fraction)))
     out = {}
     for p in params:
-        order = np.argsort(-fit_read[:, pnames.index(p.name)], kind="stable")
+        order = np.argsort(-scores[:, columns.index(p.name)], kind="stable")
         keep = np.concatenate([order[:k], order[-k:]])
         labels = np.concatenate([np.ones(k), np.zeros(k)])
         b = fit_boundary(fit.select(keep.tolist()), labels, per_layer=False, name=p.name, seed=seed)
@@ -148,7 +162,7 @@ def _goal_and_sign(param, target, now):
     return target, np.where(target >= now, 1.0, -1.0)
 
 
-def evaluate(G, flow, predictor, judge, *, attributes, n_test=200, report_offset=REPORT_OFFSET,
+def evaluate(G, flow, predictor, judge, *, attributes, n_test=200, report_offset=REPORT_OFFSET, ifg_truth=False,
              n_fit=INTERFACEGAN.n, max_sigmas=6.0, bisection_steps=8, seed=0, batch_size=50) -> dict[str, float]:
     """The measurements behind :func:`run`; see the module docstring."""
     from stylekit.edit.styleflow import read_attributes, styleflow_edit
@@ -167,13 +181,13 @@ def evaluate(G, flow, predictor, judge, *, attributes, n_test=200, report_offset
     source = read_attributes(G, flow, test, predictor)
     metrics: dict[str, float] = {"report_seed_start": seeds.start, "report_seed_count": len(seeds), "n_test": n_test,
                                  "n_fit": n_fit, "n_attributes": len(params), "max_sigmas": max_sigmas,
-                                 "min_shift": MIN_SHIFT, "fit_seed": seed + 1,
+                                 "min_shift": MIN_SHIFT, "fit_seed": seed + 1, "ifg_labels_truth": int(ifg_truth),
                                  "rule_face_threshold": DEFAULT_RULE.face_threshold,
                                  "rule_binary_tolerance": DEFAULT_RULE.binary_tolerance,
                                  "rule_continuous_tolerance": DEFAULT_RULE.continuous_tolerance,
                                  "rule_target_shift": DEFAULT_RULE.target_shift}
     t0 = time.perf_counter()
-    boundaries = _fit_boundaries(reader, G, params, pnames, n_fit, seed)
+    boundaries = _fit_boundaries(reader, G, params, pnames, n_fit, seed, ifg_truth)
     metrics["interfacegan_fit_seconds"] = time.perf_counter() - t0
 
     # --- single edits ----------------------------------------------------------------------------
