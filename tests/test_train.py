@@ -233,6 +233,71 @@ def test_reconstruction_loss_parts():
     assert float(total0) == 0.0
 
 
+def test_edge_and_face_loss_terms():
+    """The gradient-domain term sees a blurred edge that a constant offset does not have, and the face-box term
+    only sees the face box."""
+    from stylekit.toyfaces.renderer import face_box
+    from stylekit.train.supervised import ReconstructionLoss
+
+    loss = ReconstructionLoss(l1_weight=0.0, multiscale_weight=0.0, percep_weight=0.0, grad_weight=1.0, face_weight=0.0)
+    target = torch.zeros(1, 3, 64, 64)
+    target[..., 32:] = 1.0                                         # a sharp horizontal edge
+    _, offset = loss(target + 0.3, target)                         # the same edge, brighter: no gradient error
+    blurred = target.clone()
+    blurred[..., 31, :], blurred[..., 32, :] = 0.25, 0.75          # the edge smeared over more rows
+    _, smeared = loss(blurred, target)
+    assert offset["grad"] == pytest.approx(0.0, abs=1e-7) and smeared["grad"] > 0
+    top, bottom, left, right = face_box(64)
+    face_only = ReconstructionLoss(l1_weight=0.0, multiscale_weight=0.0, percep_weight=0.0, face_weight=1.0)
+    outside = target.clone()
+    outside[..., :top, :] += 1.0                                   # a change above the face box
+    total, parts = face_only(outside, target)
+    assert float(total) == 0.0 and parts["face"] == 0.0
+    inside = target.clone()
+    inside[..., top:bottom, left:right] += 0.5
+    _, parts = face_only(inside, target)
+    assert parts["face"] == pytest.approx(0.5)
+
+
+def test_widening_keeps_the_images_and_trains(tmp_path):
+    """widen_stylegan2 adds feature maps without changing G's images; the run built from --init + --g-channels
+    has the new widths and learns."""
+    from stylekit.checkpoints.load import load_generator_file
+    from stylekit.train.generators import new_stylegan2, widen_stylegan2
+    from stylekit.train.supervised import SupervisedConfig, train_supervised
+
+    torch.manual_seed(0)
+    G = new_stylegan2(dict(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3,
+                           mapping_kwargs=dict(num_layers=2), channel_base=64, channel_max=16,
+                           channels=dict(TINY_CHANNELS), architecture="skip")).eval()
+    wide = widen_stylegan2(G, {8: TINY_CHANNELS["8"] * 2, 16: TINY_CHANNELS["16"] * 3}).eval()
+    z = torch.randn(4, 16)
+    with torch.no_grad():
+        a = G.synthesis(G.mapping(z, None), noise_mode="const")
+        b = wide.synthesis(wide.mapping(z, None), noise_mode="const")
+    assert torch.allclose(a, b, atol=1e-5)
+    assert wide.synthesis.b16.conv1.weight.shape[:2] == (TINY_CHANNELS["16"] * 3, TINY_CHANNELS["16"] * 3)
+    assert wide.synthesis.b16.conv1.weight[:TINY_CHANNELS["16"], TINY_CHANNELS["16"]:].abs().sum() == 0
+    assert wide.synthesis.b16.conv1.weight[TINY_CHANNELS["16"]:].abs().sum() > 0   # new rows random (get gradients)
+    with pytest.raises(InvalidArgumentError, match="shrink"):
+        widen_stylegan2(G, {16: 1})
+    with pytest.raises(InvalidArgumentError, match="no 32 px block"):
+        widen_stylegan2(G, {32: 64})
+
+    from stylekit.train.generators import save_canonical
+
+    init = save_canonical(G, tmp_path / "g.safetensors")
+    cfg = SupervisedConfig(out=str(tmp_path / "wide"), resolution=16, batch=8, kimg=0.08, seed=1, lr=0.01,
+                           percep_weight=0.0, grad_weight=1.0, face_weight=1.0, init=str(init),
+                           g_channels={8: TINY_CHANNELS["8"] * 2, 16: TINY_CHANNELS["16"] * 3},
+                           snapshot_kimg=0.08, log_kimg=0.008, grid_size=4)
+    losses = []
+    result = train_supervised(cfg, progress=lambda *a, **m: losses.append(m["loss"]), log=None, predictor=None)
+    trained = load_generator_file(result["generator"])
+    assert trained.synthesis.b16.conv1.weight.shape[0] == TINY_CHANNELS["16"] * 3
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
+
+
 # ------------------------------------------------------------------------------------------------
 # Metrics
 

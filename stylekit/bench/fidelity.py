@@ -136,18 +136,6 @@ def face_crop_box(resolution: int) -> Box:
     the pixels whose centres fall inside it. A head moved by ``position_x/y`` (up to 0.2 frame
     units) or rolled keeps most of its face in the box. At 64 px: rows 17-48, columns 19-44.
     """
-    from ..toyfaces import _drawing as geometry
+    from ..toyfaces.renderer import face_box
 
-    if resolution < 16:
-        raise InvalidArgumentError(f"a face crop needs at least 16 px, got {resolution}")
-    pw = 2.0 / resolution
-
-    def pixels(lo: float, hi: float) -> tuple[int, int]:
-        # pixel i has its centre at (i + 0.5) pw - 1
-        first = math.ceil((lo + 1.0) / pw - 0.5 - 1e-9)
-        last = math.floor((hi + 1.0) / pw - 0.5 + 1e-9)
-        return max(first, 0), min(last + 1, resolution)
-
-    top, bottom = pixels(geometry._FACE_CY - geometry._FACE_RY, geometry._FACE_CY + geometry._FACE_RY)
-    left, right = pixels(-geometry._FACE_RX, geometry._FACE_RX)
-    return top, bottom, left, right
+    return face_box(resolution)

@@ -40,7 +40,7 @@ from stylekit.errors import InvalidArgumentError
 from ._drawing import LAYERS, background, scene
 from .attributes import ATTRIBUTE_NAMES, default_attributes, validate_attributes
 
-__all__ = ["render", "render_batch", "NOISE_AMPLITUDE"]
+__all__ = ["render", "render_batch", "face_box", "NOISE_AMPLITUDE"]
 
 #: Peak amplitude of the seeded pixel noise, in [0, 1] colour units (about 1.5/255).
 NOISE_AMPLITUDE = 1.5 / 255.0
@@ -159,3 +159,31 @@ def _draw(a: dict[str, torch.Tensor], n: int, size: int, device) -> torch.Tensor
     for layer in LAYERS:
         img = layer(img, s)
     return img
+
+
+def face_box(resolution: int) -> tuple[int, int, int, int]:
+    """Where a centred toyface's face is at ``resolution`` pixels: ``(top, bottom, left, right)`` (rows
+    ``top..bottom-1``, columns ``left..right-1``).
+
+    The bounding box of the face ellipse of a centred head (centre ``(0, _FACE_CY)``, radii ``_FACE_RX`` x
+    ``_FACE_RY`` in frame units, the image spanning ``[-1, 1]``): the pixels whose centres fall inside it. It holds
+    the eyes, brows, nose, mouth, glasses and beard; a head moved by ``position_x/y`` or rolled keeps most of its
+    face in it. At 64 px: rows 17-48, columns 19-44. Used by the fidelity benchmark and the supervised loss.
+    """
+    import math
+
+    from . import _drawing as geometry
+
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 16:
+        raise InvalidArgumentError(f"a face crop needs at least 16 px, got {resolution!r}")
+    pw = 2.0 / resolution
+
+    def pixels(lo: float, hi: float) -> tuple[int, int]:
+        # pixel i has its centre at (i + 0.5) pw - 1
+        first = math.ceil((lo + 1.0) / pw - 0.5 - 1e-9)
+        last = math.floor((hi + 1.0) / pw - 0.5 + 1e-9)
+        return max(first, 0), min(last + 1, int(resolution))
+
+    top, bottom = pixels(geometry._FACE_CY - geometry._FACE_RY, geometry._FACE_CY + geometry._FACE_RY)
+    left, right = pixels(-geometry._FACE_RX, geometry._FACE_RX)
+    return top, bottom, left, right

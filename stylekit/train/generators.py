@@ -15,7 +15,8 @@ import torch
 from ..errors import CheckpointError, InvalidArgumentError
 from .skeleton import KimgConfig
 
-__all__ = ["GeneratorConfig", "new_stylegan2", "load_init_generator", "generator_for_run", "save_canonical",
+__all__ = ["GeneratorConfig", "new_stylegan2", "load_init_generator", "widen_stylegan2", "generator_for_run",
+           "save_canonical",
            "mixed_ws", "save_grid", "fixed_latents", "sample_grid"]
 
 
@@ -23,7 +24,9 @@ __all__ = ["GeneratorConfig", "new_stylegan2", "load_init_generator", "generator
 class GeneratorConfig(KimgConfig):
     """A generator-training run: length in kimg plus the StyleGAN2 generator's architecture.
 
-    The architecture fields are ignored when ``init`` is given (the init file's config wins).
+    The architecture fields are ignored when ``init`` is given (the init file's config wins), except
+    ``g_channels``: with ``init`` it widens the init generator to those channels without changing what it draws
+    (:func:`widen_stylegan2`).
     """
 
     resolution: int = 64                # training resolution R (power of two)
@@ -79,11 +82,65 @@ def load_init_generator(path: str, device="cpu"):
     return G.to(device).train().requires_grad_(True)
 
 
+@torch.no_grad()
+def widen_stylegan2(G, channels: dict, *, seed: int = 0):
+    """A copy of StyleGAN2 ``G`` with more feature maps at some resolutions, drawing exactly the same images.
+
+    ``channels`` maps resolutions (``int`` or ``str``) to at least their current channel counts. The wider
+    network starts from a fresh generator of the new shape; every old tensor is copied into its top-left
+    slice. What keeps the function: a modulated convolution's output channel ``o`` is
+    ``sum_i w[o, i] s_i x_i / sqrt(sum_i (w[o, i] s_i)^2 + eps)``, so the weights from new input channels to
+    old output channels are set to 0 (old outputs and their demodulation are unchanged) while new output
+    channels keep their random weights (they compute features, which the next layer ignores until training
+    moves its zero weights; a zero-zero pair would never get a gradient). ToRGB has no demodulation but a
+    gain ``1/sqrt(in_channels)``: its old weights are scaled by ``sqrt(new_in / old_in)`` and its weights from new
+    channels set to 0. Noise strengths are per layer, so new channels share them.
+
+    Returns a new generator in train mode (``G`` is unchanged). Raises InvalidArgumentError when a
+    resolution is not G's or would lose channels.
+    """
+    config = json.loads(json.dumps(G.config))
+    old = {int(k): int(v) for k, v in (config.get("channels") or {}).items()}
+    if not old:
+        from ..networks.stylegan2_config import channel_table
+
+        old = {int(k): int(v) for k, v in channel_table(config).items()}
+    new = dict(old)
+    for res, ch in channels.items():
+        res, ch = int(res), int(ch)
+        if res not in old:
+            raise InvalidArgumentError(f"the generator has no {res} px block (it has {sorted(old)}).")
+        if ch < old[res]:
+            raise InvalidArgumentError(f"widening cannot shrink the {res} px block ({old[res]} -> {ch} channels).")
+        new[res] = ch
+    config["channels"] = {str(k): v for k, v in sorted(new.items())}
+    torch.manual_seed(seed)
+    wide = new_stylegan2(config, device="cpu")
+    source = G.state_dict()
+    for name, t in wide.state_dict().items():
+        o = source[name].to(t.device, t.dtype)
+        if o.shape == t.shape:
+            t.copy_(o)
+            continue
+        if o.ndim != t.ndim:
+            raise InvalidArgumentError(f"cannot widen {name}: {tuple(o.shape)} -> {tuple(t.shape)}")
+        if name.endswith("torgb.weight"):  # [3, I, 1, 1]: gain 1/sqrt(I) moves
+            t.zero_()
+            t[:, :o.shape[1]] = o * math.sqrt(t.shape[1] / o.shape[1])
+            continue
+        if name.endswith(".weight") and t.ndim == 4:  # conv [O, I, k, k]: old rows read zeros from new inputs
+            t[:o.shape[0], o.shape[1]:] = 0
+        t[tuple(slice(0, n) for n in o.shape)] = o
+    return wide.train().requires_grad_(True)
+
+
 def generator_for_run(cfg: GeneratorConfig, state: dict | None, device) -> torch.nn.Module:
-    """The generator a run trains: from ``cfg.init`` on a fresh run, else built from the checkpoint's
-    (or the config's) architecture. Its resolution must equal ``cfg.resolution``."""
+    """The generator a run trains: from ``cfg.init`` on a fresh run (widened to ``cfg.g_channels`` when given),
+    else built from the checkpoint's (or the config's) architecture. Its resolution must equal ``cfg.resolution``."""
     if cfg.init and state is None:
         G = load_init_generator(cfg.init, device=device)
+        if cfg.g_channels:
+            G = widen_stylegan2(G, cfg.g_channels, seed=cfg.seed).to(device)
     else:
         extra = (state or {}).get("extra") or {}
         g_config = (json.loads(state.get("g_config") or extra["g_config"]) if state is not None

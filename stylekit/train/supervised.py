@@ -10,7 +10,12 @@ attributes.
 
 **The loss** between ``G(z)`` and the render, both ``[N, 3, R, R]`` in ``[-1, 1]``:
 ``l1_weight * L1 + multiscale_weight * mean_s L1(avgpool_s(.)) + percep_weight * |f(G) - f(render)|``
-with ``f`` the toyfaces predictor's features (skipped if no predictor is installed), plus,
+``+ grad_weight * L1(d/dx, d/dy) + face_weight * L1 over the face box``
+with ``f`` the toyfaces predictor's features (skipped if no predictor is installed). The last two terms reward
+the small features a student looks at: the gradient-domain L1 (finite differences of both images) rewards
+sharp edges, which a plain L1 is content to blur when a feature's position is uncertain, and the face-box L1
+(:func:`stylekit.toyfaces.renderer.face_box`, about a fifth of the image) puts the eyes, mouth and glasses on
+a par with the large regions of hair and background. Plus,
 optionally, from ``adv_start_kimg`` on, ``adv_weight`` times the non-saturating GAN loss against a
 discriminator trained alongside (logistic loss + lazy R1), as in :mod:`stylekit.train.gan`.
 
@@ -59,6 +64,8 @@ class SupervisedConfig(GeneratorConfig):
     l1_weight: float = 1.0
     multiscale_weight: float = 1.0     # L1 on 2x, 4x, 8x average-pooled images
     percep_weight: float = 0.1         # L1 between toyfaces predictor features (0 = off)
+    grad_weight: float = 0.0           # L1 between the images' finite differences (edges; 0 = off)
+    face_weight: float = 0.0           # extra L1 over the toyfaces face box (0 = off)
     adv_weight: float = 0.0            # weight of the non-saturating GAN loss (0 = off)
     adv_start_kimg: float = 0.0
     d_lr: float = 0.002
@@ -71,8 +78,8 @@ class SupervisedConfig(GeneratorConfig):
     #: A resumed run also takes the batch size, learning-rate schedule and loss weights from the new
     #: settings, so a run can be extended or fine-tuned with new weights.
     RUN_FIELDS: ClassVar[tuple[str, ...]] = GeneratorConfig.RUN_FIELDS + (
-        "batch", "lr", "lr_rampdown_kimg", "l1_weight", "multiscale_weight", "percep_weight", "adv_weight",
-        "adv_start_kimg")
+        "batch", "lr", "lr_rampdown_kimg", "l1_weight", "multiscale_weight", "percep_weight", "grad_weight",
+        "face_weight", "adv_weight", "adv_start_kimg")
 
     def lr_at(self, cur_nimg: int) -> float:
         """The learning rate after ``cur_nimg`` images: constant, then a cosine to 10% over the last ``lr_rampdown_kimg``."""
@@ -91,7 +98,7 @@ class SupervisedConfig(GeneratorConfig):
 
 
 class ReconstructionLoss(torch.nn.Module):
-    """``L1 + multi-scale L1 + predictor-feature L1`` between images ``[N, 3, R, R]`` in [-1, 1].
+    """``L1 + multi-scale L1 + predictor-feature L1 + gradient L1 + face-box L1`` between images ``[N, 3, R, R]`` in [-1, 1].
 
     ``forward(pred, target) -> (total scalar, dict of the parts as floats)``. The terms are float32;
     with ``amp`` (a :class:`~stylekit.train.mixed_precision.MixedPrecision`) the predictor's
@@ -99,9 +106,10 @@ class ReconstructionLoss(torch.nn.Module):
     """
 
     def __init__(self, *, l1_weight: float = 1.0, multiscale_weight: float = 1.0, percep_weight: float = 0.1,
-                 predictor=None, amp=None):
+                 grad_weight: float = 0.0, face_weight: float = 0.0, predictor=None, amp=None):
         super().__init__()
         self.l1_weight, self.multiscale_weight, self.percep_weight = l1_weight, multiscale_weight, percep_weight
+        self.grad_weight, self.face_weight = grad_weight, face_weight
         self.predictor = predictor
         self.amp = amp if amp is not None and amp.enabled else None
         if self.amp is not None and predictor is not None:
@@ -124,6 +132,18 @@ class ReconstructionLoss(torch.nn.Module):
                 ms = ms / count
                 parts["ms"] = ms.item()
                 total = total + self.multiscale_weight * ms
+        if self.grad_weight:
+            d = pred - target  # the finite differences of the difference are those of pred minus those of target
+            grad = ((d[..., :, 1:] - d[..., :, :-1]).abs().mean() + (d[..., 1:, :] - d[..., :-1, :]).abs().mean()) / 2
+            parts["grad"] = grad.item()
+            total = total + self.grad_weight * grad
+        if self.face_weight:
+            from ..toyfaces.renderer import face_box
+
+            top, bottom, left, right = face_box(pred.shape[-1])
+            face = (pred - target)[..., top:bottom, left:right].abs().mean()
+            parts["face"] = face.item()
+            total = total + self.face_weight * face
         if self.percep_weight and self.predictor is not None:
             ft, fp = self._features(target, pred)
             pc = (fp - ft).abs().mean()
@@ -183,7 +203,8 @@ class _Nets:
         if predictor == "auto":
             predictor = _load_predictor_for_loss(device) if cfg.percep_weight > 0 else None
         self.loss_fn = ReconstructionLoss(l1_weight=cfg.l1_weight, multiscale_weight=cfg.multiscale_weight,
-                                          percep_weight=cfg.percep_weight, predictor=predictor, amp=amp)
+                                          percep_weight=cfg.percep_weight, grad_weight=cfg.grad_weight,
+                                          face_weight=cfg.face_weight, predictor=predictor, amp=amp)
         self.lr = cfg.lr
 
     def nets(self) -> dict:
