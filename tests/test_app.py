@@ -289,6 +289,16 @@ def test_stylegan3_tab(server):
     assert _wide(image, 2) and "+45 degrees" in info
     w, h = _image(full).size
     assert w == h and w < _image(image).size[0]  # the posed picture alone, at the generator's size
+    # the texture-sticking view works for StyleGAN2 and StyleGAN3, and its EQ-T tells them apart
+    import re
+
+    readings = {}
+    for model in ("toyfaces", str(sg3)):
+        image, info = c.predict(model, None, api_name="/sg3_sticking")
+        readings[model] = float(re.search(r"EQ-T on this face ([0-9.]+) dB", info).group(1))
+        w, h = _image(image).size
+        assert w > 3 * h > 0  # a row of seven frames over a row of two averages
+    assert readings["toyfaces"] < 30 < 40 < readings[str(sg3)], readings
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "claims": "stylekit.bench.claims",
     "generator": "stylekit.bench.generator",
     "editing": "stylekit.bench.editing",
+    "equivariance": "stylekit.bench.equivariance",
     "inversion": "stylekit.bench.inversion",
     "rig": "stylekit.bench.rig",
     "retrieval": "stylekit.bench.retrieval",

@@ -291,7 +291,7 @@ class SynthesisNetwork(torch.nn.Module):
     def forward(self, ws: torch.Tensor | None = None, noise_mode: str = "const",
                 noise: Sequence[torch.Tensor] | None = None, styles: Sequence[torch.Tensor] | None = None,
                 impl: str = "fast", precision: str | None = None, force_fp32: bool = True, fused_modconv=None,
-                update_emas: bool = False) -> torch.Tensor:
+                update_emas: bool = False, translate: Sequence[float] = (0.0, 0.0)) -> torch.Tensor:
         """Synthesize images.
 
         Args:
@@ -308,10 +308,16 @@ class SynthesisNetwork(torch.nn.Module):
                 demodulation coefficients and the skip image stay float32.
             force_fp32, fused_modconv, update_emas: accepted for compatibility with official call
                 sites (``precision`` decides the dtype; the maths is always the fused-modconv one).
+            translate: ``(x, y)`` shift of the *input grid* in image widths, StyleGAN3's argument of the same
+                name: the learned 4x4 constant is shifted by ``4 x`` and ``4 y`` of its pixels, band-limited and
+                periodic (a phase ramp on its 2-D DFT). This is how the StyleGAN3 paper translates a StyleGAN2
+                to measure equivariance: noise maps and the layers' padding do not move, so fine detail stays
+                where the pixel grid is ("texture sticking"). ``(0, 0)`` leaves the network unchanged.
 
         Returns: ``[N, img_channels, R, R]`` float32, about [-1, 1].
         """
         del force_fp32, fused_modconv, update_emas
+        shift = _input_shift(translate)
         dtypes = block_dtypes(self.block_resolutions, precision or self.precision) if impl == "fast" else None
         if impl not in _IMPLS:
             raise InvalidArgumentError(f"impl must be one of {_IMPLS}, not {impl!r}.")
@@ -333,7 +339,7 @@ class SynthesisNetwork(torch.nn.Module):
             plan.append((block, convs, next(style_iter) if block.num_torgb else None))
         per_sample = impl == "fast" and n > 1 and not torch.is_grad_enabled()  # training keeps one batch
         split = self._per_sample_from(plan) if per_sample else len(plan)
-        x, img = self._run_blocks(plan[:split], None, None, n, impl, dtypes)
+        x, img = self._run_blocks(plan[:split], None, None, n, impl, dtypes, shift)
         if split == len(plan):
             return img.contiguous()
         images = []
@@ -359,11 +365,13 @@ class SynthesisNetwork(torch.nn.Module):
                 return idx
         return len(plan)
 
-    def _run_blocks(self, plan, x, img, n: int, impl: str, dtypes):
-        """Run ``plan``'s blocks from activations ``x`` and skip image ``img`` (None before the first block)."""
+    def _run_blocks(self, plan, x, img, n: int, impl: str, dtypes, shift=None):
+        """Run ``plan``'s blocks from activations ``x`` and skip image ``img`` (None before the first block);
+        ``shift`` moves the constant input (see ``translate`` in :meth:`forward`)."""
         for block, convs, torgb_style in plan:
             if block.in_channels == 0:
-                x = block.const.unsqueeze(0).expand(n, -1, -1, -1)
+                const = block.const if shift is None else _shift_periodic(block.const, shift)
+                x = const.unsqueeze(0).expand(n, -1, -1, -1)
                 x = x.contiguous(memory_format=torch.channels_last if impl == "fast" else torch.contiguous_format)
             if dtypes is not None and x.dtype != dtypes[block.resolution]:
                 x = x.to(dtypes[block.resolution])
@@ -379,6 +387,27 @@ class SynthesisNetwork(torch.nn.Module):
     def extra_repr(self) -> str:
         return (f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
                 f"img_channels={self.img_channels}, architecture={self.architecture}")
+
+
+def _input_shift(translate) -> tuple[float, float] | None:
+    """``translate`` checked: a finite pair, or None when it is (0, 0)."""
+    try:
+        tx, ty = (float(v) for v in translate)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"translate must be a pair (x, y) of image widths, got {translate!r}.") from None
+    if not (math.isfinite(tx) and math.isfinite(ty)):
+        raise InvalidArgumentError(f"translate must be finite, got {translate!r}.")
+    return None if tx == 0 and ty == 0 else (tx, ty)
+
+
+def _shift_periodic(x: torch.Tensor, shift: tuple[float, float]) -> torch.Tensor:
+    """``x [C, H, W]`` moved by ``shift = (x, y)`` of its own width/height (content moves right/down for positive
+    values), band-limited and periodic: ``ifft2(fft2(x) * exp(-2 pi i (k_x x + k_y y)))``, real part."""
+    c, h, w = x.shape
+    ky = torch.fft.fftfreq(h, device=x.device, dtype=torch.float32).view(h, 1) * h
+    kx = torch.fft.fftfreq(w, device=x.device, dtype=torch.float32).view(1, w) * w
+    phase = torch.exp(-2j * math.pi * (kx * shift[0] + ky * shift[1]))
+    return torch.fft.ifft2(torch.fft.fft2(x.float()) * phase).real.to(x.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
