@@ -189,7 +189,7 @@ def test_pti_over_the_clip_raises_the_reconstruction(toyfaces):
     plain = edit_video(G, frames, sigma=1.0, batch_size=4)
     tuned = edit_video(G, frames, sigma=1.0, batch_size=4, pti_steps=4)
     assert tuned.meta["pti_steps"] == tuned.meta["pti_steps_done"] == 4 * 2  # 4 fits of each frame, 4 frames a step
-    assert float(tuned.psnr.mean()) > float(plain.psnr.mean()) + 0.3  # measured 23.0 -> 24.1 dB on seed 5
+    assert float(tuned.psnr.mean()) > float(plain.psnr.mean()) + 0.3  # measured 23.0 -> 23.9 dB on seed 5
     torch.testing.assert_close(tuned.latents.tensor, plain.latents.tensor)  # PTI moves the generator, not the codes
     assert tuned.latents.generator is not None and plain.latents.generator is None
     assert all(torch.equal(v, before[k]) for k, v in G.state_dict().items())  # the shared generator is untouched
