@@ -266,7 +266,7 @@ def test_training_lowers_the_loss_and_resumes(tmp_path, toy):
         train_styleflow(StyleFlowConfig(**{**small, "out": str(tmp_path / "bad2"), "objective": "magic"}), log=None)
 
 
-def test_gallery_styleflow_section_edits_chains_and_says_when_a_model_has_none(toy):
+def test_gallery_styleflow_section_edits_chains_and_says_when_a_model_has_none(toy, monkeypatch):
     from demos import styleflow
 
     update, text = styleflow.styleflow_read("toyfaces", "smile", None)
@@ -283,7 +283,11 @@ def test_gallery_styleflow_section_edits_chains_and_says_when_a_model_has_none(t
     with pytest.raises(Exception, match="unknown attribute"):
         styleflow.styleflow_read("toyfaces", "wings", None)
     assert styleflow.flow_for("ffhq-1024", None) is None  # no registered flow: nothing is loaded
-    assert "no StyleFlow flow" in styleflow._not_available("ffhq-1024")
+    # a model without a flow answers both endpoints with a sentence, not an error
+    monkeypatch.setattr(styleflow, "flow_for", lambda model, G: None)
+    image, info, out, kept = styleflow.styleflow_apply("toyfaces", "smile", 0.5, True, None, state2)
+    assert image is None and out is None and kept["values"] == state2["values"] and "has no StyleFlow flow" in info
+    assert "train styleflow" in styleflow.styleflow_read("toyfaces", "smile", None)[1]
 
 
 def test_bench_styleflow_reports_on_its_report_seeds_with_ordered_intervals(toy):
