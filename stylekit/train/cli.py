@@ -131,7 +131,11 @@ def _add_kimg(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--init", default=None, help="start G from this canonical generator .safetensors")
     for name in ("z_dim", "w_dim", "map_layers", "channel_base", "channel_max"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    p.add_argument("--g-channels", type=parse_channels, default=None, help="explicit G channels, e.g. 4:128,8:128,...")
+    p.add_argument("--g-channels", type=parse_channels, default=None,
+                   help="explicit StyleGAN2 channels, e.g. 4:128,8:128,...; with --init: widen that generator to them")
+    p.add_argument("--arch", choices=("stylegan2", "stylegan3-t", "stylegan3-r"), default=d.arch,
+                   help="generator architecture (StyleGAN3: the supervised trainer only)")
+    p.add_argument("--sg3-layers", type=int, default=d.sg3_layers, help="StyleGAN3 synthesis layers")
     p.add_argument("--ema-kimg", type=float, default=d.ema_kimg, help="half-life of the generator EMA")
 
 

@@ -92,6 +92,9 @@ class GanConfig(GeneratorConfig):
 
     def validate(self) -> None:
         super().validate()
+        if self.arch != "stylegan2":
+            raise InvalidArgumentError(f"the adversarial trainer builds StyleGAN2 generators, not {self.arch}; train a "
+                                       "StyleGAN3 with 'supervised' (toyfaces).")
         if not 0.0 <= self.style_mixing_prob <= 1.0:
             raise InvalidArgumentError(f"style mixing probability must be in [0, 1], not {self.style_mixing_prob}")
         for name in ("r1_interval", "pl_interval"):
@@ -228,7 +231,8 @@ def train_gan(cfg: GanConfig, *, progress: ProgressCallback = no_progress,
         def snapshot() -> None:
             tag = f"{run.cur_nimg // 1000:06d}"
             written["checkpoint"] = run.checkpoint(nets=n.nets(), optims=n.optims(), keep=tag,
-                           extra={"pl_mean": float(n.pl_mean), "g_config": json.dumps(n.G.config)})
+                           extra={"pl_mean": float(n.pl_mean), "g_config": json.dumps(n.G.config),
+                                  "g_arch": n.G.arch})
             if run.is_main:
                 sample_grid(n.G_ema, grid_z, run.out / f"samples-{tag}.png", device=run.device)
 

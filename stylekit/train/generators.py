@@ -15,7 +15,8 @@ import torch
 from ..errors import CheckpointError, InvalidArgumentError
 from .skeleton import KimgConfig
 
-__all__ = ["GeneratorConfig", "new_stylegan2", "load_init_generator", "widen_stylegan2", "generator_for_run",
+__all__ = ["GeneratorConfig", "ARCHS", "new_stylegan2", "new_generator", "load_init_generator", "widen_stylegan2",
+           "generator_for_run",
            "save_canonical",
            "mixed_ws", "save_grid", "fixed_latents", "sample_grid"]
 
@@ -29,20 +30,30 @@ class GeneratorConfig(KimgConfig):
     (:func:`widen_stylegan2`).
     """
 
+    arch: str = "stylegan2"             # 'stylegan2', 'stylegan3-t' or 'stylegan3-r' (see ARCHS)
     resolution: int = 64                # training resolution R (power of two)
     z_dim: int = 64
     w_dim: int = 64
     map_layers: int = 4
     channel_base: int = 4096            # feature maps per resolution: min(channel_base // res, channel_max)
     channel_max: int = 128
-    g_channels: dict | None = None      # optional explicit {str(res): channels} for G
+    g_channels: dict | None = None      # optional explicit {str(res): channels} for G (StyleGAN2)
+    sg3_layers: int = 10                # StyleGAN3: synthesis layers (the official 14 at 1024; fewer for small R)
     conv_clamp: float | None = None
     init: str | None = None             # start G (and its EMA) from this canonical generator file
     ema_kimg: float = 1.0               # half-life of the generator EMA in kimg
     grid_size: int = 36                 # images in the sample grids
 
     def generator_config(self) -> dict:
-        """NVIDIA-style Generator kwargs for :class:`StyleGAN2Generator`."""
+        """NVIDIA-style Generator kwargs for :class:`StyleGAN2Generator` or, for the StyleGAN3 archs,
+        :class:`~stylekit.networks.stylegan3.StyleGAN3Generator` (``channel_base`` / ``channel_max`` in StyleGAN3's
+        sense: ``min(channel_base / 2 / cutoff, channel_max)`` per layer; -R: 1x1 convolutions, radial filters)."""
+        if self.arch != "stylegan2":
+            return dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution, img_channels=3,
+                        mapping_kwargs=dict(num_layers=self.map_layers), channel_base=self.channel_base,
+                        channel_max=self.channel_max, num_layers=self.sg3_layers,
+                        conv_kernel=1 if self.arch == "stylegan3-r" else 3,
+                        use_radial_filters=self.arch == "stylegan3-r")
         cfg = dict(z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.resolution, img_channels=3,
                    mapping_kwargs=dict(num_layers=self.map_layers), channel_base=self.channel_base,
                    channel_max=self.channel_max, conv_clamp=self.conv_clamp, architecture="skip")
@@ -60,6 +71,15 @@ class GeneratorConfig(KimgConfig):
         log2 = int(round(math.log2(self.resolution))) if self.resolution > 0 else 0
         if self.resolution < 8 or 2 ** log2 != self.resolution:
             raise InvalidArgumentError(f"--resolution must be a power of two >= 8, not {self.resolution}")
+        if self.arch not in ARCHS:
+            raise InvalidArgumentError(f"--arch must be one of {ARCHS}, not {self.arch!r}")
+        if self.arch != "stylegan2" and self.g_channels:
+            raise InvalidArgumentError("--g-channels is for StyleGAN2; a StyleGAN3's channels follow --channel-base "
+                                       "and --channel-max")
+
+
+#: The generator architectures the trainers build.
+ARCHS = ("stylegan2", "stylegan3-t", "stylegan3-r")
 
 
 def new_stylegan2(config: dict, device="cpu"):
@@ -69,15 +89,28 @@ def new_stylegan2(config: dict, device="cpu"):
     return StyleGAN2Generator(dict(config)).to(device).train()
 
 
+def new_generator(config: dict, arch: str = "stylegan2", device="cpu"):
+    """A fresh generator of ``arch`` (``'stylegan2'`` or ``'stylegan3'``, the networks' ``arch`` names; the
+    trainer's ``'stylegan3-t'`` / ``'stylegan3-r'`` also work) from NVIDIA-style kwargs, in train mode."""
+    if arch == "stylegan2":
+        return new_stylegan2(config, device=device)
+    if arch.startswith("stylegan3"):
+        from ..networks.stylegan3 import StyleGAN3Generator
+
+        return StyleGAN3Generator(dict(config)).to(device).train()
+    raise InvalidArgumentError(f"unknown generator architecture {arch!r}; use one of {ARCHS}.")
+
+
 def load_init_generator(path: str, device="cpu"):
-    """Read a canonical generator file to start training from: returns a trainable StyleGAN2 G."""
+    """Read a canonical generator file to start training from: returns a trainable StyleGAN2 or StyleGAN3 G."""
     from ..checkpoints.canonical import read_canonical
     from ..checkpoints.load import load_state_checked
 
     arch, config, state, _ = read_canonical(path)
-    if arch != "stylegan2":
-        raise CheckpointError(f"{path}: only StyleGAN2 generators can be trained here, this one is {arch!r}.")
-    G = new_stylegan2(config, device="cpu")
+    if arch not in ("stylegan2", "stylegan3"):
+        raise CheckpointError(f"{path}: only StyleGAN2 and StyleGAN3 generators can be trained here, this one is "
+                              f"{arch!r}.")
+    G = new_generator(config, arch, device="cpu")
     load_state_checked(G, state, source=str(path))
     return G.to(device).train().requires_grad_(True)
 
@@ -140,12 +173,16 @@ def generator_for_run(cfg: GeneratorConfig, state: dict | None, device) -> torch
     if cfg.init and state is None:
         G = load_init_generator(cfg.init, device=device)
         if cfg.g_channels:
+            if G.arch != "stylegan2":
+                raise InvalidArgumentError("--g-channels with --init widens a StyleGAN2; this init file is a "
+                                           f"{G.arch}.")
             G = widen_stylegan2(G, cfg.g_channels, seed=cfg.seed).to(device)
     else:
         extra = (state or {}).get("extra") or {}
         g_config = (json.loads(state.get("g_config") or extra["g_config"]) if state is not None
                     else cfg.generator_config())
-        G = new_stylegan2(g_config, device=device)
+        arch = extra.get("g_arch", "stylegan2") if state is not None else cfg.arch
+        G = new_generator(g_config, arch, device=device)
     if G.img_resolution != cfg.resolution:
         raise InvalidArgumentError(f"the generator is {G.img_resolution}x{G.img_resolution} but --resolution is "
                                    f"{cfg.resolution}; use the same resolution.")

@@ -261,7 +261,8 @@ def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
     if n.D is not None:
         n.D.requires_grad_(False)
     amp = run.amp  # G has its own reduced-precision path (styles and demodulation stay float32): no autocast
-    img = G.synthesis(G.mapping(z, None, update_emas=True), noise_mode=cfg.noise_mode, precision=amp.synthesis).float()
+    img = G.synthesis(G.mapping(z, None, update_emas=True), noise_mode=cfg.noise_mode, precision=amp.synthesis,
+                      update_emas=True).float()  # StyleGAN3 tracks its layers' input magnitudes
     loss, parts = n.loss_fn(img, target)
     if adv_on:
         with amp.autocast():
@@ -330,7 +331,7 @@ def train_supervised(cfg: SupervisedConfig, *, progress: ProgressCallback = no_p
         def snapshot() -> None:
             tag = f"{run.cur_nimg // 1000:06d}"
             last["checkpoint"] = run.checkpoint(nets=n.nets(), optims=n.optims(), keep=tag,
-                                                extra={"g_config": json.dumps(n.G.config)})
+                                                extra={"g_config": json.dumps(n.G.config), "g_arch": n.G.arch})
             if not run.is_main:
                 return
             sample_grid(n.G_ema, grid_z, run.out / f"samples-{tag}.png", device=run.device)
