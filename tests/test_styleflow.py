@@ -312,3 +312,24 @@ def test_bench_styleflow_reports_on_its_report_seeds_with_ordered_intervals(toy)
     assert "seq_diff_drift_styleflow_minus_interfacegan" in m
     with pytest.raises(InvalidArgumentError, match="not the flow's"):
         bench.run(parser.parse_args(["--quick", "--attributes", "smile,yaw,wings"]))
+
+
+def test_any_scorer_labels_a_flow_e_g_clip_zero_shot(tmp_path, clip, toy):
+    """The generic path other generators take: CLIP zero-shot scores of prompt pairs label the codes (an untrained
+    CLIP here: the labels are arbitrary, the plumbing is what is checked)."""
+    from stylekit.train.styleflow import StyleFlowConfig, clip_labeller, train_styleflow
+
+    G = toy[0]
+    labeller = clip_labeller(clip, {"smiling": ("a smiling face", "a face"), "glasses": ("a face with glasses",
+                                                                                      "a face")})
+    ws = Latent.from_seed(G, [70_001, 70_002, 70_003]).tensor
+    unit = labeller(G, None, ws)
+    assert unit.shape == (3, 2) and set(np.unique(unit)) <= {0.0, 1.0}  # binary labels snapped
+    cfg = StyleFlowConfig(out=str(tmp_path / "run"), batch=4, steps=2, warmup=0, eval_codes=4, threads=1, hidden="16",
+                          pool=8)
+    metrics = train_styleflow(cfg, labeller=labeller, log=None)
+    assert "roundtrip_w_error" in metrics and not any(k.startswith("error_") for k in metrics)  # no predictor head
+    flow = load_flow(tmp_path / "run" / "styleflow.safetensors", G=G)
+    assert flow.attribute_names == ("smiling", "glasses") and flow.meta["labeller"] == "clip zero-shot"
+    with pytest.raises(InvalidArgumentError, match="positive prompt, neutral prompt"):
+        clip_labeller(clip, {"smiling": "a smiling face"})

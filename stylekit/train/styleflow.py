@@ -9,9 +9,9 @@ field) to ``p(w | attributes)``. Labellers (``--labeller``):
 - ``truth`` (toyfaces): the ground-truth attributes of the latents, :func:`stylekit.toyfaces.latents.z_to_attributes`,
   independent of any network and of the held-out judge;
 - ``predictor:NAME``: an attribute predictor's readings of the renders (binary readings snapped to 0 / 1);
-- from Python, any :class:`ImageLabeller` scorer, e.g. CLIP zero-shot probabilities of prompts for an FFHQ model
-  (``train_styleflow(cfg, labeller=ImageLabeller(attributes, score_fn))``); ``--pool N`` labels ``N`` codes once
-  and draws the batches from them, for scorers that cost a render per code.
+- from Python, any :class:`ImageLabeller` scorer, e.g. CLIP zero-shot probabilities of prompt pairs for an FFHQ
+  model (:func:`clip_labeller`; ``train_styleflow(cfg, labeller=clip_labeller(clip, {...}))``); ``--pool N`` labels
+  ``N`` codes once and draws the batches from them, for scorers that cost a render per code.
 
 Objectives (``--objective``): ``flow_matching`` (conditional flow matching on straight paths: one evaluation of the
 vector field per code, no ODE solve while training; the default) or ``likelihood`` (StyleFlow's maximum likelihood
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from ..networks.rig import RigParam
 from ..progress import ProgressCallback, no_progress
 from .skeleton import Run, Smoothed, StepsConfig
 
-__all__ = ["StyleFlowConfig", "EVAL_SEED_START", "TruthLabeller", "ImageLabeller", "make_labeller",
+__all__ = ["StyleFlowConfig", "EVAL_SEED_START", "TruthLabeller", "ImageLabeller", "clip_labeller", "make_labeller",
            "evaluate_styleflow", "train_styleflow"]
 
 #: The trainer's evaluation codes: ``Latent.from_seed`` development seeds from here (inside 1,000-99,999).
@@ -145,6 +145,25 @@ class ImageLabeller:
                 if p.kind == "binary":
                     unit[:, j] = (unit[:, j] > 0.5).astype(np.float64)
         return unit
+
+
+def clip_labeller(clip, prompts: Mapping[str, tuple[str, str]], *, name: str = "clip zero-shot") -> ImageLabeller:
+    """An :class:`ImageLabeller` of binary attributes from CLIP zero-shot scores: ``prompts`` maps an attribute
+    name to ``(positive prompt, neutral prompt)``; the attribute is the probability that the positive one applies
+    (:meth:`stylekit.clip_backend.ClipModel.zero_shot_scores`), snapped to 0 / 1. E.g. for an FFHQ model:
+    ``clip_labeller(load_clip("ViT-B-32"), {"smiling": ("a smiling face", "a face"), "glasses": ("a face with
+    glasses", "a face")})``, then ``train_styleflow(cfg, labeller=...)`` with ``pool`` set (each code is rendered)."""
+    if not isinstance(prompts, Mapping) or not prompts:
+        raise InvalidArgumentError("clip_labeller needs at least one attribute: {name: (positive, neutral) prompt}.")
+    for key, pair in prompts.items():
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(t, str) and t for t in pair)):
+            raise InvalidArgumentError(f"prompts[{key!r}] must be (positive prompt, neutral prompt), got {pair!r}.")
+    params = [RigParam(str(key), "binary", 0.0, 1.0) for key in prompts]
+
+    def score(images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([clip.zero_shot_scores(images, pos, neu) for pos, neu in prompts.values()], dim=1)
+
+    return ImageLabeller(params, score, name=name)
 
 
 def make_labeller(spec: str, *, device="cpu"):
@@ -308,8 +327,7 @@ def train_styleflow(cfg: StyleFlowConfig, *, labeller=None, progress: ProgressCa
         run.checkpoint(nets={"flow": flow}, optims={"optimizer": opt})
         flow.eval()
         predictor = load_predictor(cfg.eval_predictor, device=run.device) if cfg.eval_predictor else None
-        labels = labeller if isinstance(labeller, TruthLabeller) else None
-        metrics = evaluate_styleflow(flow, G, predictor, n=cfg.eval_codes, labeller=labels)
+        metrics = evaluate_styleflow(flow, G, predictor, n=cfg.eval_codes, labeller=labeller)
         metrics.update({"steps": cfg.steps, "batch": cfg.batch, "lr": cfg.lr, "seed": cfg.seed,
                         "objective": cfg.objective, "train_seconds_this_process": train_seconds,
                         "final_loss": running.value, "threads": torch.get_num_threads()})
