@@ -174,3 +174,22 @@ def test_edit_video_aligns_edits_and_pastes_back():
     assert np.abs(full[inner].astype(int) - to_uint8(plain.edited)[:, 12:52, 12:52].astype(int)).mean() < 1.0
     with pytest.raises(ImageInputError, match="uint8"):
         edit_video(G, clip, align=True, landmarks=lms)
+
+
+def test_a_stop_while_finding_faces_keeps_the_frames_reached():
+    import stylekit
+    from stylekit.toyfaces.clips import make_clip
+    from stylekit.video import edit_video
+
+    G = stylekit.load_generator("toyfaces")
+    clip, _ = make_clip("turn", frames=6, seed=6)
+    frames, lms = _toyfaces_in_a_frame(clip)
+    seen = []
+
+    def detector(frame):
+        seen.append(1)
+        return lms[0]
+
+    result = edit_video(G, frames, align=True, landmarks=detector, batch_size=4, should_stop=lambda: len(seen) >= 3)
+    assert len(seen) == 3 and len(result.track.found) == 3  # detection stopped after the third frame
+    assert not result.complete and result.frames_done == 3 and result.full_frames.shape == (3, *frames.shape[1:])
