@@ -140,8 +140,8 @@ def edit_video(G, frames, *, encoder="e4e-toyfaces", direction=None, strength: f
 
     ``progress(done, total, what)`` is called per unit of work; ``should_stop()`` (optional) is asked between
     units, and when it returns True the work stops after at least one batch of frames: the frames finished so
-    far are rendered and returned with ``complete=False`` (a stop during PTI renders every inverted frame with
-    the generator tuned so far, then the render stops too).
+    far are rendered and returned with ``complete=False`` (a stop during PTI keeps the tuning steps done, and the
+    render then keeps its first batch).
     """
     from ..edit.direction import Direction, edit
     from ..invert.result import psnr
@@ -189,7 +189,6 @@ def edit_video(G, frames, *, encoder="e4e-toyfaces", direction=None, strength: f
     if pti_steps:
         renderer, pti_info = tune_on_clip(G, source[:done], smoothed, steps_per_frame=pti_steps, stop=stop,
                                           report=report("pti"), perceptual=perceptual)
-    latents = Latent("w+", smoothed, generator=renderer if pti_steps else None)
     plain = Latent("w+", smoothed)
     moved = plain if direction is None or strength == 0 else edit(plain, direction, strength, layers=layers, G=G)
     recon, edited = _render(renderer, plain, moved, done, batch_size, stop, report("render"))
@@ -202,7 +201,7 @@ def edit_video(G, frames, *, encoder="e4e-toyfaces", direction=None, strength: f
         report("paste")(n, n, "pasting back")
     return VideoResult(
         source=source[:n].cpu(), reconstruction=recon, edited=edited,
-        latents=Latent("w+", smoothed[:n], generator=latents.generator),
+        latents=Latent("w+", smoothed[:n], generator=renderer if pti_steps else None),
         psnr=torch.tensor([psnr(x, y) for x, y in zip(recon, source[:n])]), complete=n == t,
         full_frames=pasted, track=track,
         meta={"frames": t, "frames_done": n, "sigma": sigma, "strength": strength,
