@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import (RENDER_S, SharedUI, current_latent, get_generator, gpu_task, number, render, row, teaching_note,
-                     user_errors)
+from .common import (RENDER_S, SharedUI, current_latent, get_generator, gpu_task, number, render, row, shrink,
+                     teaching_note, user_errors)
 from .models import default_model
 from .outputs import save_png
 
@@ -111,8 +111,9 @@ def sg3_sticking(model: str, latent):
     info = (f"**{kind}**: EQ-T on this face {score.eq_t_db:.1f} dB over {n_shifts} shifts (the paper: StyleGAN2 "
             f"about 15-20 dB, StyleGAN3 about 50-60 dB on FFHQ). Pan of {steps} frames up to {m:g} px; bottom row: "
             f"average of the frames | average an ideal generator would give.")
-    top = row(*list(frames), size=STICKING_PX)
-    bottom = row(average, ideal, size=STICKING_PX)
+    small = [shrink(x.float().cpu(), STICKING_PX) for x in (*frames, average, ideal)]  # 1024 px shown at 160
+    top = row(*small[:steps], size=STICKING_PX)
+    bottom = row(*small[steps:], size=STICKING_PX)
     from PIL import Image
 
     canvas = Image.new("RGB", (top.width, top.height + bottom.height), "white")
