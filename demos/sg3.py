@@ -7,7 +7,7 @@ import gradio as gr
 
 from .common import (RENDER_S, SharedUI, current_latent, get_generator, gpu_task, number, render, row, shrink,
                      teaching_note, user_errors)
-from .models import default_model
+from .models import default_model, model_choices
 from .outputs import save_png
 
 SHORT = """**StyleGAN3 rotate / translate** (Karras et al. 2021, *Alias-Free GAN*). StyleGAN3 draws its image from
@@ -66,7 +66,8 @@ STICKING_NOTE = """**Texture sticking** (any StyleGAN2 or StyleGAN3). The input 
 image. Top: the pan's frames. Bottom: their average, beside the average an ideal generator would give (the
 unpanned picture shifted by the same amounts). StyleGAN2's fine detail stays where the pixel grid is, so its
 average keeps sharp, misplaced detail; StyleGAN3's follows the face. EQ-T (the StyleGAN3 paper's metric, dB,
-higher is better) compares "translate then generate" with "generate then translate" on this face."""
+higher is better) compares "translate then generate" with "generate then translate" on this face. Name a second
+model (a StyleGAN3 beside a StyleGAN2, or the other way round) to see both pans and the EQ-T difference together."""
 
 #: Pan frames and EQ-T shifts: small models / large models (above demos.outputs.LARGE_MODEL_PX).
 STICKING_FRAMES = (7, 3)
@@ -83,23 +84,15 @@ def sticking_status(model: str):
     return gr.update(interactive=arch in ("stylegan2", "stylegan3"))
 
 
-@gpu_task(RENDER_S)
-@user_errors
-def sg3_sticking(model: str, latent):
-    """Returns ``(frames row over averages row as one picture, text with EQ-T)``; StyleGAN2 and StyleGAN3 only."""
+def _sticking_view(gen, ws, label: str):
+    """One model's view: ``(picture: pan frames over the two averages, EQ-T in dB, steps, shifts, pan in px)``."""
     import torch
 
     from stylekit.edit.equivariance import eq_t, random_shifts, shift_image, sticking_frames
 
     from .outputs import sized_default
 
-    G = get_generator(model)
-    if getattr(G, "arch", None) not in ("stylegan2", "stylegan3"):
-        raise gr.Error(f"{model!r} is neither a StyleGAN2 nor a StyleGAN3: texture sticking is shown for those.")
-    base = current_latent(G, latent)
-    gen = getattr(base, "generator", None) or G
-    ws = base.ws(gen)[:1]
-    steps, n_shifts = sized_default(G, STICKING_FRAMES[0], STICKING_FRAMES[1]), sized_default(G, *STICKING_SHIFTS)
+    steps, n_shifts = sized_default(gen, STICKING_FRAMES[0], STICKING_FRAMES[1]), sized_default(gen, *STICKING_SHIFTS)
     frames, average = sticking_frames(gen, ws, steps=steps)
     m = gen.img_resolution / 8
     with torch.no_grad():
@@ -107,19 +100,62 @@ def sg3_sticking(model: str, latent):
         ideal = torch.stack([shift_image(still, (int(round(x)), 0))[0]
                              for x in torch.linspace(-m, m, steps).tolist()]).mean(0)
         score = eq_t(gen, ws, random_shifts(gen.img_resolution, n_shifts, seed=0))
-    kind = "StyleGAN3" if gen.arch == "stylegan3" else "StyleGAN2"
-    info = (f"**{kind}**: EQ-T on this face {score.eq_t_db:.1f} dB over {n_shifts} shifts (the paper: StyleGAN2 "
-            f"about 15-20 dB, StyleGAN3 about 50-60 dB on FFHQ). Pan of {steps} frames up to {m:g} px; bottom row: "
-            f"average of the frames | average an ideal generator would give.")
     small = [shrink(x.float().cpu(), STICKING_PX) for x in (*frames, average, ideal)]  # 1024 px shown at 160
     top = row(*small[:steps], size=STICKING_PX)
     bottom = row(*small[steps:], size=STICKING_PX)
-    from PIL import Image
+    return _stack([top, bottom], label), score.eq_t_db, steps, n_shifts, m
 
-    canvas = Image.new("RGB", (top.width, top.height + bottom.height), "white")
-    canvas.paste(top, (0, 0))
-    canvas.paste(bottom, (0, top.height))
-    return canvas, info
+
+def _stack(pictures, label: str | None = None):
+    """Pictures one above the other on white, left-aligned, under a one-line caption when ``label`` is given."""
+    from PIL import Image, ImageDraw
+
+    head = 18 if label else 0
+    width = max(p.width for p in pictures)
+    canvas = Image.new("RGB", (width, head + sum(p.height for p in pictures)), "white")
+    if label:
+        ImageDraw.Draw(canvas).text((4, 3), label, fill="black")
+    y = head
+    for p in pictures:
+        canvas.paste(p, (0, y))
+        y += p.height
+    return canvas
+
+
+def _kind(gen) -> str:
+    return "StyleGAN3" if gen.arch == "stylegan3" else "StyleGAN2"
+
+
+def _sticking_generator(model: str, latent=None):
+    """``(generator to render with, ws [1, num_ws, w_dim])``: the session latent on ``model``, or the default face."""
+    G = get_generator(model)
+    if getattr(G, "arch", None) not in ("stylegan2", "stylegan3"):
+        raise gr.Error(f"{model!r} is neither a StyleGAN2 nor a StyleGAN3: texture sticking is shown for those.")
+    base = current_latent(G, latent)
+    gen = getattr(base, "generator", None) or G
+    return gen, base.ws(gen)[:1]
+
+
+@gpu_task(2 * RENDER_S)
+@user_errors
+def sg3_sticking(model: str, latent, compare: str | None = None):
+    """Returns ``(picture, text with EQ-T)``: pan frames over the two averages, for ``model`` and, when
+    ``compare`` names another StyleGAN2 or StyleGAN3, the same pan of that model's default face (seed 0,
+    psi 0.7) below it; StyleGAN2 and StyleGAN3 only."""
+    compare = (compare or "").strip()
+    gen, ws = _sticking_generator(model, latent)
+    picture, score, steps, n_shifts, m = _sticking_view(gen, ws, f"{model} ({_kind(gen)})" if compare else None)
+    info = (f"**{_kind(gen)}**: EQ-T on this face {score:.1f} dB over {n_shifts} shifts (the paper: StyleGAN2 "
+            f"about 15-20 dB, StyleGAN3 about 50-60 dB on FFHQ). Pan of {steps} frames up to {m:g} px; bottom row: "
+            f"average of the frames | average an ideal generator would give.")
+    if not compare:
+        return picture, info
+    other, other_ws = _sticking_generator(compare)  # its own default face: a latent belongs to one generator
+    second, other_score, _, other_shifts, other_m = _sticking_view(other, other_ws, f"{compare} ({_kind(other)})")
+    info += (f"\n\n**Side by side with {compare}** ({_kind(other)}, its default face: seed 0, psi 0.7): EQ-T "
+             f"{other_score:.1f} dB over {other_shifts} shifts, pan up to {other_m:g} px. "
+             f"Difference ({compare} minus {model}): **{other_score - score:+.1f} dB**.")
+    return _stack([picture, second]), info
 
 
 def build(ui: SharedUI) -> None:
@@ -139,9 +175,13 @@ def build(ui: SharedUI) -> None:
     ui.loaded.change(sg3_status, ui.model, [status, rotate, tx, ty, button], api_name="sg3_status")
 
     gr.Markdown(STICKING_NOTE, elem_classes=["teaching-note"])
-    stick = gr.Button("Show texture sticking", interactive=True, elem_id="sg3-sticking-button")
-    stick_out = gr.Image(label="Pan frames (top) | averages: frames, ideal (bottom)", type="pil",
-                         elem_id="sg3-sticking-output")
+    with gr.Row():
+        compare = gr.Dropdown([""] + model_choices(), value="", allow_custom_value=True,
+                              label="Side by side with (another StyleGAN2 or StyleGAN3: a name, file or hf:// "
+                                    "address; blank: this model only)", elem_id="sg3-sticking-compare")
+        stick = gr.Button("Show texture sticking", interactive=True, elem_id="sg3-sticking-button")
+    stick_out = gr.Image(label="Pan frames (top) | averages: frames, ideal (bottom); a compared model below",
+                         type="pil", elem_id="sg3-sticking-output")
     stick_info = gr.Markdown(label="EQ-T", elem_id="sg3-sticking-info")
-    stick.click(sg3_sticking, [ui.model, ui.latent], [stick_out, stick_info], api_name="sg3_sticking")
+    stick.click(sg3_sticking, [ui.model, ui.latent, compare], [stick_out, stick_info], api_name="sg3_sticking")
     ui.loaded.change(sticking_status, ui.model, stick, api_visibility="private", queue=False)

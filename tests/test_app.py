@@ -294,11 +294,20 @@ def test_stylegan3_tab(server):
 
     readings = {}
     for model in ("toyfaces", str(sg3)):
-        image, info = c.predict(model, None, api_name="/sg3_sticking")
+        image, info = c.predict(model, "", api_name="/sg3_sticking")  # (the session latent is state, not an argument)
         readings[model] = float(re.search(r"EQ-T on this face ([0-9.]+) dB", info).group(1))
         w, h = _image(image).size
         assert w > 3 * h > 0  # a row of seven frames over a row of two averages
+        alone = h
     assert readings["toyfaces"] < 30 < 40 < readings[str(sg3)], readings
+    # side by side: the StyleGAN2's view over the StyleGAN3's, and both EQ-T figures with their difference
+    image, info = c.predict("toyfaces", str(sg3), api_name="/sg3_sticking")
+    assert "Side by side" in info and float(re.search(r"EQ-T on this face ([0-9.]+) dB", info).group(1)) == \
+        readings["toyfaces"], info
+    assert float(re.search(r"\*\*([+-][0-9.]+) dB\*\*", info).group(1)) > 10, info
+    assert _image(image).size[1] > 2 * alone  # two views, each with its caption
+    with pytest.raises(Exception, match="neither a StyleGAN2 nor a StyleGAN3|no such|not"):
+        c.predict("toyfaces", "no-such-model", api_name="/sg3_sticking")
 
 
 # ----------------------------------------------------------------------------------------------
