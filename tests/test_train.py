@@ -618,6 +618,12 @@ def test_mixed_precision_modes():
         assert conv(bf16.images(x)).dtype == torch.bfloat16
     assert "channels-last" in bf16.describe()
     assert MixedPrecision("auto", "cpu").precision in ("fp32", "bf16")
+    # bfloat16 asked for on a CPU without bfloat16 units runs, and the run's log says to use auto
+    avx2 = MixedPrecision("bf16", "cpu", cpu_flags=["avx2", "fma"])
+    assert avx2.emulated and avx2.enabled and "--precision auto" in avx2.describe()
+    amx = MixedPrecision("bf16", "cpu", cpu_flags=["avx512f", "amx_bf16"])
+    assert not amx.emulated and "WARNING" not in amx.describe()
+    assert not MixedPrecision("fp32", "cpu", cpu_flags=["avx2"]).emulated
     # float16 scales the loss and skips a step whose gradients overflowed
     fp16 = MixedPrecision("fp16", "cpu")
     assert fp16.scaler is not None and "gradient scaling" in fp16.describe()

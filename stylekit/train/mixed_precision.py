@@ -24,7 +24,7 @@ import contextlib
 
 import torch
 
-from ..networks.precision import dtype_of, resolve_precision
+from ..networks.precision import BF16_CPU_FLAGS, dtype_of, host_cpu_flags, resolve_precision
 
 __all__ = ["MixedPrecision"]
 
@@ -33,12 +33,16 @@ class MixedPrecision:
     """Autocast, memory layout and gradient scaling of one run, for ``precision`` on ``device``.
 
     Attributes: ``precision`` (``'fp32'``, ``'bf16'`` or ``'fp16'``, ``'auto'`` resolved),
-    ``device_type``, ``enabled`` (not float32), ``scaler`` (a GradScaler for float16, else None).
+    ``device_type``, ``enabled`` (not float32), ``scaler`` (a GradScaler for float16, else None),
+    ``emulated`` (bfloat16 asked for on a CPU without bfloat16 units: it runs, many times slower than
+    float32, and :meth:`describe` says so). ``cpu_flags`` defaults to this machine's.
     """
 
-    def __init__(self, precision: str = "fp32", device="cpu"):
+    def __init__(self, precision: str = "fp32", device="cpu", *, cpu_flags=None):
         self.device_type = torch.device(device).type
         self.precision = resolve_precision(precision, device)
+        flags = host_cpu_flags() if cpu_flags is None else {str(f).lower() for f in cpu_flags}
+        self.emulated = self.precision == "bf16" and self.device_type == "cpu" and not BF16_CPU_FLAGS & flags
         self.enabled = self.precision != "fp32"
         self.dtype = dtype_of(self.precision)
         self.scaler = torch.amp.GradScaler(self.device_type) if self.precision == "fp16" else None
@@ -59,7 +63,11 @@ class MixedPrecision:
             parts.append("channels-last")
         if self.scaler is not None:
             parts.append("gradient scaling")
-        return f"precision {self.precision} ({', '.join(parts)}; weights and losses float32)"
+        line = f"precision {self.precision} ({', '.join(parts)}; weights and losses float32)"
+        if self.emulated:
+            line += ("; WARNING: this CPU has no bfloat16 units (no amx_bf16 / avx512_bf16), so bfloat16 is emulated "
+                     "and runs many times slower than float32: use --precision auto (float32 here)")
+        return line
 
     @property
     def synthesis(self) -> str | None:
