@@ -7,7 +7,7 @@ import gradio as gr
 
 from .common import (RENDER_S, SharedUI, current_latent, get_generator, gpu_task, number, render, row, shrink,
                      teaching_note, user_errors)
-from .models import default_model, model_choices
+from .models import ModelPicker, default_model, model_choices
 from .outputs import save_png
 
 SHORT = """**StyleGAN3 rotate / translate** (Karras et al. 2021, *Alias-Free GAN*). StyleGAN3 draws its image from
@@ -176,7 +176,7 @@ def build(ui: SharedUI) -> None:
 
     gr.Markdown(STICKING_NOTE, elem_classes=["teaching-note"])
     with gr.Row():
-        compare = gr.Dropdown([""] + model_choices(), value="", allow_custom_value=True,
+        compare = ModelPicker([""] + model_choices(), value="", allow_custom_value=True,
                               label="Side by side with (another StyleGAN2 or StyleGAN3: a name, file or hf:// "
                                     "address; blank: this model only)", elem_id="sg3-sticking-compare")
         stick = gr.Button("Show texture sticking", interactive=True, elem_id="sg3-sticking-button")
