@@ -4,8 +4,8 @@ A refactor must leave every picture and every word unchanged: the shipped genera
 relevance table were all trained on these renders and captions. If a change is *meant* to alter them,
 recompute the references (``python tests/test_toyfaces_identity.py --write``) and say so in the commit.
 
-Captions are compared by digest (strings are the same everywhere). Renders are not: the renderer's float32
-arithmetic (``exp``, ``sqrt``, ...) rounds differently on different CPUs (the uint8 digest of the same code
+Captions are compared by digest (strings are the same everywhere). Renders are not: torch's float32
+elementwise kernels round a few values differently on different CPUs (the uint8 digest of the same code
 was a5edef30... on an AVX-512 Xeon and b65ba754... on an AVX2 EPYC), so a byte digest fails for no change.
 The reference is instead the renders' 8x8 block means (float64, ``[0, 1]`` scale) at 16, 64 and 97 px,
 ``tests/fixtures/toyfaces/render_blocks.npz``, compared within :data:`BLOCK_TOL`: float32 rounding
@@ -49,14 +49,19 @@ def _faces(n: int = 24, seed: int = 7) -> dict[str, np.ndarray]:
     return out
 
 
+def _renders(size: int) -> torch.Tensor:
+    """The renders of ``_faces()`` (seeds 0..23) at ``size`` px: ``[24, 3, size, size]`` float64 in ``[0, 1]``."""
+    return (render_batch(_faces(), size=size, seeds=list(range(24))).double() + 1.0) / 2.0
+
+
+def _blocks(x: torch.Tensor) -> np.ndarray:
+    """8x8 block means ``[N, 3, 8, 8]`` of images ``[N, 3, H, W]``."""
+    return F.adaptive_avg_pool2d(x, 8).numpy()
+
+
 def render_blocks() -> dict[str, np.ndarray]:
     """``{"s16" | "s64" | "s97": [24, 3, 8, 8]}``: the renders' 8x8 block means on the ``[0, 1]`` scale."""
-    faces = _faces()
-    out = {}
-    for size in (16, 64, 97):
-        x = (render_batch(faces, size=size, seeds=list(range(24))).double() + 1.0) / 2.0
-        out[f"s{size}"] = F.adaptive_avg_pool2d(x, 8).numpy()
-    return out
+    return {f"s{size}": _blocks(_renders(size)) for size in (16, 64, 97)}
 
 
 def caption_digest() -> str:
@@ -73,10 +78,9 @@ def test_renders_are_pixel_identical_to_the_reference():
 
 
 def test_the_block_reference_would_catch_one_pixel_one_level_off():
-    faces = _faces()
-    x = (render_batch(faces, size=97, seeds=list(range(24))).double() + 1.0) / 2.0
+    x = _renders(97)
     x[5, 1, 60, 33] += 1.0 / 255.0  # one pixel, one uint8 level
-    moved = np.abs(F.adaptive_avg_pool2d(x, 8).numpy() - np.load(RENDER_BLOCKS)["s97"]).max()
+    moved = np.abs(_blocks(x) - np.load(RENDER_BLOCKS)["s97"]).max()
     assert moved > 2 * BLOCK_TOL
 
 

@@ -30,6 +30,11 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 
 
+def has_bf16_units(cpu_flags: Iterable[str]) -> bool:
+    """Whether a CPU with these feature flags computes bfloat16 products natively (any of :data:`BF16_CPU_FLAGS`)."""
+    return bool(BF16_CPU_FLAGS & {str(f).lower() for f in cpu_flags})
+
+
 def choose_precision(device_type: str, cpu_flags: Iterable[str]) -> str:
     """What ``'auto'`` means on a ``device_type`` (``'cpu'``, ``'cuda'``, ``'mps'`` ...) with these CPU flags.
 
@@ -38,7 +43,7 @@ def choose_precision(device_type: str, cpu_flags: Iterable[str]) -> str:
     """
     if device_type == "cuda":
         return "fp16"
-    if device_type == "cpu" and BF16_CPU_FLAGS & {str(f).lower() for f in cpu_flags}:
+    if device_type == "cpu" and has_bf16_units(cpu_flags):
         return "bf16"
     return "fp32"
 

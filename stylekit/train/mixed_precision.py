@@ -24,7 +24,7 @@ import contextlib
 
 import torch
 
-from ..networks.precision import BF16_CPU_FLAGS, dtype_of, host_cpu_flags, resolve_precision
+from ..networks.precision import dtype_of, has_bf16_units, host_cpu_flags, resolve_precision
 
 __all__ = ["MixedPrecision"]
 
@@ -41,8 +41,8 @@ class MixedPrecision:
     def __init__(self, precision: str = "fp32", device="cpu", *, cpu_flags=None):
         self.device_type = torch.device(device).type
         self.precision = resolve_precision(precision, device)
-        flags = host_cpu_flags() if cpu_flags is None else {str(f).lower() for f in cpu_flags}
-        self.emulated = self.precision == "bf16" and self.device_type == "cpu" and not BF16_CPU_FLAGS & flags
+        self.emulated = (self.precision == "bf16" and self.device_type == "cpu"
+                         and not has_bf16_units(host_cpu_flags() if cpu_flags is None else cpu_flags))
         self.enabled = self.precision != "fp32"
         self.dtype = dtype_of(self.precision)
         self.scaler = torch.amp.GradScaler(self.device_type) if self.precision == "fp16" else None
