@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from stylekit.bench.fidelity import (face_crop_box, gaussian_blur, gaussian_kernel1d, high_pass_energy, psnr,
+from stylekit.bench.fidelity import (face_crop_box, gaussian_blur, gaussian_kernel1d, high_pass_energy, laplacian_energy, psnr,
                                      ssim)
 from stylekit.errors import InvalidArgumentError
 
@@ -83,6 +83,13 @@ def test_high_pass_energy_sees_detail_and_not_flat_colour():
     blurred = high_pass_energy(gaussian_blur(renders, 1.5).float(), box=box)
     assert bool((blurred < 0.3 * sharp).all())
     assert float(high_pass_energy(torch.full([1, 3, 32, 32], 0.2)).max()) < 1e-20
+    lap_sharp = laplacian_energy(renders, box=box)
+    assert bool((laplacian_energy(gaussian_blur(renders, 1.0).float(), box=box) < 0.2 * lap_sharp).all())
+    ramp = torch.linspace(-1, 1, 16).view(1, 1, 1, 16).expand(1, 3, 16, 16)   # a linear ramp has no curvature
+    assert float(laplacian_energy(ramp, box=(2, 14, 2, 14)).max()) < 1e-12
+    dot = torch.full([1, 1, 5, 5], -1.0)
+    dot[0, 0, 2, 2] = 1.0                                  # one white pixel: L = -4 there, 1 at its 4 neighbours
+    assert float(laplacian_energy(dot, box=(1, 4, 1, 4))[0]) == pytest.approx((16 + 4) / 9)
     assert gaussian_kernel1d(1.0).numel() == 7 and float(gaussian_kernel1d(1.0).sum()) == pytest.approx(1.0)
     with pytest.raises(InvalidArgumentError):
         gaussian_kernel1d(0.0)
@@ -118,10 +125,12 @@ def test_fidelity_metrics_pair_each_sample_with_its_own_target():
     assert m["psnr_lo"] <= m["psnr"] <= m["psnr_hi"] and m["psnr_n"] == 12
     assert m["ssim"] < 0.99 and m["ssim_face"] < m["ssim"]          # blur costs most where the features are
     assert m["hf_energy_ratio_face"] < 0.3 and m["hf_energy_face_samples"] < m["hf_energy_face_renders"]
+    assert m["lap_energy_ratio_face"] < m["hf_energy_ratio_face"]     # the finest scale loses the most
     shuffled = fidelity_metrics(soft[torch.arange(12).roll(1)], targets)
     assert shuffled["psnr_face"] < m["psnr_face"] - 3 and shuffled["ssim_face"] < m["ssim_face"] - 0.1
     noisy = (targets + 0.2 * torch.randn(targets.shape, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
     assert fidelity_metrics(noisy, targets)["hf_energy_ratio_face"] > 1.5
+    assert fidelity_metrics(noisy, targets)["lap_energy_ratio_face"] > 1.5
     assert (m["face_crop_top"], m["face_crop_bottom"]) == (17, 49)
 
 

@@ -18,6 +18,8 @@ Fidelity, measured with nothing the generator was trained with (:mod:`stylekit.b
   Gaussian blur, sigma ``--hf-sigma`` px) of the sample over that of its target (1 = as much fine
   detail as the render; a blurred sample is below 1); ``hf_energy_face_samples`` /
   ``hf_energy_face_renders`` are the two means.
+- ``lap_energy_ratio_face``: the same ratio with the Laplacian energy
+  (:func:`~stylekit.bench.fidelity.laplacian_energy`), the finest scale: issue 17's sharpness bar.
 - ``judge_fd_samples``: Fréchet distance in the held-out judge's features (:mod:`stylekit.judge`)
   between the samples and the reference renders; ``judge_fd_floor``: the same between the targets and
   the reference renders (two independent render sets of the same size: what a perfect generator
@@ -142,7 +144,7 @@ def fidelity_metrics(samples: torch.Tensor, targets: torch.Tensor, *, hf_sigma: 
     ``samples`` and ``targets`` are paired ``[N, 3, R, R]`` batches in ``[-1, 1]`` (sample ``i`` against
     target ``i``); every figure is a per-image mean with a bootstrap interval (see the module docstring).
     """
-    from .fidelity import face_crop_box, high_pass_energy, psnr, ssim
+    from .fidelity import face_crop_box, high_pass_energy, laplacian_energy, psnr, ssim
 
     box = face_crop_box(samples.shape[-1])
     out: dict[str, float] = {}
@@ -153,6 +155,8 @@ def fidelity_metrics(samples: torch.Tensor, targets: torch.Tensor, *, hf_sigma: 
     hf_s = high_pass_energy(samples, sigma=hf_sigma, box=box).numpy()
     hf_t = high_pass_energy(targets, sigma=hf_sigma, box=box).numpy()
     out.update(mean_metrics("hf_energy_ratio_face", hf_s / np.maximum(hf_t, 1e-12)))
+    lap_s, lap_t = (laplacian_energy(x, box=box).numpy() for x in (samples, targets))
+    out.update(mean_metrics("lap_energy_ratio_face", lap_s / np.maximum(lap_t, 1e-12)))
     out["hf_energy_face_samples"] = float(hf_s.mean())
     out["hf_energy_face_renders"] = float(hf_t.mean())
     top, bottom, left, right = box
