@@ -43,13 +43,16 @@ from stylekit.edit.interfacegan import clip_scorer, fit_boundary
 from stylekit.edit.local import find_parts, part_masks, transfer_part
 from stylekit.edit.sefa import sefa, sefa_direction
 from stylekit.edit.stylespace import channels_from_labels, edit_channel, style_statistics
+from stylekit.judge import load_judge
 from stylekit.latent import Latent
 
 lesson_start = time.perf_counter()
 torch.manual_seed(0)
 G = stylekit.load_generator("toyfaces")
-judge = load_predictor("toyfaces")
+labeller = load_predictor("toyfaces")   # labels the samples that boundaries and channels are fitted to
+judge = load_judge("toyfaces")          # measures the edits; nothing in stylekit was trained or tuned with it
 names = judge.attribute_names
+assert tuple(labeller.attribute_names) == tuple(names)
 
 
 def show(images, titles=None, ncols=None, size=1.2, title=None):
@@ -78,17 +81,22 @@ def render(latent):
         return torch.cat([latent.select(slice(i, i + 32)).render(G) for i in range(0, latent.batch_size, 32)])
 
 
-def read(latent):
-    """The judge's reading of every attribute, unit scale: ``[N, 15]``."""
+def read(latent, reader=None):
+    """``reader``'s reading (default: the judge's) of every attribute, unit scale: ``[N, 15]``."""
     with torch.no_grad():
-        return judge.predict_unit(render(latent))
+        images = render(latent)
+        return judge.read_unit(images)[0] if reader is None else reader.predict_unit(images)
 
 
 # %% [markdown]
-# **The judge and the measures.** The attribute predictor reads 15 attributes from any image.
-# Its features were also a training loss of this generator (see
-# `stylekit/toyfaces/weights/generator.md`), so it is a friendly judge; an independent one is
-# planned. For an edit that should add attribute *a* we measure on held-out faces that lack *a*:
+# **The labeller and the judge.** Two networks read the 15 attributes from any image, and they
+# have different jobs. The **labeller** (the toyfaces attribute predictor) labels the samples
+# that the boundaries and channels below are fitted to. The **judge** (`stylekit.judge`) says
+# whether an edit worked; it was trained apart, and nothing in stylekit was trained, selected or
+# tuned with it. A network that picked an edit direction is the wrong one to grade it: the
+# direction was chosen to move *its* reading. The labeller is also one of the losses the toyfaces
+# generator was trained with, so it is friendlier still. For an edit that should add attribute *a*
+# we measure on held-out faces that the judge reads as lacking *a*:
 #
 # - **success**: the fraction of edited faces the judge now reads as having *a*;
 # - **leakage**: the mean change of the *other* 14 attributes (each on a 0-1 scale). A perfect
@@ -99,12 +107,14 @@ held_out = Latent.sample(G, 64, seed=1)
 held_read = read(held_out)
 
 
-def evaluate(make_edit, attribute):
-    """Success and leakage of ``make_edit(latent) -> latent`` for ``attribute`` on held-out faces without it."""
+def evaluate(make_edit, attribute, reader=None):
+    """Success and leakage of ``make_edit(latent) -> latent`` for ``attribute`` on held-out faces without it,
+    read by ``reader`` (default: the judge)."""
     j = names.index(attribute)
-    rows = (held_read[:, j] < 0.5).nonzero().flatten().tolist()[:32]
-    before = held_read[rows]
-    after = read(make_edit(held_out.select(rows)))
+    start = held_read if reader is None else read(held_out, reader)
+    rows = (start[:, j] < 0.5).nonzero().flatten().tolist()[:32]
+    before = start[rows]
+    after = read(make_edit(held_out.select(rows)), reader)
     others = [k for k in range(len(names)) if k != j]
     return float((after[:, j] > 0.5).float().mean()), float((after - before)[:, others].abs().mean())
 
@@ -122,7 +132,7 @@ def evaluate(make_edit, attribute):
 codes = Latent.sample(G, 400, seed=0)
 images = render(codes)                       # [400, 3, 64, 64]
 with torch.no_grad():
-    labels_judge = judge.predict(images)     # name -> [400]
+    labels = labeller.predict(images)        # name -> [400]
 
 
 def fit(scores, name, keep=0.25):
@@ -134,7 +144,7 @@ def fit(scores, name, keep=0.25):
     return fit_boundary(codes.select(chosen.tolist()), labels, name=name)
 
 
-boundaries = {a: fit(labels_judge[a], a) for a in ("glasses", "beard", "smile", "hair_length")}
+boundaries = {a: fit(labels[a], a) for a in ("glasses", "beard", "smile", "hair_length")}
 glasses = boundaries["glasses"]
 print("train accuracy of the glasses SVM:", f"{glasses.meta['train_accuracy']:.2f}")
 print("cosines between boundaries:")
@@ -150,8 +160,14 @@ show(torch.cat([render(edit(face.select([i]), glasses, s)) for i in range(2) for
 curve = [(s, *evaluate(lambda lat, s=s: edit(lat, glasses, s), "glasses")) for s in (0.5, 1.0, 2.0)]
 for s, succ, leak in curve:
     print(f"strength {s}: success {succ:.2f}, leakage {leak:.3f}")
+succ_self, leak_self = evaluate(lambda lat: edit(lat, glasses, 1.0), "glasses", reader=labeller)
+print(f"the same edit at strength 1 graded by the labeller that chose it: success {succ_self:.2f}, "
+      f"leakage {leak_self:.3f}")
 
 # %% [markdown]
+# Compare the last line with the judge's reading at strength 1: the labeller grades the direction it
+# chose itself, and where the two differ the judge's is the number to report.
+#
 # The boundaries of different attributes are nearly orthogonal here (the toyfaces sampler draws
 # attributes independently). On FFHQ they are not: age and glasses, smile and gender correlate,
 # and InterFaceGAN's *conditional* edit (`stylekit.edit.interfacegan.condition`) projects one
@@ -167,17 +183,17 @@ for s, succ, leak in curve:
 clip_glasses = clip_scorer("a face with glasses", "a face")
 with torch.no_grad():
     labels_clip = torch.cat([clip_glasses(images[i:i + 100]) for i in range(0, len(images), 100)])
-agree = float(((labels_clip > 0.5) == (labels_judge["glasses"] > 0.5)).float().mean())
+agree = float(((labels_clip > 0.5) == (labels["glasses"] > 0.5)).float().mean())
 glasses_clip = fit(labels_clip, "glasses (CLIP)")
 cosine = float(glasses_clip.vector @ glasses.vector)
 succ_clip, leak_clip = evaluate(lambda lat: edit(lat, glasses_clip, 1.0), "glasses")
-print(f"CLIP agrees with the judge on {agree:.0%} of the {len(images)} images")
-print(f"cosine between the CLIP-labelled and the judge-labelled boundary: {cosine:.2f}")
+print(f"CLIP agrees with the labeller on {agree:.0%} of the {len(images)} images")
+print(f"cosine between the CLIP-labelled and the labeller-labelled boundary: {cosine:.2f}")
 print(f"CLIP boundary at strength 1: success {succ_clip:.2f}, leakage {leak_clip:.3f}")
 
 # %% [markdown]
 # ### Exercise 1
-# The CLIP labels disagree with the judge on some images, yet the boundary comes out nearly the
+# The CLIP labels disagree with the labeller on some images, yet the boundary comes out nearly the
 # same. Why does InterFaceGAN tolerate label noise so well? When would it not?
 #
 # <details><summary>Answer</summary>
@@ -251,7 +267,7 @@ plt.show()
 
 # %%
 stats = style_statistics(G, n_samples=1000)
-beard_labels = (labels_judge["beard"] > 0.5).float()
+beard_labels = (labels["beard"] > 0.5).float()
 best = channels_from_labels(G, codes, beard_labels, top_k=3)
 for c in best:
     print(c)
@@ -330,8 +346,8 @@ for k, what in inside_outside.items():
 # %%
 s1, succ1, leak1 = curve[1]
 print(f"CLAIM InterFaceGAN glasses at strength {s1}: success {succ1:.2f}, leakage {leak1:.3f} "
-      f"(32 held-out faces, the attribute predictor judging)")
-print(f"CLAIM the CLIP-labelled boundary: cosine {cosine:.2f} to the judge-labelled one, success {succ_clip:.2f}")
+      f"(32 held-out faces, the held-out judge reading)")
+print(f"CLAIM the CLIP-labelled boundary: cosine {cosine:.2f} to the labeller's one, success {succ_clip:.2f}")
 print(f"CLAIM one StyleSpace channel adds a beard: success {succ_ss:.2f}, leakage {leak_ss:.3f}")
 print(f"lesson ran in {time.perf_counter() - lesson_start:.0f} s ({time.process_time():.0f} s of CPU)")
 assert succ1 >= 0.85 and leak1 < 0.1, "the InterFaceGAN glasses edit no longer works cleanly"

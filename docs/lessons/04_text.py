@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 import stylekit
-from stylekit.checkpoints.predictor import load_predictor
 from stylekit.clip_backend import load_clip
+from stylekit.judge import load_judge
 from stylekit.latent import Latent
 from stylekit.text import apply_mapper, global_direction, global_edit, optimize_latent, relevance_for, train_mapper
 from stylekit.toyfaces import render_batch, sample_attributes
@@ -45,7 +45,7 @@ from stylekit.toyfaces import render_batch, sample_attributes
 lesson_start = time.perf_counter()
 torch.manual_seed(0)
 G = stylekit.load_generator("toyfaces")
-judge = load_predictor("toyfaces")
+judge = load_judge("toyfaces")
 clip = load_clip("toyfaces")
 names = judge.attribute_names
 
@@ -75,14 +75,14 @@ def render(latent):
 def read(latent):
     """The judge's reading of every attribute, unit scale: ``[N, 15]``."""
     with torch.no_grad():
-        return judge.predict_unit(render(latent))
+        return judge.read_unit(render(latent))[0]
 
 
 # %% [markdown]
-# **The judge.** As in lesson 3, the attribute predictor decides whether an edit worked
-# (**success**: the fraction of edited faces that show the attribute) and what else it changed
-# (**leakage**: the mean change of the other 14 attributes on a 0-1 scale). Its features were also a
-# training loss of the generator, so it is a friendly judge; an independent one is planned.
+# **The judge.** As in lesson 3, the held-out judge (`stylekit.judge`, which nothing in stylekit was
+# trained or tuned with) decides whether an edit worked (**success**: the fraction of edited faces
+# that show the attribute) and what else it changed (**leakage**: the mean change of the other 14
+# attributes on a 0-1 scale). The text methods below steer by the CLIP, never by the judge.
 
 # %%
 held_out = Latent.sample(G, 64, seed=1)
