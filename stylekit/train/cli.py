@@ -1,4 +1,4 @@
-"""Command line: ``python -m stylekit.train {gan,supervised,encoder,clip,predictor,rig,styleflow,fd,clip-eval} ...``.
+"""Command line: ``python -m stylekit.train {gan,supervised,encoder,clip,predictor,rig,styleflow,fd,clip-eval,world} ...``.
 
 Every trainer takes the same common options (``--out`` (required), ``--batch``, ``--lr``, ``--seed``,
 ``--device``, ``--precision fp32|bf16|fp16|auto``, ``--threads``, ``--resume [CHECKPOINT]`` / ``--no-resume``, ``--export PATH``,
@@ -20,6 +20,7 @@ Examples::
     python -m stylekit.train styleflow --out runs/styleflow --steps 20000 --threads 1
     python -m stylekit.train fd runs/sup/generator.safetensors --n 1000
     python -m stylekit.train clip-eval runs/clip/clip.safetensors
+    python -m stylekit.train world --generator runs/sup/generator.safetensors --out runs/world --overwrite-shipped
 """
 
 from __future__ import annotations
@@ -237,6 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--per-class", type=int, default=200, help="held-out faces per class")
     e.add_argument("--seed", type=int, default=1234, help="seed of the held-out set")
     e.add_argument("--threads", type=int, default=1)
+
+    from .world import REFIT
+
+    w = sub.add_parser("world", help="install a new toyfaces generator and refit every shipped file that depends on "
+                                     "it (stylekit.train.world)")
+    w.add_argument("--generator", required=True, help="the new generator's file")
+    w.add_argument("--out", required=True, help="run folder (a sub-folder per stage, and world.json)")
+    w.add_argument("--weights", default=None, help="weights folder to refit (default: the package's own, which "
+                                                   "needs --overwrite-shipped)")
+    w.add_argument("--stages", default="", help="comma-separated stages to run (default: all, in order: "
+                                                + ", ".join(s.name for s in REFIT) + ")")
+    w.add_argument("--scale", type=float, default=1.0, help="multiply every stage's length (a quick rehearsal)")
+    w.add_argument("--threads", type=int, default=1)
+    w.add_argument("--overwrite-shipped", action="store_true")
+    w.add_argument("--dry-run", action="store_true", help="print the stages' commands and stop")
     return parser
 
 
@@ -336,10 +352,27 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _world(args) -> int:
+    from .world import WorldConfig, plan, refit_world
+
+    cfg = WorldConfig(generator=args.generator, out=args.out, weights=args.weights,
+                      stages=tuple(s for s in args.stages.split(",") if s), scale=args.scale, threads=args.threads,
+                      overwrite_shipped=args.overwrite_shipped)
+    if args.dry_run:
+        for stage, argv in plan(cfg):
+            prefix = "python -m stylekit relevance" if stage.trainer == "relevance" else "python -m stylekit.train"
+            print(f"# {stage.name}: {stage.why}\n{prefix} {shlex.join(argv)}")
+        return 0
+    _print_json(refit_world(cfg, log=lambda line: print(line, flush=True)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "world":
+            return _world(args)
         return _train(args, argv) if args.command in TRAINERS else _evaluate(args)
     except StylekitError as exc:
         print(f"error: {exc}", file=sys.stderr)
