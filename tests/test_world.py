@@ -94,6 +94,8 @@ def test_tiny_refit_end_to_end(tmp_path, capsys):
         assert (weights / stage.file).read_bytes() != before[stage.file], stage.name
         assert f"--out {out / stage.name}" in state["stages"][stage.name]["command"], stage.name
     assert (weights / "generator.safetensors").read_bytes() == (tmp_path / "new.safetensors").read_bytes()
+    for name in ("e4e", "restyle", "psp"):  # the encoders' held-out PSNR, for the cards
+        assert 5 < state["stages"][name]["result"]["eval_psnr"] < 60, state["stages"][name]
     # the fingerprint-bound files are the new generator's now, and the shipped ones are not
     load_rig(weights / "rig.safetensors", G=G)
     load_flow(weights / "styleflow.safetensors", G=G)

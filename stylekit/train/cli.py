@@ -309,8 +309,13 @@ def _run_trainer(command: str, cfg) -> dict:
     if command == "encoder":
         from .encoder import train_encoder
 
+        from safetensors import safe_open
+
         train_encoder(cfg, log=log)
-        return {"encoder": f"{cfg.out}/encoder.safetensors", "out": cfg.out}
+        path = f"{cfg.out}/encoder.safetensors"
+        with safe_open(path, "pt") as f:  # the last held-out evaluation, recorded in the file
+            meta = f.metadata() or {}
+        return {"encoder": path, "out": cfg.out, "eval_psnr": float(meta.get("eval_psnr", "nan"))}
     if command == "clip":
         from .clip import train_clip
 
