@@ -51,6 +51,12 @@ def test_plan_parses_with_every_trainer(tmp_path):
             continue
         cfg = config_from_args(build_parser().parse_args(argv), argv)
         assert cfg.steps == stage.steps
+    on_gpu = plan(WorldConfig(generator="g.safetensors", out=str(tmp_path / "run"), device="cuda", precision="bf16"))
+    for stage, argv in on_gpu:
+        assert argv[argv.index("--device") + 1] == "cuda", stage.name
+        if stage.trainer != "relevance":
+            cfg = config_from_args(build_parser().parse_args(argv), argv)
+            assert (cfg.device, cfg.precision) == ("cuda", "bf16")
     with pytest.raises(InvalidArgumentError, match="unknown stage"):
         plan(WorldConfig(generator="g", out="o", stages=("e4e", "gan")))
 

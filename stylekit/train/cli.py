@@ -251,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                 + ", ".join(s.name for s in REFIT) + ")")
     w.add_argument("--scale", type=float, default=1.0, help="multiply every stage's length (a quick rehearsal)")
     w.add_argument("--threads", type=int, default=1)
+    w.add_argument("--device", default="cpu", help="where every stage computes (e.g. cuda)")
+    w.add_argument("--precision", choices=("fp32", "bf16", "fp16", "auto"), default="fp32",
+                   help="the trainers' compute precision (files are written float32)")
     w.add_argument("--overwrite-shipped", action="store_true")
     w.add_argument("--dry-run", action="store_true", help="print the stages' commands and stop")
     return parser
@@ -287,7 +290,7 @@ def _train(args, argv: list[str]) -> int:
     cfg = config_from_args(args, argv)
     dist, _ = connect(cfg.device)
     try:
-        result = _run_trainer(args.command, cfg)
+        result = _run_trainer(args.command, cfg, main=dist.is_main)
     finally:
         dist.close()
     if dist.is_main:
@@ -295,8 +298,8 @@ def _train(args, argv: list[str]) -> int:
     return 0
 
 
-def _run_trainer(command: str, cfg) -> dict:
-    """Train with ``cfg``; returns what the command prints."""
+def _run_trainer(command: str, cfg, *, main: bool = True) -> dict:
+    """Train with ``cfg``; returns what the command prints (on rank 0, ``main``; other ranks write no files)."""
     log = lambda line: print(line, flush=True)  # noqa: E731
     if command == "gan":
         from .gan import train_gan
@@ -313,6 +316,8 @@ def _run_trainer(command: str, cfg) -> dict:
 
         train_encoder(cfg, log=log)
         path = f"{cfg.out}/encoder.safetensors"
+        if not main:  # only rank 0 writes the file
+            return {"encoder": path, "out": cfg.out}
         with safe_open(path, "pt") as f:  # the last held-out evaluation, recorded in the file
             meta = f.metadata() or {}
         return {"encoder": path, "out": cfg.out, "eval_psnr": float(meta.get("eval_psnr", "nan"))}
@@ -362,7 +367,7 @@ def _world(args) -> int:
 
     cfg = WorldConfig(generator=args.generator, out=args.out, weights=args.weights,
                       stages=tuple(s for s in args.stages.split(",") if s), scale=args.scale, threads=args.threads,
-                      overwrite_shipped=args.overwrite_shipped)
+                      device=args.device, precision=args.precision, overwrite_shipped=args.overwrite_shipped)
     if args.dry_run:
         for stage, argv in plan(cfg):
             prefix = "python -m stylekit relevance" if stage.trainer == "relevance" else "python -m stylekit.train"

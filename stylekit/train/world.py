@@ -18,8 +18,9 @@ The run folder holds ``world.json``: the new generator's digest, and per finishe
 seconds and the trainer's own summary (the numbers for the model cards, which are written by hand). A rerun
 skips the finished stages and resumes the interrupted one from its run folder's checkpoint; a different
 generator is refused there. ``--scale`` multiplies every stage's length (a quick rehearsal of the whole
-chain), ``--stages`` runs some, ``--dry-run`` prints the commands. The benchmarks that compare the old
-world with the new one are run apart (:data:`BENCH_COMMANDS`), before the install and after the refit.
+chain), ``--stages`` runs some, ``--dry-run`` prints the commands; ``--device`` and ``--precision`` go to
+every stage. The benchmarks that compare the old world with the new one are run apart
+(:data:`BENCH_COMMANDS`), before the install and after the refit.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class WorldConfig:
     stages: tuple[str, ...] = ()      # stages to run (empty: all of REFIT, in order)
     scale: float = 1.0                # every stage's length is multiplied by this (at least 2 steps)
     threads: int = 1                  # torch threads of every stage
+    device: str = "cpu"               # where every stage computes ('cpu', 'cuda', ...)
+    precision: str = "fp32"           # the trainers' compute precision (weights are written float32 whatever it is)
     overwrite_shipped: bool = False   # needed to refit the package's own weights
 
     def weights_dir(self, *, writing: bool = True) -> Path:
@@ -148,9 +151,11 @@ def plan(cfg: WorldConfig) -> list[tuple[Stage, list[str]]]:
         run = str(Path(cfg.out) / stage.name)
         if stage.trainer == "relevance":
             argv = ["--model", names["generator"], "--clip", "toyfaces", "--pretrained", values["clip"],
-                    "--n-images", str(steps), "--rank", "32", "--seed", "0", "--out", str(Path(run) / stage.file)]
+                    "--n-images", str(steps), "--rank", "32", "--seed", "0", "--device", cfg.device,
+                    "--out", str(Path(run) / stage.file)]
         else:
-            argv = [stage.trainer, "--out", run, "--steps", str(steps), "--threads", str(cfg.threads), *args]
+            argv = [stage.trainer, "--out", run, "--steps", str(steps), "--threads", str(cfg.threads),
+                    "--device", cfg.device, "--precision", cfg.precision, *args]
         out.append((stage, argv))
     return out
 
@@ -188,8 +193,8 @@ def _relevance(argv: list[str], threads: int) -> dict:
 
     opts = dict(zip(argv[::2], argv[1::2]))
     torch.set_num_threads(threads)
-    G = load_generator(opts["--model"])
-    clip = load_clip("toyfaces", opts["--pretrained"])
+    G = load_generator(opts["--model"], device=opts["--device"])
+    clip = load_clip("toyfaces", opts["--pretrained"], device=opts["--device"])
     table = compute_relevance(G, clip, method=LowRankOptions(rank=int(opts["--rank"])),
                               n_images=int(opts["--n-images"]), seed=int(opts["--seed"]))
     path = save_relevance(table, opts["--out"])
