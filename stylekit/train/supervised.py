@@ -225,9 +225,9 @@ def _discriminator_step(n: _Nets, cfg: SupervisedConfig, run: Run, img: torch.Te
     D.requires_grad_(True)
     fresh_z = torch.randn([batch - batch // 2, G.z_dim], generator=run.gen)
     if run.dist.active:  # this rank's rows of [first half of the targets, fresh renders]
-        real = render_targets(run.shard(torch.cat([z[: batch // 2], fresh_z])), cfg.resolution).to(run.device)
+        real = render_targets(run.shard(torch.cat([z[: batch // 2], fresh_z])), cfg.resolution, device=run.device)
     else:
-        real = torch.cat([target[: batch // 2], render_targets(fresh_z, cfg.resolution).to(run.device)])
+        real = torch.cat([target[: batch // 2], render_targets(fresh_z, cfg.resolution, device=run.device)])
     real = run.amp.images(real)
     with run.amp.autocast():
         loss_d, _, _ = d_main_loss(D, run.amp.images(img.detach()), real)
@@ -254,7 +254,7 @@ def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
     G = n.G
     z_all = torch.randn([cfg.batch, G.z_dim], generator=run.gen)
     z = run.shard(z_all)
-    target = render_targets(z, cfg.resolution).to(run.device)
+    target = render_targets(z, cfg.resolution, device=run.device)  # drawn where G trains (a GPU draws them too)
     z = z.to(run.device)
     adv_on = n.D is not None and run.cur_nimg >= cfg.adv_start_kimg * 1000
     G.requires_grad_(True)
