@@ -61,7 +61,7 @@ def test_shipped_generator_draws_the_attributes_of_its_latents(G):
 
 
 def test_the_sharp_preview_is_sharper_than_the_default():
-    """Measured against the renders (no network), on 64 codes no training run drew: the preview's face crop is
+    """Measured against the renders (no network), on 64 seeded codes (4,200,000+): the preview's face crop is
     at least 4.5 dB closer and holds at least three times the default's finest-scale detail (its card, on 1,000 report
     seeds: 25.4 against 19.4 dB, Laplacian ratio 0.62 against 0.15)."""
     from stylekit.bench.toyfaces import fidelity_metrics, samples_and_targets
