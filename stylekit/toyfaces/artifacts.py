@@ -23,7 +23,7 @@ COMPANIONS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces", "clip": 
 #: The sharpening run's latest snapshot (issue 17), shipped beside the default until the refits make it the default:
 #: only the companions that read any toyfaces image go with it (the others are fitted to the default generator).
 SHARP = "toyfaces-sharp"
-SHARP_COMPANIONS = {"clip": WORLD, "predictor": WORLD, "preset": WORLD}
+SHARP_COMPANIONS = {role: COMPANIONS[role] for role in ("clip", "predictor", "preset")}
 
 
 def _shipped(name: str, kind: str, stem: str, fmt: str, description: str, *, card: str | None = None,
