@@ -195,11 +195,17 @@ def load(name: str, device: str | None = None, progress=None):
 
 
 def describe_model(model: str, G) -> str:
-    """One line: architecture, size, W+ rows, mapping depth, style layers and compute precision."""
+    """Architecture, size, W+ rows, mapping depth, style layers and compute precision; for a registered name,
+    a second line with the registry's description (which says, for example, that a preview lacks encoders)."""
     from stylekit.edit import describe_layers
 
     arch = getattr(G, "arch", type(G).__name__)
     mapping = getattr(getattr(G, "mapping", None), "num_layers", None)
     depth = f", a {mapping}-layer mapping MLP" if mapping else ""
-    return (f"**{model}**: {arch}, {G.img_resolution}x{G.img_resolution}, {G.num_ws} W+ rows of {G.w_dim}{depth} "
+    line = (f"**{model}**: {arch}, {G.img_resolution}x{G.img_resolution}, {G.num_ws} W+ rows of {G.w_dim}{depth} "
             f"({describe_layers(G)}); computes in {getattr(G, 'precision', 'fp32')}.")
+    try:
+        description = registry.resolve(model).description
+    except StylekitError:  # a file path or a Hub repo id: nothing registered to add
+        return line
+    return f"{line}\n\n*{description}*"
