@@ -80,15 +80,18 @@ def _cmd_convert(args) -> int:
 
 def _cmd_info(args) -> int:
     from .checkpoints.load import load_generator
+    from .networks.cpu_memory import allocator
 
     G = load_generator(args.file, precision=args.precision)
     if args.json:
-        print(json.dumps({"arch": G.arch, "config": G.config, "precision": G.precision, "num_ws": G.num_ws,
+        print(json.dumps({"arch": G.arch, "config": G.config, "precision": G.precision, "cpu_malloc": allocator(),
+                          "num_ws": G.num_ws,
                           "img_resolution": G.img_resolution,
                           "z_dim": G.z_dim, "w_dim": G.w_dim, "c_dim": G.c_dim,
                           "style_layers": [[s.name, s.ws_index, s.channels, s.kind] for s in G.style_layers]}, indent=2))
     else:
         print(G.describe())
+        print(f"CPU memory: {allocator()} (STYLEKIT_CPU_MALLOC; see stylekit.networks.cpu_memory)")
     return 0
 
 

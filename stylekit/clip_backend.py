@@ -394,11 +394,13 @@ def load_clip(name: str = TOYFACES_CLIP, pretrained: str | os.PathLike | None = 
             ``HF_HUB_OFFLINE``) or the download fails; the message says how to supply them.
         CheckpointError: the weights do not fit the architecture or cannot be read.
     """
+    from .networks.cpu_memory import keep_freed_memory
     from .networks.precision import resolve_precision
 
     chosen = resolve_precision(precision, device)  # an unknown name fails before anything is loaded
     clip = _load(name, pretrained, device, cache_dir)
     clip.precision = chosen
+    keep_freed_memory(device)
     return clip
 
 

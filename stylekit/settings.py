@@ -27,6 +27,9 @@ VARIABLES: dict[str, str] = {
                        "cuda:N.",
     "STYLEKIT_PRECISION": "what the gallery computes in: auto (default: bf16 on CPUs with AMX or AVX-512-BF16, fp16 "
                           "on CUDA, else fp32), fp32, bf16 or fp16.",
+    "STYLEKIT_CPU_MALLOC": "keep (default: on Linux/glibc, freed CPU memory is kept for reuse once a network is on the "
+                           "CPU, so big activations do not page-fault in on every call) or system (leave malloc "
+                           "alone; the process then gives memory back after each big call).",
     "STYLEKIT_HUB_TIMEOUT": "seconds a Hub request may wait for an answer before it fails (default 10; the gallery "
                             "uses 5 unless this is set).",
     "STYLEKIT_DEFAULT_MODEL": "the model the gallery opens with (default toyfaces): a registered generator name, a "
@@ -111,6 +114,18 @@ def precision() -> str:
     if value not in PRECISIONS:
         raise InvalidArgumentError(f"STYLEKIT_PRECISION={value!r} is not a precision stylekit computes in; use "
                                    f"{', '.join(PRECISIONS)}, or unset it (auto).")
+    return value
+
+
+CPU_MALLOC = ("keep", "system")
+
+
+def cpu_malloc() -> str:
+    """``STYLEKIT_CPU_MALLOC``: ``'keep'`` (unset or empty) or ``'system'`` (see
+    :mod:`stylekit.networks.cpu_memory`). Raises :class:`InvalidArgumentError` for any other value."""
+    value = os.environ.get("STYLEKIT_CPU_MALLOC", "").strip().lower() or "keep"
+    if value not in CPU_MALLOC:
+        raise InvalidArgumentError(f"STYLEKIT_CPU_MALLOC={value!r} is not a choice; use keep (the default) or system.")
     return value
 
 

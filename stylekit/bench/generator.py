@@ -23,7 +23,12 @@ Paths, each timed the same way (one warm-up call, then the median of ``--repeats
   StyleGAN3: stylekit's ``impl='reference'``, which is NVIDIA's reference ops written out
   (grouped modulated convolution, ``filtered_lrelu``'s reference: zero-insertion upsampling,
   full-rate downsampling filter, then decimation).
-- ``fp32`` / ``bf16``: stylekit's fast path (``impl='fast'``) in that precision.
+- ``fp32`` / ``bf16``: stylekit's fast path (``impl='fast'``) in that precision, with freed memory
+  kept for reuse as stylekit's loaders arrange it (:mod:`stylekit.networks.cpu_memory`;
+  ``--malloc system`` leaves glibc's malloc alone there too). The ``nvidia`` path runs with the
+  system's malloc, as NVIDIA's code does (``--reference-malloc keep`` gives it stylekit's setting, to
+  see how much of a speed-up is the allocator's); the convolution peak is measured with memory kept
+  (the higher peak, so the stricter fraction). ``{...}_{path}_malloc_kept`` says which ran.
 
 Per configuration and path: ``images_per_s`` (wall clock), ``cpu_s_per_image``, ``peak_rss_mb``,
 ``gflops`` (the network's multiply-adds counted once, x2, with ``torch.utils.flop_counter`` on the
@@ -99,6 +104,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in each worker (default: torch's default here)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a worker is abandoned")
+    parser.add_argument("--malloc", choices=("keep", "system"), default="keep",
+                        help="stylekit's paths and the peak: keep freed memory for reuse, as stylekit's loaders do "
+                             "(default), or leave glibc's malloc alone")
+    parser.add_argument("--reference-malloc", choices=("keep", "system"), default="system",
+                        help="the nvidia path: glibc's malloc as NVIDIA's code runs it (default), or kept as stylekit "
+                             "keeps it")
 
 
 def _stylegan3_available() -> bool:
@@ -162,7 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
     metrics: dict[str, float] = {"threads": threads, "repeats": repeats, "quick": int(bool(args.quick)),
                                  "stylegan3_available": int(_stylegan3_available())}
     with tempfile.TemporaryDirectory(prefix="stylekit-bench-") as tmp:
-        spec = dict(name="conv_peak", kind="peak", threads=threads, repeats=max(repeats, 5),
+        spec = dict(name="conv_peak", kind="peak", threads=threads, repeats=max(repeats, 5), malloc=args.malloc,
                     result=os.path.join(tmp, "peak.json"))
         peak = _run_worker(spec, args.timeout) or {}
         metrics.update({f"conv_peak_{k}": v for k, v in peak.items()})
@@ -179,7 +190,8 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                 _log(f"{name} ...")
                 spec = dict(name=name, kind="time", net=net, config=network_config(net, res), batch=batch, path=path,
                             threads=threads, repeats=repeats, seed=0, result=os.path.join(tmp, name + ".json"),
-                            output=os.path.join(tmp, name + ".npy"))
+                            output=os.path.join(tmp, name + ".npy"),
+                            malloc=args.reference_malloc if path == "nvidia" else args.malloc)
                 result = _run_worker(spec, args.timeout)
                 if result is None:
                     metrics[f"{name}_failed"] = 1
@@ -189,6 +201,7 @@ def run(args: argparse.Namespace) -> dict[str, float]:
                 metrics[f"{name}_images_per_s"] = 1.0 / per_image
                 metrics[f"{name}_cpu_s_per_image"] = result["cpu_s"] / batch
                 metrics[f"{name}_peak_rss_mb"] = result["peak_rss_mb"]
+                metrics[f"{name}_malloc_kept"] = int(bool(result.get("malloc_kept")))
                 if flops:
                     gflops = flops / per_image / 1e9
                     metrics[f"{name}_gflops"] = gflops
@@ -342,7 +355,13 @@ def _worker(spec: dict) -> None:
     import torch
 
     torch.set_num_threads(int(spec["threads"]))
+    kept = False
+    if spec.get("malloc") == "keep":
+        from ..networks.cpu_memory import keep_freed_memory
+
+        kept = keep_freed_memory("cpu")
     result = {"peak": _conv_peak, "flops": _count_flops, "time": _time}[spec["kind"]](spec)
+    result["malloc_kept"] = int(kept)
     Path(spec["result"]).write_text(json.dumps(result))
 
 

@@ -22,10 +22,12 @@ _NVIDIA_POSITIONAL = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels
 
 def _finish(G, device, precision=None):
     """Eval mode, no gradients, on ``device``, with the compute ``precision`` (None: float32)."""
+    from ..networks.cpu_memory import keep_freed_memory
     from ..networks.precision import resolve_precision
 
     G = G.eval().requires_grad_(False).to(device)
     G.precision = resolve_precision(precision or "fp32", device)
+    keep_freed_memory(device)
     return G
 
 

@@ -75,6 +75,7 @@ def load_encoder(spec, *, device="cpu", precision: str | None = None) -> LatentE
     A generator stored in an official checkpoint (``decoder.*``) is not loaded here; see
     :func:`load_official_checkpoint`.
     """
+    from ..networks.cpu_memory import keep_freed_memory
     from ..networks.precision import resolve_precision
 
     chosen = None if precision is None else resolve_precision(precision, device)  # a bad name fails first
@@ -91,6 +92,7 @@ def load_encoder(spec, *, device="cpu", precision: str | None = None) -> LatentE
         enc = enc.eval().requires_grad_(False).to(device)
     if chosen is not None:
         enc.precision = chosen
+    keep_freed_memory(device)
     return enc
 
 

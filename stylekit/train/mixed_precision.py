@@ -24,6 +24,7 @@ import contextlib
 
 import torch
 
+from ..networks.cpu_memory import keep_freed_memory
 from ..networks.precision import dtype_of, has_bf16_units, host_cpu_flags, resolve_precision
 
 __all__ = ["MixedPrecision"]
@@ -41,6 +42,7 @@ class MixedPrecision:
     def __init__(self, precision: str = "fp32", device="cpu", *, cpu_flags=None):
         self.device_type = torch.device(device).type
         self.precision = resolve_precision(precision, device)
+        keep_freed_memory(device)
         self.emulated = (self.precision == "bf16" and self.device_type == "cpu"
                          and not has_bf16_units(host_cpu_flags() if cpu_flags is None else cpu_flags))
         self.enabled = self.precision != "fp32"
