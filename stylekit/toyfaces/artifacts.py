@@ -40,8 +40,8 @@ def artifacts() -> list[Artifact]:
                  "StyleGAN2 64x64 trained by stylekit on procedural toy faces (offline default)",
                  companions=COMPANIONS),
         _shipped(SHARP, "generator", "generator_sharp", "safetensors",
-                 "preview: a sharper toyfaces StyleGAN2 (same size and labelled latents), a snapshot of the issue-17 "
-                 "training; the toyfaces encoders, rig, StyleFlow and relevance table are not fitted to it",
+                 "preview: a sharper toyfaces StyleGAN2 (same size and labelled latents), the result of "
+                 "the issue-17 training; the toyfaces encoders, rig, StyleFlow and relevance table are not fitted to it",
                  companions=SHARP_COMPANIONS),
         _shipped("e4e-toyfaces", "encoder", "encoder", "safetensors",
                  "e4e encoder (image -> W+) trained by stylekit for the toyfaces generator",
