@@ -4,7 +4,7 @@ glibc's ``malloc`` serves every block at or above its mmap threshold (32 MB at m
 ``mmap`` and gives it back to the kernel on ``free``. A StyleGAN2 at 1024 allocates dozens of such
 blocks per image (one ``[1, 32, 1024, 1024]`` bfloat16 map is 64 MB), so every call touches
 thousands of brand-new pages, and each first touch is a page fault that zeroes 4 KB: on a 2-core
-CPU that costs about a fifth of a bfloat16 synthesis. :func:`keep_freed_memory` asks glibc, once per
+CPU that costs about a quarter of a bfloat16 synthesis. :func:`keep_freed_memory` asks glibc, once per
 process, to keep freed memory for the next call instead:
 
 - ``M_MMAP_MAX = 0``: big blocks come from the heap, where freed memory is reused;
