@@ -104,10 +104,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads in each worker (default: torch's default here)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a worker is abandoned")
-    parser.add_argument("--malloc", choices=("keep", "system"), default="keep",
+    from ..settings import CPU_MALLOC
+
+    parser.add_argument("--malloc", choices=CPU_MALLOC, default="keep",
                         help="stylekit's paths and the peak: keep freed memory for reuse, as stylekit's loaders do "
                              "(default), or leave glibc's malloc alone")
-    parser.add_argument("--reference-malloc", choices=("keep", "system"), default="system",
+    parser.add_argument("--reference-malloc", choices=CPU_MALLOC, default="system",
                         help="the nvidia path: glibc's malloc as NVIDIA's code runs it (default), or kept as stylekit "
                              "keeps it")
 

@@ -20,7 +20,7 @@ COMPANIONS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces", "clip": 
               "relevance": WORLD, "preset": WORLD, "rig": WORLD,
               "styleflow": WORLD}
 
-#: The sharpening run's latest snapshot (issue 17), shipped beside the default until the refits make it the default:
+#: The sharpening run's result (issue 17), shipped beside the default until the refits make it the default:
 #: only the companions that read any toyfaces image go with it (the others are fitted to the default generator).
 SHARP = "toyfaces-sharp"
 SHARP_COMPANIONS = {role: COMPANIONS[role] for role in ("clip", "predictor", "preset")}
