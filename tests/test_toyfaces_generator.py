@@ -1,5 +1,5 @@
-"""The shipped toyfaces generators (the default and the sharper preview): load offline through the registry and
-draw what the renderer draws; the preview is measurably sharper; the shipped weights stay inside their budget."""
+"""The shipped toyfaces generator: loads offline through the registry and draws what the renderer draws, sharply
+enough for issue 17's fidelity bars; the shipped weights stay inside their budget."""
 
 from __future__ import annotations
 
@@ -11,14 +11,11 @@ import stylekit
 from stylekit.registry import artifact_path
 
 
-SHIPPED_GENERATORS = ("toyfaces", "toyfaces-sharp")
-
-
-@pytest.fixture(scope="module", params=SHIPPED_GENERATORS)
-def G(request):
-    path = artifact_path(request.param, "generator")
+@pytest.fixture(scope="module")
+def G():
+    path = artifact_path("toyfaces", "generator")
     assert path.is_file(), f"the shipped generator {path} is missing"
-    return stylekit.load_generator(request.param, device="cpu")
+    return stylekit.load_generator("toyfaces", device="cpu")
 
 
 def test_shipped_generator_shapes_and_range(G):
@@ -46,37 +43,34 @@ def test_shipped_generator_draws_the_attributes_of_its_latents(G):
         img = G.synthesis(G.mapping(z, None), noise_mode="const").clamp(-1, 1)
         target = render_targets(z, 64)
         pred = load_predictor().predict(img)
-    assert (img - target).abs().mean() < 0.08  # close to the render of the same face, pixel for pixel (0.053)
+    assert (img - target).abs().mean() < 0.035  # close to the render of the same face, pixel for pixel (0.023)
     truth = z_to_attributes(z)
     # Bounds sit a little under what the shipped weights reach (see weights/generator.md: binary
-    # 0.93-0.985, smile 0.96, the rest 0.98-0.999); glasses and eyes are the softest features.
+    # 0.985-1.0, smile 0.991, the rest 0.989-0.999); eyes and glasses are the softest features.
     for spec in ATTRIBUTES:
         p, t = pred[spec.name].numpy(), truth[spec.name]
         if spec.kind == "binary":
-            assert ((p >= 0.5) == (t >= 0.5)).mean() >= 0.88, spec.name
-        elif spec.name == "smile":
-            assert np.corrcoef(p, t)[0, 1] >= 0.85, spec.name
+            assert ((p >= 0.5) == (t >= 0.5)).mean() >= 0.96, spec.name
         else:
-            assert np.corrcoef(p, t)[0, 1] >= 0.95, spec.name
+            assert np.corrcoef(p, t)[0, 1] >= 0.97, spec.name
 
 
-def test_the_sharp_preview_is_sharper_than_the_default():
-    """Measured against the renders (no network), on 64 seeded codes (4,200,000+): the preview's face crop is
-    at least 4.5 dB closer and holds at least three times the default's finest-scale detail (its card, on 1,000 report
-    seeds: 25.4 against 19.4 dB, Laplacian ratio 0.62 against 0.15)."""
+def test_the_shipped_generator_is_close_to_the_renders_where_the_eye_looks(G):
+    """Measured against the renders (no network), on 64 seeded codes (4,200,000+), psi 1, const noise. Issue 17's
+    bars are 29 dB whole and 27 dB on the face crop; these codes give 32.2 and 27.6 dB and a Laplacian ratio of
+    0.75 (the 312-kimg generator it replaced: 24.6, 19.4 and 0.15). The bounds sit under the measured values by
+    about the 95% interval's half-width, so a blurrier generator (or a broken synthesis path) fails."""
     from stylekit.bench.toyfaces import fidelity_metrics, samples_and_targets
 
-    seeds = range(4_200_000, 4_200_064)
-    m = {name: fidelity_metrics(*samples_and_targets(stylekit.load_generator(name, device="cpu"), seeds))
-         for name in SHIPPED_GENERATORS}
-    old, new = m["toyfaces"], m["toyfaces-sharp"]
-    assert new["psnr_face"] >= old["psnr_face"] + 4.5, (old["psnr_face"], new["psnr_face"])
-    assert new["psnr"] >= old["psnr"] + 4.0, (old["psnr"], new["psnr"])
-    assert new["lap_energy_ratio_face"] >= 3 * old["lap_energy_ratio_face"], (old, new)
+    m = fidelity_metrics(*samples_and_targets(G, range(4_200_000, 4_200_064)))
+    assert m["psnr"] >= 31.5, m["psnr"]
+    assert m["psnr_face"] >= 27.0, m["psnr_face"]
+    assert m["lap_energy_ratio_face"] >= 0.70, m["lap_energy_ratio_face"]
+    assert m["hf_energy_ratio_face"] >= 0.78, m["hf_energy_ratio_face"]
 
 
 def test_shipped_weights_stay_under_60_mb():
-    """Issue 17's budget for everything that ships in ``stylekit/toyfaces/weights`` (37 MB with the preview)."""
+    """Issue 17's budget for everything that ships in ``stylekit/toyfaces/weights`` (33 MB)."""
     folder = artifact_path("toyfaces", "generator").parent
     total = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     assert total < 60_000_000, f"{total / 1e6:.1f} MB"

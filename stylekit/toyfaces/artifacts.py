@@ -20,11 +20,6 @@ COMPANIONS = {"encoder": "e4e-toyfaces", "restyle": "restyle-toyfaces", "clip": 
               "relevance": WORLD, "preset": WORLD, "rig": WORLD,
               "styleflow": WORLD}
 
-#: The sharpening run's result (issue 17), shipped beside the default until the refits make it the default:
-#: only the companions that read any toyfaces image go with it (the others are fitted to the default generator).
-SHARP = "toyfaces-sharp"
-SHARP_COMPANIONS = {role: COMPANIONS[role] for role in ("clip", "predictor", "preset")}
-
 
 def _shipped(name: str, kind: str, stem: str, fmt: str, description: str, *, card: str | None = None,
              **extra) -> Artifact:
@@ -39,10 +34,6 @@ def artifacts() -> list[Artifact]:
         _shipped(WORLD, "generator", "generator", "safetensors",
                  "StyleGAN2 64x64 trained by stylekit on procedural toy faces (offline default)",
                  companions=COMPANIONS),
-        _shipped(SHARP, "generator", "generator_sharp", "safetensors",
-                 "preview: a sharper toyfaces StyleGAN2 (same size and labelled latents), the result of "
-                 "the issue-17 training; the toyfaces encoders, rig, StyleFlow and relevance table are not fitted to it",
-                 companions=SHARP_COMPANIONS),
         _shipped("e4e-toyfaces", "encoder", "encoder", "safetensors",
                  "e4e encoder (image -> W+) trained by stylekit for the toyfaces generator",
                  companions={"generator": WORLD}),
