@@ -106,7 +106,9 @@ def actions(G) -> dict:
     """name -> (callback(latent) -> (before [1,3,64,64], after), intended attribute or None)."""
     from demos import edit, local, morph, stylespace, text
     from stylekit.edit.presets import ANALOGY, PART_TRANSFER, SEFA, STYLESPACE
-    from stylekit.text.presets import MAPPER
+    from stylekit.text.presets import GLOBAL_DIRECTIONS, MAPPER
+
+    directions = GLOBAL_DIRECTIONS["toyfaces"]
 
     def two(fn, *args, n=2, first=0, last=-1):
         def run(latent):
@@ -128,8 +130,8 @@ def actions(G) -> dict:
                  n=3, last=2), "red_hair"),
         "analogy neutral -> smiling": (two(morph.analogy, morph.PAIRS[0], 3, 4, ANALOGY.strength, ANALOGY.layers,
                                            n=4, first=2, last=3), "smile"),
-        "text global 'a face with glasses'": (two(text.text_edit, "a face with glasses", "a face", "global", 4.5,
-                                                  60, 0.0, 40, True), "glasses"),
+        "text global 'a face with glasses'": (two(text.text_edit, "a face with glasses", "a face", "global",
+                                                  directions.alpha, 60, 0.0, directions.top_k, True), "glasses"),
         f"text mapper 'a face with glasses' {MAPPER['toyfaces'].steps} steps":
             (two(text.text_edit, "a face with glasses", "a face", "mapper", text.MAPPER_UNIT,
                  MAPPER["toyfaces"].steps, 0.0, 40, True), "glasses"),

@@ -304,9 +304,9 @@ def test_text(page):
         pytest.skip("the toyfaces CLIP is not installed")
     page.locator("#text-button").click()
     _wait_image(page, "#text-output")
-    _wait_text(page, "#text-info", "40 channels")
+    _wait_text(page, "#text-info", "240 channels")
     info = page.locator("#text-info").inner_text()
-    assert "CLIP similarity to the prompt" in info and "+4.5" in info, info
+    assert "CLIP similarity to the prompt" in info and "+2" in info, info
     before, after = (float(v) for v in info.split("prompt ")[1].split(" (")[0].split(" -> "))
     assert after > before, info
     _visible_change(page, "#text-output")

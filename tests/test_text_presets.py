@@ -38,7 +38,7 @@ def test_every_preset_is_frozen_and_says_where_it_was_tuned():
     with pytest.raises(TypeError):
         GLOBAL_DIRECTIONS["mine"] = GLOBAL_DIRECTIONS["toyfaces"]    # the tables are read-only too
     toy = GLOBAL_DIRECTIONS["toyfaces"]
-    assert (toy.alpha, toy.beta, toy.top_k, toy.whiten) == (4.5, 0.0, 40, 8.0)
+    assert (toy.alpha, toy.beta, toy.top_k, toy.whiten) == (2.0, 0.0, 240, 8.0)
     opt = OPTIMIZE["toyfaces"]
     assert (opt.steps, opt.contrast_weight, opt.augmentations, opt.l2_weight) == (60, 0.3, 4, 0.008)
     assert MAPPER["toyfaces"].steps == 150
@@ -65,7 +65,7 @@ def test_global_edit_defaults_are_the_toyfaces_preset(G, clip, table):
     explicit = global_edit(G, lat, table, PROMPT, "a face", clip=clip, alpha=toy.alpha, beta=toy.beta,
                            top_k=toy.top_k, whiten=toy.whiten)
     assert all(torch.equal(a, b) for a, b in zip(default.tensor, explicit.tensor))
-    assert global_direction(table, PROMPT, "a face", clip=clip).n_channels == toy.top_k
+    assert global_direction(table, PROMPT, "a face", clip=clip).n_channels == min(toy.top_k, table.num_channels)
     plain = global_edit(G, lat, table, PROMPT, "a face", clip=clip, preset="styleclip")
     assert not all(torch.equal(a, b) for a, b in zip(default.tensor, plain.tensor))
     # the preset's alpha with another preset's channel choice: only alpha differs from 'styleclip'

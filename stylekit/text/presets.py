@@ -88,11 +88,20 @@ _FORMER_BENCH = ("bench text's former test codes: per prompt i, the codes withou
 
 GLOBAL_DIRECTIONS: Mapping[str, GlobalDirectionsPreset] = MappingProxyType({
     "toyfaces": GlobalDirectionsPreset(
-        alpha=4.5, beta=0.0, top_k=40, whiten=8.0,
-        tuned="toyfaces generator + toyfaces CLIP + the shipped 128-code relevance table: swept on bench text's "
-              "test codes, then checked on fresh codes (seeds 200+ and 300+): success 0.88-1.00 on the five "
-              "attribute prompts at mean leakage 0.07-0.09 (50 codes per prompt, three sets).",
-        dev_seeds=_FORMER_BENCH + "; checked on fresh codes of seeds 200+ and 300+ (as 'tuned' says)."),
+        alpha=2.0, beta=0.0, top_k=240, whiten=8.0,
+        tuned="toyfaces generator + toyfaces CLIP + the shipped 128-code relevance table, as refitted around the "
+              "sharpened generator (2026-12-04): alpha 1-8, top_k 20-500 and whiten 2-16 swept on bench text's "
+              "former test codes (the first 50 without the attribute), scored by bench text's edit rule with the "
+              "attribute predictor in the judge's place (never the judge): the attribute crosses, every other "
+              "attribute stays within EditRule's tolerances, and the face stays typical (predictor-feature "
+              "typicality < 1.5, demos.defaults_check). Alpha 2 on 240 channels passes 0.22-0.70 of the codes "
+              "(mean 0.58) and crosses 0.80-1.00 (mean 0.92); 1.5 / 320 and 1.25 / 400 pass a little more (0.62, "
+              "0.63) with weaker edits (they cross 0.54-0.70 on glasses), so the visible one was kept. The former "
+              "preset, 4.5 on 40 channels, passes 0.34 "
+              "(its red-hair edits leave the faces atypical, its beards do not grow), and 6 on 80, which the "
+              "predictor's plain success favoured (0.97), 0.26. Before the refit: 4.5 / 40 gave success "
+              "0.88-1.00 at leakage 0.07-0.09 by the predictor on the 312-kimg generator.",
+        dev_seeds=_FORMER_BENCH + "; the refit's sweep on the same codes (runs of 2026-12-04)."),
     "toyfaces-plain": GlobalDirectionsPreset(
         alpha=4.0, beta=0.45, top_k=None, whiten=None,
         tuned="StyleCLIP's plain rule at its best on toyfaces (bench text's 'global_plain' comparison), chosen on "
