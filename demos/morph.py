@@ -24,8 +24,8 @@ face's seed, the number of frames, the path. The analogy's pair is either two se
 (the same toyface neutral and smiling, inverted once into W and cached; toyfaces only: the cartoons do not fit a
 photo model, so other models start from two seeds). Limiting the change to some layers
 keeps the rest of the target (the middle rows: its pose and colours)."""
-MEASURED = ("neutral -> smiling at strength 1.5 on all rows: predicted smile -0.06 -> 0.84 on 16 development seeds "
-            "(5 of 255 per pixel); at strength 1 the change was 3.7 per pixel and easy to miss (edit/presets.py "
+MEASURED = ("neutral -> smiling at strength 1.5 on all rows: predicted smile -0.10 -> 0.92 on 16 development seeds "
+            "(8.5 of 255 per pixel); at strength 1 the change was easy to miss on the 312-kimg generator (edit/presets.py "
             "ANALOGY).")
 LESSON = "03_editing.py"
 

@@ -26,13 +26,13 @@ an attribute from the list or your own 'positive | neutral'). Above 256 px it us
 gradients are computed once per attribute) and tries the three strongest channels for real. Results live
 in S, so after *Use this result* only StyleSpace, local and display tabs can continue from them (S cannot be mapped
 back to W)."""
-MEASURED = ("channel 25 of b16.conv1 at -7 std: predicted beard 0.12 -> 1.00 on 16 development seeds, every face "
-            "typical, the next attribute (eyes open) moving 0.13 of its range; the former default (b8.torgb channel 0, "
-            "+5) changed nothing visible (`python -m demos.defaults_check --sweep`, edit/presets.py STYLESPACE). "
-            "The paper's claim that S is more disentangled than W does not hold here (`python -m stylekit.bench "
-            "claims`, 200 report seeds, held-out judge): one channel per binary attribute reaches at most 21% edit "
-            "success (the InterFaceGAN normal in W: 65%) and at that success moves the other attributes more, "
-            "0.021 [0.018, 0.029] against 0.013 [0.012, 0.014].")
+MEASURED = ("channel 66 of b32.conv0 at -8 std: predicted glasses 0.31 -> 1.00 on 16 development seeds, every face "
+            "typical, the next attribute (eyes open) moving 0.18 of its range (`python -m demos.defaults_check "
+            "--sweep`, edit/presets.py STYLESPACE). The paper's claim that S is more disentangled than W holds here "
+            "(`python -m stylekit.bench claims`, 200 report seeds, held-out judge): one channel per binary attribute "
+            "reaches 63% edit success (the InterFaceGAN normal in W: 61%) and at 50% success moves the other "
+            "attributes less, 0.026 [0.024, 0.028] against 0.029 [0.027, 0.032]. (With the 312-kimg generator "
+            "before 2026-12-04 it did not: 21% at most, and more leakage.)")
 LESSON = "03_editing.py"
 
 

@@ -25,7 +25,7 @@ resized) and the right half the edited reconstruction. *Align real faces* finds 
 landmarks), crops FFHQ's square around it, steadied over time (frames where no face is found borrow their
 neighbours' square), and pastes the edited face back into the full frame through a soft-edged mask, so the
 background stays untouched; the result is then source | edited at full frame."""
-MEASURED = ("on 8 report clips per kind (16 frames; `python -m stylekit.bench video`, judged by the held-out "
+MEASURED = ("on the 312-kimg toyfaces world (before the 2026-12-04 refit), on 8 report clips per kind (16 frames; `python -m stylekit.bench video`, judged by the held-out "
             "judge): reconstruction 22.4-23.0 dB; a glasses edit at strength 1 succeeds on 0.95 [0.89, 0.97] of the "
             "frames of head turns, 0.80 of smiles, 0.97 of blinks; smoothing over 1 frame removes the smile clips' "
             "excess flicker (+0.12 -> -0.02 of 255). PTI at 10 fits a frame gains 2.2-2.8 dB (24.7-25.4 dB) without "

@@ -112,7 +112,7 @@ def test_a_failed_pick_reverts_to_the_last_working_model(models, monkeypatch):
     assert loaded == "toyfaces" and "64x64" in info and "computes in" in info
     assert "offline default" in info  # the registry's description, on a second line
     G = models.load("toyfaces")
-    assert models.describe_model("toyfaces", G).count("\n") == 1
+    assert models.describe_model("toyfaces", G).count("\n") == 2  # the line, a blank line, the description
     assert models.describe_model("/some/file.pkl", G).count("\n") == 0  # an unregistered path: one line
 
 

@@ -115,7 +115,10 @@ def test_quick_run_judges_with_intervals_on_report_seeds(tmp_path):
                                             "with glasses,smiling"])
     m = run(args)
     assert m["relevance_n_images"] == 6 and m["relevance_compare_n_images"] == 4
-    assert m["global_top_k"] == 40 and m["global_whiten"] == 8 and m["optimize_contrast"] == 1.0
+    from stylekit.text.presets import GLOBAL_DIRECTIONS
+
+    toy = GLOBAL_DIRECTIONS["toyfaces"]
+    assert m["global_top_k"] == toy.top_k and m["global_whiten"] == toy.whiten and m["optimize_contrast"] == 1.0
     assert m["report_seed_start"] == REPORT_SEED_START + REPORT_OFFSET and m["report_seed_count"] == 5 * 200
     assert m["rule_binary_tolerance"] == DEFAULT_RULE.binary_tolerance
     for method, n in (("global", 12), ("global_plain", 12), ("optimize", 4), ("mapper", 12)):

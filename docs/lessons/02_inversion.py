@@ -280,8 +280,8 @@ for name, (p, s) in summary.items():
 #     show(torch.cat([edit(r.latent, glasses, 0.5).render(G) for r in (res_w, res_wp, res_pti)]),
 #          titles=["W", "W+", "PTI"])
 # ```
-# At 0.5 the W and PTI codes already have glasses in the judge's eyes while the W+ code does not
-# yet; it needs about 0.8 (the left-hand plot). A slider calibrated on ordinary samples (codes in
+# (Written for the 312-kimg toyfaces generator that shipped before 2026-12-04.) At 0.5 the W and PTI
+# codes already had glasses in the judge's eyes while the W+ code did not yet; it needed about 0.8. A slider calibrated on ordinary samples (codes in
 # W) under-edits W+ inversions, and a stronger push moves the code even further from where the
 # direction was learned. That is why e4e's authors gave up a little PSNR for codes near W, and why
 # PTI tunes the generator instead of the code.
@@ -292,7 +292,10 @@ for name, (p, s) in summary.items():
 # **Claim.** Inversion trades distortion against editability: optimising in W+ reconstructs better
 # than in W, but its code needs a stronger push to take the same glasses edit; PTI reconstructs best
 # of all from a W pivot. (Judged by the attribute predictor, on two renders, with the step counts
-# above.)
+# above.) The distortion half holds on every toyfaces generator. The editability half held on the
+# 312-kimg generator (W+ needed 1.7x the strength of W) and does not on the sharpened one that ships
+# now: its W+ codes took the glasses edit with *less* strength (0.3x on these two renders). A trade-off
+# the e4e paper found on FFHQ is a property of a generator and its inversions, not a law: measure it.
 
 # %%
 (psnr_w, need_w), (psnr_wp, need_wp), (psnr_pti, need_pti) = summary["W"], summary["W+"], summary["PTI"]
@@ -300,5 +303,6 @@ print(f"CLAIM W+ vs W: {psnr_wp - psnr_w:+.2f} dB of PSNR, and {need_wp / need_w
       f"({need_wp:.2f} vs {need_w:.2f}) to reach P(glasses) = 0.5")
 print(f"CLAIM PTI: {psnr_pti:.2f} dB, {psnr_pti - psnr_w:+.2f} dB over its W pivot, edit strength {need_pti:.2f}")
 print(f"lesson ran in {time.perf_counter() - lesson_start:.0f} s ({time.process_time():.0f} s of CPU)")
-assert psnr_wp > psnr_w and need_wp > 1.2 * need_w, "the W / W+ trade-off no longer shows"
+assert psnr_wp > psnr_w, "W+ no longer reconstructs better than W"
+assert need_wp > 0 and need_w > 0, "an edit strength was not found"
 assert psnr_pti > psnr_w + 0.5, "PTI no longer improves on its pivot"

@@ -185,22 +185,26 @@ print(f"success {success:.2f}, leakage {leakage:.3f}")
 #
 # - **whitening**: score in a whitened space, discounting the few CLIP axes that nearly every
 #   channel moves (otherwise "smiling" lights up hundreds of channels that all just "change the face");
-# - **top-k**: move only the `k` most relevant channels (here 40 of 1,408).
+# - **top-k**: move only the `k` most relevant channels (40 of 1,408 below; the preset moves 240 at a
+#   smaller `alpha`, chosen on development codes by how many edits pass the benchmark's rule).
 #
-# Compare four settings on two prompts: success, leakage, and how many channels each moves.
+# Compare five settings on two prompts: success, leakage, and how many channels each moves.
 
 # %%
+FORMER = dict(alpha=4.5, top_k=40)  # the toyfaces preset before the 2026-12-04 refit
 variants = {"plain rule (beta 0.45)": dict(preset="toyfaces-plain"),
-            "whitened, every channel": dict(top_k=None),
-            "top-40, not whitened": dict(whiten=None),
-            "whitened + top-40 (preset)": dict()}
+            "whitened, every channel": dict(FORMER, top_k=None),
+            "top-40, not whitened": dict(FORMER, whiten=None),
+            "whitened + top-40": dict(FORMER),
+            "whitened + top-240 (preset)": dict()}
 prompts = {"glasses": "a face with glasses", "smile": "a smiling face"}
 measured = {}
 for label, options in variants.items():
     for attribute, prompt in prompts.items():
-        direction = global_direction(table, prompt, "a face", **{k: v for k, v in options.items()})
-        s, l = evaluate(lambda lat: global_edit(G, lat, table, prompt, "a face", direction=direction,
-                                                **({"preset": options["preset"]} if "preset" in options else {})),
+        chosen = {k: v for k, v in options.items() if k != "alpha"}  # alpha scales the edit, not the direction
+        direction = global_direction(table, prompt, "a face", **chosen)
+        strength = {k: options[k] for k in ("preset", "alpha") if k in options}
+        s, l = evaluate(lambda lat: global_edit(G, lat, table, prompt, "a face", direction=direction, **strength),
                         attribute)
         measured[(label, attribute)] = (s, l, direction.n_channels)
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
@@ -220,9 +224,12 @@ for (label, attribute), (s, l, n) in measured.items():
 
 # %% [markdown]
 # Read the table by prompt. For glasses, what matters is how *many* channels move: every channel
-# leaks several times more than 40 at the same success. For smiling, *which* 40 matters: the
-# smiling text direction lies along CLIP axes that hundreds of channels move a little, and only the
-# whitened score finds the channels specific to a smile.
+# leaks several times more than 40 at the same success. For smiling, *which* 40 matters. On the
+# 312-kimg toyfaces generator that shipped before 2026-12-04, the smiling text direction lay along CLIP
+# axes that hundreds of channels move a little, and only the whitened score found the channels
+# specific to a smile. On the sharpened generator and its refitted CLIP it is the other way round:
+# the plain score's 40 channels smile every face and the whitened score's only some. Whitening is a
+# correction for one CLIP's geometry, not a rule: compare both on the prompts you care about.
 
 # %% [markdown]
 # ### Exercise 2
@@ -295,14 +302,15 @@ show(torch.cat([render(bare), render(apply_mapper(mapper, bare, G=G))]), titles=
 #
 # **Claim.** A global direction edits only as cleanly as the channels it moves: keeping the 40 most
 # relevant channels adds glasses to held-out faces as reliably as moving every channel, with a
-# fraction of the leakage; and whitening is what picks the right 40 for "a smiling face". The CLIP's
+# fraction of the leakage; and which 40 a score picks decides "a smiling face" (whitening picked them
+# on the 312-kimg generator; on the sharpened one the plain score does). The CLIP's
 # reading limits every text edit: a prompt pair that means the same to the CLIP ("a face with open
 # eyes" vs "a face") reads at chance, the same attribute phrased in its language works.
 
 # %%
 s_all, l_all, n_all = measured[("whitened, every channel", "glasses")]
-s_top, l_top, n_top = measured[("whitened + top-40 (preset)", "glasses")]
-smile_white = measured[("whitened + top-40 (preset)", "smile")][0]
+s_top, l_top, n_top = measured[("whitened + top-40", "glasses")]
+smile_white = measured[("whitened + top-40", "smile")][0]
 smile_plain = measured[("top-40, not whitened", "smile")][0]
 wrong = accuracy["'a face with open eyes' vs 'a face'"]
 right = accuracy["'a face' vs 'a face with closed eyes'"]
@@ -313,5 +321,5 @@ print(f"CLAIM CLIP zero-shot on eyes: 'open eyes' vs 'a face' {wrong:.2f}, 'a fa
 print(f"CLAIM (cut-down runs) latent optimisation success {opt_success:.2f}, mapper success {map_success:.2f}")
 print(f"lesson ran in {time.perf_counter() - lesson_start:.0f} s ({time.process_time():.0f} s of CPU)")
 assert s_top >= 0.85 and s_top >= s_all - 0.1 and l_all > 2 * l_top, "top-k no longer keeps the global edit clean"
-assert smile_white >= smile_plain + 0.15, "whitening no longer helps the smiling direction"
+assert max(smile_white, smile_plain) >= 0.9, "neither score's 40 channels make faces smile any more"
 assert right >= 0.9 and wrong <= 0.7, "the CLIP's reading of the eyes prompts changed"
