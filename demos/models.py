@@ -196,7 +196,7 @@ def load(name: str, device: str | None = None, progress=None):
 
 def describe_model(model: str, G) -> str:
     """Architecture, size, W+ rows, mapping depth, style layers and compute precision; for a registered name,
-    a second line with the registry's description (which says, for example, that a preview lacks encoders)."""
+    a second line with the registry's description (what the file is, where it comes from)."""
     from stylekit.edit import describe_layers
 
     arch = getattr(G, "arch", type(G).__name__)
