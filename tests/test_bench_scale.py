@@ -25,6 +25,19 @@ def test_the_step_time_is_the_last_kimg_line_of_the_log():
     assert scale.last_sec_per_step("no kimg lines here\n") is None
 
 
+def test_a_teardown_abort_after_the_job_is_recorded_not_failed():
+    """gloo sometimes aborts a rank at interpreter exit after destroy_process_group: the job's results stand and
+    the abort is its own metric; any other failure, or that abort before the results exist, is a failure."""
+    abort = "done at kimg 0.01\n" + scale.TEARDOWN_ABORT + "\nfailed (exitcode: -6) local_rank: 1"
+    metrics = {}
+    assert scale._finished(False, abort, metrics, "train_p2t1", done=True)
+    assert metrics == {"train_p2t1_teardown_abort": 1}
+    assert not scale._finished(False, abort, {}, "train_p2t1", done=False)
+    assert not scale._finished(False, "RuntimeError: out of memory", {}, "train_p2t1", done=True)
+    metrics = {}
+    assert scale._finished(True, "", metrics, "train_p2t1", done=True) and metrics == {}
+
+
 def test_a_tiny_run_measures_every_workload_in_every_layout(tmp_path, monkeypatch):
     """Real torchrun launches (2 cores: p1t1, p1t2, p2t1) of label, invert and train at toy sizes."""
     monkeypatch.setattr(scale.os, "cpu_count", lambda: 2)

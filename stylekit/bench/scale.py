@@ -23,7 +23,10 @@ separately as ``{w}_{l}_launch_s``, the whole command's wall time) or, for ``tra
 ``train_{l}_sec_per_step`` and ``train_{l}_images_per_s``. Per workload: ``{w}_speedup_vs_threads``
 (``pCt1`` over ``p1tC``: processes against threads on the same cores) and
 ``{w}_scaling_efficiency`` (``pCt1`` over ``C`` times ``p1t1``: 1.0 is perfect scaling). A failed
-launch gives ``{w}_{l}_failed`` = 1 and its output's tail on stderr. ``cores``, ``images``,
+launch gives ``{w}_{l}_failed`` = 1 and its output's tail on stderr; a launch whose job finished and wrote its
+results but one of whose ranks then aborted in gloo's teardown (PyTorch's rare 'terminate called without an
+active exception' at exit, after ``destroy_process_group``) keeps its measurement and gives
+``{w}_{l}_teardown_abort`` = 1. ``cores``, ``images``,
 ``samples``, ``train_steps``.
 
 With ``--world DIR`` (a rehearsal world, ``python -m stylekit rehearsal DIR``), a fourth workload,
@@ -92,6 +95,23 @@ def _launch(argv: list[str], processes: int, threads: int, timeout: float,
     return proc.returncode == 0, time.perf_counter() - t0, out
 
 
+#: what a rank prints when gloo's threads abort it at interpreter exit (after its job is done)
+TEARDOWN_ABORT = "terminate called without an active exception"
+
+
+def _finished(ok: bool, text: str, metrics: dict, key: str, done: bool) -> bool:
+    """Whether to measure a launch: it succeeded, or its job is ``done`` (results written) and the only failure is
+    a rank's teardown abort, which is then recorded as ``{key}_teardown_abort``."""
+    if ok:
+        return True
+    if done and TEARDOWN_ABORT in text:
+        metrics[f"{key}_teardown_abort"] = 1
+        print(f"[bench scale] {key}: a rank aborted at exit after the job finished ({TEARDOWN_ABORT!r})",
+              file=sys.stderr)
+        return True
+    return False
+
+
 def _fail(metrics: dict, key: str, out: str) -> None:
     metrics[f"{key}_failed"] = 1
     print(f"[bench scale] {key} failed:\n{out[-3000:]}", file=sys.stderr)
@@ -120,7 +140,7 @@ def _invert(work: Path, layout: str, procs: int, threads: int, args, metrics: di
     ok, wall, text = _launch(["stylekit", "invert", str(faces), str(out), "--model", "toyfaces", "--method",
                               "encoder", "--batch-size", "8"], procs, threads, args.timeout)
     key = f"invert_{layout}"
-    if not ok:
+    if not _finished(ok, text, metrics, key, (out / "manifest.json").is_file()):
         return _fail(metrics, key, text)
     manifest = json.loads((out / "manifest.json").read_text())
     metrics[f"{key}_items_per_s"] = manifest["processed"] / max(manifest["seconds"], 1e-9)
@@ -134,7 +154,7 @@ def _label(work: Path, layout: str, procs: int, threads: int, args, metrics: dic
                               str(args.samples), "--chunk-size", str(chunk), "--batch-size", "64", str(out)],
                              procs, threads, args.timeout)
     key = f"label_{layout}"
-    if not ok:
+    if not _finished(ok, text, metrics, key, (out.with_name(out.name + ".parts") / "manifest.json").is_file()):
         return _fail(metrics, key, text)
     manifest = json.loads((out.with_name(out.name + ".parts") / "manifest.json").read_text())
     codes = sum(int(r.get("codes", 0)) for r in manifest["runs"])
@@ -162,7 +182,8 @@ def _train(work: Path, layout: str, procs: int, threads: int, args, metrics: dic
                               "--resolution", "32", "--percep", "0"], procs, threads, args.timeout)
     key = f"train_{layout}"
     log = out / "log.txt"
-    sec = last_sec_per_step(log.read_text()) if ok and log.is_file() else None
+    done = (out / "generator.safetensors").is_file() and log.is_file()
+    sec = last_sec_per_step(log.read_text()) if _finished(ok, text, metrics, key, done) and log.is_file() else None
     if sec is None:
         return _fail(metrics, key, text)
     metrics[f"{key}_sec_per_step"] = sec
