@@ -25,12 +25,12 @@ resized) and the right half the edited reconstruction. *Align real faces* finds 
 landmarks), crops FFHQ's square around it, steadied over time (frames where no face is found borrow their
 neighbours' square), and pastes the edited face back into the full frame through a soft-edged mask, so the
 background stays untouched; the result is then source | edited at full frame."""
-MEASURED = ("on the 312-kimg toyfaces world (before the 2026-12-04 refit), on 8 report clips per kind (16 frames; `python -m stylekit.bench video`, judged by the held-out "
-            "judge): reconstruction 22.4-23.0 dB; a glasses edit at strength 1 succeeds on 0.95 [0.89, 0.97] of the "
-            "frames of head turns, 0.80 of smiles, 0.97 of blinks; smoothing over 1 frame removes the smile clips' "
-            "excess flicker (+0.12 -> -0.02 of 255). PTI at 10 fits a frame gains 2.2-2.8 dB (24.7-25.4 dB) without "
-            "more flicker; the edit then succeeds on 0.90 of turn frames and 0.98 of smiles but only 0.62 of blinks "
-            "(the closed eyes PTI recovers drift open in the edited frames).")
+MEASURED = ("on 8 report clips per kind (16 frames; `python -m stylekit.bench video`, judged by the held-out "
+            "judge): reconstruction 23.5-25.1 dB; a glasses edit at strength 1 succeeds on 0.88 [0.82, 0.93] of the "
+            "frames of head turns, 0.85 of smiles, 0.77 of blinks; smoothing over 1 frame removes most of the turn and "
+            "smile clips' excess flicker (+0.27 -> -0.07 and +0.31 -> +0.11 of 255). PTI at 10 fits a frame gains "
+            "5.2-7.1 dB (29.4-31.1 dB) without more flicker; the edit then succeeds on 0.88 of smiles but only 0.77 "
+            "of turn frames and 0.69 of blinks (the detail PTI recovers drifts in the edited frames).")
 LESSON = "03_editing.py"
 
 KINDS = ("turn", "smile", "blink")
