@@ -166,3 +166,32 @@ def test_bench_video_measures_reconstruction_flicker_and_judged_edits_on_report_
         assert m[f"{tag}_psnr"] == pytest.approx(m[f"{kind}_sigma1_psnr"] + m[f"{tag}_psnr_gain"], abs=1e-6)
         assert m[f"{tag}_psnr_gain"] > 0 and m[f"{tag}_edit_success_n"] == 2 * 8
         assert abs(m[f"{tag}_flicker_change"]) < 5
+
+
+def test_bench_training_reads_the_runs_logs_and_times_each_precision(tmp_path):
+    """``bench training`` parses a supervised run's log into a steady rate (the first interval, which holds the
+    warm-up or the compilation, left out) and a loss curve; a real short float32 run gives all of them."""
+    from stylekit.bench import training
+
+    log = ("G: 1 params\n"
+           "kimg     2.00  l1  0.03  loss  0.3000  lr 0.00200  sec/kimg    30.0  sec/step 0.48\n"
+           "kimg     4.00  l1  0.03  loss  0.2500  lr 0.00200  sec/kimg     8.0  sec/step 0.13\n"
+           "kimg     6.00  l1  0.03  loss  0.2400  lr 0.00200  sec/kimg     9.0  sec/step 0.14\n"
+           "kimg     8.00  l1  0.03  loss  0.2300  lr 0.00200  sec/kimg     7.0  sec/step 0.11\n")
+    rows = training.parse_log(log)
+    assert [r["kimg"] for r in rows] == [2, 4, 6, 8] and rows[0]["sec/kimg"] == 30.0
+    m = training.curve_metrics("bf16", rows)
+    assert m["bf16_sec_per_kimg"] == 8.0 and m["bf16_kimg_per_hour"] == 450.0
+    assert m["bf16_first_interval_s"] == 60.0 and m["bf16_loss_at_4kimg"] == 0.25
+    assert m["bf16_loss_end"] == pytest.approx(0.24)
+    with pytest.raises(ValueError):
+        training.curve_metrics("bf16", rows[:1])
+
+    args = bench.__main__.build_parser("training").parse_args(
+        ["--configs", "fp32", "--kimg", "0.032", "--log-kimg", "0.016", "--threads", "1"])
+    metrics = training.run(args)
+    assert "fp32_failed" not in metrics
+    assert metrics["fp32_sec_per_kimg"] > 0 and metrics["fp32_speedup_vs_fp32"] == 1.0
+    assert 0 < metrics["fp32_loss_end"] < 2
+    with pytest.raises(SystemExit):
+        training.run(bench.__main__.build_parser("training").parse_args(["--configs", "fp64"]))

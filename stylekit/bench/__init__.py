@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "styleflow": "stylekit.bench.styleflow",
     "text": "stylekit.bench.text",
     "toyfaces": "stylekit.bench.toyfaces",
+    "training": "stylekit.bench.training",
     "video": "stylekit.bench.video",
 }
 

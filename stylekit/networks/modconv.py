@@ -98,8 +98,9 @@ def cast_weight(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _cacheable(weight: torch.Tensor) -> bool:
-    """Whether derived copies of ``weight`` may be remembered: a parameter, no gradient recorded to it."""
-    return (isinstance(weight, torch.nn.Parameter) and not weight.is_inference()
+    """Whether derived copies of ``weight`` may be remembered: a parameter, no gradient recorded to it,
+    not inside ``torch.compile`` (which cannot trace the cache; a compiled graph recomputes the copies)."""
+    return (not torch.compiler.is_compiling() and isinstance(weight, torch.nn.Parameter) and not weight.is_inference()
             and not (torch.is_grad_enabled() and weight.requires_grad))
 
 

@@ -151,6 +151,9 @@ class SynthesisBlock(torch.nn.Module):
         self.is_last = is_last
         self.architecture = architecture
         self.register_buffer("resample_filter", ops.setup_filter(resample_filter))
+        # the filter's 1-D taps, for a compiled forward (torch.compile cannot trace separable_taps'
+        # data-dependent check; the buffer always holds setup_filter(resample_filter))
+        self._compiled_taps = ops.separable_taps(self.resample_filter)
         self.num_conv = 0
         self.num_torgb = 0
         layer_kwargs = dict(w_dim=w_dim, resolution=resolution, use_noise=use_noise,
@@ -173,7 +176,7 @@ class SynthesisBlock(torch.nn.Module):
         """``[N, C, R/2, R/2] -> [N, C, R, R]`` with the block's FIR (official ``upsample2d``)."""
         f = self.resample_filter
         if impl != "reference":
-            taps = ops.separable_taps(f)
+            taps = self._compiled_taps if torch.compiler.is_compiling() else ops.separable_taps(f)
             if taps is not None:
                 return ops.upsample2d_separable(img, taps)
         fh, fw = f.shape

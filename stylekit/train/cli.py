@@ -138,6 +138,9 @@ def _add_kimg(p: argparse.ArgumentParser, d) -> None:
                    help="generator architecture (StyleGAN3: the supervised trainer only)")
     p.add_argument("--sg3-layers", type=int, default=d.sg3_layers, help="StyleGAN3 synthesis layers")
     p.add_argument("--ema-kimg", type=float, default=d.ema_kimg, help="half-life of the generator EMA")
+    p.add_argument("--compile", action="store_true",
+                   help="run G's synthesis through torch.compile (fused elementwise work: faster steps after a "
+                        "first step that compiles; needs a C++ compiler on CPU)")
 
 
 def _add_gan(p: argparse.ArgumentParser, d) -> None:
@@ -164,6 +167,8 @@ def _add_supervised(p: argparse.ArgumentParser, d) -> None:
                    help="weight of the predictor-feature term (0 = off)")
     p.add_argument("--grad", dest="grad_weight", type=float, default=d.grad_weight,
                    help="weight of the gradient-domain L1 (finite differences; sharp edges; 0 = off)")
+    p.add_argument("--lap", dest="lap_weight", type=float, default=d.lap_weight,
+                   help="weight of the Laplacian L1 (second differences; one-pixel lines; 0 = off)")
     p.add_argument("--face", dest="face_weight", type=float, default=d.face_weight,
                    help="weight of an extra L1 over the toyfaces face box (0 = off)")
     p.add_argument("--adv", dest="adv_weight", type=float, default=d.adv_weight,

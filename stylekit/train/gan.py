@@ -44,6 +44,7 @@ import torch
 from ..errors import InvalidArgumentError
 from ..progress import ProgressCallback, no_progress
 from .adversarial import d_main_loss, g_main_loss, lazy_reg_adam, path_length_penalty, r1_penalty
+from .compiled import synthesis_callable
 from .generators import GeneratorConfig, fixed_latents, generator_for_run, mixed_ws, sample_grid, save_canonical
 from .kimg_loop import run_kimg_loop
 from .skeleton import Run, ema_beta, ema_update
@@ -115,6 +116,7 @@ class _Nets:
         self.G = generator_for_run(cfg, state, device)
         self.D = amp.channels_last(Discriminator(**cfg.discriminator_kwargs()).to(device).train())
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.synthesis = synthesis_callable(self.G, enabled=cfg.compile, device=device)  # G.synthesis or compiled
         self.g_reg = cfg.pl_interval if cfg.pl_weight > 0 else None
         self.d_reg = cfg.r1_interval if cfg.r1_gamma > 0 else None
         self.opt_G = lazy_reg_adam(self.G.parameters(), cfg.lr, cfg.betas, self.g_reg)
@@ -135,7 +137,7 @@ def _generator_step(n: _Nets, cfg: GanConfig, run: Run, stats: dict) -> None:
     D.requires_grad_(False)
     z = torch.randn([cfg.batch, G.z_dim], generator=gen).to(device)
     ws = run.shard(mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, generator=gen))  # this rank's rows
-    img = amp.images(G.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
+    img = amp.images(n.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
     with amp.autocast():
         loss_g = g_main_loss(D, img)
     n.opt_G.zero_grad(set_to_none=True)
@@ -162,7 +164,7 @@ def _discriminator_step(n: _Nets, cfg: GanConfig, run: Run, stats: dict) -> None
     with torch.no_grad():
         z = torch.randn([cfg.batch, G.z_dim], generator=gen).to(device)
         ws = run.shard(mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, update_emas=True, generator=gen))
-        gen_img = amp.images(G.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
+        gen_img = amp.images(n.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
     real_img = amp.images(n.source.batch(cfg.batch, run.rng, rows=run.dist.rows(cfg.batch)).to(device))
     with amp.autocast():
         loss_d, fake_logits, real_logits = d_main_loss(D, gen_img, real_img)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import torch
@@ -43,6 +44,9 @@ class GeneratorConfig(KimgConfig):
     init: str | None = None             # start G (and its EMA) from this canonical generator file
     ema_kimg: float = 1.0               # half-life of the generator EMA in kimg
     grid_size: int = 36                 # images in the sample grids
+    compile: bool = False               # run G's synthesis through torch.compile (see train.compiled)
+
+    RUN_FIELDS: ClassVar[tuple[str, ...]] = KimgConfig.RUN_FIELDS + ("compile",)
 
     def generator_config(self) -> dict:
         """NVIDIA-style Generator kwargs for :class:`StyleGAN2Generator` or, for the StyleGAN3 archs,

@@ -10,10 +10,12 @@ attributes.
 
 **The loss** between ``G(z)`` and the render, both ``[N, 3, R, R]`` in ``[-1, 1]``:
 ``l1_weight * L1 + multiscale_weight * mean_s L1(avgpool_s(.)) + percep_weight * |f(G) - f(render)|``
-``+ grad_weight * L1(d/dx, d/dy) + face_weight * L1 over the face box``
+``+ grad_weight * L1(d/dx, d/dy) + lap_weight * L1(Laplacian) + face_weight * L1 over the face box``
 with ``f`` the toyfaces predictor's features (skipped if no predictor is installed). The last two terms reward
 the small features a student looks at: the gradient-domain L1 (finite differences of both images) rewards
-sharp edges, which a plain L1 is content to blur when a feature's position is uncertain, and the face-box L1
+sharp edges, which a plain L1 is content to blur when a feature's position is uncertain, the Laplacian L1
+(the 5-point Laplacian of both images: second differences, the finest scale) does so for one-pixel lines
+(pupils, rims, mouth corners), and the face-box L1
 (:func:`stylekit.toyfaces.renderer.face_box`, about a fifth of the image) puts the eyes, mouth and glasses on
 a par with the large regions of hair and background. Plus,
 optionally, from ``adv_start_kimg`` on, ``adv_weight`` times the non-saturating GAN loss against a
@@ -43,6 +45,7 @@ from ..errors import InvalidArgumentError
 from ..progress import ProgressCallback, no_progress
 from ..toyfaces.latents import render_targets
 from .adversarial import d_main_loss, g_main_loss, lazy_reg_adam, r1_penalty
+from .compiled import synthesis_callable
 from .generators import GeneratorConfig, fixed_latents, generator_for_run, sample_grid, save_canonical, save_grid
 from .kimg_loop import run_kimg_loop
 from .skeleton import Run, cosine_lr, ema_beta, ema_update
@@ -65,6 +68,7 @@ class SupervisedConfig(GeneratorConfig):
     multiscale_weight: float = 1.0     # L1 on 2x, 4x, 8x average-pooled images
     percep_weight: float = 0.1         # L1 between toyfaces predictor features (0 = off)
     grad_weight: float = 0.0           # L1 between the images' finite differences (edges; 0 = off)
+    lap_weight: float = 0.0            # L1 between the images' 5-point Laplacians (one-pixel lines; 0 = off)
     face_weight: float = 0.0           # extra L1 over the toyfaces face box (0 = off)
     adv_weight: float = 0.0            # weight of the non-saturating GAN loss (0 = off)
     adv_start_kimg: float = 0.0
@@ -79,7 +83,7 @@ class SupervisedConfig(GeneratorConfig):
     #: settings, so a run can be extended or fine-tuned with new weights.
     RUN_FIELDS: ClassVar[tuple[str, ...]] = GeneratorConfig.RUN_FIELDS + (
         "batch", "lr", "lr_rampdown_kimg", "l1_weight", "multiscale_weight", "percep_weight", "grad_weight",
-        "face_weight", "adv_weight", "adv_start_kimg")
+        "lap_weight", "face_weight", "adv_weight", "adv_start_kimg")
 
     def lr_at(self, cur_nimg: int) -> float:
         """The learning rate after ``cur_nimg`` images: constant, then a cosine to 10% over the last ``lr_rampdown_kimg``."""
@@ -98,7 +102,7 @@ class SupervisedConfig(GeneratorConfig):
 
 
 class ReconstructionLoss(torch.nn.Module):
-    """``L1 + multi-scale L1 + predictor-feature L1 + gradient L1 + face-box L1`` between images ``[N, 3, R, R]`` in [-1, 1].
+    """``L1 + multi-scale L1 + predictor-feature L1 + gradient L1 + Laplacian L1 + face-box L1`` between images ``[N, 3, R, R]`` in [-1, 1].
 
     ``forward(pred, target) -> (total scalar, dict of the parts as floats)``. The terms are float32;
     with ``amp`` (a :class:`~stylekit.train.mixed_precision.MixedPrecision`) the predictor's
@@ -106,10 +110,11 @@ class ReconstructionLoss(torch.nn.Module):
     """
 
     def __init__(self, *, l1_weight: float = 1.0, multiscale_weight: float = 1.0, percep_weight: float = 0.1,
-                 grad_weight: float = 0.0, face_weight: float = 0.0, predictor=None, amp=None):
+                 grad_weight: float = 0.0, face_weight: float = 0.0, lap_weight: float = 0.0, predictor=None,
+                 amp=None):
         super().__init__()
         self.l1_weight, self.multiscale_weight, self.percep_weight = l1_weight, multiscale_weight, percep_weight
-        self.grad_weight, self.face_weight = grad_weight, face_weight
+        self.grad_weight, self.face_weight, self.lap_weight = grad_weight, face_weight, lap_weight
         self.predictor = predictor
         self.amp = amp if amp is not None and amp.enabled else None
         if self.amp is not None and predictor is not None:
@@ -137,6 +142,12 @@ class ReconstructionLoss(torch.nn.Module):
             grad = ((d[..., :, 1:] - d[..., :, :-1]).abs().mean() + (d[..., 1:, :] - d[..., :-1, :]).abs().mean()) / 2
             parts["grad"] = grad.item()
             total = total + self.grad_weight * grad
+        if self.lap_weight:
+            d = pred - target  # the Laplacian is linear: that of the difference
+            lap = d[..., :-2, 1:-1] + d[..., 2:, 1:-1] + d[..., 1:-1, :-2] + d[..., 1:-1, 2:] - 4 * d[..., 1:-1, 1:-1]
+            lap = lap.abs().mean()
+            parts["lap"] = lap.item()
+            total = total + self.lap_weight * lap
         if self.face_weight:
             from ..toyfaces.renderer import face_box
 
@@ -186,6 +197,7 @@ class _Nets:
     def __init__(self, cfg: SupervisedConfig, state: dict | None, device, predictor, amp):
         self.G = generator_for_run(cfg, state, device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.synthesis = synthesis_callable(self.G, enabled=cfg.compile, device=device)  # G.synthesis or compiled
         mapping_params = list(self.G.mapping.parameters())
         mapping_ids = {id(p) for p in mapping_params}
         other_params = [p for p in self.G.parameters() if id(p) not in mapping_ids]
@@ -204,6 +216,7 @@ class _Nets:
             predictor = _load_predictor_for_loss(device) if cfg.percep_weight > 0 else None
         self.loss_fn = ReconstructionLoss(l1_weight=cfg.l1_weight, multiscale_weight=cfg.multiscale_weight,
                                           percep_weight=cfg.percep_weight, grad_weight=cfg.grad_weight,
+                                          lap_weight=cfg.lap_weight,
                                           face_weight=cfg.face_weight, predictor=predictor, amp=amp)
         self.lr = cfg.lr
 
@@ -261,7 +274,7 @@ def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
     if n.D is not None:
         n.D.requires_grad_(False)
     amp = run.amp  # G has its own reduced-precision path (styles and demodulation stay float32): no autocast
-    img = G.synthesis(G.mapping(z, None, update_emas=True), noise_mode=cfg.noise_mode, precision=amp.synthesis,
+    img = n.synthesis(G.mapping(z, None, update_emas=True), noise_mode=cfg.noise_mode, precision=amp.synthesis,
                       update_emas=True).float()  # StyleGAN3 tracks its layers' input magnitudes
     loss, parts = n.loss_fn(img, target)
     if adv_on:
@@ -290,7 +303,8 @@ def _start(run: Run, cfg: SupervisedConfig, n: _Nets, state: dict | None, grid_z
     run.write_config()
     run.log(f"G: {sum(p.numel() for p in n.G.parameters()):,} params, {cfg.resolution}x{cfg.resolution}, "
             f"batch {cfg.batch}, perceptual term "
-            f"{'on' if n.loss_fn.predictor is not None and cfg.percep_weight else 'off'}")
+            f"{'on' if n.loss_fn.predictor is not None and cfg.percep_weight else 'off'}"
+            f"{', synthesis compiled (the first step compiles it)' if cfg.compile else ''}")
     if run.is_main:
         save_grid(render_targets(grid_z, cfg.resolution), run.out / "targets.png")
         sample_grid(n.G_ema, grid_z, run.out / "samples-init.png", device=run.device)
