@@ -400,3 +400,42 @@ def test_invalid_arguments():
         G.synthesis(None, styles=G.ws_to_styles(ws)[:-1])
     with pytest.raises(InvalidArgumentError):
         StyleGAN3Generator({"z_dim": 8})
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_strided_fir_gradient_is_exact(dim):
+    """The polyphase input gradient of a strided depthwise FIR equals autograd's (float64), for odd and even
+    lengths, taps shorter and longer than the stride, and trailing samples no output reads."""
+    import torch.nn.functional as F
+
+    from stylekit.networks.filtered_lrelu import strided_fir_input_grad
+
+    torch.manual_seed(3)
+    for k, s, n in [(12, 2, 40), (12, 2, 41), (5, 3, 29), (2, 4, 17), (1, 2, 9)]:
+        taps = torch.randn(k, dtype=torch.float64)
+        w = taps.repeat(3, 1).reshape((3, 1, k, 1) if dim == 2 else (3, 1, 1, k))
+        x = torch.randn(2, 3, *((n, 7) if dim == 2 else (7, n)), dtype=torch.float64, requires_grad=True)
+        y = F.conv2d(x, w, stride=(s, 1) if dim == 2 else (1, s), groups=3)
+        gy = torch.randn_like(y)
+        (expected,) = torch.autograd.grad(y, x, gy)
+        got = strided_fir_input_grad(gy, w, s, dim, n)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12, msg=str((k, s, n)))
+
+
+def test_filtered_lrelu_bf16_gradient_follows_float32():
+    """Training a StyleGAN3 in bfloat16 on CPU takes the strided FIR's own backward (no slow bf16 depthwise
+    backward); its input gradient agrees with float32's to bfloat16's precision."""
+    torch.manual_seed(4)
+    fu = design_lowpass_filter(12, 2.0, 4.0, 32)
+    fd = design_lowpass_filter(12, 2.0, 4.0, 32, radial=True)
+    x = torch.randn(2, 8, 19, 23)
+    kwargs = dict(up=2, down=2, padding=(9, 8, 9, 8), gain=np.sqrt(2), slope=0.2, clamp=4.0)
+    x32 = x.clone().requires_grad_(True)
+    ref = filtered_lrelu(x32, fu, fd, None, impl="reference", **kwargs)
+    x16 = x.to(torch.bfloat16).requires_grad_(True)
+    out = filtered_lrelu(x16, fu, fd, None, impl="fast", **kwargs)
+    g = torch.randn_like(ref)
+    (grad_ref,) = torch.autograd.grad(ref, x32, g)
+    (grad16,) = torch.autograd.grad(out, x16, g.to(torch.bfloat16))
+    rel = (grad16.float() - grad_ref).norm() / grad_ref.norm()
+    assert rel < 2e-2, rel

@@ -438,10 +438,60 @@ def downsample_fir(x: torch.Tensor, f: torch.Tensor | None, *, down: int) -> tor
         return F.conv2d(x, _depthwise(f, c, (kh, kw), x.dtype), stride=down, groups=c)
     out = None
     for u, v in terms:  # f ~ sum of outer(v, u): rows filtered by u, columns by v
-        y = F.conv2d(x, _depthwise(u, c, (1, kw), x.dtype), stride=(1, down), groups=c)
-        y = F.conv2d(y, _depthwise(v, c, (kh, 1), x.dtype), stride=(down, 1), groups=c)
+        y = strided_fir_axis(x, _depthwise(u, c, (1, kw), x.dtype), down, dim=3)
+        y = strided_fir_axis(y, _depthwise(v, c, (kh, 1), x.dtype), down, dim=2)
         out = y if out is None else out.add_(y)
     return out
+
+
+def strided_fir_axis(x: torch.Tensor, weight: torch.Tensor, stride: int, dim: int) -> torch.Tensor:
+    """``conv2d(x, weight, stride=stride along dim, groups=C)`` for a 1-D depthwise ``weight`` (``[C, 1, k, 1]``
+    along rows, ``dim=2``; ``[C, 1, 1, k]`` along columns, ``dim=3``): a FIR correlation keeping every
+    ``stride``-th output, ``[N, C, H, W] -> [N, C, (L - k) // stride + 1 along dim]``.
+
+    Training in reduced precision on CPU, the gradient is computed by :class:`_StridedFir` (PyTorch's
+    backward of a strided depthwise convolution has no fast bfloat16 kernel there: it took most of a
+    StyleGAN3 step); otherwise this is the plain convolution.
+    """
+    if (x.dtype != torch.float32 and x.device.type == "cpu" and torch.is_grad_enabled() and x.requires_grad
+            and not weight.requires_grad):
+        return _StridedFir.apply(x, weight, stride, dim)
+    return F.conv2d(x, weight, stride=(stride, 1) if dim == 2 else (1, stride), groups=x.shape[1])
+
+
+class _StridedFir(torch.autograd.Function):
+    """:func:`strided_fir_axis` whose input gradient is a polyphase sum of ordinary (stride-1) depthwise
+    convolutions, one per phase ``r``: ``gx[p*s + r] = sum_q t[r + q*s] * gy[p - q]`` for the taps ``t``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, stride, dim):
+        ctx.save_for_backward(weight)
+        ctx.stride, ctx.dim, ctx.length = stride, dim, x.shape[dim]
+        return F.conv2d(x, weight, stride=(stride, 1) if dim == 2 else (1, stride), groups=x.shape[1])
+
+    @staticmethod
+    def backward(ctx, gy):
+        (weight,) = ctx.saved_tensors
+        return strided_fir_input_grad(gy, weight, ctx.stride, ctx.dim, ctx.length), None, None, None
+
+
+def strided_fir_input_grad(gy: torch.Tensor, weight: torch.Tensor, stride: int, dim: int, length: int) -> torch.Tensor:
+    """The gradient of :func:`strided_fir_axis` with respect to its input, whose size along ``dim`` was
+    ``length``, from the output gradient ``gy`` (same layout rules; channels-last result)."""
+    c = gy.shape[1]
+    taps = weight.reshape(c, -1)  # [C, k]: the correlation's taps
+    shape = list(gy.shape)
+    shape[dim] = length
+    gx = torch.zeros(shape, dtype=gy.dtype, device=gy.device).contiguous(memory_format=torch.channels_last)
+    for r in range(min(stride, taps.shape[1])):
+        sub = taps[:, r::stride].flip(1)  # a true convolution with t[r::s] as a correlation
+        q = sub.shape[1]
+        kshape, pad = ((c, 1, q, 1), (q - 1, 0)) if dim == 2 else ((c, 1, 1, q), (0, q - 1))
+        y = F.conv2d(gy, sub.reshape(kshape).contiguous(), padding=pad, groups=c)  # outputs p = 0 .. M + q - 2
+        phase = gx[:, :, r::stride, :] if dim == 2 else gx[:, :, :, r::stride]
+        n = min(phase.shape[dim], y.shape[dim])
+        phase.narrow(dim, 0, n).copy_(y.narrow(dim, 0, n))
+    return gx
 
 
 #: Relative accuracy (against ``max|f|``) of the separable sum that replaces a 2-D downsampling
