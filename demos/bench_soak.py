@@ -41,6 +41,7 @@ def _actions(files: dict) -> list[tuple[str, tuple, float]]:
     from gradio_client import handle_file
 
     from demos.local import DEFAULT_PART
+    from demos.text import GLOBAL, MAPPER_UNIT, MAPPING, OPTIMISE
     from stylekit.edit.presets import ANALOGY, PART_TRANSFER, SEFA, STYLESPACE
 
     m = "toyfaces"
@@ -60,8 +61,10 @@ def _actions(files: dict) -> list[tuple[str, tuple, float]]:
         ("local_crossover", (m, editor, "crossover", 7, 100), 0.5),
         ("morph", (m, 11, 8, "lerp"), 2), ("analogy", (m, "example: neutral -> smiling", 3, 4, ANALOGY.strength,
                                                        ANALOGY.layers), 2),
-        ("text_edit", (m, "a face with glasses", "a face", "global", 4.5, 60, 0.0, 40, True), 2),
-        ("text_edit", (m, "a face with glasses", "a face", "mapper", 4.0, 150, 0.0, 40, True), 0.5),
+        ("text_edit", (m, "a face with glasses", "a face", "global", GLOBAL.alpha, OPTIMISE.steps, GLOBAL.beta,
+                       GLOBAL.top_k, True), 2),
+        ("text_edit", (m, "a face with glasses", "a face", "mapper", MAPPER_UNIT, MAPPING.steps, GLOBAL.beta,
+                       GLOBAL.top_k, True), 0.5),
         ("model_info", (m,), 1), ("clear_latent", (), 0.5),
     ]
 

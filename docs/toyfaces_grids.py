@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 import stylekit
+from stylekit.images import tensor_to_pil
 from stylekit.latent import Latent
 from stylekit.toyfaces.latents import render_targets
 
@@ -29,8 +30,7 @@ def grid(images: torch.Tensor) -> Image.Image:
     step = TILE + BORDER
     canvas = np.zeros((rows * step - BORDER, PER_ROW * step - BORDER, 3), np.uint8)
     for i, img in enumerate(images):
-        tile = ((img.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-        tile = np.asarray(Image.fromarray(tile).resize((TILE, TILE), Image.NEAREST))
+        tile = np.asarray(tensor_to_pil(img).resize((TILE, TILE), Image.NEAREST))
         r, c = divmod(i, PER_ROW)
         canvas[r * step:r * step + TILE, c * step:c * step + TILE] = tile
     return Image.fromarray(canvas)

@@ -120,7 +120,11 @@ def test_soak_does_every_tabs_default_action_and_parses_its_options(tmp_path):
         from demos.bench_soak import _actions, build_parser, summarise, Recorder
     finally:
         sys.path.remove(str(ROOT))
-    names = {name for name, _, _ in _actions(_inputs(tmp_path))}
+    actions = _actions(_inputs(tmp_path))
+    names = {name for name, _, _ in actions}
+    from demos.text import GLOBAL  # the soak's text edit uses the tab's own defaults, i.e. the library's preset
+    (global_text,) = [args for name, args, _ in actions if name == "text_edit" and args[3] == "global"]
+    assert (global_text[4], global_text[7]) == (GLOBAL.alpha, GLOBAL.top_k)
     tabs = {"generate", "style_mix", "invert", "edit_interfacegan", "edit_sefa", "stylespace_edit", "local_transfer",
             "local_crossover", "morph", "analogy", "text_edit"}
     assert tabs <= names
