@@ -11,7 +11,7 @@ attributes.
 **The loss** between ``G(z)`` and the render, both ``[N, 3, R, R]`` in ``[-1, 1]``:
 ``l1_weight * L1 + multiscale_weight * mean_s L1(avgpool_s(.)) + percep_weight * |f(G) - f(render)|``
 ``+ grad_weight * L1(d/dx, d/dy) + lap_weight * L1(Laplacian) + face_weight * L1 over the face box``
-with ``f`` the toyfaces predictor's features (skipped if no predictor is installed). The last two terms reward
+with ``f`` the toyfaces predictor's features (skipped if no predictor is installed). The last three terms reward
 the small features a student looks at: the gradient-domain L1 (finite differences of both images) rewards
 sharp edges, which a plain L1 is content to blur when a feature's position is uncertain, the Laplacian L1
 (the 5-point Laplacian of both images: second differences, the finest scale) does so for one-pixel lines
