@@ -760,7 +760,7 @@ def test_compiled_synthesis_matches_eager():
     assert torch.allclose(compiled, eager, atol=1e-4), (compiled - eager).abs().max()
     assert torch.allclose(g_compiled, g_eager, rtol=1e-3, atol=1e-3), (g_compiled - g_eager).abs().max()
     bf16 = fast(ws, noise_mode="const", precision="bf16")
-    assert bf16.dtype == torch.float32 and (bf16 - eager).abs().max() < 0.05
+    assert bf16.dtype == torch.float32 and (bf16 - eager).norm() / eager.norm() < 0.02  # bf16 rounding: ~0.005
 
 
 def test_compile_needs_a_cxx_compiler_on_cpu(monkeypatch):
