@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -162,12 +161,11 @@ def _label(work: Path, layout: str, procs: int, threads: int, args, metrics: dic
     metrics[f"{key}_launch_s"] = wall
 
 
-_SEC_PER_STEP = re.compile(r"^kimg .*sec/step\s+([0-9.]+)\s*$")
-
-
 def last_sec_per_step(log_text: str) -> float | None:
     """The ``sec/step`` field of the last ``kimg`` line of a training log, or None."""
-    found = [float(m.group(1)) for line in log_text.splitlines() if (m := _SEC_PER_STEP.match(line.strip()))]
+    from ..train.kimg_loop import parse_log_lines
+
+    found = [row["sec/step"] for row in parse_log_lines(log_text) if "sec/step" in row]
     return found[-1] if found else None
 
 

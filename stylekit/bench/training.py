@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -57,14 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_log(text: str) -> list[dict[str, float]]:
-    """The numeric fields of each ``kimg ...`` line of a supervised run's ``log.txt``, in order."""
-    rows = []
-    for line in text.splitlines():
-        if not line.startswith("kimg "):
-            continue
-        fields = re.findall(r"([A-Za-z_/]+)\s+(-?[0-9.]+(?:e-?[0-9]+)?)", line)
-        rows.append({name: float(value) for name, value in fields})
-    return rows
+    """The numeric fields of each ``kimg ...`` line of a supervised run's ``log.txt``, in order
+    (:func:`stylekit.train.kimg_loop.parse_log_lines`)."""
+    from ..train.kimg_loop import parse_log_lines
+
+    return parse_log_lines(text)
 
 
 def curve_metrics(config: str, rows: list[dict[str, float]]) -> dict[str, float]:

@@ -9,6 +9,7 @@ time per thousand images and per optimiser step since the previous line.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Callable
 
@@ -17,7 +18,10 @@ import torch
 
 from .skeleton import Every, KimgConfig, Run
 
-__all__ = ["run_kimg_loop"]
+__all__ = ["run_kimg_loop", "parse_log_lines"]
+
+#: one ``name value`` field of a log line (names may hold ``/``, as in ``sec/kimg``)
+_FIELD = re.compile(r"([A-Za-z_/]+)\s+(-?[0-9.]+(?:e-?[0-9]+)?)")
 
 
 def run_kimg_loop(run: Run, cfg: KimgConfig, step: Callable[[], tuple[dict, int]], snapshot: Callable[[], None], *,
@@ -68,3 +72,10 @@ def _mean_over_ranks(run: Run, means: dict[str, float]) -> dict[str, float]:
         return means
     values = run.dist.average(torch.tensor(list(means.values()), dtype=torch.float64, device=run.device))
     return dict(zip(means, values.tolist()))
+
+
+def parse_log_lines(log_text: str) -> list[dict[str, float]]:
+    """The numeric fields of each ``kimg ...`` line that :func:`run_kimg_loop` wrote to a run's ``log.txt``, in
+    order: ``[{"kimg": 2.0, "loss": 0.3, ..., "sec/kimg": 8.8, "sec/step": 0.14}, ...]``."""
+    return [{name: float(value) for name, value in _FIELD.findall(line)}
+            for line in log_text.splitlines() if line.startswith("kimg ")]
