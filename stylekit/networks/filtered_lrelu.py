@@ -456,6 +456,11 @@ def strided_fir_axis(x: torch.Tensor, weight: torch.Tensor, stride: int, dim: in
     if (x.dtype != torch.float32 and x.device.type == "cpu" and torch.is_grad_enabled() and x.requires_grad
             and not weight.requires_grad):
         return _StridedFir.apply(x, weight, stride, dim)
+    return _strided_conv(x, weight, stride, dim)
+
+
+def _strided_conv(x: torch.Tensor, weight: torch.Tensor, stride: int, dim: int) -> torch.Tensor:
+    """The depthwise convolution of :func:`strided_fir_axis`, striding along ``dim`` only."""
     return F.conv2d(x, weight, stride=(stride, 1) if dim == 2 else (1, stride), groups=x.shape[1])
 
 
@@ -467,7 +472,7 @@ class _StridedFir(torch.autograd.Function):
     def forward(ctx, x, weight, stride, dim):
         ctx.save_for_backward(weight)
         ctx.stride, ctx.dim, ctx.length = stride, dim, x.shape[dim]
-        return F.conv2d(x, weight, stride=(stride, 1) if dim == 2 else (1, stride), groups=x.shape[1])
+        return _strided_conv(x, weight, stride, dim)
 
     @staticmethod
     def backward(ctx, gy):
