@@ -55,13 +55,18 @@ def test_optimisation_of_a_batch_follows_each_image_alone(G, images):
     batch = invert(G, images, **kw)
     single = _one_by_one(G, images, **kw)
     for b, s in zip(batch, single):
-        # the same path: Adam's element-wise steps amplify float rounding of batched convolutions a little
-        # (50 steps with the toyfaces perceptual loss: latents within 3e-2, PSNR within 0.006 dB)
-        assert torch.allclose(b.latent.tensor, s.latent.tensor, atol=5e-2)
-        assert b.extra["final_loss"] == pytest.approx(s.extra["final_loss"], rel=5e-3)
-        assert b.psnr() == pytest.approx(s.psnr(), abs=0.05)
-        assert len(b.loss_history) == 12 and b.loss_history[0]["loss"] == pytest.approx(s.loss_history[0]["loss"],
-                                                                                         rel=1e-4)
+        # The same path. Adam's element-wise steps amplify the float rounding of batched convolutions: a
+        # coordinate whose gradient is near zero moves by about lr in the direction its rounding noise
+        # points, so trajectories drift apart late (seed 11 on the 2026-12-05 generator: 0.01% at step 5,
+        # 2.3% by step 12, latents within 4e-2; the other seeds within 1e-4). A batch that mixed images up
+        # would differ from the first steps on, so those are held tight and the end loosely.
+        assert len(b.loss_history) == 12
+        for step in range(5):
+            assert b.loss_history[step]["loss"] == pytest.approx(s.loss_history[step]["loss"], rel=1e-3), step
+        assert b.loss_history[0]["loss"] == pytest.approx(s.loss_history[0]["loss"], rel=1e-4)
+        assert torch.allclose(b.latent.tensor, s.latent.tensor, atol=1e-1)
+        assert b.extra["final_loss"] == pytest.approx(s.extra["final_loss"], rel=6e-2)
+        assert b.psnr() == pytest.approx(s.psnr(), abs=0.3)
     w = invert(G, images[:2], method="optimize", space="w", steps=5, perceptual="none")
     assert all(r.space == "w" and r.latent.rows_equal() for r in w)
 
