@@ -39,7 +39,7 @@ MORE = f"""- **InterFaceGAN** (Shen et al. 2020, supervised): sample {INTERFACEG
 
 Each caption names the rows the edit moved and what the attribute predictor reads before and after."""
 MEASURED = ("on 16 development seeds (`python -m demos.defaults_check`): InterFaceGAN glasses +3 reads glasses "
-            "0.31 -> 1.00 (18 of 255 per pixel); GANSpace PC0 +3 changes 31 per pixel; SeFa direction 0 at strength 1 "
+            "0.31 -> 1.00 (17 of 255 per pixel); GANSpace PC0 +3 changes 30 per pixel; SeFa direction 0 at strength 1 "
             "changes 11 per pixel with every face typical, mixing a smile, glasses and a tilt (direction 1 tilts the "
             "head), while the former default 5 made faces less typical than 99% of samples: broken (edit/presets.py "
             "SEFA).")

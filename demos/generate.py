@@ -21,13 +21,13 @@ synthesis network. *Truncation* (psi < 1) pulls *w* toward the average face: les
 MORE = """The mapping network's depth is in the model line at the top (toyfaces: 4 layers; the FFHQ StyleGANs: 8).
 *Noise* adds per-pixel detail (hair strands, pores); 'const' keeps it fixed between runs. *Use the first seed*
 makes that sample the session's current latent, to mix, morph or edit in the other tabs."""
-MEASURED = ("the toyfaces generator's Fréchet distance in the held-out judge's features is 1.015x the "
-            "render-to-render floor, and its face crops reach 27.6 dB against the renders of their latents "
-            "(`python -m stylekit.bench toyfaces`, 1,000 report seeds; the 312-kimg generator before it: 1.66x, "
-            "19.4 dB). Truncation on 400 report seeds (`python -m stylekit.bench claims`): from psi 1 to 0.5 the "
-            "spread of the judged attributes falls from 1.82 to 1.57 while the judge's face score rises only from "
-            "0.9988 to 0.9998 (it accepts almost every sample already); the Fréchet distance to the renders grows "
-            "from 21 to 60.")
+MEASURED = ("the toyfaces generator's Fréchet distance in the held-out judge's features is 1.02x the "
+            "render-to-render floor, and its face crops reach 27.8 dB against the renders of their latents, with "
+            "0.83 of their finest-scale detail (`python -m stylekit.bench toyfaces`, 1,000 report seeds; the "
+            "312-kimg generator of 2026-12-02: 1.66x, 19.4 dB, 0.15). Truncation on 400 report seeds (`python -m "
+            "stylekit.bench claims`): from psi 1 to 0.5 the spread of the judged attributes falls from 1.83 to 1.57 "
+            "while the judge's face score rises only from 0.9988 to 0.9998 (it accepts almost every sample "
+            "already); the Fréchet distance to the renders grows from 22 to 63.")
 LESSON = "01_generator.py"
 
 MAX_SEEDS = 16

@@ -34,12 +34,13 @@ Photos for face models (FFHQ, MetFaces) are **aligned** first, as FFHQ was built
 the face is cropped, rotated and scaled so the eyes and mouth land where the model expects them (the *aligned
 crop* shows it). Without a face the photo is used centre-cropped, and the result says so. The perceptual loss
 of optimize / pti is LPIPS-VGG when its VGG16 weights are here; otherwise the result names the fallback."""
-MEASURED = ("on report-seed renders, with 95% intervals (`python -m stylekit.bench claims`): e4e reaches 24.94 dB in "
-            "one pass and ReStyle adds 3.80 dB [3.56, 4.04] in three (200 renders); W+ optimisation beats W by 1.76 dB "
-            "[0.34, 3.50] (10 renders) and PTI beats W+ by 3.28 dB [2.65, 3.87] (6 renders), while the noise stage adds "
-            "nothing: this generator learned almost no noise. pSp, e4e without its delta penalty, reconstructs 0.62 dB "
-            "better, and its inversions edit as well (judged success 0.46 for both). W+ codes need 1.7x the glasses "
-            "edit strength of W codes (lesson 2, measured before the 2026-12-04 refit).")
+MEASURED = ("on report-seed renders, with 95% intervals (`python -m stylekit.bench claims`): e4e reaches 25.38 dB in "
+            "one pass and ReStyle adds 4.19 dB [3.94, 4.42] in three (200 renders); W+ optimisation beats W by 2.04 dB "
+            "[0.48, 3.95] (10 renders) and PTI beats W+ by 3.21 dB [2.35, 4.02] (6 renders), while the noise stage adds "
+            "nothing: this generator learned almost no noise. pSp, e4e without its delta penalty, reconstructs 0.65 dB "
+            "better, and e4e's inversions edit a little better in return (judged success 0.50 against 0.47, "
+            "+0.03 [+0.00, +0.06]). W+ codes need 1.7x the glasses edit strength of W codes (lesson 2, measured "
+            "before the 2026-12-04 refit).")
 LESSON = "02_inversion.py"
 
 METHODS = ("optimize", "encoder", "restyle", "pti")

@@ -42,12 +42,12 @@ faces are compared by cosine distance. *Retrieve by part* ranks the faces of see
 100 at 1024 px) by it, and *Transfer from the retrieved face* is the part transfer above with the picked face as
 the reference. Measured on toyfaces with the tab's 8 parts (`python -m stylekit.bench retrieval --n-parts 8`: 1,000
 report-seed queries against 5,000 faces, scored by the attributes each latent is drawn with): of the 5 faces
-closest in the hair, 0.61 [0.60, 0.63] share the query's hair colour, redness and length, against 0.29 [0.28, 0.31]
-for the 5 closest whole faces in W+ and 0.08 by chance; skin 0.85 against 0.63; background 0.90 against 0.83. The
-other parts' attributes still agree more often than by chance (0.64 for hair retrieval, 0.69 for the whole face,
+closest in the hair, 0.62 [0.61, 0.64] share the query's hair colour, redness and length, against 0.30 [0.29, 0.31]
+for the 5 closest whole faces in W+ and 0.08 by chance; skin 0.85 against 0.62; background 0.90 against 0.82. The
+other parts' attributes still agree more often than by chance (0.63 for hair retrieval, 0.68 for the whole face,
 0.47 by chance): on this small generator a part's channels are not cleanly its own."""
-MEASURED = ("the hair part of seed 9 turns the hair red: predicted red hair 0.37 -> 0.98 on 16 development seeds "
-            "(0.00 -> 1.00 on seed 0), 6.6 of 255 per pixel (edit/presets.py PART_TRANSFER).")
+MEASURED = ("the hair part of seed 9 turns the hair red: predicted red hair 0.38 -> 0.99 on 16 development seeds "
+            "(0.00 -> 1.00 on seed 0), 6.7 of 255 per pixel (edit/presets.py PART_TRANSFER).")
 LESSON = "03_editing.py"
 
 N_PARTS = 8

@@ -21,7 +21,7 @@ the columns provide, and truncation psi. Tick *current latent as the first row* 
 The default grid is 3 x 4 on small models and 2 x 2 on models above 256 px (each 1024 px face takes about half a
 second on a 2-core CPU); type more seeds for a larger one (up to 6 x 6)."""
 MEASURED = ("on 300 report-seed pairs read by the held-out judge (`python -m stylekit.bench claims`), the coarse rows "
-            "move 0.88 [0.87, 0.89] of the pose-and-shape difference (features 0.08, colours 0.07); the middle rows "
+            "move 0.88 [0.87, 0.89] of the pose-and-shape difference (features 0.07, colours 0.07); the middle rows "
             "move features 0.91 but colours too, 0.52; the fine rows move colours 0.41 and almost nothing else "
             "(0.02).")
 LESSON = "01_generator.py"

@@ -21,12 +21,15 @@ strength x (to - from)*) gives that face the same change: neutral -> smiling mak
 
 MORE = """In Z, whose samples lie near a sphere, the walk follows the great circle instead (*slerp*). Knobs: the other
 face's seed, the number of frames, the path. The analogy's pair is either two seeds or an example photo pair
-(the same toyface neutral and smiling, inverted once into W and cached; toyfaces only: the cartoons do not fit a
-photo model, so other models start from two seeds). Limiting the change to some layers
+(the same toyface neutral and smiling, inverted once by the e4e encoder and cached; toyfaces only: the cartoons do
+not fit a photo model, so other models start from two seeds). e4e's codes stay where the generator's edits behave
+(its paper's point): two codes optimised into W from the same photos differ along directions that change nothing
+in those two pictures but flip other faces' eyes, hair or glasses. Limiting the change to some layers
 keeps the rest of the target (the middle rows: its pose and colours)."""
-MEASURED = ("neutral -> smiling at strength 1.5 on all rows: predicted smile -0.10 -> 0.92 on 16 development seeds "
-            "(8.5 of 255 per pixel); at strength 1 the change was easy to miss on the 312-kimg generator (edit/presets.py "
-            "ANALOGY).")
+MEASURED = ("neutral -> smiling at strength 2 on all rows: predicted smile -0.09 -> 0.83 on 16 development seeds, "
+            "the mouth opening as in the example, every other attribute within 0.05 of its range (5.0 of 255 per "
+            "pixel); the pair inverted into W by optimisation instead flipped other faces' eyes or hair "
+            "(edit/presets.py ANALOGY).")
 LESSON = "03_editing.py"
 
 PATHS = ("lerp", "slerp")
@@ -36,7 +39,6 @@ MAX_FRAMES = 24
 GIF_SIZE = 256  # side of the animation's frames in pixels
 DEFAULT_FRAMES = (8, 6)  # on small models, on large ones (demos.outputs.sized_default: 6 frames at 1024 px fit 5 s)
 GIF_MAX_FRAMES = 12  # frames of the animation each way (evenly spaced from the morph's frames)
-PAIR_STEPS = 60
 
 
 def gif_frames(images: list, cap: int = GIF_MAX_FRAMES) -> list:
@@ -102,7 +104,7 @@ def default_pair(model: str) -> str:
 
 
 def example_pair(model: str, G):
-    """W codes of the example photos (neutral, smiling), inverted once per model and cached (toyfaces only)."""
+    """W+ codes of the example photos (neutral, smiling) by the e4e encoder, once per model and cached (toyfaces only)."""
     import stylekit
 
     if not pair_fits(model):
@@ -112,9 +114,8 @@ def example_pair(model: str, G):
                                    "smiling photos in the Invert tab.")
 
     def fit():
-        codes = [stylekit.invert.invert(G, EXAMPLES / f"toyface-{name}.png", method="optimize", space="w",
-                                        steps=PAIR_STEPS).latent.replace(noise=None) for name in ("neutral", "smiling")]
-        return codes
+        return [stylekit.invert.invert(G, EXAMPLES / f"toyface-{name}.png", method="encoder").latent.replace(noise=None)
+                for name in ("neutral", "smiling")]
 
     return cached_fit((model, "analogy-pair"), fit)
 

@@ -30,8 +30,8 @@ MEASURED = ("channel 66 of b32.conv0 at -8 std: predicted glasses 0.31 -> 1.00 o
             "typical, the next attribute (eyes open) moving 0.18 of its range (`python -m demos.defaults_check "
             "--sweep`, edit/presets.py STYLESPACE). The paper's claim that S is more disentangled than W holds here "
             "(`python -m stylekit.bench claims`, 200 report seeds, held-out judge): one channel per binary attribute "
-            "reaches 63% edit success (the InterFaceGAN normal in W: 61%) and at 50% success moves the other "
-            "attributes less, 0.026 [0.024, 0.028] against 0.029 [0.027, 0.032]. (With the 312-kimg generator "
+            "reaches 62% edit success (the InterFaceGAN normal in W: 63%) and at 50% success moves the other "
+            "attributes less, 0.026 [0.024, 0.028] against 0.030 [0.027, 0.033]. (With the 312-kimg generator "
             "before 2026-12-04 it did not: 21% at most, and more leakage.)")
 LESSON = "03_editing.py"
 

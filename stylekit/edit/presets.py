@@ -98,7 +98,9 @@ STYLESPACE = StyleSpaceDefault(
            "(2.4 and 2.7; glasses are thin lines: 3.6 on average), while the next attribute moves 0.18 of its "
            "range (eyes_open). The former default, b16.conv1 channel 25 at -7 std (a beard, chosen on the 312-kimg "
            "generator), still grows beards (0.19 -> 0.99) but closes eyes on the way (-0.46 of the range) and "
-           "changes one seed by only 1.3 per pixel."),
+           "changes one seed by only 1.3 per pixel. Checked again on the adversarially fine-tuned generator "
+           "(2026-12-05): glasses 0.31 -> 1.00, 3.2 per pixel (2.3 at least), largest typicality 0.87; on seed 0 "
+           "2.8 per pixel, and the eyes behind the new glasses open (seed 0's are closed)."),
 )
 
 
@@ -122,7 +124,9 @@ PART_TRANSFER = PartTransferDefault(
            "(predicted red hair 0.35 -> 0.85 on average, 0.00 -> 0.95 on seed 0) while no other attribute moves more "
            "than 0.08, 5.9 of 255 per pixel on average, faces typical (largest 0.80). Checked again on the sharpened "
            "generator (2026-12-04): red hair 0.37 -> 0.98 (0.00 -> 1.00 on seed 0), 6.6 per pixel (3.1 at least), "
-           "largest typicality 0.77. The former default, part 2 (skin) of seed 7, put seed 7's "
+           "largest typicality 0.77; on the adversarially fine-tuned generator (2026-12-05): 0.38 -> 0.99 (0.00 -> "
+           "1.00 on seed 0), 6.7 per pixel (3.3 at least), largest typicality 0.75. The former default, part 2 "
+           "(skin) of seed 7, put seed 7's "
            "glasses on seed 0 (the glasses sit on the skin part); skin transfers mostly darkened light skin and "
            "opened or closed eyes and mouths on the way."),
 )
@@ -141,14 +145,18 @@ class AnalogyDefault:
 
 
 ANALOGY = AnalogyDefault(
-    strength=1.5, layers="all", world="toyfaces",
-    tuned=(f"Measured with {_MEASURED}, the pair being the example photos toyface-neutral/-smiling inverted into W "
-           "(60 optimisation steps), at strengths 1, 1.5, 2, 3 on all, coarse and middle rows. All rows at 1.5: "
-           "predicted smile -0.06 -> 0.83 and mouth open +0.77 (the example smiles with an open mouth), 5.3 of 255 "
-           "per pixel, every face typical (largest 1.12); at 1 the change was 3.7 per pixel and easy to miss; "
-           "beyond 2 the smile reading falls again. On the sharpened generator (2026-12-04), all rows at 1.5: smile "
-           "-0.10 -> 0.92, mouth open +0.43 of its range, 8.5 per pixel (6.4 at least), largest typicality 1.07; at "
-           "3 the smile reading falls to 0.52."),
+    strength=2.0, layers="all", world="toyfaces",
+    tuned=(f"Measured with {_MEASURED}, the pair being the example photos toyface-neutral/-smiling, at strengths 1, "
+           "1.5, 2, 3 on all, coarse and middle rows. Up to 2026-12-04 the pair was inverted into W by 60 steps of "
+           "optimisation; on the 312-kimg generator all rows at 1.5 gave predicted smile -0.06 -> 0.83, 5.3 of 255 "
+           "per pixel, and on the 2026-12-04 one -0.10 -> 0.92, 8.5 per pixel. On the adversarially fine-tuned "
+           "generator (2026-12-05) that pair also moved other attributes of the development faces by 0.4-0.7 of "
+           "their range on average (eyes, red hair; seed 0's hair turned red), and another optimisation seed moved "
+           "beard and glasses instead: two W codes fitted to the same photos differ along directions that change "
+           "nothing in them but flip other faces. The pair is now encoded by the e4e encoder (demos.morph."
+           "example_pair): all rows at 2 give smile -0.09 -> 0.83 with the mouth opening as in the example (+0.79 of "
+           "its range), every other attribute within 0.05, 5.0 of 255 per pixel (3.7 at least), largest "
+           "typicality 1.05; at 1.5, 4.0 per pixel and smile 0.77; beyond 2 the smile reading no longer rises."),
 )
 
 @dataclass(frozen=True)
