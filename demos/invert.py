@@ -39,8 +39,8 @@ MEASURED = ("on report-seed renders, with 95% intervals (`python -m stylekit.ben
             "[0.48, 3.95] (10 renders) and PTI beats W+ by 3.21 dB [2.35, 4.02] (6 renders), while the noise stage adds "
             "nothing: this generator learned almost no noise. pSp, e4e without its delta penalty, reconstructs 0.65 dB "
             "better, and e4e's inversions edit a little better in return (judged success 0.50 against 0.47, "
-            "+0.03 [+0.00, +0.06]). W+ codes need 1.7x the glasses edit strength of W codes (lesson 2, measured "
-            "before the 2026-12-04 refit).")
+            "+0.03 [+0.00, +0.06]). In lesson 2's two renders W+ codes need 0.5x the glasses edit strength of W "
+            "codes (1.7x on the 312-kimg generator): the editability half of the trade-off depends on the generator.")
 LESSON = "02_inversion.py"
 
 METHODS = ("optimize", "encoder", "restyle", "pti")

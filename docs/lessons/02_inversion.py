@@ -294,7 +294,8 @@ for name, (p, s) in summary.items():
 # of all from a W pivot. (Judged by the attribute predictor, on two renders, with the step counts
 # above.) The distortion half holds on every toyfaces generator. The editability half held on the
 # 312-kimg generator (W+ needed 1.7x the strength of W) and does not on the sharpened one that ships
-# now: its W+ codes took the glasses edit with *less* strength (0.3x on these two renders). A trade-off
+# now: its W+ codes took the glasses edit with *less* strength (0.3x on these two renders with the
+# regression-only file of 2026-12-04, 0.5x with the adversarially fine-tuned one of 2026-12-05). A trade-off
 # the e4e paper found on FFHQ is a property of a generator and its inversions, not a law: measure it.
 
 # %%
