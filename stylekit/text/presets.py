@@ -100,8 +100,11 @@ GLOBAL_DIRECTIONS: Mapping[str, GlobalDirectionsPreset] = MappingProxyType({
               "preset, 4.5 on 40 channels, passes 0.34 "
               "(its red-hair edits leave the faces atypical, its beards do not grow), and 6 on 80, which the "
               "predictor's plain success favoured (0.97), 0.26. Before the refit: 4.5 / 40 gave success "
-              "0.88-1.00 at leakage 0.07-0.09 by the predictor on the 312-kimg generator.",
-        dev_seeds=_FORMER_BENCH + "; the refit's sweep on the same codes (runs of 2026-12-04)."),
+              "0.88-1.00 at leakage 0.07-0.09 by the predictor on the 312-kimg generator. Swept again on the same "
+              "codes after the refit around the adversarially fine-tuned generator (2026-12-05; alpha 1.5-3, top_k "
+              "120-400): alpha 2 on 240 channels passes 0.60, 1.5 / 400 a little more (0.64: more smiles, fewer "
+              "glasses and red hair), 2.5 / 120 0.54, 3 / 400 0.30; kept.",
+        dev_seeds=_FORMER_BENCH + "; the refits' sweeps on the same codes (runs of 2026-12-04 and 2026-12-05)."),
     "toyfaces-plain": GlobalDirectionsPreset(
         alpha=4.0, beta=0.45, top_k=None, whiten=None,
         tuned="StyleCLIP's plain rule at its best on toyfaces (bench text's 'global_plain' comparison), chosen on "
