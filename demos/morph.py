@@ -10,7 +10,7 @@ from stylekit.errors import InvalidArgumentError
 from .common import (OPTIMISE_S, RENDER_S, SharedUI, cached_fit, choice, current_latent, get_generator, gpu_task,
                      integer, number, one_seed, render, row, session_state, teaching_note, to_pils, use_result,
                      user_errors)
-from .invert import EXAMPLES, is_cartoon
+from .invert import EXAMPLES, encoders_for, is_cartoon
 from .models import default_model
 from .outputs import GRID_TILE, ZipOfPngs, default_for, new_download, render_chunks, sized_default
 from .readings import change_line, describe_group
@@ -104,7 +104,8 @@ def default_pair(model: str) -> str:
 
 
 def example_pair(model: str, G):
-    """W+ codes of the example photos (neutral, smiling) by the e4e encoder, once per model and cached (toyfaces only)."""
+    """W+ codes of the example photos (neutral, smiling) by the model's registered e4e encoder in one batched pass,
+    once per model and cached (toyfaces only)."""
     import stylekit
 
     if not pair_fits(model):
@@ -114,8 +115,9 @@ def example_pair(model: str, G):
                                    "smiling photos in the Invert tab.")
 
     def fit():
-        return [stylekit.invert.invert(G, EXAMPLES / f"toyface-{name}.png", method="encoder").latent.replace(noise=None)
-                for name in ("neutral", "smiling")]
+        photos = [EXAMPLES / f"toyface-{name}.png" for name in ("neutral", "smiling")]
+        results = stylekit.invert.invert(G, photos, method="encoder", encoder=encoders_for(model)["encoder"])
+        return [result.latent.replace(noise=None) for result in results]
 
     return cached_fit((model, "analogy-pair"), fit)
 
