@@ -13,6 +13,7 @@ from stylekit.checkpoints.load import load_generator
 from stylekit.errors import InvalidArgumentError
 from stylekit.networks.filtered_lrelu import (design_lowpass_filter, downsample_fir, filtered_lrelu,
                                                separable_terms, upsample_fir, upsample_fir_polyphase)
+from stylekit.networks import modconv
 from stylekit.networks.modconv import modulated_conv2d_fast
 from stylekit.networks.ops import setup_filter
 from stylekit.networks.precision import choose_precision, resolve_precision
@@ -137,6 +138,47 @@ def test_modulated_conv_batch_form_equals_weight_form(up):
         single = torch.cat([modulated_conv2d_fast(x[i:i + 1], weight, styles[i:i + 1], **kwargs) for i in range(3)])
     assert batch.shape == (3, 5, 6 * up, 6 * up)
     assert (batch - single).abs().max().item() <= 1e-5 * max(1.0, single.abs().max().item())
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 7, 4, 6), (3, 8, 4, 5, 5), (2, 3, 3, 1, 2)])
+def test_phase_upsampling_equals_the_transposed_convolution(shape):
+    """Four 2x2 phase kernels + interleave + FIR compute exactly NVIDIA's transposed conv + FIR (float64)."""
+    n, i, o, h, w = shape
+    g = torch.Generator().manual_seed(h * w)
+    x = torch.randn(n, i, h, w, generator=g, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    weight, bias = torch.randn(o, i, 3, 3, generator=g, dtype=torch.float64), torch.randn(o, generator=g, dtype=torch.float64)
+    f = setup_filter([1, 3, 3, 1]).double()
+    for b in (bias, None):
+        ref = modconv.upsample_conv2d(x, weight, f, 1, b)
+        new = modconv.upsample_conv2d_phases(x, modconv.phase_kernels(weight), f, b)
+        assert new.shape == ref.shape == (n, o, 2 * h, 2 * w)
+        assert (new - ref).abs().max().item() <= 1e-12 * max(1.0, ref.abs().max().item())
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_bf16_upsampling_layers_take_the_phase_form_and_agree_with_fp32(batch):
+    """In bfloat16 inference at the measured sizes the fast path upsamples by phases; its result is
+    the float32 one to bfloat16's precision, and a weight update reaches the cached phase kernels."""
+    g = torch.Generator().manual_seed(batch)
+    side = modconv.PHASES_MIN_SIDE
+    x = torch.randn(batch, 16, side, side, generator=g).contiguous(memory_format=torch.channels_last)
+    weight = torch.nn.Parameter(torch.randn(8, 16, 3, 3, generator=g), requires_grad=False)
+    styles, bias = torch.randn(batch, 16, generator=g), torch.randn(8, generator=g)
+    kwargs = dict(up=2, padding=1, resample_filter=setup_filter([1, 3, 3, 1]), out_gain=2 ** 0.5, bias=bias)
+    with torch.no_grad():
+        assert modconv._use_phases(x.bfloat16(), weight, 1, kwargs["resample_filter"])
+        assert not modconv._use_phases(x, weight, 1, kwargs["resample_filter"])  # float32 keeps the transposed conv
+        assert not modconv._use_phases(x[..., :side // 2, :side // 2].bfloat16(), weight, 1, kwargs["resample_filter"])
+        for _ in range(2):  # the second call reads the cached kernels
+            ref = modulated_conv2d_fast(x, weight, styles, **kwargs)
+            low = modulated_conv2d_fast(x.bfloat16(), weight, styles, **kwargs)
+            assert low.dtype == torch.bfloat16 and low.shape == ref.shape == (batch, 8, 2 * side, 2 * side)
+            assert psnr(low.float() / ref.abs().max(), ref / ref.abs().max()) >= 40.0
+        weight.mul_(-1)
+        flipped = modulated_conv2d_fast(x.bfloat16(), weight, styles, **kwargs)
+        ref_flipped = modulated_conv2d_fast(x, weight, styles, **kwargs)
+    assert psnr(flipped.float() / ref_flipped.abs().max(), ref_flipped / ref_flipped.abs().max()) >= 40.0
+    assert psnr(flipped.float() / ref.abs().max(), ref / ref.abs().max()) < 20.0
 
 
 def test_cached_weight_casts_follow_weight_updates():

@@ -41,7 +41,9 @@ Per configuration: ``gflop_per_image``, ``speedup_{fp32|bf16}_vs_nvidia``, ``spe
 [-1, 1] as displayed) and ``max_abs_diff_fp32_vs_nvidia``. One extra, profiled call per path gives
 ``dense_conv_gflops`` (FLOPs over wall time inside the dense, i.e. not depthwise, convolutions),
 ``dense_conv_fraction_of_peak`` and ``dense_conv_time_share`` (their share of that call): how
-fast the convolutions themselves run, told apart from the elementwise and filtering work around them.
+fast the convolutions themselves run, told apart from the elementwise and filtering work around them
+(the FLOPs counted are the layer's useful ones: the bf16 path's 2x2 phase kernels of the upsampling
+layers count 9 of their 16 taps).
 
 Metric names: ``{net}_{res}_b{batch}_{path}_{metric}``, ``{net}_{res}_b{batch}_{metric}``,
 ``{...}_failed`` (1 when a worker crashed or timed out), ``conv_peak_*``, ``threads``, ``repeats``,
@@ -332,11 +334,11 @@ def _dense_conv_profile(fn) -> dict[str, float]:
 
     import torch
 
-    t0 = time.perf_counter()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True,
                                 with_flops=True) as prof:
+        t0 = time.perf_counter()  # inside: the profiler's own start and stop are not the call's time
         fn()
-    total = time.perf_counter() - t0
+        total = time.perf_counter() - t0
     flops = seconds = 0.0
     for event in prof.key_averages(group_by_input_shape=True):
         if event.key not in ("aten::conv2d", "aten::conv_transpose2d") or not event.input_shapes:
@@ -346,7 +348,10 @@ def _dense_conv_profile(fn) -> dict[str, float]:
         if len(x_shape) == 4 and len(w_shape) == 4 and w_shape[1] == 1 and x_shape[1] > 1:
             continue
         if event.key == "aten::conv2d":
-            flops += float(event.flops or 0)
+            # a 2x2 kernel is an upsampling layer's four phases (modconv.upsample_conv2d_phases): 9 of
+            # its 16 taps are the layer's, the rest multiply zeros, so count the useful work only
+            useful = 9 / 16 if list(w_shape[2:]) == [2, 2] else 1.0
+            flops += float(event.flops or 0) * useful
         else:  # the profiler counts no FLOPs for transposed convolutions: 2 * N*H*W*I * (O/groups)*kh*kw
             flops += 2.0 * math.prod(x_shape) * math.prod(w_shape[1:]) * event.count
         seconds += event.cpu_time_total / 1e6
