@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import fixture_file, tiny_stylegan2
 from stylekit.checkpoints.canonical import save_generator
@@ -13,7 +14,7 @@ from stylekit.checkpoints.load import load_generator
 from stylekit.errors import InvalidArgumentError
 from stylekit.networks.filtered_lrelu import (design_lowpass_filter, downsample_fir, filtered_lrelu,
                                                separable_terms, upsample_fir, upsample_fir_polyphase)
-from stylekit.networks import modconv
+from stylekit.networks import modconv, ops
 from stylekit.networks.modconv import modulated_conv2d_fast
 from stylekit.networks.ops import setup_filter
 from stylekit.networks.precision import choose_precision, resolve_precision
@@ -179,6 +180,20 @@ def test_bf16_upsampling_layers_take_the_phase_form_and_agree_with_fp32(batch):
         ref_flipped = modulated_conv2d_fast(x, weight, styles, **kwargs)
     assert psnr(flipped.float() / ref_flipped.abs().max(), ref_flipped / ref_flipped.abs().max()) >= 40.0
     assert psnr(flipped.float() / ref.abs().max(), ref / ref.abs().max()) < 20.0
+
+
+@pytest.mark.parametrize("clamp", [None, 0.5])
+def test_bf16_leaky_relu_through_onednn_equals_pytorchs(clamp):
+    """The channels-last bfloat16 activation runs as oneDNN's fused post-op: bit for bit PyTorch's."""
+    x = torch.randn(2, 16, 9, 7, generator=torch.Generator().manual_seed(5)).bfloat16()
+    expected = F.leaky_relu(x.float(), 0.2).bfloat16()
+    expected = expected if clamp is None else expected.clamp(-clamp, clamp)
+    for layout in (torch.channels_last, torch.contiguous_format):
+        xl = x.contiguous(memory_format=layout)
+        assert ops._onednn_bf16_activation(xl) == (layout == torch.channels_last)
+        with torch.no_grad():
+            got = ops.lrelu_clamp_(xl.clone(memory_format=layout), 0.2, clamp)
+        assert got.dtype == torch.bfloat16 and torch.equal(got, expected)
 
 
 def test_cached_weight_casts_follow_weight_updates():
