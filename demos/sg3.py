@@ -84,22 +84,23 @@ def sticking_status(model: str):
     return gr.update(interactive=arch in ("stylegan2", "stylegan3"))
 
 
-def _sticking_view(gen, ws, label: str):
-    """One model's view: ``(picture: pan frames over the two averages, EQ-T in dB, steps, shifts, pan in px)``."""
+def _sticking_view(gen, codes, label: str):
+    """One model's view of ``codes`` (one face: ``ws [1, num_ws, w_dim]`` or a Latent of any space): ``(picture: pan
+    frames over the two averages, EQ-T in dB, steps, shifts, pan in px)``."""
     import torch
 
-    from stylekit.edit.equivariance import eq_t, random_shifts, shift_image, sticking_frames
+    from stylekit.edit.equivariance import eq_t, random_shifts, shift_image, sticking_frames, translated
 
     from .outputs import sized_default
 
     steps, n_shifts = sized_default(gen, STICKING_FRAMES[0], STICKING_FRAMES[1]), sized_default(gen, *STICKING_SHIFTS)
-    frames, average = sticking_frames(gen, ws, steps=steps)
+    frames, average = sticking_frames(gen, codes, steps=steps)
     m = gen.img_resolution / 8
     with torch.no_grad():
-        still = gen.synthesis(ws, noise_mode="const").float()
+        still = translated(gen, codes, (0, 0))
         ideal = torch.stack([shift_image(still, (int(round(x)), 0))[0]
                              for x in torch.linspace(-m, m, steps).tolist()]).mean(0)
-        score = eq_t(gen, ws, random_shifts(gen.img_resolution, n_shifts, seed=0))
+        score = eq_t(gen, codes, random_shifts(gen.img_resolution, n_shifts, seed=0))
     small = [shrink(x.float().cpu(), STICKING_PX) for x in (*frames, average, ideal)]  # 1024 px shown at 160
     top = row(*small[:steps], size=STICKING_PX)
     bottom = row(*small[steps:], size=STICKING_PX)
@@ -127,13 +128,14 @@ def _kind(gen) -> str:
 
 
 def _sticking_generator(model: str, latent=None):
-    """``(generator to render with, ws [1, num_ws, w_dim])``: the session latent on ``model``, or the default face."""
+    """``(generator to render with, its first face as a Latent)``: the session latent on ``model`` (W, W+ or
+    StyleSpace; a PTI result with its tuned generator), or the default face."""
     G = get_generator(model)
     if getattr(G, "arch", None) not in ("stylegan2", "stylegan3"):
         raise gr.Error(f"{model!r} is neither a StyleGAN2 nor a StyleGAN3: texture sticking is shown for those.")
     base = current_latent(G, latent)
     gen = getattr(base, "generator", None) or G
-    return gen, base.ws(gen)[:1]
+    return gen, base.select(0)
 
 
 @gpu_task(2 * RENDER_S)
@@ -143,15 +145,15 @@ def sg3_sticking(model: str, latent, compare: str | None = None):
     ``compare`` names another StyleGAN2 or StyleGAN3, the same pan of that model's default face (seed 0,
     psi 0.7) below it; StyleGAN2 and StyleGAN3 only."""
     compare = (compare or "").strip()
-    gen, ws = _sticking_generator(model, latent)
-    picture, score, steps, n_shifts, m = _sticking_view(gen, ws, f"{model} ({_kind(gen)})" if compare else None)
+    gen, face = _sticking_generator(model, latent)
+    picture, score, steps, n_shifts, m = _sticking_view(gen, face, f"{model} ({_kind(gen)})" if compare else None)
     info = (f"**{_kind(gen)}**: EQ-T on this face {score:.1f} dB over {n_shifts} shifts (the paper: StyleGAN2 "
             f"about 15-20 dB, StyleGAN3 about 50-60 dB on FFHQ). Pan of {steps} frames up to {m:g} px; bottom row: "
             f"average of the frames | average an ideal generator would give.")
     if not compare:
         return picture, info
-    other, other_ws = _sticking_generator(compare)  # its own default face: a latent belongs to one generator
-    second, other_score, _, other_shifts, other_m = _sticking_view(other, other_ws, f"{compare} ({_kind(other)})")
+    other, other_face = _sticking_generator(compare)  # its own default face: a latent belongs to one generator
+    second, other_score, _, other_shifts, other_m = _sticking_view(other, other_face, f"{compare} ({_kind(other)})")
     info += (f"\n\n**Side by side with {compare}** ({_kind(other)}, its default face: seed 0, psi 0.7): EQ-T "
              f"{other_score:.1f} dB over {other_shifts} shifts, pan up to {other_m:g} px. "
              f"Difference ({compare} minus {model}): **{other_score - score:+.1f} dB**.")

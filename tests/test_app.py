@@ -204,7 +204,11 @@ def test_stylespace_endpoints(server):
     assert len(table.strip().splitlines()) == 5 and layer in table and abs(amount) == abs(STYLESPACE.amount)
     image, info = c.predict("toyfaces", layer, channel, amount, api_name="/stylespace_edit")
     assert _wide(image, 2) and f"channel {int(channel)}" in info
+    before = _pixels(c.predict("toyfaces", "", api_name="/sg3_sticking")[0])
     assert "S latent" in c.predict("toyfaces", api_name="/stylespace_use")[1]
+    # the texture-sticking view pans the S face itself (it needs no W+ code)
+    after = _pixels(c.predict("toyfaces", "", api_name="/sg3_sticking")[0])
+    assert after.shape == before.shape and abs(after - before).mean() > 1.0
     # an S latent cannot go back to W: the W edits say so and the server keeps going
     with pytest.raises(Exception, match="StyleSpace"):
         c.predict("toyfaces", 0, 1.0, "all", api_name="/edit_ganspace")

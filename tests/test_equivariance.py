@@ -90,3 +90,25 @@ def test_bench_equivariance_reports_eq_t(tmp_path):
     metrics = json.loads(out.read_text())
     assert metrics["report_seed_start"] == 7_900_000 and metrics["toyfaces_eq_t_code_db_n"] == 4
     assert 5 < metrics["toyfaces_eq_t_db"] < 30
+
+
+@pytest.mark.parametrize("arch", ["stylegan2", "stylegan3"])
+def test_codes_may_be_latents_of_any_space(toyfaces, arch):
+    """A W+ tensor, its Latent and the Latent's StyleSpace form give the same frames and EQ-T (the gallery
+    passes the session latent, which may be an S code after a StyleSpace edit)."""
+    from stylekit.latent import Latent
+
+    G = toyfaces if arch == "stylegan2" else _tiny_sg3()
+    lat = Latent.from_seed(G, 3, psi=0.7, space="w+")
+    ws = lat.ws(G)
+    s_code = lat.to_styles(G)
+    assert s_code.space == "s"
+    shifts = random_shifts(G.img_resolution, 2, seed=1)
+    want = eq_t(G, ws, shifts).eq_t_db
+    frames, _ = sticking_frames(G, ws, steps=2)
+    for codes in (lat, s_code):
+        assert abs(eq_t(G, codes, shifts).eq_t_db - want) < 1e-3
+        assert torch.allclose(sticking_frames(G, codes, steps=2)[0], frames, atol=1e-4)
+    # an edit in S shows up in the frames: the view pans the edited face, not a W+ stand-in
+    edited = s_code.replace(tensor=[t * 1.5 for t in s_code.tensor])
+    assert (sticking_frames(G, edited, steps=2)[0] - frames).abs().mean() > 1e-2

@@ -19,7 +19,9 @@ better; the paper reports about 15-20 dB for StyleGAN2 and 50-60 dB for StyleGAN
 equivariant generator's average is the face smeared along the motion; where detail sticks to the pixel
 grid the average keeps it sharp in place while the face moves.
 
-Shapes: ``ws [N, num_ws, w_dim]``; images ``[N, 3, R, R]`` in about ``[-1, 1]``.
+Shapes: codes ``ws [N, num_ws, w_dim]``, or a :class:`~stylekit.latent.Latent` of any space (a StyleSpace
+code renders through its styles, a PTI-tuned one through its own generator and noise); images
+``[N, 3, R, R]`` in about ``[-1, 1]``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidArgumentError
+from ..latent import Latent
 
 __all__ = ["translated", "shift_image", "EquivarianceResult", "eq_t", "sticking_frames", "random_shifts"]
 
@@ -44,15 +47,23 @@ def _check_generator(G) -> None:
                                    f"generators, not {getattr(G, 'arch', type(G).__name__)!r}.")
 
 
+def _render(G, codes, translate=(0.0, 0.0), *, noise_mode: str, precision: str | None) -> torch.Tensor:
+    """Images ``[N, 3, R, R]`` float32 of ``codes`` (``ws`` or a Latent, see the module docstring), input moved by
+    ``translate`` image widths."""
+    if isinstance(codes, Latent):
+        return codes.render(G, noise_mode=noise_mode, translate=translate, precision=precision).float()
+    return G.synthesis(codes, noise_mode=noise_mode, translate=translate, precision=precision).float()
+
+
 @torch.no_grad()
-def translated(G, ws: torch.Tensor, shift_px: Sequence[int], *, noise_mode: str = "const",
+def translated(G, ws: torch.Tensor | Latent, shift_px: Sequence[int], *, noise_mode: str = "const",
                precision: str | None = None) -> torch.Tensor:
-    """``g(t[w])``: G's images ``[N, 3, R, R]`` with its input grid moved by ``shift_px = (dx, dy)`` output pixels
-    (content moves right / down for positive values)."""
+    """``g(t[w])``: G's images ``[N, 3, R, R]`` of codes ``ws`` with its input grid moved by ``shift_px = (dx, dy)``
+    output pixels (content moves right / down for positive values)."""
     _check_generator(G)
     r = G.img_resolution
     dx, dy = (float(v) for v in shift_px)
-    return G.synthesis(ws, noise_mode=noise_mode, translate=(dx / r, dy / r), precision=precision).float()
+    return _render(G, ws, (dx / r, dy / r), noise_mode=noise_mode, precision=precision)
 
 
 def shift_image(images: torch.Tensor, shift_px: Sequence[int]) -> tuple[torch.Tensor, tuple[slice, slice]]:
@@ -100,14 +111,15 @@ def _db(mse: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def eq_t(G, ws: torch.Tensor, shifts: Sequence[Sequence[int]], *, noise_mode: str = "const",
+def eq_t(G, ws: torch.Tensor | Latent, shifts: Sequence[Sequence[int]], *, noise_mode: str = "const",
          precision: str | None = None) -> EquivarianceResult:
-    """EQ-T of ``G`` (see the module docstring) over codes ``ws [N, num_ws, w_dim]`` and integer ``shifts``."""
+    """EQ-T of ``G`` (see the module docstring) over codes ``ws`` (``[N, num_ws, w_dim]`` or a Latent) and
+    integer ``shifts``."""
     _check_generator(G)
     shifts = [tuple(int(v) for v in s) for s in shifts]
     if not shifts:
         raise InvalidArgumentError("give at least one (dx, dy) shift, e.g. random_shifts(G.img_resolution, 8).")
-    base = G.synthesis(ws, noise_mode=noise_mode, precision=precision).float()
+    base = _render(G, ws, noise_mode=noise_mode, precision=precision)
     errors = []  # [S, N]
     for s in shifts:
         moved, (rows, cols) = shift_image(base, s)
@@ -118,10 +130,10 @@ def eq_t(G, ws: torch.Tensor, shifts: Sequence[Sequence[int]], *, noise_mode: st
 
 
 @torch.no_grad()
-def sticking_frames(G, ws: torch.Tensor, *, steps: int = 9, max_shift_px: float | None = None,
+def sticking_frames(G, ws: torch.Tensor | Latent, *, steps: int = 9, max_shift_px: float | None = None,
                     noise_mode: str = "const", precision: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A horizontal pan of the input grid over ``steps`` frames from ``-m`` to ``+m`` pixels (``m`` default
-    R/8), for codes ``ws [N, ...]``: returns ``(frames [steps, N, 3, R, R], average [N, 3, R, R])``."""
+    R/8), for codes ``ws`` (``[N, ...]`` or a Latent): returns ``(frames [steps, N, 3, R, R], average [N, 3, R, R])``."""
     _check_generator(G)
     if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= 64:
         raise InvalidArgumentError(f"steps must be an integer from 2 to 64, got {steps!r}.")
