@@ -32,7 +32,8 @@ _ROOT_LOCK = threading.Lock()
 
 
 #: generators above this side are "large": the tabs that render batches default to fewer pictures for them
-#: (a 1024 px face takes about 0.45 s in bfloat16 on a 2-core CPU; the gallery's bar for a default action is 5 s)
+#: (a 1024 px face takes about 0.23 s to synthesize in bfloat16 on a 2-core AMX CPU, about 0.4 s in the gallery
+#: with its display copy and full-size PNG; the gallery's bar for a default action is 5 s)
 LARGE_MODEL_PX = 256
 
 
