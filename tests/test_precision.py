@@ -182,9 +182,12 @@ def test_bf16_upsampling_layers_take_the_phase_form_and_agree_with_fp32(batch):
     assert psnr(flipped.float() / ref.abs().max(), ref / ref.abs().max()) < 20.0
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("clamp", [None, 0.5])
-def test_bf16_leaky_relu_through_onednn_equals_pytorchs(clamp):
-    """The channels-last bfloat16 activation runs as oneDNN's fused post-op: bit for bit PyTorch's."""
+def test_bf16_leaky_relu_through_onednn_equals_pytorchs(clamp, fused, monkeypatch):
+    """The channels-last bfloat16 activation runs as oneDNN's fused post-op: bit for bit PyTorch's (and the
+    same when a PyTorch build without the op falls back to PyTorch's kernel)."""
+    monkeypatch.setattr(ops, "FUSED_CONV_LRELU", fused)
     x = torch.randn(2, 16, 9, 7, generator=torch.Generator().manual_seed(5)).bfloat16()
     expected = F.leaky_relu(x.float(), 0.2).bfloat16()
     expected = expected if clamp is None else expected.clamp(-clamp, clamp)
@@ -292,13 +295,11 @@ def test_load_generator_precision_and_convert_keeps_float32(tmp_path, fixture_ge
 
 def test_fused_depthwise_activation_equals_separate_passes(monkeypatch):
     """bfloat16 polyphase upsampling with oneDNN's fused conv + leaky ReLU equals conv, then leaky ReLU."""
-    from stylekit.networks import filtered_lrelu as module
-
     g = torch.Generator().manual_seed(1)
     x = torch.randn(1, 16, 12, 14, generator=g).bfloat16().contiguous(memory_format=torch.channels_last)
     f = torch.softmax(torch.randn(12, generator=g), 0)
     kwargs = dict(up=2, padding=(11, 10, 11, 10), gain=2 ** 0.5, slope=0.2, clamp=1.0)
     fused = upsample_fir_polyphase(x, f, **kwargs)
-    monkeypatch.setattr(module, "FUSED_CONV_LRELU", False)
+    monkeypatch.setattr(ops, "FUSED_CONV_LRELU", False)
     separate = upsample_fir_polyphase(x, f, **kwargs)
     assert (fused.float() - separate.float()).abs().max().item() <= 2e-2 * separate.float().abs().max().item()

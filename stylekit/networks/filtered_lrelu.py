@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .ops import bias_act, parse_padding, upfirdn2d
+from .ops import bias_act, fused_depthwise_conv_lrelu, parse_padding, upfirdn2d
 
 
 # ------------------------------------------------------------------------------------------------
@@ -396,26 +396,19 @@ def _upsample_axis(x: torch.Tensor, f: torch.Tensor, up: int, pad0: int, pad1: i
     return out
 
 
-#: Whether oneDNN's fused convolution + leaky ReLU may be used for the reduced-precision depthwise
-#: passes (it saves a pass over the upsampled signal; switched off for good if the op is missing).
-FUSED_CONV_LRELU = True
-
-
 def _depthwise_conv_lrelu(x: torch.Tensor, weight: torch.Tensor, padding: list[int], slope: float) -> torch.Tensor:
     """``leaky_relu(conv2d(x, weight, padding=padding, groups=C), slope)`` (no activation for ``slope == 1``).
 
     On CPU in bfloat16/float16 without autograd, one oneDNN convolution with the activation fused
-    (``torch.ops.mkldnn._convolution_pointwise``), when this PyTorch build has it.
+    (:func:`stylekit.networks.ops.fused_depthwise_conv_lrelu`: it saves a pass over the upsampled signal),
+    when this PyTorch build has it.
     """
-    global FUSED_CONV_LRELU
     c = x.shape[1]
-    if (slope != 1 and FUSED_CONV_LRELU and x.device.type == "cpu" and x.dtype != torch.float32
+    if (slope != 1 and x.device.type == "cpu" and x.dtype != torch.float32
             and not (torch.is_grad_enabled() and x.requires_grad)):
-        try:
-            return torch.ops.mkldnn._convolution_pointwise(x, weight, None, padding, [1, 1], [1, 1], c,
-                                                           "leaky_relu", [slope], "")
-        except (AttributeError, RuntimeError, NotImplementedError):
-            FUSED_CONV_LRELU = False
+        fused = fused_depthwise_conv_lrelu(x, weight, padding, slope)
+        if fused is not None:
+            return fused
     y = F.conv2d(x, weight, padding=padding, groups=c)
     return y if slope == 1 else F.leaky_relu(y, slope) if torch.is_grad_enabled() else F.leaky_relu_(y, slope)
 

@@ -279,12 +279,10 @@ def lrelu_clamp_(x: torch.Tensor, alpha: float = 0.2, clamp: float | None = None
     if torch.is_grad_enabled():
         x = F.leaky_relu(x, alpha)
         return x if clamp is None else x.clamp(-clamp, clamp)
+    fused = None
     if _onednn_bf16_activation(x):
-        c = x.shape[1]
-        x = torch.ops.mkldnn._convolution_pointwise(x, x.new_ones([c, 1, 1, 1]), None, [0, 0], [1, 1], [1, 1], c,
-                                                    "leaky_relu", [alpha], "")
-    else:
-        x = F.leaky_relu_(x, alpha)
+        fused = fused_depthwise_conv_lrelu(x, x.new_ones([x.shape[1], 1, 1, 1]), [0, 0], alpha)
+    x = F.leaky_relu_(x, alpha) if fused is None else fused
     return x if clamp is None else x.clamp_(-clamp, clamp)
 
 
@@ -294,6 +292,27 @@ def _onednn_bf16_activation(x: torch.Tensor) -> bool:
     return (x.device.type == "cpu" and x.dtype == torch.bfloat16 and x.ndim == 4
             and x.is_contiguous(memory_format=torch.channels_last) and torch.backends.mkldnn.is_available()
             and not torch.compiler.is_compiling())
+
+
+#: Whether oneDNN's convolution with a fused leaky ReLU (``torch.ops.mkldnn._convolution_pointwise``) may be
+#: tried; switched off for good the first time this PyTorch build turns out not to have it.
+FUSED_CONV_LRELU = True
+
+
+def fused_depthwise_conv_lrelu(x: torch.Tensor, weight: torch.Tensor, padding: Sequence[int],
+                               slope: float) -> torch.Tensor | None:
+    """``leaky_relu(conv2d(x, weight, padding=padding, groups=C), slope)`` as one oneDNN call (a new tensor), for
+    ``x [N, C, H, W]`` and ``weight [C, 1, kh, kw]`` on CPU without autograd; None when this PyTorch build lacks
+    the op (callers then run the two passes themselves)."""
+    global FUSED_CONV_LRELU
+    if not FUSED_CONV_LRELU:
+        return None
+    try:
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, None, list(padding), [1, 1], [1, 1], x.shape[1],
+                                                       "leaky_relu", [slope], "")
+    except (AttributeError, RuntimeError, NotImplementedError):
+        FUSED_CONV_LRELU = False
+        return None
 
 
 def fir2d_depthwise(x: torch.Tensor, f: torch.Tensor, *, padding: int | Sequence[int] = 0, gain: float = 1.0,
