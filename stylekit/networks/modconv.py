@@ -61,10 +61,7 @@ def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> tor
 
     ``sum_k w^2`` ``[O, I]`` of a parameter is remembered between calls when no gradient is recorded.
     """
-    if _cacheable(weight):
-        wsq = _cached(weight, "wsq", lambda w: w.square().sum(dim=[2, 3]))
-    else:
-        wsq = weight.square().sum(dim=[2, 3])  # [O, I]
+    wsq = _derived(weight, "wsq", lambda w: w.square().sum(dim=[2, 3]))  # [O, I]
     return (styles.square() @ wsq.t() + 1e-8).rsqrt()
 
 
@@ -153,9 +150,13 @@ def cast_weight(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """
     if weight.dtype == dtype:
         return weight
-    if not _cacheable(weight):
-        return weight.to(dtype)
-    return _cached(weight, ("cast", dtype), lambda w: w.to(dtype))
+    return _derived(weight, ("cast", dtype), lambda w: w.to(dtype))
+
+
+def _derived(weight: torch.Tensor, what, make) -> torch.Tensor:
+    """``make(weight)``; for a parameter with no gradient recorded to it (see :func:`_cacheable`) computed once
+    and kept (keyed by ``what``) until the parameter changes or dies."""
+    return _cached(weight, what, make) if _cacheable(weight) else make(weight)
 
 
 def _cacheable(weight: torch.Tensor) -> bool:
@@ -215,7 +216,7 @@ def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.T
     if n == 1:
         scale = styles.reshape(1, -1, 1, 1) * d.reshape(-1, 1, 1, 1)  # [O, I, 1, 1]
         if phases:
-            base = _cached(weight, "phases", phase_kernels) if _cacheable(weight) else phase_kernels(weight)
+            base = _derived(weight, "phases", phase_kernels)
             return upsample_conv2d_phases(x, (base * scale).to(dtype), resample_filter, b)
         wgt = (weight * scale).to(dtype)  # (measured: faster than one mixed-dtype mul with out=)
         if up == 1:
@@ -223,8 +224,7 @@ def modulated_conv2d_fast(x: torch.Tensor, weight: torch.Tensor, styles: torch.T
         return upsample_conv2d(x, wgt, resample_filter, padding, b)
     x = x * styles.reshape(n, -1, 1, 1).to(dtype)
     if phases:
-        kernels = (_cached(weight, ("phases", dtype), lambda w: phase_kernels(w).to(dtype)) if _cacheable(weight)
-                   else phase_kernels(weight).to(dtype))
+        kernels = _derived(weight, ("phases", dtype), lambda w: phase_kernels(w).to(dtype))
         y = upsample_conv2d_phases(x, kernels, resample_filter, None)
     elif up == 1:
         y = F.conv2d(x, cast_weight(weight, dtype), padding=padding)
