@@ -188,10 +188,19 @@ def test_bench_training_reads_the_runs_logs_and_times_each_precision(tmp_path):
         training.curve_metrics("bf16", rows[:1])
 
     args = bench.__main__.build_parser("training").parse_args(
-        ["--configs", "fp32", "--kimg", "0.032", "--log-kimg", "0.016", "--threads", "1"])
+        ["--configs", "fp32", "--kimg", "0.08", "--log-kimg", "0.04", "--threads", "1", "--profile-steps", "1"])
     metrics = training.run(args)
     assert "fp32_failed" not in metrics
     assert metrics["fp32_sec_per_kimg"] > 0 and metrics["fp32_speedup_vs_fp32"] == 1.0
     assert 0 < metrics["fp32_loss_end"] < 2
+    parts = [metrics[f"fp32_profile_{p}_ms"] for p in ("convolutions", "render_targets", "other")]
+    assert all(v > 0 for v in parts) and metrics["fp32_profile_wall_ms"] > 0
+
+    # each part's speedup against fp32, for the configurations that ran
+    given = {"fp32_profile_wall_ms": 100.0, "fp32_profile_convolutions_ms": 50.0, "fp32_profile_other_ms": 30.0,
+             "bf16_profile_wall_ms": 50.0, "bf16_profile_convolutions_ms": 20.0, "bf16_profile_other_ms": 30.0,
+             "fp32_sec_per_kimg": 9.0}
+    assert training.part_speedups(given, ["fp32", "bf16", "bf16-compile"]) == {
+        "bf16_profile_convolutions_speedup_vs_fp32": 2.5, "bf16_profile_other_speedup_vs_fp32": 1.0}
     with pytest.raises(SystemExit):
         training.run(bench.__main__.build_parser("training").parse_args(["--configs", "fp64"]))

@@ -797,3 +797,48 @@ def test_supervised_compiled_bf16_reduces_loss(tmp_path):
     assert any("synthesis compiled" in line for line in lines)
     assert len(losses) == 20 and all(math.isfinite(v) for v in losses)
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+
+
+def test_profile_steps_says_where_a_training_step_goes(tmp_path):
+    """--profile-steps: the steps after the first three run under the profiler; profile.json splits them into the
+    convolutions, drawing the targets and the rest, with each operator's own time, and the log says so. A run
+    that ends while profiling reports the steps it profiled; one that ends before says nothing was profiled."""
+    import json
+
+    from stylekit.train.profiling import CONV_OPS, StepProfile, time_shares
+    from stylekit.train.supervised import SupervisedConfig, train_supervised
+
+    def run(out, kimg, steps):
+        lines = []
+        cfg = SupervisedConfig(out=str(tmp_path / out), resolution=16, batch=8, kimg=kimg, seed=1, z_dim=16,
+                               w_dim=16, map_layers=2, g_channels=TINY_CHANNELS, lr=0.01, percep_weight=0.0,
+                               snapshot_kimg=1, log_kimg=0.008, grid_size=4, profile_steps=steps)
+        train_supervised(cfg, log=lines.append, predictor=None)
+        path = tmp_path / out / "profile.json"
+        return (json.loads(path.read_text()) if path.is_file() else None), lines
+
+    prof, lines = run("a", 0.056, 2)  # 7 steps: 3, then 2 profiled, then 2 more
+    assert prof["steps"] == 2 and prof["after_steps"] == 3 and prof["wall_ms"] > 0
+    shares = prof["shares_ms"]
+    assert set(shares) == {"convolutions", "render_targets", "other"}
+    assert all(v > 0 for v in shares.values())
+    assert shares["render_targets"] < prof["wall_ms"]
+    assert shares["convolutions"] == pytest.approx(sum(v for k, v in prof["self_ms"].items() if k in CONV_OPS))
+    assert sum(shares.values()) == pytest.approx(sum(prof["self_ms"].values()))
+    assert any(k in prof["self_ms"] for k in ("aten::mkldnn_convolution", "aten::convolution_backward"))
+    assert any(line.startswith("profile of 2 steps (after 3)") for line in lines)
+
+    prof, _ = run("b", 0.040, 50)  # 5 steps: 2 of the 50 profiled when the run ends
+    assert prof["steps"] == 2
+    prof, lines = run("c", 0.016, 5)  # 2 steps
+    assert prof is None and any("nothing profiled" in line for line in lines)
+
+    # the parts of a given profile: scopes whole, their operators not counted again in "other"
+    self_ms = {"aten::mkldnn_convolution": 4.0, "aten::mm": 1.0, "aten::mul": 3.0, "render_targets": 0.5,
+               "aten::add": 2.0}
+    assert time_shares(self_ms, {"render_targets": 2.5}) == {"convolutions": 5.0, "render_targets": 2.5,
+                                                             "other": 3.0}
+    with pytest.raises(InvalidArgumentError, match="CPU"):
+        StepProfile(3, None, "cuda")
+    with pytest.raises(InvalidArgumentError, match="profile-steps"):
+        SupervisedConfig(out=str(tmp_path / "d"), profile_steps=-1).validate()

@@ -22,6 +22,17 @@ Metrics per configuration ``c``, read from the run's own log (a line every ``--l
 - ``{c}_speedup_vs_fp32``: ``fp32``'s seconds per kimg over ``c``'s (when ``fp32`` ran);
 - ``{c}_failed`` = 1 (and the output's tail on stderr) when a run fails.
 
+Where the time goes (``--profile-steps N``, default 20; 0 skips): each run profiles N steps after its
+first three (:mod:`stylekit.train.profiling`; they fall in the first log interval, which the steady
+rate leaves out) and the bench reads its ``profile.json``:
+
+- ``{c}_profile_wall_ms``: a profiled step's wall milliseconds (the profiler's overhead included);
+- ``{c}_profile_convolutions_ms``, ``{c}_profile_render_targets_ms``, ``{c}_profile_other_ms``: its
+  parts (:func:`~stylekit.train.profiling.time_shares`): the convolutions and matrix products, drawing
+  the targets, and everything else (elementwise work, losses, copies, the optimiser);
+- ``{c}_profile_{part}_speedup_vs_fp32``: ``fp32``'s milliseconds for that part over ``c``'s. The
+  whole step's speedup is a weighted mean of the parts', so it can be no larger than the largest.
+
 ``cores`` and ``threads`` say what it ran on; ``bf16_units`` whether the CPU has AMX / AVX-512-BF16.
 The loss is the training loss on fresh renders each step (the runs draw the same latents: same seed),
 not a held-out measure; the generator's fidelity is ``bench toyfaces``'s.
@@ -30,6 +41,7 @@ not a held-out measure; the generator's fidelity is ``bench toyfaces``'s.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -53,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", default=None,
                         help="generator file to start from (default: the shipped toyfaces generator)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a run counts as failed")
+    parser.add_argument("--profile-steps", type=int, default=20,
+                        help="profile this many steps of each run (where the time goes, by part); 0: none")
 
 
 def parse_log(text: str) -> list[dict[str, float]]:
@@ -83,8 +97,16 @@ def _command(config: str, out: Path, args) -> list[str]:
     precision, _, compiled = config.partition("-")
     cmd = [sys.executable, "-m", "stylekit.train", "supervised", "--out", str(out), *RECIPE, "--init", init,
            "--kimg", f"{args.kimg:g}", "--log-kimg", f"{args.log_kimg:g}", "--snapshot-kimg", f"{args.kimg * 10:g}",
-           "--seed", str(args.seed), "--threads", str(args.threads), "--precision", precision]
+           "--seed", str(args.seed), "--threads", str(args.threads), "--precision", precision,
+           "--profile-steps", str(args.profile_steps)]
     return cmd + (["--compile"] if compiled else [])
+
+
+def profile_metrics(config: str, profile: dict) -> dict[str, float]:
+    """``{config}_profile_wall_ms`` and ``{config}_profile_{part}_ms`` of a run's ``profile.json``."""
+    out = {f"{config}_profile_wall_ms": profile["wall_ms"]}
+    out.update({f"{config}_profile_{part}_ms": ms for part, ms in profile["shares_ms"].items()})
+    return out
 
 
 def run(args) -> dict[str, float]:
@@ -116,8 +138,23 @@ def run(args) -> dict[str, float]:
                 continue
             metrics.update(curve_metrics(config, rows))
             metrics[f"{config}_wall_s"] = time.perf_counter() - t0
+            if (out / "profile.json").is_file():
+                metrics.update(profile_metrics(config, json.loads((out / "profile.json").read_text())))
     if "fp32_sec_per_kimg" in metrics:
         for config in configs:
             if f"{config}_sec_per_kimg" in metrics:
                 metrics[f"{config}_speedup_vs_fp32"] = metrics["fp32_sec_per_kimg"] / metrics[f"{config}_sec_per_kimg"]
+    metrics.update(part_speedups(metrics, configs))
     return metrics
+
+
+def part_speedups(metrics: dict[str, float], configs) -> dict[str, float]:
+    """``{c}_profile_{part}_speedup_vs_fp32``: fp32's profiled milliseconds of each part over ``c``'s."""
+    out = {}
+    for key in [k for k in metrics if k.startswith("fp32_profile_") and k.endswith("_ms") and k != "fp32_profile_wall_ms"]:
+        part = key[len("fp32_profile_"):-len("_ms")]
+        for config in configs:
+            theirs = metrics.get(f"{config}_profile_{part}_ms")
+            if config != "fp32" and theirs:
+                out[f"{config}_profile_{part}_speedup_vs_fp32"] = metrics[key] / theirs
+    return out

@@ -128,6 +128,9 @@ def _add_kimg(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--kimg", type=float, required=True, help="total training length in thousands of images")
     p.add_argument("--snapshot-kimg", type=float, default=d.snapshot_kimg)
     p.add_argument("--log-kimg", type=float, default=d.log_kimg)
+    p.add_argument("--profile-steps", type=int, default=d.profile_steps,
+                   help="run this many steps (after 3 warm-up steps) under the profiler and write where their "
+                        "time went to profile.json in the run folder (CPU runs)")
     p.add_argument("--resolution", type=int, default=d.resolution)
     p.add_argument("--init", default=None, help="start G from this canonical generator .safetensors")
     for name in ("z_dim", "w_dim", "map_layers", "channel_base", "channel_max"):

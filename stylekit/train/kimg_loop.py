@@ -4,7 +4,9 @@ It calls one training step after another until ``cfg.kimg`` thousand images have
 averages the step's numbers between log lines (one every ``log_kimg``; over the ranks too on
 several processes), reports them to the run's progress callback, and takes a snapshot every
 ``snapshot_kimg`` and at the end. Each log line ends with ``sec/kimg`` and ``sec/step``, the wall
-time per thousand images and per optimiser step since the previous line.
+time per thousand images and per optimiser step since the previous line. With ``cfg.profile_steps``
+that many steps (after a few warm-up steps) run under the profiler and the run folder gets
+``profile.json`` (:mod:`stylekit.train.profiling`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .profiling import StepProfile
 from .skeleton import Every, KimgConfig, Run
 
 __all__ = ["run_kimg_loop", "parse_log_lines"]
@@ -41,8 +44,13 @@ def run_kimg_loop(run: Run, cfg: KimgConfig, step: Callable[[], tuple[dict, int]
     stats: dict[str, list[float]] = {}
     tick_nimg, tick_step, tick_time = run.cur_nimg, run.step, time.time()
     snapped = False
+    profile = StepProfile(cfg.profile_steps if run.is_main else 0, run.out, run.device, log=run.log)  # rank 0 profiles
+    index = 0  # this process's steps
     while run.cur_nimg < total:
+        profile.before(index)
         parts, images = step()
+        profile.after(index)
+        index += 1
         for k, v in parts.items():
             stats.setdefault(k, []).append(float(v))
         run.cur_nimg += images
@@ -62,6 +70,7 @@ def run_kimg_loop(run: Run, cfg: KimgConfig, step: Callable[[], tuple[dict, int]
         if snap_tick.due(run.cur_nimg) or done:
             snapshot()
             snapped = True
+    profile.finish(index)
     if not snapped:  # resumed a run that was already complete
         snapshot()
 

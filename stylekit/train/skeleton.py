@@ -171,13 +171,17 @@ class KimgConfig(TrainConfig):
     kimg: float = 100.0               # total length in thousands of images
     snapshot_kimg: float = 4.0        # checkpoint (and sample grid) every this many kimg
     log_kimg: float = 0.5             # log line every this many kimg
+    profile_steps: int = 0            # profile this many steps (CPU) into profile.json (stylekit.train.profiling)
 
-    RUN_FIELDS: ClassVar[tuple[str, ...]] = TrainConfig.RUN_FIELDS + ("kimg", "snapshot_kimg", "log_kimg")
+    RUN_FIELDS: ClassVar[tuple[str, ...]] = TrainConfig.RUN_FIELDS + ("kimg", "snapshot_kimg", "log_kimg",
+                                                                      "profile_steps")
 
     def validate(self) -> None:
         super().validate()
         if not self.kimg > 0:
             raise InvalidArgumentError(f"--kimg must be positive, not {self.kimg}")
+        if self.profile_steps < 0:
+            raise InvalidArgumentError(f"--profile-steps must be >= 0, not {self.profile_steps}")
 
 
 # ------------------------------------------------------------------------------------------------

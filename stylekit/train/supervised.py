@@ -267,7 +267,8 @@ def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
     G = n.G
     z_all = torch.randn([cfg.batch, G.z_dim], generator=run.gen)
     z = run.shard(z_all)
-    target = render_targets(z, cfg.resolution, device=run.device)  # drawn where G trains (a GPU draws them too)
+    with torch.profiler.record_function("render_targets"):  # a scope of --profile-steps
+        target = render_targets(z, cfg.resolution, device=run.device)  # drawn where G trains (a GPU draws them too)
     z = z.to(run.device)
     adv_on = n.D is not None and run.cur_nimg >= cfg.adv_start_kimg * 1000
     G.requires_grad_(True)
