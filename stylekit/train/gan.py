@@ -223,7 +223,8 @@ def train_gan(cfg: GanConfig, *, progress: ProgressCallback = no_progress,
             run.write_config()
             run.log(f"G: {sum(p.numel() for p in n.G.parameters()):,} params, "
                     f"D: {sum(p.numel() for p in n.D.parameters()):,} params, "
-                    f"data={cfg.data} at {cfg.resolution}x{cfg.resolution}, batch {cfg.batch}")
+                    f"data={cfg.data} at {cfg.resolution}x{cfg.resolution}, batch {cfg.batch}"
+                    f"{', synthesis compiled (the first step compiles it)' if cfg.compile else ''}")
         grid_z = fixed_latents(n.G, cfg.grid_size)
         if state is None and run.is_main:
             sample_grid(n.G_ema, grid_z, run.out / "samples-init.png", device=run.device)
