@@ -833,6 +833,13 @@ def test_profile_steps_says_where_a_training_step_goes(tmp_path):
     prof, lines = run("c", 0.016, 5)  # 2 steps
     assert prof is None and any("nothing profiled" in line for line in lines)
 
+    from stylekit.train.gan import train_gan
+
+    train_gan(_tiny_gan_config(tmp_path, out=str(tmp_path / "gan"), kimg=0.016, profile_steps=1), log=None)
+    gan = json.loads((tmp_path / "gan" / "profile.json").read_text())  # 4 steps: the GAN's real images are "data"
+    assert gan["steps"] == 1 and set(gan["shares_ms"]) == {"convolutions", "data", "other"}
+    assert gan["shares_ms"]["data"] > 0
+
     # the parts of a given profile: scopes whole, their operators not counted again in "other"
     self_ms = {"aten::mkldnn_convolution": 4.0, "aten::mm": 1.0, "aten::mul": 3.0, "render_targets": 0.5,
                "aten::add": 2.0}

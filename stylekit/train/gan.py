@@ -165,7 +165,9 @@ def _discriminator_step(n: _Nets, cfg: GanConfig, run: Run, stats: dict) -> None
         z = torch.randn([cfg.batch, G.z_dim], generator=gen).to(device)
         ws = run.shard(mixed_ws(G, z, style_mixing_prob=cfg.style_mixing_prob, update_emas=True, generator=gen))
         gen_img = amp.images(n.synthesis(ws, noise_mode="random", precision=amp.synthesis).float())
-    real_img = amp.images(n.source.batch(cfg.batch, run.rng, rows=run.dist.rows(cfg.batch)).to(device))
+    with torch.profiler.record_function("data"):  # a scope of --profile-steps
+        real = n.source.batch(cfg.batch, run.rng, rows=run.dist.rows(cfg.batch))
+    real_img = amp.images(real.to(device))
     with amp.autocast():
         loss_d, fake_logits, real_logits = d_main_loss(D, gen_img, real_img)
     n.opt_D.zero_grad(set_to_none=True)

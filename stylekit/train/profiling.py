@@ -6,8 +6,8 @@ folder then holds, per step, in milliseconds:
 
 - ``self_ms``: each PyTorch operator's own CPU time (``aten::mkldnn_convolution``, ``aten::mul`` ...),
   the time spent in the operator itself, not in the operators it calls;
-- ``scopes_ms``: the whole time of the labelled parts of a step (:data:`SCOPES`, e.g.
-  ``render_targets``: drawing the supervised targets), operators inside them included;
+- ``scopes_ms``: the whole time of the labelled parts of a step (:data:`SCOPES`: ``render_targets``, the
+  supervised targets' drawing; ``data``, the GAN's real images), operators inside them included;
 - ``wall_ms``: the wall time of a profiled step (the profiler's own overhead included).
 
 :func:`time_shares` sums a profile into convolutions and matrix products, the labelled scopes and
@@ -30,8 +30,9 @@ __all__ = ["StepProfile", "time_shares", "WARMUP_STEPS", "SCOPES", "CONV_OPS"]
 #: steps of the process that run before the profiled ones
 WARMUP_STEPS = 3
 
-#: labelled parts of a step (``torch.profiler.record_function`` names), reported whole
-SCOPES = ("render_targets",)
+#: labelled parts of a step (``torch.profiler.record_function`` names), reported whole: the supervised
+#: trainer's drawing of its targets, the GAN trainer's real images (renders or a folder's files)
+SCOPES = ("render_targets", "data")
 
 #: the operators that do the convolutions and matrix products (forward and backward); their self time
 #: is the "convolutions" share. ``aten::_convolution`` holds the transposed convolutions' own work.
