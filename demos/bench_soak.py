@@ -41,6 +41,7 @@ def _actions(files: dict) -> list[tuple[str, tuple, float]]:
     from gradio_client import handle_file
 
     from demos.local import DEFAULT_PART
+    from demos.morph import OTHER_SEED
     from demos.text import GLOBAL, MAPPER_UNIT, MAPPING, OPTIMISE
     from stylekit.edit.presets import ANALOGY, PART_TRANSFER, SEFA, STYLESPACE
 
@@ -59,8 +60,8 @@ def _actions(files: dict) -> list[tuple[str, tuple, float]]:
         ("local_parts", (m,), 1),
         ("local_transfer", (m, PART_TRANSFER.reference_seed, DEFAULT_PART, PART_TRANSFER.strength), 2),
         ("local_crossover", (m, editor, "crossover", 7, 100), 0.5),
-        ("morph", (m, 11, 8, "lerp"), 2), ("analogy", (m, "example: neutral -> smiling", 3, 4, ANALOGY.strength,
-                                                       ANALOGY.layers), 2),
+        ("morph", (m, OTHER_SEED, 8, "lerp"), 2),
+        ("analogy", (m, "example: neutral -> smiling", 3, 4, ANALOGY.strength, ANALOGY.layers), 2),
         ("text_edit", (m, "a face with glasses", "a face", "global", GLOBAL.alpha, OPTIMISE.steps, GLOBAL.beta,
                        GLOBAL.top_k, True), 2),
         ("text_edit", (m, "a face with glasses", "a face", "mapper", MAPPER_UNIT, MAPPING.steps, GLOBAL.beta,

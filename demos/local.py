@@ -47,7 +47,7 @@ for the 5 closest whole faces in W+ and 0.08 by chance; skin 0.85 against 0.62; 
 other parts' attributes still agree more often than by chance (0.63 for hair retrieval, 0.68 for the whole face,
 0.47 by chance): on this small generator a part's channels are not cleanly its own."""
 MEASURED = ("the hair part of seed 9 turns the hair red: predicted red hair 0.38 -> 0.99 on 16 development seeds "
-            "(0.00 -> 1.00 on seed 0), 6.7 of 255 per pixel (edit/presets.py PART_TRANSFER).")
+            "(0.00 -> 1.00 on seed 11, the tabs' start), 6.7 of 255 per pixel (edit/presets.py PART_TRANSFER).")
 LESSON = "03_editing.py"
 
 N_PARTS = 8

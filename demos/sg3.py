@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import (RENDER_S, SharedUI, current_latent, get_generator, gpu_task, number, render, row, shrink,
-                     teaching_note, user_errors)
+from .common import (DEFAULT_PSI, DEFAULT_SEED, RENDER_S, SharedUI, current_latent, get_generator, gpu_task, number,
+                     render, row, shrink, teaching_note, user_errors)
 from .models import ModelPicker, default_model, model_choices
 from .outputs import save_png
 
@@ -142,8 +142,8 @@ def _sticking_generator(model: str, latent=None):
 @user_errors
 def sg3_sticking(model: str, latent, compare: str | None = None):
     """Returns ``(picture, text with EQ-T)``: pan frames over the two averages, for ``model`` and, when
-    ``compare`` names another StyleGAN2 or StyleGAN3, the same pan of that model's default face (seed 0,
-    psi 0.7) below it; StyleGAN2 and StyleGAN3 only."""
+    ``compare`` names another StyleGAN2 or StyleGAN3, the same pan of that model's default face
+    (:data:`demos.common.DEFAULT_SEED`, psi 0.7) below it; StyleGAN2 and StyleGAN3 only."""
     compare = (compare or "").strip()
     gen, face = _sticking_generator(model, latent)
     picture, score, steps, n_shifts, m = _sticking_view(gen, face, f"{model} ({_kind(gen)})" if compare else None)
@@ -154,7 +154,8 @@ def sg3_sticking(model: str, latent, compare: str | None = None):
         return picture, info
     other, other_face = _sticking_generator(compare)  # its own default face: a latent belongs to one generator
     second, other_score, _, other_shifts, other_m = _sticking_view(other, other_face, f"{compare} ({_kind(other)})")
-    info += (f"\n\n**Side by side with {compare}** ({_kind(other)}, its default face: seed 0, psi 0.7): EQ-T "
+    info += (f"\n\n**Side by side with {compare}** ({_kind(other)}, its default face: seed {DEFAULT_SEED}, psi "
+             f"{DEFAULT_PSI}): EQ-T "
              f"{other_score:.1f} dB over {other_shifts} shifts, pan up to {other_m:g} px. "
              f"Difference ({compare} minus {model}): **{other_score - score:+.1f} dB**.")
     return _stack([picture, second]), info

@@ -241,13 +241,15 @@ def test_local_edit_endpoints(server, tmp_path):
 def test_morph_and_analogy_endpoints(server):
     from PIL import Image
 
+    from demos.morph import OTHER_SEED  # a face unlike the tabs' start (a morph to the start face shows nothing)
+
     c = _client(server)
-    frames, gif, full = c.predict("toyfaces", 11, 5, "lerp", api_name="/morph")
+    frames, gif, full = c.predict("toyfaces", OTHER_SEED, 5, "lerp", api_name="/morph")
     assert len(frames) == 5 and all(_image(f["image"]).size == (256, 256) for f in frames)
     with Image.open(gif) as anim:
         assert anim.format == "GIF" and anim.n_frames == 8  # there and back: 5 + 3
     assert "frame 4" in c.predict("toyfaces", 4, api_name="/morph_use")[1]
-    assert len(c.predict("toyfaces", 11, 3, "slerp", api_name="/morph")[0]) == 3
+    assert len(c.predict("toyfaces", OTHER_SEED, 3, "slerp", api_name="/morph")[0]) == 3
     image, info = c.predict("toyfaces", "seeds", 3, 4, 1.0, "middle", api_name="/analogy")
     assert _wide(image, 4) and "middle" in info
     image, info = c.predict("toyfaces", "example: neutral -> smiling", 0, 0, 1.0, "all", api_name="/analogy")
@@ -397,6 +399,8 @@ def test_api_names_every_input_and_output_and_lists_the_models_once(server):
 
 
 def test_two_clients_keep_separate_state(server):
+    from demos.morph import OTHER_SEED
+
     a, b = _client(server), _client(server)
     seeds = {"a": 3, "b": 5}
     results: dict = {}
@@ -411,7 +415,7 @@ def test_two_clients_keep_separate_state(server):
         t.join()
     assert "seed 3" in results["a"][1] and "seed 5" in results["b"][1]
     # each client's morph starts from its own current latent
-    first = {name: c.predict("toyfaces", 11, 2, "lerp", api_name="/morph")[0][0]["image"]
+    first = {name: c.predict("toyfaces", OTHER_SEED, 2, "lerp", api_name="/morph")[0][0]["image"]
              for name, c in (("a", a), ("b", b))}
     for name, other in (("a", "b"), ("b", "a")):
         own = abs(_pixels(first[name]) - _pixels(results[name][0])).mean()

@@ -134,8 +134,9 @@ def _tab(page, name, exact=False):
     page.get_by_role("tab", name=name, exact=exact).click()
 
 
-def _start_from_seed0(page):
-    """Forget the current latent: every tab starts from seed 0 (psi 0.7), where the defaults were measured."""
+def _forget_the_latent(page):
+    """Forget the current latent: every tab starts from demos.common.DEFAULT_SEED (psi 0.7), where the defaults
+    were measured."""
     page.get_by_role("button", name="Forget the current latent").click()
     _wait_text(page, "#current-info", "none yet")
 
@@ -196,7 +197,7 @@ def test_invert(page):
 def test_edit(page):
     from stylekit.edit.presets import SEFA
 
-    _start_from_seed0(page)
+    _forget_the_latent(page)
     _tab(page, "Edit", exact=True)
     page.locator("#edit-ifg-button").click()  # the first fit of the glasses boundary takes 20-40 s
     _wait_text(page, "#edit-info", "InterFaceGAN", timeout=180_000)
@@ -215,7 +216,7 @@ def test_edit(page):
 def test_stylespace(page):
     from stylekit.edit.presets import STYLESPACE
 
-    _start_from_seed0(page)
+    _forget_the_latent(page)
     _tab(page, "StyleSpace")
     page.locator("#stylespace-button").click()
     _wait_text(page, "#stylespace-info", STYLESPACE.layer)
@@ -234,7 +235,7 @@ def test_stylespace(page):
 
 
 def test_local_edits(page):
-    _start_from_seed0(page)
+    _forget_the_latent(page)
     _tab(page, "Local edits")
     page.locator("#local-parts-button").click()
     _wait_image(page, "#local-parts")
@@ -272,7 +273,7 @@ def test_local_edits(page):
 def test_morph(page):
     from stylekit.edit.presets import ANALOGY
 
-    _start_from_seed0(page)
+    _forget_the_latent(page)
     _tab(page, "Morph")
     page.locator("#morph-button").click()
     _wait_image(page, "#morph-gallery")
@@ -300,7 +301,7 @@ def test_morph(page):
 
 
 def test_text(page):
-    _start_from_seed0(page)
+    _forget_the_latent(page)
     _tab(page, "Text")
     if not CLIP_WEIGHTS.is_file():
         pytest.skip("the toyfaces CLIP is not installed")

@@ -253,7 +253,7 @@ def test_stylespace_find_channels_with_clip_on_ffhq(ffhq, monkeypatch):
     from demos import common
     from stylekit.edit import stylespace as library
 
-    monkeypatch.setattr(stylespace, "LARGE_CANDIDATES", 2)  # small: two channels tried, one random face beside seed 0
+    monkeypatch.setattr(stylespace, "LARGE_CANDIDATES", 2)  # small: two channels tried, a random face beside the start
     monkeypatch.setattr(stylespace, "LARGE_GRADIENT_SAMPLES", 1)
     with common._FIT_LOCK:
         for k in [k for k in common._FITS if k[1] == "stylespace-sample-gradients"]:
