@@ -237,10 +237,11 @@ def _discriminator_step(n: _Nets, cfg: SupervisedConfig, run: Run, img: torch.Te
     G.requires_grad_(False)
     D.requires_grad_(True)
     fresh_z = torch.randn([batch - batch // 2, G.z_dim], generator=run.gen)
-    if run.dist.active:  # this rank's rows of [first half of the targets, fresh renders]
-        real = render_targets(run.shard(torch.cat([z[: batch // 2], fresh_z])), cfg.resolution, device=run.device)
-    else:
-        real = torch.cat([target[: batch // 2], render_targets(fresh_z, cfg.resolution, device=run.device)])
+    with torch.profiler.record_function("render_targets"):  # a scope of --profile-steps
+        if run.dist.active:  # this rank's rows of [first half of the targets, fresh renders]
+            real = render_targets(run.shard(torch.cat([z[: batch // 2], fresh_z])), cfg.resolution, device=run.device)
+        else:
+            real = torch.cat([target[: batch // 2], render_targets(fresh_z, cfg.resolution, device=run.device)])
     real = run.amp.images(real)
     with run.amp.autocast():
         loss_d, _, _ = d_main_loss(D, run.amp.images(img.detach()), real)
