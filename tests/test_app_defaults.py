@@ -22,7 +22,7 @@ ACTIONS = {
     "sefa": None,
     "stylespace": 0.5,     # glasses appear
     "local part transfer": 0.5,  # the hair turns red
-    "analogy": 0.25,       # the start face smiles (seed 0, the former start, already smiled: 0.94 of 1)
+    "analogy": 0.25,       # a smile appears (seed 0, the former start, already smiled: 0.94 of 1)
     "text global": 0.5,    # glasses appear
 }
 
