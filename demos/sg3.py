@@ -100,7 +100,7 @@ def _sticking_view(gen, codes, label: str):
         still = translated(gen, codes, (0, 0))
         ideal = torch.stack([shift_image(still, (int(round(x)), 0))[0]
                              for x in torch.linspace(-m, m, steps).tolist()]).mean(0)
-        score = eq_t(gen, codes, random_shifts(gen.img_resolution, n_shifts, seed=0))
+        score = eq_t(gen, codes, random_shifts(gen.img_resolution, n_shifts, seed=0), base=still)
     small = [shrink(x.float().cpu(), STICKING_PX) for x in (*frames, average, ideal)]  # 1024 px shown at 160
     top = row(*small[:steps], size=STICKING_PX)
     bottom = row(*small[steps:], size=STICKING_PX)

@@ -106,6 +106,7 @@ def test_codes_may_be_latents_of_any_space(toyfaces, arch):
     shifts = random_shifts(G.img_resolution, 2, seed=1)
     want = eq_t(G, ws, shifts).eq_t_db
     frames, _ = sticking_frames(G, ws, steps=2)
+    assert eq_t(G, ws, shifts, base=translated(G, ws, (0, 0))).eq_t_db == want  # the caller's own render
     for codes in (lat, s_code):
         assert abs(eq_t(G, codes, shifts).eq_t_db - want) < 1e-3
         assert torch.allclose(sticking_frames(G, codes, steps=2)[0], frames, atol=1e-4)

@@ -112,14 +112,16 @@ def _db(mse: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def eq_t(G, ws: torch.Tensor | Latent, shifts: Sequence[Sequence[int]], *, noise_mode: str = "const",
-         precision: str | None = None) -> EquivarianceResult:
+         precision: str | None = None, base: torch.Tensor | None = None) -> EquivarianceResult:
     """EQ-T of ``G`` (see the module docstring) over codes ``ws`` (``[N, num_ws, w_dim]`` or a Latent) and
-    integer ``shifts``."""
+    integer ``shifts``. ``base``: the codes' untranslated images ``[N, 3, R, R]`` when the caller has already
+    rendered them (``translated(G, ws, (0, 0))`` with the same noise mode and precision), else rendered here."""
     _check_generator(G)
     shifts = [tuple(int(v) for v in s) for s in shifts]
     if not shifts:
         raise InvalidArgumentError("give at least one (dx, dy) shift, e.g. random_shifts(G.img_resolution, 8).")
-    base = _render(G, ws, noise_mode=noise_mode, precision=precision)
+    if base is None:
+        base = _render(G, ws, noise_mode=noise_mode, precision=precision)
     errors = []  # [S, N]
     for s in shifts:
         moved, (rows, cols) = shift_image(base, s)
