@@ -195,6 +195,31 @@ def test_renderer_is_differentiable_in_continuous_attributes():
     assert hue.grad is not None and float(hue.grad.abs().sum()) > 0
 
 
+def test_compiled_drawing_matches_the_eager_one():
+    """render_batch(compiled=True) (torch.compile, dynamic shapes) draws the eager pixels at several batch and
+    image sizes, seeded noise included; it refuses inputs that require grad, which it cannot differentiate."""
+    from stylekit.train.compiled import has_cxx_compiler
+
+    if not has_cxx_compiler():
+        pytest.skip("torch.compile on CPU needs a C++ compiler")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # the thread count is part of a compilation's guards: the trainers' tests use one
+    try:
+        for n, size, seed in ((5, 32, 3), (3, 24, 4)):
+            attrs = sample_attributes(n, seed=seed)
+            seeds = list(range(seed, seed + n))
+            eager = render_batch(attrs, size=size, seeds=seeds)
+            compiled = render_batch(attrs, size=size, seeds=seeds, compiled=True)
+            assert compiled.shape == (n, 3, size, size)
+            assert torch.allclose(compiled, eager, atol=5e-5), (compiled - eager).abs().max()
+            assert float((compiled - render_batch(attrs, size=size)).abs().max()) > 1e-4  # the seeds' noise is there
+    finally:
+        torch.set_num_threads(previous)
+    smile = torch.tensor([0.2, -0.4], requires_grad=True)
+    with pytest.raises(InvalidArgumentError, match="compiled=False"):
+        render_batch({"smile": smile}, size=32, compiled=True)
+
+
 def test_glasses_change_the_eye_band_only():
     off, on = _render_pair("glasses", 0.0, 1.0)
     assert _mean_diff(off, on, EYES) > 0.08

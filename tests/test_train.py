@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -777,14 +778,14 @@ def test_compile_needs_a_cxx_compiler_on_cpu(monkeypatch):
 
 def test_supervised_compiled_bf16_reduces_loss(tmp_path):
     """The short bf16 run of test_supervised_bf16_reduces_loss with --compile (parsed from the CLI) learns too and
-    says in its log that the synthesis is compiled."""
+    says in its log that the synthesis and the targets' drawing are compiled."""
     from stylekit.train.cli import build_parser, config_from_args
     from stylekit.train.supervised import train_supervised
 
     argv = ["supervised", "--out", str(tmp_path / "sup"), "--resolution", "16", "--batch", "8", "--kimg", "0.16",
             "--seed", "1", "--z-dim", "16", "--w-dim", "16", "--map-layers", "2", "--lr", "0.01", "--percep", "0",
             "--lap", "0.5", "--snapshot-kimg", "0.08", "--log-kimg", "0.008", "--precision", "bf16", "--compile",
-            "--g-channels", ",".join(f"{k}:{v}" for k, v in TINY_CHANNELS.items())]
+            "--threads", "1", "--g-channels", ",".join(f"{k}:{v}" for k, v in TINY_CHANNELS.items())]
     cfg = config_from_args(build_parser().parse_args(argv))
     assert cfg.compile and cfg.lap_weight == 0.5
     cfg.grid_size = 4
@@ -794,7 +795,7 @@ def test_supervised_compiled_bf16_reduces_loss(tmp_path):
         losses.append(metrics["loss"])
 
     train_supervised(cfg, progress=progress, log=lines.append, predictor=None)
-    assert any("synthesis compiled" in line for line in lines)
+    assert any("synthesis and the targets' drawing compiled" in line for line in lines)
     assert len(losses) == 20 and all(math.isfinite(v) for v in losses)
     assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
 
@@ -853,12 +854,12 @@ def test_profile_steps_says_where_a_training_step_goes(tmp_path):
 
 def test_gan_compiled_bf16_trains_and_logs_it(tmp_path):
     """--compile for the GAN trainer (parsed from the CLI): a short bf16 run with R1 and path-length steps (the
-    path-length term runs the eager synthesis) gives finite losses, says the synthesis is compiled and writes
-    float32 weights."""
+    path-length term runs the eager synthesis) gives finite losses, says the synthesis and the toyfaces renders
+    are compiled (the synthesis alone on a folder of images) and writes float32 weights."""
     from safetensors.torch import load_file
 
     from stylekit.train.cli import build_parser, config_from_args
-    from stylekit.train.gan import train_gan
+    from stylekit.train.gan import _compiled_note, train_gan
 
     cfg = _tiny_gan_config(tmp_path, kimg=0.024, r1_interval=2, pl_interval=2, precision="bf16", compile=True)
     argv = ["gan", "--out", cfg.out, "--kimg", "0.024", "--precision", "bf16", "--compile"]
@@ -869,7 +870,9 @@ def test_gan_compiled_bf16_trains_and_logs_it(tmp_path):
         losses.append(metrics)
 
     result = train_gan(cfg, progress=progress, log=lines.append)
-    assert any("synthesis compiled" in line for line in lines), lines
+    assert any("synthesis and the toyfaces renders compiled" in line for line in lines), lines
+    folder = SimpleNamespace(compile=True, data=str(tmp_path))
+    assert _compiled_note(folder) == ", synthesis compiled (the first step compiles them)"
     assert losses and all(math.isfinite(v) for m in losses for v in m.values())
     weights = load_file(result["generator"])
     assert {t.dtype for t in weights.values()} == {torch.float32}

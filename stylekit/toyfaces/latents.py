@@ -85,10 +85,12 @@ def z_to_attributes(z: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
     return unit_to_attributes(unit)
 
 
-def render_targets(z: torch.Tensor, resolution: int, device="cpu") -> torch.Tensor:
-    """Renders of ``z_to_attributes(z)`` for ``z [N, z_dim]``: ``[N, 3, R, R]`` float32 in ``[-1, 1]`` (no pixel noise)."""
+def render_targets(z: torch.Tensor, resolution: int, device="cpu", compiled: bool = False) -> torch.Tensor:
+    """Renders of ``z_to_attributes(z)`` for ``z [N, z_dim]``: ``[N, 3, R, R]`` float32 in ``[-1, 1]`` (no pixel noise).
+
+    ``compiled``: draw through ``torch.compile`` (see :func:`~stylekit.toyfaces.renderer.render_batch`)."""
     from .renderer import render_batch
 
     attrs = z_to_attributes(z)
-    img = render_batch(attrs, size=resolution, seeds=None, device=device)
+    img = render_batch(attrs, size=resolution, seeds=None, device=device, compiled=compiled)
     return img.to(torch.float32)

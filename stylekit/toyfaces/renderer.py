@@ -19,7 +19,8 @@ centre. ``yaw`` is a pseudo-3D turn: features sitting in front of the head shift
 proportion to their depth, the far eye narrows, one ear hides and the hair shows on the other side.
 
 Everything is computed for the whole batch at once with broadcasting (``[n, H, W]`` maps), so 64
-faces at 64x64 take a few tens of milliseconds on one CPU core. The renderer is differentiable in
+faces at 64x64 take a few tens of milliseconds on one CPU core (``render_batch(..., compiled=True)``
+fuses the work, about 4x faster once compiled). The renderer is differentiable in
 the continuous attributes (binaries fade layers in), and the per-image ``seed`` only adds uniform
 pixel noise of at most 1.5/255 (in ``[0, 1]`` units): an image is determined by its attributes.
 
@@ -29,6 +30,7 @@ shapes, colour ramps and compositing they use are in :mod:`._shapes`.
 
 from __future__ import annotations
 
+import functools
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -91,7 +93,7 @@ def _check_size(size) -> int:
 
 def render_batch(attributes: Mapping[str, object], size: int = 64,
                  seeds: Sequence[int] | np.ndarray | torch.Tensor | None = None,
-                 device: str | torch.device = "cpu") -> torch.Tensor:
+                 device: str | torch.device = "cpu", compiled: bool = False) -> torch.Tensor:
     """Render a batch of toyfaces.
 
     Args:
@@ -103,13 +105,21 @@ def render_batch(attributes: Mapping[str, object], size: int = 64,
         seeds: ``n`` integers seeding the tiny per-image pixel noise; ``None`` uses seed 0 for
             every face (what :func:`render` does by default).
         device: torch device to render on.
+        compiled: draw through ``torch.compile`` (inductor): the layers' ~1,900 small elementwise
+            operations fuse into a few loops, about 4x faster (batch 16 at 64 px on two CPU cores:
+            4.5 ms against 18). The process's first compiled call compiles (about 80 s on two cores
+            with a cold inductor cache, a few seconds warm; a C++ compiler is needed on CPU); other
+            batch and image sizes reuse it (dynamic shapes), except a batch of one or another
+            thread count, which compile anew. Pixels agree with the eager drawing to ~1e-5.
+            For drawing without gradients (training targets): inputs must not require grad.
 
     Returns:
         float32 tensor ``[n, 3, size, size]`` in ``[-1, 1]``.
 
     Raises:
         InvalidArgumentError: unknown attribute (the message lists the valid names), value out of
-            range or NaN, mismatched lengths, bad size or seed count.
+            range or NaN, mismatched lengths, bad size or seed count; ``compiled`` with an input that
+            requires grad.
     """
     size = _check_size(size)
     device = torch.device(device)
@@ -125,7 +135,14 @@ def render_batch(attributes: Mapping[str, object], size: int = 64,
     if n == 0:
         return torch.zeros(0, 3, size, size, device=device)
 
-    img = _draw(a, n, size, device)
+    if compiled:
+        if any(t.requires_grad for t in a.values()):
+            raise InvalidArgumentError("render_batch(compiled=True) draws without gradients, but an attribute "
+                                       "tensor requires grad; pass compiled=False to differentiate the drawing.")
+        with torch.no_grad():
+            img = _compiled_draw()(a, n, size, device)
+    else:
+        img = _draw(a, n, size, device)
 
     noise = torch.empty(n, 3, size, size)
     for i, s in enumerate(seed_list):
@@ -159,6 +176,12 @@ def _draw(a: dict[str, torch.Tensor], n: int, size: int, device) -> torch.Tensor
     for layer in LAYERS:
         img = layer(img, s)
     return img
+
+
+@functools.cache
+def _compiled_draw():
+    """:func:`_draw` through ``torch.compile`` with dynamic shapes (one compilation serves every image size and batch sizes from 2)."""
+    return torch.compile(_draw, dynamic=True)
 
 
 def face_box(resolution: int) -> tuple[int, int, int, int]:

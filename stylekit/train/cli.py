@@ -142,8 +142,9 @@ def _add_kimg(p: argparse.ArgumentParser, d) -> None:
     p.add_argument("--sg3-layers", type=int, default=d.sg3_layers, help="StyleGAN3 synthesis layers")
     p.add_argument("--ema-kimg", type=float, default=d.ema_kimg, help="half-life of the generator EMA")
     p.add_argument("--compile", action="store_true",
-                   help="run G's synthesis through torch.compile (fused elementwise work: faster steps after a "
-                        "first step that compiles; needs a C++ compiler on CPU)")
+                   help="run G's synthesis, and the toyfaces renderer's drawing of targets and real images, "
+                        "through torch.compile (fused elementwise work: faster steps after a first step that "
+                        "compiles; needs a C++ compiler on CPU)")
 
 
 def _add_gan(p: argparse.ArgumentParser, d) -> None:

@@ -94,9 +94,10 @@ class ToyfacesSource:
     ``batch(n, rng) -> [n, 3, R, R]`` in ``[-1, 1]``.
     """
 
-    def __init__(self, resolution: int, *, device: str | torch.device = "cpu"):
+    def __init__(self, resolution: int, *, device: str | torch.device = "cpu", compiled: bool = False):
         self.resolution = resolution
         self.device = device
+        self.compiled = compiled  # draw through torch.compile (render_batch's compiled)
 
     def batch(self, n: int, rng: np.random.Generator, rows: slice | None = None) -> torch.Tensor:
         """``n`` renders ``[n, 3, R, R]``; ``rows``: only these rows of the ``n`` drawn are rendered."""
@@ -107,12 +108,14 @@ class ToyfacesSource:
         attrs = sample_attributes(n, rng=rng)
         seeds = rng.integers(0, 2 ** 31 - 1, size=n)
         img = render_batch({k: v[rows] for k, v in attrs.items()}, size=self.resolution,
-                           seeds=[int(s) for s in seeds[rows]], device=self.device)
+                           seeds=[int(s) for s in seeds[rows]], device=self.device, compiled=self.compiled)
         return img.to(torch.float32)
 
 
-def make_source(data: str, resolution: int, *, mirror: bool = False, device: str | torch.device = "cpu"):
-    """``'toyfaces'`` -> :class:`ToyfacesSource`; a folder path -> :class:`ImageFolderDataset`."""
+def make_source(data: str, resolution: int, *, mirror: bool = False, device: str | torch.device = "cpu",
+                compiled: bool = False):
+    """``'toyfaces'`` -> :class:`ToyfacesSource` (``compiled``: its renderer through torch.compile); a folder path
+    -> :class:`ImageFolderDataset`."""
     if data == "toyfaces":
-        return ToyfacesSource(resolution, device=device)
+        return ToyfacesSource(resolution, device=device, compiled=compiled)
     return ImageFolderDataset(data, resolution, mirror=mirror)

@@ -105,6 +105,14 @@ class GanConfig(GeneratorConfig):
             raise InvalidArgumentError("regularisation weights must be >= 0")
 
 
+def _compiled_note(cfg: GanConfig) -> str:
+    """What ``--compile`` compiled, for the run's first log line ('' without it)."""
+    if not cfg.compile:
+        return ""
+    what = "synthesis and the toyfaces renders" if cfg.data == "toyfaces" else "synthesis"
+    return f", {what} compiled (the first step compiles them)"
+
+
 class _Nets:
     """G, D, G_ema, both optimisers, the path-length mean and the data source of a run."""
 
@@ -112,7 +120,7 @@ class _Nets:
         from .data import make_source
         from .discriminator import Discriminator
 
-        self.source = make_source(cfg.data, cfg.resolution, mirror=cfg.mirror, device="cpu")
+        self.source = make_source(cfg.data, cfg.resolution, mirror=cfg.mirror, device="cpu", compiled=cfg.compile)
         self.G = generator_for_run(cfg, state, device)
         self.D = amp.channels_last(Discriminator(**cfg.discriminator_kwargs()).to(device).train())
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -226,7 +234,7 @@ def train_gan(cfg: GanConfig, *, progress: ProgressCallback = no_progress,
             run.log(f"G: {sum(p.numel() for p in n.G.parameters()):,} params, "
                     f"D: {sum(p.numel() for p in n.D.parameters()):,} params, "
                     f"data={cfg.data} at {cfg.resolution}x{cfg.resolution}, batch {cfg.batch}"
-                    f"{', synthesis compiled (the first step compiles it)' if cfg.compile else ''}")
+                    f"{_compiled_note(cfg)}")
         grid_z = fixed_latents(n.G, cfg.grid_size)
         if state is None and run.is_main:
             sample_grid(n.G_ema, grid_z, run.out / "samples-init.png", device=run.device)

@@ -239,9 +239,11 @@ def _discriminator_step(n: _Nets, cfg: SupervisedConfig, run: Run, img: torch.Te
     fresh_z = torch.randn([batch - batch // 2, G.z_dim], generator=run.gen)
     with torch.profiler.record_function("render_targets"):  # a scope of --profile-steps
         if run.dist.active:  # this rank's rows of [first half of the targets, fresh renders]
-            real = render_targets(run.shard(torch.cat([z[: batch // 2], fresh_z])), cfg.resolution, device=run.device)
+            real = render_targets(run.shard(torch.cat([z[: batch // 2], fresh_z])), cfg.resolution, device=run.device,
+                                  compiled=cfg.compile)
         else:
-            real = torch.cat([target[: batch // 2], render_targets(fresh_z, cfg.resolution, device=run.device)])
+            real = torch.cat([target[: batch // 2],
+                              render_targets(fresh_z, cfg.resolution, device=run.device, compiled=cfg.compile)])
     real = run.amp.images(real)
     with run.amp.autocast():
         loss_d, _, _ = d_main_loss(D, run.amp.images(img.detach()), real)
@@ -269,7 +271,8 @@ def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
     z_all = torch.randn([cfg.batch, G.z_dim], generator=run.gen)
     z = run.shard(z_all)
     with torch.profiler.record_function("render_targets"):  # a scope of --profile-steps
-        target = render_targets(z, cfg.resolution, device=run.device)  # drawn where G trains (a GPU draws them too)
+        # drawn where G trains (a GPU draws them too); --compile compiles the drawing as well
+        target = render_targets(z, cfg.resolution, device=run.device, compiled=cfg.compile)
     z = z.to(run.device)
     adv_on = n.D is not None and run.cur_nimg >= cfg.adv_start_kimg * 1000
     G.requires_grad_(True)
@@ -294,6 +297,9 @@ def _train_step(n: _Nets, cfg: SupervisedConfig, run: Run) -> tuple[dict, int]:
     return parts, cfg.batch
 
 
+_COMPILED_NOTE = ", synthesis and the targets' drawing compiled (the first step compiles them)"
+
+
 def _start(run: Run, cfg: SupervisedConfig, n: _Nets, state: dict | None, grid_z: torch.Tensor) -> None:
     """Restore a resumed run, or write the config, the target grid and the initial samples of a new one."""
     if state is not None:
@@ -306,7 +312,7 @@ def _start(run: Run, cfg: SupervisedConfig, n: _Nets, state: dict | None, grid_z
     run.log(f"G: {sum(p.numel() for p in n.G.parameters()):,} params, {cfg.resolution}x{cfg.resolution}, "
             f"batch {cfg.batch}, perceptual term "
             f"{'on' if n.loss_fn.predictor is not None and cfg.percep_weight else 'off'}"
-            f"{', synthesis compiled (the first step compiles it)' if cfg.compile else ''}")
+            f"{_COMPILED_NOTE if cfg.compile else ''}")
     if run.is_main:
         save_grid(render_targets(grid_z, cfg.resolution), run.out / "targets.png")
         sample_grid(n.G_ema, grid_z, run.out / "samples-init.png", device=run.device)
