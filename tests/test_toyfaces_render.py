@@ -198,7 +198,7 @@ def test_renderer_is_differentiable_in_continuous_attributes():
 def test_compiled_drawing_matches_the_eager_one():
     """render_batch(compiled=True) (torch.compile, dynamic shapes) draws the eager pixels at several batch and
     image sizes, seeded noise included; it refuses inputs that require grad, which it cannot differentiate."""
-    from stylekit.train.compiled import has_cxx_compiler
+    from stylekit.networks.precision import has_cxx_compiler
 
     if not has_cxx_compiler():
         pytest.skip("torch.compile on CPU needs a C++ compiler")
@@ -218,6 +218,15 @@ def test_compiled_drawing_matches_the_eager_one():
     smile = torch.tensor([0.2, -0.4], requires_grad=True)
     with pytest.raises(InvalidArgumentError, match="compiled=False"):
         render_batch({"smile": smile}, size=32, compiled=True)
+
+
+def test_compiled_drawing_without_a_cxx_compiler_says_what_to_do(monkeypatch):
+    import stylekit.networks.precision as precision
+
+    monkeypatch.setattr(precision.shutil, "which", lambda name: None)
+    with pytest.raises(InvalidArgumentError, match="C\\+\\+ compiler.*compiled=False"):
+        render_batch({"smile": 0.5}, size=16, compiled=True)
+    assert render_batch({"smile": 0.5}, size=16).shape == (1, 3, 16, 16)  # the eager drawing needs none
 
 
 def test_glasses_change_the_eye_band_only():

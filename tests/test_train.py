@@ -765,12 +765,13 @@ def test_compiled_synthesis_matches_eager():
 
 
 def test_compile_needs_a_cxx_compiler_on_cpu(monkeypatch):
+    import stylekit.networks.precision as precision
     import stylekit.train.compiled as compiled
     from stylekit.errors import InvalidArgumentError
     from stylekit.networks.stylegan2 import StyleGAN2Generator
 
     G = StyleGAN2Generator(dict(z_dim=8, w_dim=8, img_resolution=8, mapping_kwargs=dict(num_layers=2)))
-    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
+    monkeypatch.setattr(precision.shutil, "which", lambda name: None)
     with pytest.raises(InvalidArgumentError, match="C\\+\\+ compiler"):
         compiled.synthesis_callable(G, enabled=True, device="cpu")
     assert compiled.synthesis_callable(G, enabled=False, device="cpu") == G.synthesis

@@ -16,6 +16,7 @@ StyleGAN2 skip image), and every generator returns float32 images.
 from __future__ import annotations
 
 import functools
+import shutil
 from typing import Iterable
 
 import torch
@@ -46,6 +47,12 @@ def choose_precision(device_type: str, cpu_flags: Iterable[str]) -> str:
     if device_type == "cpu" and has_bf16_units(cpu_flags):
         return "bf16"
     return "fp32"
+
+
+def has_cxx_compiler() -> bool:
+    """Whether a C++ compiler that ``torch.compile``'s CPU backend (inductor) can use is on the PATH
+    (``g++``, ``c++`` or ``clang++``): what the ``--compile`` and ``compiled=`` options need on a CPU."""
+    return any(shutil.which(name) for name in ("g++", "c++", "clang++"))
 
 
 @functools.lru_cache(maxsize=1)

@@ -38,6 +38,7 @@ import torch
 from PIL import Image
 
 from stylekit.errors import InvalidArgumentError
+from stylekit.networks.precision import has_cxx_compiler
 
 from ._drawing import LAYERS, background, scene
 from .attributes import ATTRIBUTE_NAMES, default_attributes, validate_attributes
@@ -119,7 +120,7 @@ def render_batch(attributes: Mapping[str, object], size: int = 64,
     Raises:
         InvalidArgumentError: unknown attribute (the message lists the valid names), value out of
             range or NaN, mismatched lengths, bad size or seed count; ``compiled`` with an input that
-            requires grad.
+            requires grad, or on a CPU without a C++ compiler.
     """
     size = _check_size(size)
     device = torch.device(device)
@@ -136,6 +137,10 @@ def render_batch(attributes: Mapping[str, object], size: int = 64,
         return torch.zeros(0, 3, size, size, device=device)
 
     if compiled:
+        if device.type == "cpu" and not has_cxx_compiler():
+            raise InvalidArgumentError("render_batch(compiled=True) on a CPU needs a C++ compiler (g++ or clang++) for "
+                                       "torch.compile's inductor backend; install one (apt-get install g++) or pass "
+                                       "compiled=False.")
         if any(t.requires_grad for t in a.values()):
             raise InvalidArgumentError("render_batch(compiled=True) draws without gradients, but an attribute "
                                        "tensor requires grad; pass compiled=False to differentiate the drawing.")

@@ -21,19 +21,14 @@ with dynamic shapes, so the discriminator step's other batch size reuses it.
 
 from __future__ import annotations
 
-import shutil
 from typing import Callable
 
 import torch
 
 from ..errors import InvalidArgumentError
+from ..networks.precision import has_cxx_compiler
 
 __all__ = ["synthesis_callable", "has_cxx_compiler"]
-
-
-def has_cxx_compiler() -> bool:
-    """Whether a C++ compiler inductor can use on CPU is on the PATH (``g++``, ``c++`` or ``clang++``)."""
-    return any(shutil.which(name) for name in ("g++", "c++", "clang++"))
 
 
 def synthesis_callable(G: torch.nn.Module, *, enabled: bool, device) -> Callable:
