@@ -199,6 +199,7 @@ def test_compiled_drawing_matches_the_eager_one():
     """render_batch(compiled=True) (torch.compile, dynamic shapes) draws the eager pixels at several batch and
     image sizes, seeded noise included; it refuses inputs that require grad, which it cannot differentiate."""
     from stylekit.networks.precision import has_cxx_compiler
+    from stylekit.toyfaces import renderer
 
     if not has_cxx_compiler():
         pytest.skip("torch.compile on CPU needs a C++ compiler")
@@ -213,6 +214,8 @@ def test_compiled_drawing_matches_the_eager_one():
             assert compiled.shape == (n, 3, size, size)
             assert torch.allclose(compiled, eager, atol=5e-5), (compiled - eager).abs().max()
             assert float((compiled - render_batch(attrs, size=size)).abs().max()) > 1e-4  # the seeds' noise is there
+        # the drawing that ran is dynamo's wrapper of the eager one, not the eager one itself
+        assert getattr(renderer._compiled_draw(), "_torchdynamo_orig_callable", None) is renderer._draw
     finally:
         torch.set_num_threads(previous)
     smile = torch.tensor([0.2, -0.4], requires_grad=True)
