@@ -873,7 +873,7 @@ def test_gan_compiled_bf16_trains_and_logs_it(tmp_path):
     result = train_gan(cfg, progress=progress, log=lines.append)
     assert any("synthesis and the toyfaces renders compiled" in line for line in lines), lines
     folder = SimpleNamespace(compile=True, data=str(tmp_path))
-    assert _compiled_note(folder) == ", synthesis compiled (the first step compiles them)"
+    assert _compiled_note(folder) == ", synthesis compiled (the first step compiles it)"
     assert losses and all(math.isfinite(v) for m in losses for v in m.values())
     weights = load_file(result["generator"])
     assert {t.dtype for t in weights.values()} == {torch.float32}

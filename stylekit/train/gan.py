@@ -109,8 +109,9 @@ def _compiled_note(cfg: GanConfig) -> str:
     """What ``--compile`` compiled, for the run's first log line ('' without it)."""
     if not cfg.compile:
         return ""
-    what = "synthesis and the toyfaces renders" if cfg.data == "toyfaces" else "synthesis"
-    return f", {what} compiled (the first step compiles them)"
+    if cfg.data == "toyfaces":
+        return ", synthesis and the toyfaces renders compiled (the first step compiles them)"
+    return ", synthesis compiled (the first step compiles it)"
 
 
 class _Nets:
